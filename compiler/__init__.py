@@ -1,0 +1,23 @@
+"""compiler: symbolic math compiled to reverse-mode (adjoint) code, run by Numba.
+
+>>> import compiler as cc
+>>> x, y = cc.symbols("x y")
+>>> fn = cc.compile(cc.sin(x) * y + x**2, [x, y], backend="python")
+>>> fn.grad(0.0, 2.0)
+(2.0, 0.0)
+
+Pipeline: front-end (``frontend``, ``sympy_bridge``, ``tracing``, ``value``)
+-> IR (``ir``, ``ops``) -> reverse pass (``reverse``) -> code generation
+(``codegen``) -> runtime and JIT (``runtime``).
+"""
+
+from . import ir  # noqa: F401  (first: ops builds on it)
+from .errors import (ArgumentError, CompilerError, ShapeError, TracingError,  # noqa: F401
+                     UnsupportedError)
+from .frontend import (Symbol, abs, acos, asin, atan, atan2, cos, cosh, erf, exp, expm1,  # noqa: F401
+                       log, log1p, maximum, minimum, relu, sigmoid, sign, sin, sinh, softplus,
+                       sqrt, symbols, tan, tanh, where)
+from .ir import Node as Expr  # noqa: F401
+from .runtime import CompiledFunction, compile  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,30 @@
+"""Every exception the library raises on purpose lives here.
+
+Each subclasses the built-in a caller would naturally catch (``TypeError`` for
+a wrong kind of argument, ``ValueError`` for a right kind with a wrong value),
+so ``except TypeError`` keeps working for code that does not know this library.
+"""
+
+
+class CompilerError(Exception):
+    """Base class of all errors raised by ``compiler``."""
+
+
+class TracingError(CompilerError, TypeError):
+    """A symbolic value was used where Python needs a concrete one.
+
+    Raised by ``bool(expr)`` (``if``/``while``/``and``/``or`` on a traced value)
+    and by ``float(expr)``; the message points to ``cc.where``.
+    """
+
+
+class UnsupportedError(CompilerError, ValueError):
+    """An expression uses a function the compiler has no op for (for example a SymPy function)."""
+
+
+class ShapeError(CompilerError, ValueError):
+    """Arguments have incompatible shapes or lengths."""
+
+
+class ArgumentError(CompilerError, TypeError):
+    """A compiled function was called with the wrong number or kind of arguments."""

@@ -1,0 +1,324 @@
+"""The IR: a hash-consed DAG of nodes.
+
+A ``Node`` is an op from ``ops.OPS`` applied to operand nodes. Nodes are
+immutable and interned: building the same op on the same operands twice
+returns the same node, so common subexpressions are shared by construction.
+Constants are folded and exact identities (``x + 0``, ``x * 1``, ``x ** 1``,
+``--x``) are applied when a node is built.
+
+Every node records its ``shape`` (``()`` for scalars) and ``dtype``
+(``"float"`` or ``"bool"`` for comparisons). Every graph walk here is
+iterative, so a chain 100,000 nodes deep is fine.
+
+Nodes are also the user's expression objects: they overload Python's
+operators (``x * y + 1``) and have methods (``x.exp()``), defined in
+``frontend``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import weakref
+from typing import Iterable, Sequence
+
+from .errors import TracingError
+
+SCALAR: tuple = ()
+
+_interned: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+_intern_lock = threading.Lock()
+_serial = itertools.count()
+
+
+class Node:
+    """One IR node; also the user-facing symbolic expression.
+
+    >>> import compiler as cc
+    >>> x = cc.Symbol("x")
+    >>> (x * 2 + 1) is (x * 2 + 1)   # hash-consed
+    True
+    """
+
+    __slots__ = ("op", "args", "value", "name", "shape", "dtype", "id", "__weakref__")
+
+    op: str
+    args: tuple
+    value: object  # the number of a "const" node
+    name: str | None  # the user's name of a "var" node
+    shape: tuple
+    dtype: str
+    id: int  # creation serial: unique, increasing along any topological order
+
+    # Identity semantics: ``==`` is not overloaded, so nodes are usable as dict
+    # keys and ``x == y`` is ``x is y``. Symbolic comparisons are < <= > >=.
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise TracingError(
+            f"the truth value of symbolic expression {short_str(self)} is not known while "
+            "building the graph (Python `if`, `while`, `and`, `or` or `not` on a traced value); "
+            "use cc.where(condition, value_if_true, value_if_false) instead")
+
+    def __float__(self):
+        raise TracingError(
+            f"symbolic expression {short_str(self)} has no numeric value yet; "
+            "use the library's functions (cc.sin, not math.sin) and cc.compile it to evaluate")
+
+    __int__ = __index__ = __complex__ = __float__
+
+    def __repr__(self) -> str:
+        return short_str(self)
+
+    # Pickling is by structure (issue 5 builds on this); interning restores sharing.
+    def __reduce__(self):
+        return (_rebuild, (to_table([self]),))
+
+
+def _new(op: str, args: tuple, value, name, dtype: str) -> Node:
+    node = object.__new__(Node)
+    node.op, node.args, node.value, node.name = op, args, value, name
+    node.shape, node.dtype = SCALAR, dtype
+    node.id = next(_serial)
+    return node
+
+
+def _intern(key: tuple, op: str, args: tuple, value, name, dtype: str) -> Node:
+    node = _interned.get(key)
+    if node is not None:
+        return node
+    with _intern_lock:
+        node = _interned.get(key)
+        if node is None:
+            node = _new(op, args, value, name, dtype)
+            _interned[key] = node
+    return node
+
+
+def _const_key(value) -> tuple:
+    if isinstance(value, bool):
+        return ("const", bool, value)
+    return ("const", float, float(value).hex())  # hex keeps -0.0 apart from 0.0
+
+
+def constant(value: float | bool) -> Node:
+    """The constant node of a number (floats are stored as float64)."""
+    if isinstance(value, bool):
+        return _intern(_const_key(value), "const", (), value, None, "bool")
+    value = float(value)
+    return _intern(_const_key(value), "const", (), value, None, "float")
+
+
+def symbol(name: str) -> Node:
+    """The variable node named ``name``; the same name gives the same node."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a symbol name must be a non-empty str, got {name!r}")
+    return _intern(("var", name), "var", (), None, name, "float")
+
+
+def as_node(x, what: str = "operand") -> Node:
+    """Convert a number (or a node) to a node; anything else is a TypeError."""
+    if isinstance(x, Node):
+        return x
+    if isinstance(x, (bool, int, float)) or _is_real_scalar(x):
+        if isinstance(x, bool):
+            return constant(x)
+        return constant(float(x))
+    converted = _from_foreign(x)
+    if converted is not None:
+        return converted
+    raise TypeError(f"{what} must be a symbolic expression or a real number, got {type(x).__name__}: {x!r:.80}")
+
+
+def _is_real_scalar(x) -> bool:
+    import numpy as np
+    return isinstance(x, (np.floating, np.integer, np.bool_)) or (
+        isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "biuf")
+
+
+def _from_foreign(x):
+    """SymPy expressions are accepted wherever a node is (converted on the fly)."""
+    import sys
+    sympy = sys.modules.get("sympy")
+    if sympy is not None and isinstance(x, sympy.Basic):
+        from .sympy_bridge import from_sympy
+        return from_sympy(x)
+    return None
+
+
+def apply(op_name: str, *operands) -> Node:
+    """Build (or find) the node ``op_name(*operands)``: the one way nodes are made.
+
+    Operands may be nodes or numbers. Checks operand kinds, applies the op's
+    identities, folds constants, then interns.
+    """
+    op = _ops.OPS[op_name]
+    if len(operands) != op.arity:
+        raise TypeError(f"{op_name} takes {op.arity} operand(s), got {len(operands)}")
+    args = tuple(as_node(a, f"operand {i + 1} of {op_name}") for i, a in enumerate(operands))
+    _check_dtypes(op_name, args)
+    if op.simplify is not None:
+        simpler = op.simplify(*args)
+        if simpler is not None:
+            return simpler
+    if all(a.op == "const" for a in args):
+        return constant(_ops.evaluate(op_name, *(a.value for a in args)))
+    if op.commutative and args[1].id < args[0].id:
+        args = (args[1], args[0])  # a+b and b+a are one node (exact: IEEE + and * commute)
+    key = (op_name,) + tuple(a.id for a in args)
+    return _intern(key, op_name, args, None, None, op.result)
+
+
+def _check_dtypes(op_name: str, args: tuple) -> None:
+    if op_name == "where":
+        if args[0].dtype != "bool":
+            raise TypeError(f"the condition of where must be a comparison (x < y, ...), got {short_str(args[0])}")
+        rest = args[1:]
+    else:
+        rest = args
+    for a in rest:
+        if a.dtype == "bool":
+            raise TypeError(
+                f"comparison {short_str(a)} used as a number in {op_name}; comparisons are "
+                "conditions: use cc.where(condition, value_if_true, value_if_false)")
+
+
+# --- graph walks (all iterative) ---
+
+def topo_order(roots: Iterable[Node]) -> list[Node]:
+    """All nodes reachable from ``roots``, each after its operands."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if root.id in seen:
+            continue
+        stack = [(root, iter(root.args))]
+        seen.add(root.id)
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child.id not in seen:
+                    seen.add(child.id)
+                    stack.append((child, iter(child.args)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def free_symbols(roots: Iterable[Node]) -> list[Node]:
+    """The variable nodes the roots depend on, in order of first appearance."""
+    return [n for n in topo_order(roots) if n.op == "var"]
+
+
+def format_const(value) -> str:
+    """A constant as Python source text (``np.inf``/``np.nan`` for non-finite)."""
+    if isinstance(value, bool):
+        return repr(value)
+    if math.isnan(value):
+        return "np.nan"
+    if math.isinf(value):
+        return "np.inf" if value > 0 else "(-np.inf)"
+    text = repr(value)
+    return f"({text})" if text.startswith("-") else text
+
+
+def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
+    """A readable listing of the graph: one line per node, operands first.
+
+    >>> import compiler as cc
+    >>> x = cc.Symbol("x")
+    >>> print(format_ir([cc.sin(x) * x]))
+    %0 = var x
+    %1 = sin %0
+    %2 = mul %0 %1
+    return %2
+    """
+    label: dict[int, str] = {}
+    lines = []
+    for node in topo_order(outputs):
+        if node.op == "const":
+            label[node.id] = format_const(node.value)
+            continue
+        label[node.id] = f"%{len(lines)}"
+        if node.op == "var":
+            body = f"var {node.name!a}" if not node.name.isidentifier() else f"var {node.name}"
+        else:
+            body = " ".join([node.op] + [label[a.id] for a in node.args])
+        suffix = "" if node.dtype == "float" else f"  : {node.dtype}"
+        lines.append(f"{label[node.id]} = {body}{suffix}")
+    lines.append("return " + ", ".join(label[o.id] for o in outputs))
+    return "\n".join(lines)
+
+
+_PRECEDENCE = {"<": 0, "<=": 0, ">": 0, ">=": 0, "==": 0, "+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4}
+_MAX_STR = 400  # longer expressions print as a summary
+
+
+def short_str(node: Node) -> str:
+    """Infix text of a small expression, or a summary of a large one (never recursive)."""
+    OPS = _ops.OPS
+    text: dict[int, tuple[str, int]] = {}
+    atom = 9
+    for n in topo_order([node]):
+        if n.op == "const":
+            text[n.id] = (format_const(n.value).replace("np.", ""), atom)
+        elif n.op == "var":
+            text[n.id] = (n.name if n.name.isidentifier() else ascii(n.name), atom)
+        else:
+            op = OPS[n.op]
+            parts = [text[a.id] for a in n.args]
+            if op.infix:
+                p = _PRECEDENCE[op.infix]
+                left = parts[0][0] if parts[0][1] >= p else f"({parts[0][0]})"
+                # right operand: same precedence needs parens except for ** (right-assoc)
+                rp = parts[1][1] > p or (parts[1][1] == p and op.infix == "**")
+                right = parts[1][0] if rp else f"({parts[1][0]})"
+                if op.infix == "**" and parts[0][1] == p:
+                    left = f"({parts[0][0]})"
+                s, prec = f"{left} {op.infix} {right}", p
+            elif n.op == "neg":
+                s, prec = "-" + (parts[0][0] if parts[0][1] > 3 else f"({parts[0][0]})"), 3
+            else:
+                s, prec = f"{n.op}({', '.join(p[0] for p in parts)})", atom
+            if len(s) > _MAX_STR:
+                count = len(topo_order([node]))
+                return f"<{node.op} expression of {count} nodes>"
+            text[n.id] = (s, prec)
+    return text[node.id][0]
+
+
+# --- serialization by structure ---
+
+def to_table(outputs: Sequence[Node]) -> tuple:
+    """The graph as a flat tuple of (op, operand indices, value, name) rows, and the output indices."""
+    index: dict[int, int] = {}
+    rows = []
+    for n in topo_order(outputs):
+        index[n.id] = len(rows)
+        rows.append((n.op, tuple(index[a.id] for a in n.args), n.value, n.name))
+    return tuple(rows), tuple(index[o.id] for o in outputs)
+
+
+def from_table(table: tuple) -> list[Node]:
+    """Rebuild the nodes of ``to_table`` (interning restores sharing)."""
+    rows, outs = table
+    nodes: list[Node] = []
+    for op, operands, value, name in rows:
+        if op == "const":
+            nodes.append(constant(value))
+        elif op == "var":
+            nodes.append(symbol(name))
+        else:
+            nodes.append(apply(op, *(nodes[i] for i in operands)))
+    return [nodes[i] for i in outs]
+
+
+def _rebuild(table: tuple) -> Node:
+    return from_table(table)[0]
+
+
+# At the end: ops builds its derivative rules with this module's apply.
+from . import ops as _ops  # noqa: E402

@@ -1,0 +1,74 @@
+"""The reverse-mode pass: adjoints built as IR.
+
+Walks the graph once in reverse topological order from a seeded output,
+asks each node's op for its derivative rule (``ops.OPS[op].vjp``) and sums the
+contributions where a node is shared. Nodes that do not depend on any of the
+requested inputs are skipped. The result is ordinary IR, so the pass can be
+applied to its own output: second derivatives are reverse-over-reverse.
+
+>>> import compiler as cc
+>>> x, y = cc.symbols("x y")
+>>> jacobian([x * y + x], [x, y])
+[[y + 1.0, x]]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from . import ir
+from .ir import Node
+from .ops import OPS
+
+
+def depends_on(order: Sequence[Node], wrt: Sequence[Node]) -> set[int]:
+    """Ids of the nodes in ``order`` (topological) that depend on any node of ``wrt``."""
+    dep = {w.id for w in wrt}
+    for node in order:
+        if node.id not in dep and any(a.id in dep for a in node.args):
+            dep.add(node.id)
+    return dep
+
+
+def adjoints(output: Node, order: Sequence[Node], dep: set[int], seed: Node | None = None) -> dict[int, Node]:
+    """Adjoint of every node of ``order`` on a path from the wrt inputs to ``output``.
+
+    ``order`` is a topological order containing ``output``'s graph and ``dep``
+    the ids that depend on the wrt inputs (see ``depends_on``). Keys are node ids.
+    """
+    adj: dict[int, Node] = {output.id: seed if seed is not None else ir.constant(1.0)}
+    for node in reversed(order):
+        g = adj.get(node.id)
+        if g is None or not node.args or node.id not in dep:
+            continue
+        contributions = OPS[node.op].vjp(node.args, node, g)
+        for arg, c in zip(node.args, contributions):
+            if c is None or arg.id not in dep:
+                continue
+            previous = adj.get(arg.id)
+            adj[arg.id] = c if previous is None else previous + c
+    return adj
+
+
+def jacobian(outputs: Sequence[Node], wrt: Sequence[Node], labels: dict | None = None) -> list[list[Node]]:
+    """``J[i][j]`` = d outputs[i] / d wrt[j], as IR (a constant 0 where independent).
+
+    If ``labels`` is a dict, it receives ``{adjoint node id: primal node}`` for
+    the total adjoint of each primal node, which the code generator uses to
+    name it (``dv3`` is the adjoint of ``v3``).
+    """
+    order = ir.topo_order(outputs)
+    dep = depends_on(order, wrt)
+    zero = ir.constant(0.0)
+    rows = []
+    for out in outputs:
+        if out.dtype != "float":
+            raise TypeError(f"cannot differentiate comparison {out!r}; differentiate a number")
+        adj = adjoints(out, order, dep)
+        if labels is not None:
+            by_id = {n.id: n for n in order}
+            for primal_id, a in adj.items():
+                if primal_id in by_id and a.op not in ("const", "var"):
+                    labels.setdefault(a.id, by_id[primal_id])
+        rows.append([adj.get(w.id, zero) for w in wrt])
+    return rows

@@ -1,0 +1,361 @@
+"""Runtime: compile generated source, check arguments, run kernels and batch drivers.
+
+``compile()`` takes expressions and their inputs, runs the reverse pass and
+the code generator, and returns a ``CompiledFunction``. The Numba JIT happens
+on the first call of each entry point (value, gradient, batch), once.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from . import codegen, ir, reverse
+from .errors import ArgumentError, ShapeError
+from .ir import Node
+
+BACKENDS = ("numba", "python")
+_JIT_OPTIONS = dict(error_model="numpy", nogil=True)  # numpy: nan/inf like NumPy, never an exception
+
+
+def _as_outputs(expr) -> tuple[list[Node], bool]:
+    if isinstance(expr, (list, tuple)):
+        if not expr:
+            raise ValueError("compile() got an empty list of expressions")
+        items, many = list(expr), True
+    else:
+        items, many = [expr], False
+    nodes = [ir.as_node(e, f"expression {i}") for i, e in enumerate(items)]
+    for i, n in enumerate(nodes):
+        if n.dtype != "float":
+            raise TypeError(f"expression {i} is a comparison ({n!r}); compile a number, "
+                            "for example cc.where(condition, 1.0, 0.0)")
+    return nodes, many
+
+
+def _as_symbols(seq, what: str) -> list[Node]:
+    if isinstance(seq, (Node, str)) or not hasattr(seq, "__iter__"):
+        raise TypeError(f"{what} must be a list of symbols, got {type(seq).__name__}")
+    nodes = []
+    for i, s in enumerate(seq):
+        node = ir.as_node(s, f"{what}[{i}]") if not isinstance(s, (int, float)) else None
+        if node is None or node.op != "var":
+            raise TypeError(f"{what}[{i}] must be a symbol (cc.Symbol or sympy.Symbol), got {s!r:.80}")
+        nodes.append(node)
+    seen = set()
+    for i, n in enumerate(nodes):
+        if n.id in seen:
+            raise ValueError(f"{what}[{i}] {n.name!r} is listed twice")
+        seen.add(n.id)
+    return nodes
+
+
+class CompiledFunction:
+    """Value, gradient and Hessian of expressions, compiled once and called many times.
+
+    Arguments are numbers (one point) or 1-D arrays of equal length (many
+    points, run by a parallel batch loop); scalars broadcast against arrays.
+
+    >>> import compiler as cc
+    >>> x, y = cc.symbols("x y")
+    >>> fn = cc.compile(x * y + x, [x, y], backend="python")
+    >>> fn(2.0, 3.0), fn.grad(2.0, 3.0)
+    (8.0, (4.0, 2.0))
+    """
+
+    def __init__(self, outputs: Sequence[Node], inputs: Sequence[Node], wrt: Sequence[Node],
+                 backend: str = "numba", many: bool = False,
+                 max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, title: str = ""):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.outputs, self.inputs, self.wrt = list(outputs), list(inputs), list(wrt)
+        self.backend, self._many, self._max_statements = backend, many, max_statements
+        labels: dict = {}
+        self._jac = reverse.jacobian(self.outputs, self.wrt, labels) if self.wrt else None
+        self.module = codegen.generate(self.inputs, self.outputs, self.wrt, self._jac, labels,
+                                       max_statements, title)
+        self._input_names = [n.name for n in self.inputs]
+        self._namespace: dict | None = None
+        self._lock = threading.RLock()
+        self._grad_fn: CompiledFunction | None = None
+        # the scalar fast paths: replaced by the compiled kernel on first use
+        self._value = _Lazy(self, "value")
+        self._vg = _Lazy(self, "value_and_grad")
+
+    # --- what was generated ---
+
+    @property
+    def source(self) -> str:
+        """The generated module: readable, self-contained Python (imports math, numpy, numba)."""
+        return self.module.source
+
+    @property
+    def ir(self) -> str:
+        """A listing of the IR graph of the outputs (see also ``fn.grad_fn.ir``)."""
+        return ir.format_ir(self.outputs)
+
+    def __repr__(self) -> str:
+        names = ", ".join(self._input_names)
+        return f"<CompiledFunction of ({names}), {len(self.outputs)} output(s), backend={self.backend!r}>"
+
+    def __str__(self) -> str:
+        return repr(self) + "\n" + self.ir
+
+    # --- calling ---
+
+    def __call__(self, *args, **kwargs):
+        """The value: a float (a tuple of floats for several outputs), or arrays for array arguments."""
+        if not kwargs:
+            try:
+                return self._value(*args)
+            except TypeError:
+                pass
+        return self._slow("value", args, kwargs)
+
+    def value_and_grad(self, *args, **kwargs):
+        """``(value, gradient)``; the gradient is a tuple over ``wrt`` (a Jacobian array for several outputs)."""
+        if not kwargs and not self._many:
+            try:
+                return self._vg(*args)
+            except TypeError:
+                pass
+        return self._slow("value_and_grad", args, kwargs)
+
+    def grad(self, *args, **kwargs):
+        """The gradient over ``wrt``: a tuple of floats (of arrays for a batch); for several
+        outputs the Jacobian, shape ``(n_out, n_wrt)`` (``(n, n_out, n_wrt)`` for a batch)."""
+        return self.value_and_grad(*args, **kwargs)[1]
+
+    def hessian(self, *args, **kwargs) -> np.ndarray:
+        """Second derivatives over ``wrt`` (reverse-over-reverse): ``(n_wrt, n_wrt)``;
+        ``(n_out, n_wrt, n_wrt)`` for several outputs; a leading batch axis for arrays."""
+        gfn = self.grad_fn
+        jac = gfn.grad(*args, **kwargs)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
+        k = len(self.wrt)
+        shape = (k, k) if not self._many else (len(self.outputs), k, k)
+        return jac.reshape(jac.shape[:-2] + shape)
+
+    @property
+    def grad_fn(self) -> "CompiledFunction":
+        """The gradient as a compiled function of the same inputs (its ``grad`` is the Hessian)."""
+        with self._lock:
+            if self._grad_fn is None:
+                self._require_wrt()
+                flat = [g for row in self._jac for g in row]
+                self._grad_fn = CompiledFunction(flat, self.inputs, self.wrt, self.backend, many=True,
+                                                 max_statements=self._max_statements, title="gradient")
+            return self._grad_fn
+
+    def _require_wrt(self):
+        if not self.wrt:
+            raise ValueError("this function has no inputs to differentiate with respect to")
+
+    # --- the slow path: argument checks, conversion, batches ---
+
+    def _slow(self, role: str, args: tuple, kwargs: dict):
+        if role == "value_and_grad":
+            self._require_wrt()
+        args = self._bind(args, kwargs)
+        arrays, n = _check_arguments(args, self._input_names)
+        if n is None:  # every argument is a number
+            scalars = [float(a[0]) for a in arrays]
+            result = self._run_scalar(role, scalars)
+        else:
+            result = self._run_batch(role, arrays, n)
+        return result
+
+    def _bind(self, args: tuple, kwargs: dict) -> tuple:
+        names = self._input_names
+        if kwargs:
+            unknown = [k for k in kwargs if k not in names]
+            if unknown:
+                raise ArgumentError(f"unknown argument(s) {unknown}; the inputs are ({', '.join(names)})")
+            if len(args) > len(names):
+                raise ArgumentError(self._count_message(len(args) + len(kwargs)))
+            bound = list(args) + [None] * (len(names) - len(args))
+            for k, v in kwargs.items():
+                i = names.index(k)
+                if i < len(args):
+                    raise ArgumentError(f"argument {k!r} given twice (position {i + 1} and by name)")
+                bound[i] = v
+            missing = [names[i] for i, v in enumerate(bound) if v is None]
+            if missing:
+                raise ArgumentError(f"missing argument(s) {missing}; the inputs are ({', '.join(names)})")
+            return tuple(bound)
+        if len(args) != len(names):
+            raise ArgumentError(self._count_message(len(args)))
+        return args
+
+    def _count_message(self, given: int) -> str:
+        names = ", ".join(self._input_names)
+        return f"expected {len(self._input_names)} argument(s) ({names}), in this order; got {given}"
+
+    def _run_scalar(self, role: str, scalars: list[float]):
+        kernel = self._value if role == "value" else self._vg
+        result = kernel(*scalars)
+        if role == "value_and_grad" and self._many:
+            return result[0], np.array(result[1], dtype=np.float64)
+        return result
+
+    def _run_batch(self, role: str, arrays: list[np.ndarray], n: int):
+        n_out, k = len(self.outputs), len(self.wrt)
+        out = np.empty((n_out, n))
+        strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
+        if role == "value":
+            if n:
+                self._batch_driver("value")(*arrays, *strides, out)
+            return out[0] if not self._many else tuple(out)
+        grad = np.empty((k, n)) if not self._many else np.empty((n, n_out, k))
+        if n:
+            self._batch_driver("value_and_grad")(*arrays, *strides, out, grad)
+        if not self._many:
+            return out[0], tuple(grad)
+        return tuple(out), grad
+
+    # --- compiling on first use ---
+
+    def _load(self) -> dict:
+        with self._lock:
+            if self._namespace is None:
+                namespace: dict = {"__name__": "compiler_generated"}
+                exec(builtins.compile(self.module.source, "<compiler-generated>", "exec"), namespace)  # noqa: S102
+                if self.backend == "numba":
+                    import numba
+                    for name in self.module.kernels:
+                        namespace[name] = numba.njit(**_JIT_OPTIONS)(namespace[name])
+                self._namespace = namespace
+            return self._namespace
+
+    def _kernel(self, role: str):
+        """The scalar kernel of ``role``, compiled for float64 arguments only."""
+        namespace = self._load()
+        fn = namespace[self.module.entries[role]]
+        if self.backend == "python":
+            return _python_kernel(fn, len(self.inputs))
+        with self._lock:
+            if not fn.signatures:
+                import numba
+                fn.compile((numba.float64,) * len(self.inputs))
+                fn.disable_compile()  # other argument types go to the checked slow path
+        return fn
+
+    def _batch_driver(self, role: str):
+        with self._lock:
+            namespace = self._load()
+            name = self.module.batch[role]
+            driver = namespace[name]
+            if self.backend == "numba" and not hasattr(driver, "signatures"):
+                import numba
+                self._kernel(role)
+                driver = numba.njit(parallel=True, **_JIT_OPTIONS)(driver)
+                arr = numba.float64[::1]
+                sig = [arr] * len(self.inputs) + [numba.int64] * len(self.inputs) + [numba.float64[:, ::1]]
+                if role == "value_and_grad":
+                    sig.append(numba.float64[:, ::1] if not self._many else numba.float64[:, :, ::1])
+                driver.compile(tuple(sig))
+                driver.disable_compile()
+                namespace[name] = driver
+            elif self.backend == "python":
+                driver = _python_batch(driver)
+            return driver
+
+
+class _Lazy:
+    """Stands in for a scalar kernel until its first call compiles it."""
+
+    def __init__(self, owner: CompiledFunction, role: str):
+        self.owner, self.role = owner, role
+
+    def __call__(self, *args):
+        kernel = self.owner._kernel(self.role)
+        setattr(self.owner, "_value" if self.role == "value" else "_vg", kernel)
+        return kernel(*args)
+
+
+def _python_kernel(fn, n_inputs: int):
+    """The un-jitted kernel with NumPy semantics: float64 in, Python floats out."""
+    def run(*args):
+        if len(args) != n_inputs or not all(isinstance(a, (int, float, np.floating, np.integer)) for a in args):
+            raise TypeError("not a scalar call")  # routed to the checked slow path
+        with np.errstate(all="ignore"):
+            return _to_python(fn(*(np.float64(a) for a in args)))
+    return run
+
+
+def _python_batch(driver):
+    def run(*args):
+        with np.errstate(all="ignore"):
+            driver(*args)
+    return run
+
+
+def _to_python(result):
+    if isinstance(result, tuple):
+        return tuple(_to_python(r) for r in result)
+    return float(result)
+
+
+def _check_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarray], int | None]:
+    """Each argument as a float64 1-D array (length 1 for numbers) and the batch length, or None."""
+    arrays, n, n_from = [], None, None
+    for i, (a, name) in enumerate(zip(args, names)):
+        where = f"argument {name!r} (position {i + 1})"
+        if isinstance(a, (bool, int, float, np.number)) and not isinstance(a, (complex, np.complexfloating)):
+            arrays.append(np.array([a], dtype=np.float64))
+            continue
+        if isinstance(a, (str, bytes, complex, np.complexfloating)) or a is None:
+            raise ArgumentError(f"{where} must be a real number or a 1-D array of them, got {type(a).__name__}")
+        try:
+            arr = np.asarray(a)
+        except Exception as exc:  # ragged lists and other objects numpy cannot take
+            raise ArgumentError(f"{where} must be a real number or a 1-D array of them, got {type(a).__name__}") from exc
+        if arr.dtype.kind not in "biuf":
+            raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}")
+        if arr.ndim == 0:
+            arrays.append(arr.astype(np.float64).reshape(1))
+            continue
+        if arr.ndim != 1:
+            raise ShapeError(f"{where} must be a number or a 1-D array, got an array of shape {arr.shape}")
+        arrays.append(np.ascontiguousarray(arr, dtype=np.float64))
+        if arr.shape[0] != 1 or n is None:
+            if n is None or n == 1:
+                n, n_from = arr.shape[0], (name, arr.shape)
+            elif arr.shape[0] != n:
+                raise ShapeError(f"array arguments have incompatible lengths: {n_from[0]!r} has shape "
+                                 f"{n_from[1]} and {name!r} has shape {arr.shape}")
+    return arrays, n
+
+
+def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "numba",
+            max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS) -> CompiledFunction:
+    """Compile ``expr`` (an expression, a SymPy expression, or a list of them) as a function of ``inputs``.
+
+    Derivatives are taken with respect to ``wrt`` (default: all inputs). An
+    input the expression does not use has derivative 0.
+
+    >>> import compiler as cc
+    >>> x, y = cc.symbols("x y")
+    >>> fn = cc.compile(cc.sin(x) * y, [x, y], backend="python")
+    >>> fn.value_and_grad(0.0, 2.0)
+    (0.0, (2.0, 0.0))
+    """
+    outputs, many = _as_outputs(expr)
+    ins = _as_symbols(inputs, "inputs")
+    used = {n.id for n in ir.free_symbols(outputs)}
+    missing = [n.name for n in ir.free_symbols(outputs) if n.id not in {i.id for i in ins}]
+    if missing:
+        raise ValueError(f"the expression uses symbol(s) {missing} that are not in inputs "
+                         f"{[n.name for n in ins]}")
+    del used
+    if wrt is None:
+        wrt_nodes = ins
+    else:
+        wrt_nodes = _as_symbols(wrt, "wrt")
+        for i, w in enumerate(wrt_nodes):
+            if w.id not in {n.id for n in ins}:
+                raise ValueError(f"wrt[{i}] {w.name!r} is not one of the inputs {[n.name for n in ins]}")
+    title = ", ".join(ir.short_str(o) for o in outputs)
+    return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200])
