@@ -21,3 +21,7 @@ from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401
 
 __version__ = "0.1.0"
+from .check import GradcheckResult, gradcheck  # noqa: F401,E402
+from .sympy_bridge import from_sympy, to_sympy  # noqa: F401,E402
+from .tracing import jit  # noqa: E402,F401
+from .value import Value  # noqa: E402,F401

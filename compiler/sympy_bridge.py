@@ -1,0 +1,162 @@
+"""SymPy in and out: ``from_sympy`` and ``to_sympy``.
+
+``to_sympy`` uses each op's ``sympy`` entry in the op table. ``from_sympy``
+maps SymPy's classes back to ops; SymPy is imported only when used.
+
+>>> import sympy as sp, compiler as cc
+>>> x = sp.Symbol("x")
+>>> cc.from_sympy(sp.sin(x) ** 2)
+sin(x) ** 2.0
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from . import ir
+from .errors import UnsupportedError
+from .ir import Node
+from .ops import OPS
+
+
+def to_sympy(expr: Node | Sequence[Node]):
+    """The SymPy expression of ``expr`` (a list for a list); symbols keep their names.
+
+    >>> import compiler as cc
+    >>> x = cc.Symbol("x")
+    >>> cc.to_sympy(cc.exp(x) * x)
+    x*exp(x)
+    """
+    import sympy as sp
+    many = isinstance(expr, (list, tuple))
+    roots = [ir.as_node(e) for e in (expr if many else [expr])]
+    done: dict[int, object] = {}
+    for node in ir.topo_order(roots):
+        if node.op == "const":
+            v = node.value
+            done[node.id] = (sp.true if v else sp.false) if isinstance(v, bool) else _sympy_number(sp, v)
+        elif node.op == "var":
+            done[node.id] = sp.Symbol(node.name)
+        else:
+            done[node.id] = OPS[node.op].sympy(sp, *(done[a.id] for a in node.args))
+    result = [done[r.id] for r in roots]
+    return result if many else result[0]
+
+
+def _sympy_number(sp, v: float):
+    if v != v:
+        return sp.nan
+    if v in (float("inf"), float("-inf")):
+        return sp.oo if v > 0 else -sp.oo
+    if v == int(v) and abs(v) < 2**53:
+        return sp.Integer(int(v))
+    return sp.Float(v, 17)
+
+
+def _function_table(sp):
+    """SymPy function class -> op name, for the one-argument and fixed-arity functions."""
+    from sympy.codegen import cfunctions
+    table = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan",
+             sp.tanh: "tanh", sp.sinh: "sinh", sp.cosh: "cosh", sp.asin: "asin", sp.acos: "acos",
+             sp.atan: "atan", sp.atan2: "atan2", sp.Abs: "abs", sp.sign: "sign", sp.erf: "erf",
+             cfunctions.log1p: "log1p", cfunctions.expm1: "expm1"}
+    comparisons = {sp.StrictLessThan: "lt", sp.LessThan: "le", sp.StrictGreaterThan: "gt",
+                   sp.GreaterThan: "ge", sp.Equality: "eq"}
+    return table, comparisons
+
+
+def supported_sympy() -> list[str]:
+    """Names of the SymPy functions and classes ``from_sympy`` understands."""
+    import sympy as sp
+    table, comparisons = _function_table(sp)
+    names = {c.__name__ for c in table} | {c.__name__ for c in comparisons}
+    names |= {"Add", "Mul", "Pow", "sqrt", "Max", "Min", "Piecewise", "Symbol", "Number", "pi", "E"}
+    return sorted(names)
+
+
+def from_sympy(expr) -> Node:
+    """The IR of a SymPy expression. Unsupported functions raise ``UnsupportedError``.
+
+    >>> import sympy as sp, compiler as cc
+    >>> cc.from_sympy(sp.Max(sp.Symbol("x"), 0))
+    maximum(x, 0.0)
+    """
+    import sympy as sp
+    if isinstance(expr, Node):
+        return expr
+    expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
+    table, comparisons = _function_table(sp)
+    done: dict = {}
+    stack = [(expr, False)]
+    while stack:  # iterative post-order over the SymPy tree
+        e, ready = stack.pop()
+        if e in done:
+            continue
+        if not ready:
+            stack.append((e, True))
+            stack.extend((a, False) for a in _children(sp, e) if a not in done)
+            continue
+        done[e] = _convert(sp, e, [done[a] for a in _children(sp, e)], table, comparisons)
+    return done[expr]
+
+
+def _children(sp, e):
+    if isinstance(e, sp.Piecewise):
+        return [x for pair in e.args for x in pair]
+    if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol)) or e in (sp.true, sp.false):
+        return []
+    return list(e.args)
+
+
+def _convert(sp, e, args, table, comparisons) -> Node:
+    if isinstance(e, sp.Symbol):
+        return ir.symbol(e.name)
+    if e is sp.true or e is sp.false:
+        return ir.constant(bool(e))
+    if isinstance(e, (sp.Number, sp.NumberSymbol)) or (e.is_number and not e.free_symbols and e.is_real):
+        if e.is_real is False:
+            raise UnsupportedError(f"complex number {e} in a SymPy expression; only real numbers are supported")
+        return ir.constant(float(e))
+    if isinstance(e, sp.Add):
+        return _chain("add", args)
+    if isinstance(e, sp.Mul):
+        return _chain("mul", args)
+    if isinstance(e, sp.Pow):
+        base, exponent = args
+        if exponent.op == "const" and exponent.value == 0.5:
+            return ir.apply("sqrt", base)
+        if exponent.op == "const" and exponent.value == -1.0:
+            return ir.apply("div", 1.0, base)
+        if exponent.op == "const" and exponent.value == -0.5:
+            return ir.apply("div", 1.0, ir.apply("sqrt", base))
+        return ir.apply("pow", base, exponent)
+    if isinstance(e, (sp.Max, sp.Min)):
+        return _chain("maximum" if isinstance(e, sp.Max) else "minimum", args)
+    if isinstance(e, sp.Piecewise):
+        pairs = list(zip(args[0::2], args[1::2]))
+        last_value, last_cond = pairs[-1]
+        if not (last_cond.op == "const" and last_cond.value is True):
+            raise UnsupportedError(f"Piecewise without a final (value, True) branch: {e}; "
+                                   "every point needs a value")
+        result = last_value
+        for value, cond in reversed(pairs[:-1]):
+            result = ir.apply("where", cond, value, result)
+        return result
+    for cls, name in comparisons.items():
+        if isinstance(e, cls):
+            return ir.apply(name, *args)
+    for cls, name in table.items():
+        if isinstance(e, cls):
+            if len(args) != OPS[name].arity:
+                raise UnsupportedError(f"SymPy {cls.__name__} with {len(args)} arguments is not supported")
+            return ir.apply(name, *args)
+    raise UnsupportedError(
+        f"SymPy function {type(e).__name__} (in {str(e)[:80]}) is not supported; supported: "
+        + ", ".join(supported_sympy()))
+
+
+def _chain(op_name: str, args: list[Node]) -> Node:
+    result = args[0]
+    for a in args[1:]:
+        result = ir.apply(op_name, result, a)
+    return result
