@@ -256,6 +256,8 @@ class Module:
     kernels: list[str]        # every function to JIT as a scalar kernel (parts included)
     entries: dict[str, str]   # role ("value", "value_and_grad") -> function name
     batch: dict[str, str]     # role -> batch driver name
+    header: str = ""          # the imports; with ``pieces``, lets the runtime define one function at a time
+    pieces: dict = field(default_factory=dict)  # function name -> its source text (parts included)
 
 
 def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
@@ -265,28 +267,27 @@ def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node
     p = Printer(inputs, max_statements, labels)
     single = len(outputs) == 1
     out_ret = outputs[0] if single else tuple(outputs)
-    forward = [n for n in ir.topo_order(outputs)]
-    blocks = [p.kernel(Kernel("value", inputs, out_ret, "Forward sweep: the value.",
-                              [("forward sweep", forward)]))]
-    entries, batch = {"value": "value"}, {}
-    blocks.append(p.batch_driver("value", len(inputs), len(outputs), None))
-    batch["value"] = "value_batch"
+    forward = ir.topo_order(outputs)
+    pieces = {"value": p.kernel(Kernel("value", inputs, out_ret, "Forward sweep: the value.",
+                                       [("forward sweep", forward)]))}
+    entries, batch = {"value": "value"}, {"value": "value_batch"}
     if jac is not None:
         forward_ids = {n.id for n in forward}
         flat = [x for row in jac for x in row]
         adjoint = [n for n in ir.topo_order(list(outputs) + flat) if n.id not in forward_ids]
         grad_ret = tuple(jac[0]) if single else tuple(tuple(row) for row in jac)
-        ret = (out_ret, grad_ret)
-        blocks.insert(1, p.kernel(Kernel(
-            "value_and_grad", inputs, ret,
+        pieces["value_and_grad"] = p.kernel(Kernel(
+            "value_and_grad", inputs, (out_ret, grad_ret),
             "Forward sweep, then the adjoint sweep in reverse order: value, gradient.",
-            [("forward sweep", forward), ("adjoint sweep", adjoint)])))
+            [("forward sweep", forward), ("adjoint sweep", adjoint)]))
         entries["value_and_grad"] = "value_and_grad"
-        blocks.append(p.batch_driver("value_and_grad", len(inputs), len(outputs), len(wrt)))
+    pieces["value_batch"] = p.batch_driver("value", len(inputs), len(outputs), None)
+    if jac is not None:
+        pieces["value_and_grad_batch"] = p.batch_driver("value_and_grad", len(inputs), len(outputs), len(wrt))
         batch["value_and_grad"] = "value_and_grad_batch"
     header = _header(p, inputs, outputs, wrt, jac is not None, title)
-    source = "\n\n\n".join([header] + blocks) + "\n"
-    return Module(source, p.functions, entries, batch)
+    source = "\n\n\n".join([header] + list(pieces.values())) + "\n"
+    return Module(source, p.functions, entries, batch, header, pieces)
 
 
 def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> str:

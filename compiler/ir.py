@@ -27,8 +27,30 @@ from .errors import TracingError
 
 SCALAR: tuple = ()
 
-_interned: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+# The intern table: key -> weak reference to the node. A node that nobody
+# holds any more is dropped from the table by its reference's callback.
+_interned: dict = {}
 _intern_lock = threading.Lock()
+
+
+class _KeyedRef(weakref.ref):
+    __slots__ = ("key",)
+
+    def __new__(cls, node, key):
+        self = super().__new__(cls, node, _drop)
+        self.key = key
+        return self
+
+    def __init__(self, node, key):
+        super().__init__(node, _drop)
+
+
+def _drop(ref) -> None:
+    with _intern_lock:
+        if _interned.get(ref.key) is ref:
+            del _interned[ref.key]
+
+
 _serial = itertools.count()
 
 
@@ -85,14 +107,17 @@ def _new(op: str, args: tuple, value, name, dtype: str) -> Node:
 
 
 def _intern(key: tuple, op: str, args: tuple, value, name, dtype: str) -> Node:
-    node = _interned.get(key)
-    if node is not None:
-        return node
+    ref = _interned.get(key)
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
     with _intern_lock:
-        node = _interned.get(key)
+        ref = _interned.get(key)
+        node = ref() if ref is not None else None
         if node is None:
             node = _new(op, args, value, name, dtype)
-            _interned[key] = node
+            _interned[key] = _KeyedRef(node, key)
     return node
 
 
@@ -153,20 +178,38 @@ def apply(op_name: str, *operands) -> Node:
     Operands may be nodes or numbers. Checks operand kinds, applies the op's
     identities, folds constants, then interns.
     """
-    op = _ops.OPS[op_name]
+    op = _OPS[op_name]
     if len(operands) != op.arity:
         raise TypeError(f"{op_name} takes {op.arity} operand(s), got {len(operands)}")
-    args = tuple(as_node(a, f"operand {i + 1} of {op_name}") for i, a in enumerate(operands))
-    _check_dtypes(op_name, args)
+    args = operands
+    folded = True  # all operands constant
+    for a in operands:
+        if type(a) is not Node:
+            args = tuple(as_node(a, f"operand {i + 1} of {op_name}") for i, a in enumerate(operands))
+            break
+    for a in args:
+        if a.dtype != "float" or op_name == "where":
+            _check_dtypes(op_name, args)
+            break
     if op.simplify is not None:
         simpler = op.simplify(*args)
         if simpler is not None:
             return simpler
-    if all(a.op == "const" for a in args):
-        return constant(_ops.evaluate(op_name, *(a.value for a in args)))
-    if op.commutative and args[1].id < args[0].id:
-        args = (args[1], args[0])  # a+b and b+a are one node (exact: IEEE + and * commute)
-    key = (op_name,) + tuple(a.id for a in args)
+    for a in args:
+        if a.op != "const":
+            folded = False
+            break
+    if folded:
+        return constant(_ops.evaluate(op_name, *[a.value for a in args]))
+    if len(args) == 1:
+        key = (op_name, args[0].id)
+    elif len(args) == 2:
+        a, b = args
+        if op.commutative and b.id < a.id:
+            args = (b, a)  # a+b and b+a are one node (exact: IEEE + and * commute)
+        key = (op_name, args[0].id, args[1].id)
+    else:
+        key = (op_name,) + tuple([a.id for a in args])
     return _intern(key, op_name, args, None, None, op.result)
 
 
@@ -186,25 +229,33 @@ def _check_dtypes(op_name: str, args: tuple) -> None:
 
 # --- graph walks (all iterative) ---
 
-def topo_order(roots: Iterable[Node]) -> list[Node]:
-    """All nodes reachable from ``roots``, each after its operands."""
+def topo_order(roots: Iterable[Node], limit: int | None = None) -> list[Node] | None:
+    """All nodes reachable from ``roots``, each after its operands.
+
+    With ``limit``, returns None as soon as more than ``limit`` nodes are found.
+    """
     order: list[Node] = []
     seen: set[int] = set()
     for root in roots:
         if root.id in seen:
             continue
-        stack = [(root, iter(root.args))]
         seen.add(root.id)
+        stack = [(root, 0)]
         while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child.id not in seen:
-                    seen.add(child.id)
-                    stack.append((child, iter(child.args)))
-                    break
+            node, k = stack[-1]
+            args = node.args
+            while k < len(args) and args[k].id in seen:
+                k += 1
+            if k < len(args):
+                child = args[k]
+                stack[-1] = (node, k + 1)
+                seen.add(child.id)
+                stack.append((child, 0))
             else:
                 stack.pop()
                 order.append(node)
+                if limit is not None and len(order) > limit:
+                    return None
     return order
 
 
@@ -255,6 +306,7 @@ def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
 
 _PRECEDENCE = {"<": 0, "<=": 0, ">": 0, ">=": 0, "==": 0, "+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4}
 _MAX_STR = 400  # longer expressions print as a summary
+_MAX_STR_NODES = 200
 
 
 def short_str(node: Node) -> str:
@@ -262,7 +314,10 @@ def short_str(node: Node) -> str:
     OPS = _ops.OPS
     text: dict[int, tuple[str, int]] = {}
     atom = 9
-    for n in topo_order([node]):
+    nodes = topo_order([node], limit=_MAX_STR_NODES)
+    if nodes is None:
+        return f"<{node.op} expression of more than {_MAX_STR_NODES} nodes>"
+    for n in nodes:
         if n.op == "const":
             text[n.id] = (format_const(n.value).replace("np.", ""), atom)
         elif n.op == "var":
@@ -284,8 +339,7 @@ def short_str(node: Node) -> str:
             else:
                 s, prec = f"{n.op}({', '.join(p[0] for p in parts)})", atom
             if len(s) > _MAX_STR:
-                count = len(topo_order([node]))
-                return f"<{node.op} expression of {count} nodes>"
+                return f"<{node.op} expression of {len(nodes)} nodes>"
             text[n.id] = (s, prec)
     return text[node.id][0]
 
@@ -322,3 +376,5 @@ def _rebuild(table: tuple) -> Node:
 
 # At the end: ops builds its derivative rules with this module's apply.
 from . import ops as _ops  # noqa: E402
+
+_OPS = _ops.OPS

@@ -8,6 +8,8 @@ on the first call of each entry point (value, gradient, batch), once.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import gc
 import threading
 from typing import Sequence
 
@@ -53,6 +55,19 @@ def _as_symbols(seq, what: str) -> list[Node]:
     return nodes
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector: IR graphs hold no cycles, and on graphs
+    of 10^5 nodes its full collections cost more than the compile itself."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class CompiledFunction:
     """Value, gradient and Hessian of expressions, compiled once and called many times.
 
@@ -74,9 +89,10 @@ class CompiledFunction:
         self.outputs, self.inputs, self.wrt = list(outputs), list(inputs), list(wrt)
         self.backend, self._many, self._max_statements = backend, many, max_statements
         labels: dict = {}
-        self._jac = reverse.jacobian(self.outputs, self.wrt, labels) if self.wrt else None
-        self.module = codegen.generate(self.inputs, self.outputs, self.wrt, self._jac, labels,
-                                       max_statements, title)
+        with gc_paused():
+            self._jac = reverse.jacobian(self.outputs, self.wrt, labels) if self.wrt else None
+            self.module = codegen.generate(self.inputs, self.outputs, self.wrt, self._jac, labels,
+                                           max_statements, title)
         self._input_names = [n.name for n in self.inputs]
         self._namespace: dict | None = None
         self._lock = threading.RLock()
@@ -217,22 +233,32 @@ class CompiledFunction:
 
     # --- compiling on first use ---
 
-    def _load(self) -> dict:
+    def _load(self, name: str) -> dict:
+        """The namespace of the generated module, with function ``name`` defined (and JIT-wrapped)."""
         with self._lock:
-            if self._namespace is None:
-                namespace: dict = {"__name__": "compiler_generated"}
-                exec(builtins.compile(self.module.source, "<compiler-generated>", "exec"), namespace)  # noqa: S102
+            namespace = self._namespace
+            if namespace is None:
+                namespace = {"__name__": "compiler_generated"}
+                exec(builtins.compile(self.module.header, "<compiler-generated>", "exec"), namespace)  # noqa: S102
+                self._namespace = namespace
+            if name not in namespace:
+                # Only the functions in use are defined: Python's own compile of a
+                # huge generated function is not free.
+                text = self.module.pieces[name]
+                with gc_paused():
+                    code = builtins.compile(text, f"<compiler-generated {name}>", "exec")
+                exec(code, namespace)  # noqa: S102
                 if self.backend == "numba":
                     import numba
-                    for name in self.module.kernels:
-                        namespace[name] = numba.njit(**_JIT_OPTIONS)(namespace[name])
-                self._namespace = namespace
-            return self._namespace
+                    for fname in self.module.kernels:
+                        if fname in namespace and not hasattr(namespace[fname], "py_func"):
+                            namespace[fname] = numba.njit(**_JIT_OPTIONS)(namespace[fname])
+            return namespace
 
     def _kernel(self, role: str):
         """The scalar kernel of ``role``, compiled for float64 arguments only."""
-        namespace = self._load()
-        fn = namespace[self.module.entries[role]]
+        name = self.module.entries[role]
+        fn = self._load(name)[name]
         if self.backend == "python":
             return _python_kernel(fn, len(self.inputs))
         with self._lock:
@@ -244,12 +270,12 @@ class CompiledFunction:
 
     def _batch_driver(self, role: str):
         with self._lock:
-            namespace = self._load()
+            self._kernel(role)
             name = self.module.batch[role]
+            namespace = self._load(name)
             driver = namespace[name]
             if self.backend == "numba" and not hasattr(driver, "signatures"):
                 import numba
-                self._kernel(role)
                 driver = numba.njit(parallel=True, **_JIT_OPTIONS)(driver)
                 arr = numba.float64[::1]
                 sig = [arr] * len(self.inputs) + [numba.int64] * len(self.inputs) + [numba.float64[:, ::1]]
@@ -344,12 +370,11 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
     """
     outputs, many = _as_outputs(expr)
     ins = _as_symbols(inputs, "inputs")
-    used = {n.id for n in ir.free_symbols(outputs)}
-    missing = [n.name for n in ir.free_symbols(outputs) if n.id not in {i.id for i in ins}]
+    listed = {n.id for n in ins}
+    missing = [n.name for n in ir.free_symbols(outputs) if n.id not in listed]
     if missing:
         raise ValueError(f"the expression uses symbol(s) {missing} that are not in inputs "
                          f"{[n.name for n in ins]}")
-    del used
     if wrt is None:
         wrt_nodes = ins
     else:
