@@ -314,6 +314,8 @@ def test_hostile_symbol_names(name):
     if name == "v0":  # kept; generated temporaries skip it
         assert "def value(v0, w):" in fn.source and "    v0 = " not in fn.source
         return
+    if not any(ch.isalnum() for ch in name):
+        return  # e.g. '"""': the checks above (valid source, right numbers) are the test
     raw = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])")
     for line in fn.source.splitlines():
         if raw.search(line):
