@@ -103,7 +103,7 @@ def from_sympy(expr) -> Node:
 def _children(sp, e):
     if isinstance(e, sp.Piecewise):
         return [x for pair in e.args for x in pair]
-    if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol)) or e in (sp.true, sp.false):
+    if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol)) or e in (sp.true, sp.false) or e.is_number:
         return []
     return list(e.args)
 
@@ -113,8 +113,8 @@ def _convert(sp, e, args, table, comparisons) -> Node:
         return ir.symbol(e.name)
     if e is sp.true or e is sp.false:
         return ir.constant(bool(e))
-    if isinstance(e, (sp.Number, sp.NumberSymbol)) or (e.is_number and not e.free_symbols and e.is_real):
-        if e.is_real is False:
+    if e.is_number:  # numbers and constant expressions (pi, sqrt(2), E + 1)
+        if e.is_extended_real is False:
             raise UnsupportedError(f"complex number {e} in a SymPy expression; only real numbers are supported")
         return ir.constant(float(e))
     if isinstance(e, sp.Add):
