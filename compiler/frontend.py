@@ -8,7 +8,7 @@ ufunc overrides (``np.sin(x)``).
 >>> import compiler as cc
 >>> x, y = cc.symbols("x y")
 >>> cc.sin(x) * y + x**2
-sin(x) * y + x ** 2.0
+y * sin(x) + x ** 2.0
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def where(cond, a: ExprLike, b: ExprLike):
 
     >>> x = Symbol("x")
     >>> where(x > 0, x, 0.5 * x)
-    where(x > 0.0, x, 0.5 * x)
+    where(x > 0.0, x, x * 0.5)
     """
     return _call("where", cond, a, b)
 

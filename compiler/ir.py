@@ -21,6 +21,7 @@ import itertools
 import math
 import threading
 import weakref
+import zlib
 from typing import Iterable, Sequence
 
 from .errors import TracingError
@@ -63,7 +64,7 @@ class Node:
     True
     """
 
-    __slots__ = ("op", "args", "value", "name", "shape", "dtype", "id", "__weakref__")
+    __slots__ = ("op", "args", "value", "name", "shape", "dtype", "id", "skey", "__weakref__")
 
     op: str
     args: tuple
@@ -72,6 +73,7 @@ class Node:
     shape: tuple
     dtype: str
     id: int  # creation serial: unique, increasing along any topological order
+    skey: int  # structural hash: equal for equal structure in every process (orders commutative operands)
 
     # Identity semantics: ``==`` is not overloaded, so nodes are usable as dict
     # keys and ``x == y`` is ``x is y``. Symbolic comparisons are < <= > >=.
@@ -98,11 +100,28 @@ class Node:
         return (_rebuild, (to_table([self]),))
 
 
+_MASK = (1 << 64) - 1
+
+
+def _structural_key(op: str, args: tuple, value, name) -> int:
+    """A process-independent 64-bit hash of a node's structure (str hashes are salted per process)."""
+    if op == "var":
+        h = zlib.crc32(name.encode("utf-8", "surrogatepass")) | (1 << 40)
+    elif op == "const":
+        h = zlib.crc32(repr(value).encode()) | (2 << 40)
+    else:
+        h = zlib.crc32(op.encode())
+        for a in args:
+            h = ((h * 0x100000001B3) ^ a.skey) & _MASK  # FNV-style mixing
+    return h
+
+
 def _new(op: str, args: tuple, value, name, dtype: str) -> Node:
     node = object.__new__(Node)
     node.op, node.args, node.value, node.name = op, args, value, name
     node.shape, node.dtype = SCALAR, dtype
     node.id = next(_serial)
+    node.skey = _structural_key(op, args, value, name)
     return node
 
 
@@ -205,12 +224,19 @@ def apply(op_name: str, *operands) -> Node:
         key = (op_name, args[0].id)
     elif len(args) == 2:
         a, b = args
-        if op.commutative and b.id < a.id:
+        if op.commutative and _after(a, b):
             args = (b, a)  # a+b and b+a are one node (exact: IEEE + and * commute)
         key = (op_name, args[0].id, args[1].id)
     else:
         key = (op_name,) + tuple([a.id for a in args])
     return _intern(key, op_name, args, None, None, op.result)
+
+
+def _after(a: Node, b: Node) -> bool:
+    """Canonical order of commutative operands: by structure, constants last (``x * 2.0``)."""
+    if (a.op == "const") != (b.op == "const"):
+        return a.op == "const"
+    return a.skey > b.skey or (a.skey == b.skey and a.id > b.id)
 
 
 def _check_dtypes(op_name: str, args: tuple) -> None:

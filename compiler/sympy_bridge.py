@@ -79,7 +79,7 @@ def from_sympy(expr) -> Node:
 
     >>> import sympy as sp, compiler as cc
     >>> cc.from_sympy(sp.Max(sp.Symbol("x"), 0))
-    maximum(x, 0.0)
+    maximum(0.0, x)
     """
     import sympy as sp
     if isinstance(expr, Node):

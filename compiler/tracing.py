@@ -9,7 +9,7 @@ value raises ``TracingError``, which points to ``cc.where``.
 ... def f(x, y):
 ...     return cc.exp(-x * y) + x
 >>> f(0.0, 1.0), f.grad(0.0, 1.0)
-(1.0, (0.0, 0.0))
+(1.0, (0.0, -0.0))
 """
 
 from __future__ import annotations

@@ -10,10 +10,9 @@ Plain numbers mixed into an expression become leaves too (as in micrograd),
 except an exponent (``v ** 2``), which is part of the structure.
 
 >>> import compiler as cc
->>> cc.Value.backend = "python"
 >>> a = cc.Value(3.0)
 >>> y = a * a + a
->>> y.backward()
+>>> y.backward(backend="python")   # default: cc.Value.backend, "numba"
 >>> a.grad, y.data
 (7.0, 12.0)
 """

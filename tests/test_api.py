@@ -238,7 +238,7 @@ def test_ir_listing_and_repr(fn):
     listing = fn.ir
     assert "sin" in listing and "mul" in listing and listing.splitlines()[-1].startswith("return")
     assert listing in str(fn)
-    assert repr(cc.sin(x) * y + x**2) == "y * sin(x) + x ** 2.0"
+    assert repr(cc.sin(x) * y + x**2) == "y * sin(x) + x ** 2.0"  # operands of + and * in canonical order
     assert repr(-(x + y)) == "-(x + y)"
     assert repr((x - y) - (x - z)) == "x - y - (x - z)"
 
