@@ -186,7 +186,7 @@ _OPS = [
     Op("sin", 1, "np.sin({0})", lambda args, out, g: (g * args[0].cos(),), lambda sp, a: sp.sin(a)),
     Op("cos", 1, "np.cos({0})", lambda args, out, g: (-(g * args[0].sin()),), lambda sp, a: sp.cos(a)),
     Op("tan", 1, "np.tan({0})", lambda args, out, g: (g * (1.0 + out * out),), lambda sp, a: sp.tan(a)),
-    Op("tanh", 1, "np.tanh({0})", lambda args, out, g: (g * (1.0 - out * out),), lambda sp, a: sp.tanh(a)),
+    Op("tanh", 1, "np.tanh({0})", lambda args, out, g: (g / args[0].cosh() ** 2,), lambda sp, a: sp.tanh(a)),
     Op("sinh", 1, "np.sinh({0})", lambda args, out, g: (g * args[0].cosh(),), lambda sp, a: sp.sinh(a)),
     Op("cosh", 1, "np.cosh({0})", lambda args, out, g: (g * args[0].sinh(),), lambda sp, a: sp.cosh(a)),
     Op("asin", 1, "np.arcsin({0})", lambda args, out, g: (g / (1.0 - args[0] * args[0]).sqrt(),),
@@ -198,7 +198,7 @@ _OPS = [
     Op("atan2", 2, "np.arctan2({0}, {1})", _vjp_atan2, lambda sp, y, x: sp.atan2(y, x)),
     # log1p/expm1 keep full precision near 0; numpy's versions are accurate everywhere
     Op("log1p", 1, "np.log1p({0})", lambda args, out, g: (g / (1.0 + args[0]),), _cfunction("log1p")),
-    Op("expm1", 1, "np.expm1({0})", lambda args, out, g: (g * (out + 1.0),), _cfunction("expm1")),
+    Op("expm1", 1, "np.expm1({0})", lambda args, out, g: (g * args[0].exp(),), _cfunction("expm1")),
     Op("erf", 1, "np.float64(math.erf({0}))",  # numpy has no erf; the cast keeps numpy semantics downstream
        lambda args, out, g: (g * (SQRT_PI_INV_2 * (-(args[0] * args[0])).exp()),),
        lambda sp, a: sp.erf(a)),
@@ -210,7 +210,7 @@ _OPS = [
        lambda sp, a: sp.Max(a, 0)),
     # A dedicated op rather than 1/(1+exp(-x)): the branch keeps exp from overflowing.
     Op("sigmoid", 1, "(1.0 / (1.0 + np.exp(-{0})) if {0} >= 0.0 else np.exp({0}) / (1.0 + np.exp({0})))",
-       lambda args, out, g: (g * (out * (1.0 - out)),), lambda sp, a: 1 / (1 + sp.exp(-a))),
+       lambda args, out, g: (g * (out * (-args[0]).sigmoid()),), lambda sp, a: 1 / (1 + sp.exp(-a))),
     # log(1 + exp(x)) written so that exp never overflows
     Op("softplus", 1, "np.log1p(np.exp(-np.abs({0}))) + np.maximum({0}, 0.0)",
        lambda args, out, g: (g * args[0].sigmoid(),), lambda sp, a: sp.log(1 + sp.exp(a))),

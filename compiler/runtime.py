@@ -20,7 +20,10 @@ from .errors import ArgumentError, ShapeError
 from .ir import Node
 
 BACKENDS = ("numba", "python")
-_JIT_OPTIONS = dict(error_model="numpy", nogil=True)  # numpy: nan/inf like NumPy, never an exception
+_JIT_OPTIONS = dict(error_model="numpy")  # nan/inf like NumPy, never an exception
+# Batch drivers release the GIL; scalar kernels keep it: nogil costs more per
+# call than the kernel of a small expression, and a thread gains nothing from it there.
+_BATCH_OPTIONS = dict(error_model="numpy", nogil=True, parallel=True)
 
 
 def _as_outputs(expr) -> tuple[list[Node], bool]:
@@ -122,34 +125,35 @@ class CompiledFunction:
 
     # --- calling ---
 
-    def __call__(self, *args, **kwargs):
+    # The scalar fast path is a bare try: Numba's dispatcher, compiled for float64
+    # only, rejects anything else with a TypeError, and only then are the
+    # arguments checked (and arrays sent to the batch driver). Keyword arguments
+    # are not taken: accepting them costs more than the kernel itself here.
+
+    def __call__(self, *args):
         """The value: a float (a tuple of floats for several outputs), or arrays for array arguments."""
-        if not kwargs:
-            try:
-                return self._value(*args)
-            except TypeError:
-                pass
-        return self._slow("value", args, kwargs)
+        try:
+            return self._value(*args)
+        except TypeError:
+            return self._slow("value", args)
 
-    def value_and_grad(self, *args, **kwargs):
+    def value_and_grad(self, *args):
         """``(value, gradient)``; the gradient is a tuple over ``wrt`` (a Jacobian array for several outputs)."""
-        if not kwargs and not self._many:
-            try:
-                return self._vg(*args)
-            except TypeError:
-                pass
-        return self._slow("value_and_grad", args, kwargs)
+        try:
+            return self._vg(*args)
+        except TypeError:
+            return self._slow("value_and_grad", args)
 
-    def grad(self, *args, **kwargs):
+    def grad(self, *args):
         """The gradient over ``wrt``: a tuple of floats (of arrays for a batch); for several
         outputs the Jacobian, shape ``(n_out, n_wrt)`` (``(n, n_out, n_wrt)`` for a batch)."""
-        return self.value_and_grad(*args, **kwargs)[1]
+        return self.value_and_grad(*args)[1]
 
-    def hessian(self, *args, **kwargs) -> np.ndarray:
+    def hessian(self, *args) -> np.ndarray:
         """Second derivatives over ``wrt`` (reverse-over-reverse): ``(n_wrt, n_wrt)``;
         ``(n_out, n_wrt, n_wrt)`` for several outputs; a leading batch axis for arrays."""
         gfn = self.grad_fn
-        jac = gfn.grad(*args, **kwargs)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
+        jac = gfn.grad(*args)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
         k = len(self.wrt)
         shape = (k, k) if not self._many else (len(self.outputs), k, k)
         return jac.reshape(jac.shape[:-2] + shape)
@@ -171,50 +175,20 @@ class CompiledFunction:
 
     # --- the slow path: argument checks, conversion, batches ---
 
-    def _slow(self, role: str, args: tuple, kwargs: dict):
+    def _slow(self, role: str, args: tuple):
         if role == "value_and_grad":
             self._require_wrt()
-        args = self._bind(args, kwargs)
+        if len(args) != len(self._input_names):
+            raise ArgumentError(self._count_message(len(args)))
         arrays, n = _check_arguments(args, self._input_names)
         if n is None:  # every argument is a number
-            scalars = [float(a[0]) for a in arrays]
-            result = self._run_scalar(role, scalars)
-        else:
-            result = self._run_batch(role, arrays, n)
-        return result
-
-    def _bind(self, args: tuple, kwargs: dict) -> tuple:
-        names = self._input_names
-        if kwargs:
-            unknown = [k for k in kwargs if k not in names]
-            if unknown:
-                raise ArgumentError(f"unknown argument(s) {unknown}; the inputs are ({', '.join(names)})")
-            if len(args) > len(names):
-                raise ArgumentError(self._count_message(len(args) + len(kwargs)))
-            bound = list(args) + [None] * (len(names) - len(args))
-            for k, v in kwargs.items():
-                i = names.index(k)
-                if i < len(args):
-                    raise ArgumentError(f"argument {k!r} given twice (position {i + 1} and by name)")
-                bound[i] = v
-            missing = [names[i] for i, v in enumerate(bound) if v is None]
-            if missing:
-                raise ArgumentError(f"missing argument(s) {missing}; the inputs are ({', '.join(names)})")
-            return tuple(bound)
-        if len(args) != len(names):
-            raise ArgumentError(self._count_message(len(args)))
-        return args
+            kernel = self._value if role == "value" else self._vg
+            return kernel(*[float(a[0]) for a in arrays])
+        return self._run_batch(role, arrays, n)
 
     def _count_message(self, given: int) -> str:
         names = ", ".join(self._input_names)
         return f"expected {len(self._input_names)} argument(s) ({names}), in this order; got {given}"
-
-    def _run_scalar(self, role: str, scalars: list[float]):
-        kernel = self._value if role == "value" else self._vg
-        result = kernel(*scalars)
-        if role == "value_and_grad" and self._many:
-            return result[0], np.array(result[1], dtype=np.float64)
-        return result
 
     def _run_batch(self, role: str, arrays: list[np.ndarray], n: int):
         n_out, k = len(self.outputs), len(self.wrt)
@@ -257,15 +231,20 @@ class CompiledFunction:
 
     def _kernel(self, role: str):
         """The scalar kernel of ``role``, compiled for float64 arguments only."""
+        if role == "value_and_grad":
+            self._require_wrt()
         name = self.module.entries[role]
         fn = self._load(name)[name]
         if self.backend == "python":
-            return _python_kernel(fn, len(self.inputs))
-        with self._lock:
-            if not fn.signatures:
-                import numba
-                fn.compile((numba.float64,) * len(self.inputs))
-                fn.disable_compile()  # other argument types go to the checked slow path
+            fn = _python_kernel(fn, len(self.inputs))
+        else:
+            with self._lock:
+                if not fn.signatures:
+                    import numba
+                    fn.compile((numba.float64,) * len(self.inputs))
+                    fn.disable_compile()  # other argument types go to the checked slow path
+        if role == "value_and_grad" and self._many:
+            return _with_jacobian_array(fn)
         return fn
 
     def _batch_driver(self, role: str):
@@ -276,7 +255,7 @@ class CompiledFunction:
             driver = namespace[name]
             if self.backend == "numba" and not hasattr(driver, "signatures"):
                 import numba
-                driver = numba.njit(parallel=True, **_JIT_OPTIONS)(driver)
+                driver = numba.njit(**_BATCH_OPTIONS)(driver)
                 arr = numba.float64[::1]
                 sig = [arr] * len(self.inputs) + [numba.int64] * len(self.inputs) + [numba.float64[:, ::1]]
                 if role == "value_and_grad":
@@ -299,6 +278,13 @@ class _Lazy:
         kernel = self.owner._kernel(self.role)
         setattr(self.owner, "_value" if self.role == "value" else "_vg", kernel)
         return kernel(*args)
+
+
+def _with_jacobian_array(kernel):
+    def run(*args):
+        value, jac = kernel(*args)
+        return value, np.array(jac, dtype=np.float64)
+    return run
 
 
 def _python_kernel(fn, n_inputs: int):

@@ -72,8 +72,6 @@ def test_broadcasting_and_conversions(fn):
     np.testing.assert_array_equal(fn(list(X), 2.0), v)        # lists
     np.testing.assert_array_equal(fn(X[::2], 2.0), fn(X[::2].copy(), 2.0))  # non-contiguous
     np.testing.assert_array_equal(fn(X.astype(np.float32), 2.0), fn(X.astype(np.float32).astype(float), 2.0))
-    assert fn(x=1.0, y=2.0) == fn(1.0, 2.0)                   # keywords, by input name
-    assert fn.grad(1.0, y=2.0) == fn.grad(1.0, 2.0)
     empty = fn(np.array([]), 1.0)
     assert empty.shape == (0,)
 
@@ -160,10 +158,8 @@ def test_wrong_arguments(fn):
         fn(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match=r"1-D array, got an array of shape \(2, 2\)"):
         fn(np.zeros((2, 2)), 1.0)
-    with pytest.raises(TypeError, match="unknown argument"):
-        fn(1.0, w=2.0)
-    with pytest.raises(TypeError, match="given twice"):
-        fn(1.0, x=2.0)
+    with pytest.raises(TypeError, match="keyword"):
+        fn(x=1.0, y=2.0)              # positional only, in the order of inputs
 
 
 def test_compile_errors():
