@@ -2,7 +2,7 @@
 
 Run from anywhere (it imports ``compiler`` from the work tree it sits in)::
 
-    python benchmarks/core.py            # full run, a few minutes
+    python benchmarks/core.py            # full run, about a minute on 2 cores
     python benchmarks/core.py --quick    # smaller sizes and repeats, under a minute
     python benchmarks/core.py --json results.json
 
@@ -14,20 +14,25 @@ Three measurements, side by side in one process (the third in a subprocess):
    same generated source (the JIT speedup).
 2. Batch. Value and gradient of a 3-input expression over many points:
    ``fn.value_and_grad(X, Y, Z)`` beside a ``numba.prange`` loop over an
-   njit-compiled ``sympy.lambdify`` of the value and the three derivatives, and
-   beside ``jax.jit(jax.vmap(jax.value_and_grad(f)))`` in float64 when JAX is
-   installed. All methods must agree (``np.allclose``) or the script exits 1.
-3. Peak memory of ``fn.value_and_grad(X, Y, Z)`` at 10,000,000 points, in a
-   fresh subprocess: peak RSS (VmHWM, reset just before the call) minus the RSS
-   before the call (inputs already resident) minus the output arrays, and the
-   tracemalloc peak of Python/NumPy allocations during a second call.
+   njit-compiled ``sympy.lambdify`` of the value and the three derivatives
+   (lambdify returning a tuple, and the list of the plain recipe), beside
+   ``jax.jit(jax.vmap(jax.value_and_grad(f)))`` in float64 when JAX is
+   installed, and beside the python backend on a smaller batch. All methods
+   must agree (``np.allclose``) or the script exits 1.
+3. Peak memory of ``fn.value_and_grad(X, Y, Z)`` at 10,000,000 points
+   (1,000,000 with ``--quick``), in a fresh subprocess: peak RSS (VmHWM, reset
+   just before the call) minus the RSS before the call (inputs already
+   resident) minus the output arrays, and the tracemalloc peak of
+   Python/NumPy allocations during a second call.
 
 Timing is timeit-style: each case is calibrated to a loop count whose repeat
 lasts at least ``min_time``; repeats of the cases in a comparison are
 interleaved (round-robin) so that drift in machine speed hits all of them
-alike, and the median per-call time is reported. Numba and JAX compile on
-the first call, so every case is called once (and its compile time recorded)
-before any timing.
+alike. Reported: the median per-call time of each case and, for every
+comparison, the median over rounds of the ratio within a round (a paired
+ratio: on a VM whose speed drifts by tens of percent it is far steadier than
+a ratio of medians). Numba and JAX compile on the first call, so every case
+is called once (and its compile time recorded) before any timing.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import math
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,9 +83,9 @@ class Config:
     n_memory: int         # points of the peak memory measurement
 
 
-FULL = Config(call_repeats=15, call_min_time=0.2, n_batch=1_000_000, batch_repeats=15,
+FULL = Config(call_repeats=25, call_min_time=0.1, n_batch=1_000_000, batch_repeats=15,
               batch_min_time=0.2, n_python=10_000, n_memory=10_000_000)
-QUICK = Config(call_repeats=5, call_min_time=0.05, n_batch=200_000, batch_repeats=5,
+QUICK = Config(call_repeats=7, call_min_time=0.03, n_batch=200_000, batch_repeats=5,
                batch_min_time=0.05, n_python=1_000, n_memory=1_000_000)
 
 
@@ -102,6 +108,12 @@ class Timing:
             return (max(self.per_call) - min(self.per_call)) / self.median
         q = statistics.quantiles(self.per_call, n=4)
         return (q[2] - q[0]) / self.median
+
+    def ratio_to(self, other: "Timing") -> float:
+        """Median over rounds of self / other, both timed in the same interleaved rounds."""
+        if len(self.per_call) != len(other.per_call):
+            raise ValueError("a paired ratio needs timings from the same rounds")
+        return statistics.median(a / b for a, b in zip(self.per_call, other.per_call))
 
     def as_dict(self) -> dict:
         return {"name": self.name, "loops": self.loops, "median_s": self.median,
@@ -141,6 +153,56 @@ def first_call(func, *args):
 
 
 # --------------------------------------------------------------------------- helpers
+
+class OtherLoad:
+    """CPU the rest of the machine used while a section ran (a context manager).
+
+    /proc/stat busy time, all CPUs, minus this process's and its children's own
+    CPU time, as a share of the machine's capacity over the wall time; and the
+    VM's steal time. Other work on a 2-core machine inflates absolute times
+    (paired ratios suffer less), so each section reports it.
+    """
+
+    share: float | None = None  # other processes' CPU / (wall time * cores)
+    steal: float | None = None
+
+    def __enter__(self):
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc):
+        end = self._sample()
+        if self._start is None or end is None:
+            return
+        wall, busy, steal, own = (e - s for e, s in zip(end, self._start))
+        capacity = wall * (os.cpu_count() or 1)
+        self.share = max(0.0, busy - own) / capacity
+        self.steal = steal / capacity
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat") as fh:
+                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fh.readline().split()[1:9])
+        except (OSError, ValueError):
+            return None
+        hz = os.sysconf("SC_CLK_TCK")
+        own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                    resource.getrusage(resource.RUSAGE_CHILDREN)))
+        return time.perf_counter(), (user + nice + system + irq + softirq) / hz, steal / hz, own
+
+    def as_dict(self) -> dict:
+        return {"other_processes_cpu_share": self.share, "steal_share": self.steal}
+
+    def note(self) -> str:
+        if self.share is None:
+            return "load from other processes: unknown (no /proc/stat)"
+        text = (f"load from other processes during this section: {self.share:.0%} of the machine "
+                f"(VM steal {self.steal:.0%})")
+        if self.share > 0.05 or self.steal > 0.05:
+            text += " -- WARNING: the machine was not quiet; absolute times are inflated"
+        return text
+
 
 def machine_info() -> dict:
     cpu = "unknown"
@@ -183,7 +245,7 @@ def check_close(what: str, reference, candidate) -> float:
         i = np.flatnonzero(bad.ravel())[0]
         raise SystemExit(f"MISMATCH {what}: {bad.sum()} of {bad.size} values differ beyond "
                          f"rtol={RTOL}, atol={ATOL}; first at flat index {i}: "
-                         f"{got.ravel()[i]!r} != {ref.ravel()[i]!r}")
+                         f"{float(got.ravel()[i])!r} != {float(ref.ravel()[i])!r}")
     return float(np.max(np.abs(got - ref))) if ref.size else 0.0
 
 
@@ -249,9 +311,10 @@ def bench_per_call(cfg: Config) -> dict:
                     flat(ns["hand_opts"](*NEURON_POINT)))
         cases["hand_opts"] = make_timer("hand_opts(a, b, c, f)", ns)
     timings = bench(cases, cfg.call_repeats, cfg.call_min_time)
-    ratio = timings["compiler"].median / timings["hand"].median
-    return {"timings": timings, "ratio": ratio, "library_jit_options": options,
-            "jit_speedup": timings["python"].median / timings["compiler"].median,
+    return {"timings": timings, "library_jit_options": options,
+            "vs_hand": {k: t.ratio_to(timings["hand"]) for k, t in timings.items()},
+            "ratio": timings["compiler"].ratio_to(timings["hand"]),
+            "jit_speedup": timings["python"].ratio_to(timings["compiler"]),
             "compile": {"cc.compile (reverse pass + codegen)": codegen_s,
                         "compiler: first value_and_grad (Numba JIT)": jit_s,
                         "hand-written: first call (Numba JIT)": hand_jit_s}}
@@ -259,26 +322,22 @@ def bench_per_call(cfg: Config) -> dict:
 
 def report_per_call(r: dict) -> str:
     t = r["timings"]
-    hand = t["hand"].median
-    rows = [
-        ["compiler, numba: fn.value_and_grad(a, b, c, f)", fmt_ns(t["compiler"].median),
-         f"{t['compiler'].spread:.1%}", f"{t['compiler'].median / hand:.2f}x"],
-        ["hand-written @numba.njit", fmt_ns(hand), f"{t['hand'].spread:.1%}", "1.00x"],
-    ]
+
+    def row(name: str, key: str) -> list[str]:
+        return [name, fmt_ns(t[key].median), f"{t[key].spread:.1%}", f"{r['vs_hand'][key]:.2f}x"]
+
+    rows = [row("compiler, numba: fn.value_and_grad(a, b, c, f)", "compiler"),
+            row("hand-written @numba.njit", "hand")]
     if "hand_opts" in t:
         opts = ", ".join(f"{k}={v!r}" for k, v in sorted(r["library_jit_options"].items()))
-        rows.append([f"  diagnostic: the same, @numba.njit({opts})", fmt_ns(t["hand_opts"].median),
-                     f"{t['hand_opts'].spread:.1%}", f"{t['hand_opts'].median / hand:.2f}x"])
-    rows += [
-        ["compiler, backend=\"python\"", fmt_ns(t["python"].median), f"{t['python'].spread:.1%}",
-         f"{t['python'].median / hand:.1f}x"],
-    ]
+        rows.append(row(f"  diagnostic: the same, @numba.njit({opts})", "hand_opts"))
+    rows.append(row('compiler, backend="python"', "python"))
     verdict = "met" if r["ratio"] <= CALL_RATIO_TARGET else "NOT met"
     lines = [
         "## 1. Per call: value and gradient of tanh((c + a*b)*f) at a, b, c, f = "
         + ", ".join(map(str, NEURON_POINT)),
         "",
-        table(["method", "ns/call (median)", "spread (IQR)", "vs hand-written"], rows),
+        table(["method", "ns/call (median)", "spread (IQR)", "vs hand-written (paired)"], rows),
         "",
         f"ratio compiler / hand-written: {r['ratio']:.2f} (target <= {CALL_RATIO_TARGET}: {verdict})",
         f"JIT speedup, python backend / numba backend: {r['jit_speedup']:,.0f}x",
@@ -330,6 +389,7 @@ def sympy_peer(returns):
 
 
 def jax_peer(jax, jnp):
+    """Value and the three partials at every point: one jitted XLA computation."""
     f = batch_expr(jnp)
     return jax.jit(jax.vmap(jax.value_and_grad(f, argnums=(0, 1, 2))))
 
@@ -350,28 +410,27 @@ def bench_batch(cfg: Config, jax, jnp) -> dict:
         first_call(fn.value_and_grad, X, Y, Z)
     ours = np.vstack([ours[0], *ours[1]])  # rows: value, d/dx, d/dy, d/dz
 
-    outs = np.empty((4, n))  # the SymPy peers write into these, preallocated once
-    peers = {}
-    for kind in (tuple, list):
-        batch, setup_s = sympy_peer(kind)
-        _, jit_s = first_call(batch, X, Y, Z, *outs)
-        check_close(f"batch: sympy lambdify ({kind.__name__}) vs compiler", ours, outs)
-        compile_s[f"sympy ({kind.__name__}): diff + lambdify"] = setup_s
-        compile_s[f"sympy ({kind.__name__}): first call (Numba JIT)"] = jit_s
-        peers[kind.__name__] = batch
-
     py_v, py_g = fn_py.value_and_grad(*small)
     max_diff = {"python backend": check_close("batch: python backend vs compiler",
                                               ours[:, :cfg.n_python], np.vstack([py_v, *py_g]))}
-    outs[:] = np.nan
-    peers["tuple"](X, Y, Z, *outs)
-    max_diff["sympy"] = check_close("batch: sympy vs compiler", ours, outs)
+
+    outs = np.empty((4, n))  # the SymPy peers write into these, preallocated once
+    peers = {}
+    for kind in (tuple, list):
+        name = kind.__name__
+        batch, compile_s[f"sympy ({name}): diff + lambdify"] = sympy_peer(kind)
+        outs[:] = np.nan
+        _, compile_s[f"sympy ({name}): first call (Numba JIT)"] = first_call(batch, X, Y, Z, *outs)
+        max_diff[f"sympy ({name})"] = check_close(f"batch: sympy ({name}) vs compiler", ours, outs)
+        peers[name] = batch
 
     ns = dict(fn=fn, fn_py=fn_py, X=X, Y=Y, Z=Z, Xs=small[0], Ys=small[1], Zs=small[2],
               sympy_tuple=peers["tuple"], sympy_list=peers["list"],
               out=outs[0], gx=outs[1], gy=outs[2], gz=outs[3])
     cases = {
         "compiler": make_timer("fn.value_and_grad(X, Y, Z)", ns),
+        # ~100x slower per point: a smaller batch, scaled per point in the report
+        "python": make_timer("fn_py.value_and_grad(Xs, Ys, Zs)", ns),
         "sympy_tuple": make_timer("sympy_tuple(X, Y, Z, out, gx, gy, gz)", ns),
         "sympy_list": make_timer("sympy_list(X, Y, Z, out, gx, gy, gz)", ns),
     }
@@ -387,22 +446,22 @@ def bench_batch(cfg: Config, jax, jnp) -> dict:
         ns.update(vg=vg, JX=JX, JY=JY, JZ=JZ, block=jax.block_until_ready)
         cases["jax"] = make_timer("block(vg(JX, JY, JZ))", ns)
     timings = bench(cases, cfg.batch_repeats, cfg.batch_min_time)
-    # the python backend is ~100x slower: a smaller batch and a few repeats, scaled per point
-    timings.update(bench({"python": make_timer("fn_py.value_and_grad(Xs, Ys, Zs)", ns)},
-                         max(3, cfg.batch_repeats // 5), cfg.batch_min_time))
-    return {"n": n, "timings": timings, "compile": compile_s, "max_abs_diff": max_diff,
-            "threading_layer": numba.threading_layer(),
+    points = {k: cfg.n_python if k == "python" else n for k in timings}
+    # paired ratio of time per point, against the compiler
+    vs = {k: t.ratio_to(timings["compiler"]) * n / points[k] for k, t in timings.items()}
+    return {"n": n, "timings": timings, "vs_compiler_per_point": vs, "compile": compile_s,
+            "max_abs_diff": max_diff, "threading_layer": numba.threading_layer(),
             "jax_version": jax.__version__ if jax is not None else None}
 
 
 def report_batch(r: dict, cfg: Config, jax_note: str | None) -> str:
     t, n = r["timings"], r["n"]
-    ref = t["compiler"].median
 
     def row(name: str, key: str, points: int) -> list[str]:
         per_point = t[key].median / points
+        vs = r["vs_compiler_per_point"][key]
         return [name, fmt_ms(per_point * n), f"{per_point * 1e9:,.1f}", f"{t[key].spread:.1%}",
-                f"{per_point * n / ref:.2f}x"]
+                f"{vs:,.2f}x"]
 
     rows = [row("compiler, numba: fn.value_and_grad(X, Y, Z)", "compiler", n),
             row("sympy lambdify (tuple) + njit, prange, preallocated out", "sympy_tuple", n),
@@ -416,13 +475,15 @@ def report_batch(r: dict, cfg: Config, jax_note: str | None) -> str:
         f"## 2. Batch: value and gradient (x, y, z) at {n:,} points, float64",
         f"f = {expr}",
         "",
-        table(["method", f"ms per {n:,} points", "ns/point", "spread (IQR)", "vs compiler"], rows),
+        table(["method", f"ms per {n:,} points", "ns/point", "spread (IQR)", "vs compiler (paired)"],
+              rows),
         "",
         f"JIT speedup, python backend / numba backend, per point: "
-        f"{(t['python'].median / cfg.n_python) / (ref / n):,.0f}x",
+        f"{r['vs_compiler_per_point']['python']:,.0f}x",
         f"numba threading layer: {r['threading_layer']}, threads: {numba.config.NUMBA_NUM_THREADS}",
-        "compiler and jax allocate their outputs on every call; the sympy loops write into "
-        "arrays allocated once; jax inputs are device_put once, before timing.",
+        ("the compiler and jax allocate their outputs on every call (jax inputs are device_put "
+         "once, before timing)" if "jax" in t else "the compiler allocates its outputs on every call")
+        + "; the sympy loops write into arrays allocated once.",
         "agreement with the compiler (np.allclose, rtol={}, atol={}), max |difference|: {}".format(
             RTOL, ATOL, ", ".join(f"{k} {v:.1e}" for k, v in r["max_abs_diff"].items())),
     ]
@@ -550,10 +611,13 @@ def main(argv=None) -> int:
           "warm-up and compile excluded")
     print(flush=True)
 
-    per_call = bench_per_call(cfg)
-    print(report_per_call(per_call), end="\n\n", flush=True)
-    batch = bench_batch(cfg, jax, jnp)
-    print(report_batch(batch, cfg, jax_note), end="\n\n", flush=True)
+    load = {"per_call": OtherLoad(), "batch": OtherLoad()}
+    with load["per_call"]:
+        per_call = bench_per_call(cfg)
+    print(report_per_call(per_call), load["per_call"].note(), sep="\n", end="\n\n", flush=True)
+    with load["batch"]:
+        batch = bench_batch(cfg, jax, jnp)
+    print(report_batch(batch, cfg, jax_note), load["batch"].note(), sep="\n", end="\n\n", flush=True)
     memory = bench_memory(cfg)
     print(report_memory(memory), end="\n\n")
     print(f"total wall time: {time.perf_counter() - started:,.1f} s")
@@ -561,6 +625,7 @@ def main(argv=None) -> int:
     if args.json:
         results = {"machine": info, "mode": "quick" if args.quick else "full", "config": asdict(cfg),
                    "per_call": per_call, "batch": batch, "memory": memory,
+                   "load": {k: v.as_dict() for k, v in load.items()},
                    "targets": {"call_ratio": CALL_RATIO_TARGET, "memory_mb": MEMORY_TARGET_MB},
                    "jax_note": jax_note}
         Path(args.json).write_text(json.dumps(to_jsonable(results), indent=2) + "\n")
