@@ -30,8 +30,10 @@ SCALAR: tuple = ()
 
 # The intern table: key -> weak reference to the node. A node that nobody
 # holds any more is dropped from the table by its reference's callback.
+# The lock is reentrant: an allocation made while holding it can start a
+# garbage collection whose dead nodes run ``_drop`` in this same thread.
 _interned: dict = {}
-_intern_lock = threading.Lock()
+_intern_lock = threading.RLock()
 
 
 class _KeyedRef(weakref.ref):

@@ -121,7 +121,10 @@ def _vjp_pow(args, out, g):
         c = b.value
         return (g * (c * a ** (c - 1.0)), None)
     # The masks follow PyTorch: d/da is 0 where b == 0, d/db is 0 where a == 0.
-    da = where(ir.apply("eq", b, 0.0), 0.0, b * a ** (b - 1.0))
+    # d/da is masked only where a == 0 too (elsewhere b * a**(b-1) is 0 at b == 0
+    # already), so that its own derivative in b, a Hessian entry, stays exact.
+    da_raw = b * a ** (b - 1.0)
+    da = where(ir.apply("eq", a, 0.0), where(ir.apply("eq", b, 0.0), 0.0, da_raw), da_raw)
     db = where(ir.apply("eq", a, 0.0), 0.0, out * a.log())
     return (g * da, g * db)
 

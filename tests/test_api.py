@@ -230,6 +230,23 @@ def test_hash_consing_and_identities():
     assert cc.Symbol("x") is x and x.shape == () and (x < y).dtype == "bool"
 
 
+def test_garbage_collection_while_interning_does_not_deadlock():
+    # A collection started by an allocation inside the intern lock frees nodes
+    # whose weak-reference callbacks take the same lock (this hung CI once).
+    script = textwrap.dedent("""
+        import gc, compiler as cc
+        x = cc.Symbol("x")
+        class Holder: pass
+        gc.set_threshold(1)
+        for i in range(2000):
+            h = Holder(); h.me = h; h.node = cc.sin(x * float(i) + 0.5)
+            del h
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def test_ir_listing_and_repr(fn):
     listing = fn.ir
     assert "sin" in listing and "mul" in listing and listing.splitlines()[-1].startswith("return")
