@@ -189,7 +189,8 @@ _OPS = [
     Op("sin", 1, "np.sin({0})", lambda args, out, g: (g * args[0].cos(),), lambda sp, a: sp.sin(a)),
     Op("cos", 1, "np.cos({0})", lambda args, out, g: (-(g * args[0].sin()),), lambda sp, a: sp.cos(a)),
     Op("tan", 1, "np.tan({0})", lambda args, out, g: (g * (1.0 + out * out),), lambda sp, a: sp.tan(a)),
-    Op("tanh", 1, "np.tanh({0})", lambda args, out, g: (g / args[0].cosh() ** 2,), lambda sp, a: sp.tanh(a)),
+    # 1 - tanh**2 as PyTorch and JAX: no second transcendental call; exact to a few ulps of 1
+    Op("tanh", 1, "np.tanh({0})", lambda args, out, g: (g * (1.0 - out * out),), lambda sp, a: sp.tanh(a)),
     Op("sinh", 1, "np.sinh({0})", lambda args, out, g: (g * args[0].cosh(),), lambda sp, a: sp.sinh(a)),
     Op("cosh", 1, "np.cosh({0})", lambda args, out, g: (g * args[0].sinh(),), lambda sp, a: sp.cosh(a)),
     Op("asin", 1, "np.arcsin({0})", lambda args, out, g: (g / (1.0 - args[0] * args[0]).sqrt(),),
