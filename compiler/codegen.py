@@ -258,6 +258,32 @@ class Module:
     batch: dict[str, str]     # role -> batch driver name
     header: str = ""          # the imports; with ``pieces``, lets the runtime define one function at a time
     pieces: dict = field(default_factory=dict)  # function name -> its source text (parts included)
+    plan: dict = field(default_factory=dict)    # role -> Schedule: what the other targets compile
+
+
+@dataclass
+class Schedule:
+    """The order of evaluation of one kernel, shared by every target (Python, LLVM, interpreter)."""
+    outputs: list[Node]   # flat: the values, then the Jacobian row by row
+    sections: list        # [(comment, [nodes])]: the forward sweep, then the adjoint sweep
+
+    @property
+    def statements(self) -> list[Node]:
+        """The nodes that compute something, in order (inputs and constants are not statements)."""
+        return [n for _, nodes in self.sections for n in nodes if n.op not in ("const", "var")]
+
+
+def schedule(outputs: Sequence[Node], jac: list[list[Node]] | None) -> dict[str, Schedule]:
+    """Role (``"value"``, ``"value_and_grad"``) -> its schedule: primal nodes, then adjoint nodes."""
+    forward = ir.topo_order(outputs)
+    plan = {"value": Schedule(list(outputs), [("forward sweep", forward)])}
+    if jac is not None:
+        forward_ids = {n.id for n in forward}
+        flat = [x for row in jac for x in row]
+        adjoint = [n for n in ir.topo_order(list(outputs) + flat) if n.id not in forward_ids]
+        plan["value_and_grad"] = Schedule(list(outputs) + flat,
+                                          [("forward sweep", forward), ("adjoint sweep", adjoint)])
+    return plan
 
 
 def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
@@ -267,19 +293,16 @@ def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node
     p = Printer(inputs, max_statements, labels)
     single = len(outputs) == 1
     out_ret = outputs[0] if single else tuple(outputs)
-    forward = ir.topo_order(outputs)
+    plan = schedule(outputs, jac)
     pieces = {"value": p.kernel(Kernel("value", inputs, out_ret, "Forward sweep: the value.",
-                                       [("forward sweep", forward)]))}
+                                       plan["value"].sections))}
     entries, batch = {"value": "value"}, {"value": "value_batch"}
     if jac is not None:
-        forward_ids = {n.id for n in forward}
-        flat = [x for row in jac for x in row]
-        adjoint = [n for n in ir.topo_order(list(outputs) + flat) if n.id not in forward_ids]
         grad_ret = tuple(jac[0]) if single else tuple(tuple(row) for row in jac)
         pieces["value_and_grad"] = p.kernel(Kernel(
             "value_and_grad", inputs, (out_ret, grad_ret),
             "Forward sweep, then the adjoint sweep in reverse order: value, gradient.",
-            [("forward sweep", forward), ("adjoint sweep", adjoint)]))
+            plan["value_and_grad"].sections))
         entries["value_and_grad"] = "value_and_grad"
     pieces["value_batch"] = p.batch_driver("value", len(inputs), len(outputs), None)
     if jac is not None:
@@ -287,7 +310,7 @@ def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node
         batch["value_and_grad"] = "value_and_grad_batch"
     header = _header(p, inputs, outputs, wrt, jac is not None, title)
     source = "\n\n\n".join([header] + list(pieces.values())) + "\n"
-    return Module(source, p.functions, entries, batch, header, pieces)
+    return Module(source, p.functions, entries, batch, header, pieces, plan)
 
 
 def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> str:

@@ -53,6 +53,8 @@ class Op:
     commutative: bool = False
     infix: Optional[str] = None  # operator symbol for readable printing of expressions
     numeric: Optional[Callable] = None
+    # LLVM lowering for the native target: (emitter, *operand values) -> value; see llvm_target.py
+    llvm: Optional[Callable] = None
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -150,14 +152,49 @@ def _vjp_atan2(args, out, g):
     return (g * x / r, -(g * y) / r)
 
 
+# --- LLVM lowerings (llvm_target.Emitter): the same NumPy semantics as ``fmt`` ---
+
+def _bin(instruction):
+    return lambda e, a, b: e.binary(instruction, a, b)
+
+
+def _call(function):
+    return lambda e, *args: e.call(function, *args)
+
+
+def _llvm_maximum(e, a, b):  # np.maximum: nan in either operand gives nan
+    return e.select(e.fcmp("uno", a, a), a, e.select(e.fcmp("oge", a, b), a, b))
+
+
+def _llvm_minimum(e, a, b):
+    return e.select(e.fcmp("uno", a, a), a, e.select(e.fcmp("ole", a, b), a, b))
+
+
+def _llvm_sign(e, a):  # np.sign: nan stays nan, -0.0 and 0.0 give 0.0
+    zero = e.const(0.0)
+    neg = e.select(e.fcmp("olt", a, zero), e.const(-1.0), e.select(e.fcmp("oeq", a, zero), zero, a))
+    return e.select(e.fcmp("ogt", a, zero), e.const(1.0), neg)
+
+
+def _llvm_sigmoid(e, a):  # the two branches of ``fmt`` share exp(-|a|): one call
+    t = e.call("llvm.exp.f64", e.neg(e.call("llvm.fabs.f64", a)))
+    d = e.binary("fadd", e.const(1.0), t)
+    return e.select(e.fcmp("oge", a, e.const(0.0)), e.binary("fdiv", e.const(1.0), d), e.binary("fdiv", t, d))
+
+
+def _llvm_softplus(e, a):
+    t = e.call("log1p", e.call("llvm.exp.f64", e.neg(e.call("llvm.fabs.f64", a))))
+    return e.binary("fadd", t, _llvm_maximum(e, a, e.const(0.0)))
+
+
 def _no_grad(n):
     return lambda args, out, g: (None,) * n
 
 
-def _comparison(name, symbol, sympy_name):
+def _comparison(name, symbol, sympy_name, fcmp):
     return Op(name, 2, "{0} %s {1}" % symbol, vjp=_no_grad(2),
               sympy=lambda sp, a, b: getattr(sp, sympy_name)(a, b),
-              result="bool", infix=symbol)
+              result="bool", infix=symbol, llvm=lambda e, a, b: e.fcmp(fcmp, a, b))
 
 
 def _cfunction(name):
@@ -173,62 +210,62 @@ _OPS = [
     Op("var", 0, ""),
     # arithmetic
     Op("add", 2, "{0} + {1}", lambda args, out, g: (g, g),
-       lambda sp, a, b: a + b, _simplify_add, commutative=True, infix="+"),
+       lambda sp, a, b: a + b, _simplify_add, commutative=True, infix="+", llvm=_bin("fadd")),
     Op("sub", 2, "{0} - {1}", lambda args, out, g: (g, -g),
-       lambda sp, a, b: a - b, _simplify_sub, infix="-"),
+       lambda sp, a, b: a - b, _simplify_sub, infix="-", llvm=_bin("fsub")),
     Op("mul", 2, "{0} * {1}", lambda args, out, g: (g * args[1], g * args[0]),
-       lambda sp, a, b: a * b, _simplify_mul, commutative=True, infix="*"),
+       lambda sp, a, b: a * b, _simplify_mul, commutative=True, infix="*", llvm=_bin("fmul")),
     Op("div", 2, "{0} / {1}", lambda args, out, g: (g / args[1], -(g * out) / args[1]),
-       lambda sp, a, b: a / b, _simplify_div, infix="/"),
-    Op("neg", 1, "-{0}", lambda args, out, g: (-g,), lambda sp, a: -a, _simplify_neg),
-    Op("pow", 2, "{0} ** {1}", _vjp_pow, lambda sp, a, b: a ** b, _simplify_pow, infix="**"),
+       lambda sp, a, b: a / b, _simplify_div, infix="/", llvm=_bin("fdiv")),
+    Op("neg", 1, "-{0}", lambda args, out, g: (-g,), lambda sp, a: -a, _simplify_neg, llvm=lambda e, a: e.neg(a)),
+    Op("pow", 2, "{0} ** {1}", _vjp_pow, lambda sp, a, b: a ** b, _simplify_pow, infix="**", llvm=_call("llvm.pow.f64")),
     # elementary functions
-    Op("exp", 1, "np.exp({0})", lambda args, out, g: (g * out,), lambda sp, a: sp.exp(a)),
-    Op("log", 1, "np.log({0})", lambda args, out, g: (g / args[0],), lambda sp, a: sp.log(a)),
-    Op("sqrt", 1, "np.sqrt({0})", lambda args, out, g: (0.5 * g / out,), lambda sp, a: sp.sqrt(a)),
-    Op("sin", 1, "np.sin({0})", lambda args, out, g: (g * args[0].cos(),), lambda sp, a: sp.sin(a)),
-    Op("cos", 1, "np.cos({0})", lambda args, out, g: (-(g * args[0].sin()),), lambda sp, a: sp.cos(a)),
-    Op("tan", 1, "np.tan({0})", lambda args, out, g: (g * (1.0 + out * out),), lambda sp, a: sp.tan(a)),
+    Op("exp", 1, "np.exp({0})", lambda args, out, g: (g * out,), lambda sp, a: sp.exp(a), llvm=_call("llvm.exp.f64")),
+    Op("log", 1, "np.log({0})", lambda args, out, g: (g / args[0],), lambda sp, a: sp.log(a), llvm=_call("llvm.log.f64")),
+    Op("sqrt", 1, "np.sqrt({0})", lambda args, out, g: (0.5 * g / out,), lambda sp, a: sp.sqrt(a), llvm=_call("llvm.sqrt.f64")),
+    Op("sin", 1, "np.sin({0})", lambda args, out, g: (g * args[0].cos(),), lambda sp, a: sp.sin(a), llvm=_call("llvm.sin.f64")),
+    Op("cos", 1, "np.cos({0})", lambda args, out, g: (-(g * args[0].sin()),), lambda sp, a: sp.cos(a), llvm=_call("llvm.cos.f64")),
+    Op("tan", 1, "np.tan({0})", lambda args, out, g: (g * (1.0 + out * out),), lambda sp, a: sp.tan(a), llvm=_call("tan")),
     # 1 - tanh**2 as PyTorch and JAX: no second transcendental call; exact to a few ulps of 1
-    Op("tanh", 1, "np.tanh({0})", lambda args, out, g: (g * (1.0 - out * out),), lambda sp, a: sp.tanh(a)),
-    Op("sinh", 1, "np.sinh({0})", lambda args, out, g: (g * args[0].cosh(),), lambda sp, a: sp.sinh(a)),
-    Op("cosh", 1, "np.cosh({0})", lambda args, out, g: (g * args[0].sinh(),), lambda sp, a: sp.cosh(a)),
+    Op("tanh", 1, "np.tanh({0})", lambda args, out, g: (g * (1.0 - out * out),), lambda sp, a: sp.tanh(a), llvm=_call("tanh")),
+    Op("sinh", 1, "np.sinh({0})", lambda args, out, g: (g * args[0].cosh(),), lambda sp, a: sp.sinh(a), llvm=_call("sinh")),
+    Op("cosh", 1, "np.cosh({0})", lambda args, out, g: (g * args[0].sinh(),), lambda sp, a: sp.cosh(a), llvm=_call("cosh")),
     Op("asin", 1, "np.arcsin({0})", lambda args, out, g: (g / (1.0 - args[0] * args[0]).sqrt(),),
-       lambda sp, a: sp.asin(a)),
+       lambda sp, a: sp.asin(a), llvm=_call("asin")),
     Op("acos", 1, "np.arccos({0})", lambda args, out, g: (-g / (1.0 - args[0] * args[0]).sqrt(),),
-       lambda sp, a: sp.acos(a)),
+       lambda sp, a: sp.acos(a), llvm=_call("acos")),
     Op("atan", 1, "np.arctan({0})", lambda args, out, g: (g / (1.0 + args[0] * args[0]),),
-       lambda sp, a: sp.atan(a)),
-    Op("atan2", 2, "np.arctan2({0}, {1})", _vjp_atan2, lambda sp, y, x: sp.atan2(y, x)),
+       lambda sp, a: sp.atan(a), llvm=_call("atan")),
+    Op("atan2", 2, "np.arctan2({0}, {1})", _vjp_atan2, lambda sp, y, x: sp.atan2(y, x), llvm=_call("atan2")),
     # log1p/expm1 keep full precision near 0; numpy's versions are accurate everywhere
-    Op("log1p", 1, "np.log1p({0})", lambda args, out, g: (g / (1.0 + args[0]),), _cfunction("log1p")),
-    Op("expm1", 1, "np.expm1({0})", lambda args, out, g: (g * args[0].exp(),), _cfunction("expm1")),
+    Op("log1p", 1, "np.log1p({0})", lambda args, out, g: (g / (1.0 + args[0]),), _cfunction("log1p"), llvm=_call("log1p")),
+    Op("expm1", 1, "np.expm1({0})", lambda args, out, g: (g * args[0].exp(),), _cfunction("expm1"), llvm=_call("expm1")),
     Op("erf", 1, "np.float64(math.erf({0}))",  # numpy has no erf; the cast keeps numpy semantics downstream
        lambda args, out, g: (g * (SQRT_PI_INV_2 * (-(args[0] * args[0])).exp()),),
-       lambda sp, a: sp.erf(a)),
+       lambda sp, a: sp.erf(a), llvm=_call("erf")),
     # piecewise functions; the derivative at a kink follows PyTorch: relu'(0) = 0, abs'(0) = 0
     Op("abs", 1, "np.abs({0})", lambda args, out, g: (g * ir.apply("sign", args[0]),),
-       lambda sp, a: sp.Abs(a)),
-    Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a)),
+       lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
+    Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a), llvm=_llvm_sign),
     Op("relu", 1, "np.maximum({0}, 0.0)", lambda args, out, g: (where(args[0] > 0.0, g, 0.0),),
-       lambda sp, a: sp.Max(a, 0)),
+       lambda sp, a: sp.Max(a, 0), llvm=lambda e, a: _llvm_maximum(e, a, e.const(0.0))),
     # A dedicated op rather than 1/(1+exp(-x)): the branch keeps exp from overflowing.
     Op("sigmoid", 1, "(1.0 / (1.0 + np.exp(-{0})) if {0} >= 0.0 else np.exp({0}) / (1.0 + np.exp({0})))",
-       lambda args, out, g: (g * (out * (-args[0]).sigmoid()),), lambda sp, a: 1 / (1 + sp.exp(-a))),
+       lambda args, out, g: (g * (out * (-args[0]).sigmoid()),), lambda sp, a: 1 / (1 + sp.exp(-a)), llvm=_llvm_sigmoid),
     # log(1 + exp(x)) written so that exp never overflows
     Op("softplus", 1, "np.log1p(np.exp(-np.abs({0}))) + np.maximum({0}, 0.0)",
-       lambda args, out, g: (g * args[0].sigmoid(),), lambda sp, a: sp.log(1 + sp.exp(a))),
-    Op("maximum", 2, "np.maximum({0}, {1})", _vjp_maximum, lambda sp, a, b: sp.Max(a, b)),
-    Op("minimum", 2, "np.minimum({0}, {1})", _vjp_minimum, lambda sp, a, b: sp.Min(a, b)),
+       lambda args, out, g: (g * args[0].sigmoid(),), lambda sp, a: sp.log(1 + sp.exp(a)), llvm=_llvm_softplus),
+    Op("maximum", 2, "np.maximum({0}, {1})", _vjp_maximum, lambda sp, a, b: sp.Max(a, b), llvm=_llvm_maximum),
+    Op("minimum", 2, "np.minimum({0}, {1})", _vjp_minimum, lambda sp, a, b: sp.Min(a, b), llvm=_llvm_minimum),
     # selection and comparisons
     Op("where", 3, "{1} if {0} else {2}",
        lambda args, out, g: (None, where(args[0], g, 0.0), where(args[0], 0.0, g)),
-       lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), _simplify_where),
-    _comparison("lt", "<", "StrictLessThan"),
-    _comparison("le", "<=", "LessThan"),
-    _comparison("gt", ">", "StrictGreaterThan"),
-    _comparison("ge", ">=", "GreaterThan"),
-    _comparison("eq", "==", "Eq"),
+       lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), _simplify_where, llvm=lambda e, c, a, b: e.select(c, a, b)),
+    _comparison("lt", "<", "StrictLessThan", "olt"),
+    _comparison("le", "<=", "LessThan", "ole"),
+    _comparison("gt", ">", "StrictGreaterThan", "ogt"),
+    _comparison("ge", ">=", "GreaterThan", "oge"),
+    _comparison("eq", "==", "Eq", "oeq"),
 ]
 
 

@@ -1,8 +1,22 @@
-"""Runtime: compile generated source, check arguments, run kernels and batch drivers.
+"""Runtime: compile generated code, check arguments, run kernels and batch drivers.
 
 ``compile()`` takes expressions and their inputs, runs the reverse pass and
-the code generator, and returns a ``CompiledFunction``. The Numba JIT happens
-on the first call of each entry point (value, gradient, batch), once.
+the code generator, and returns a ``CompiledFunction``. Machine code is made
+on the first call of each entry point (value, gradient, batch), once, by one
+of the targets of the same schedule:
+
+* ``"numba"``: the generated Python source, JIT-compiled by Numba (lowest
+  call overhead; Numba's compile grows to minutes on big graphs);
+* ``"llvm"``: the schedule printed as LLVM IR and compiled by llvmlite in
+  parts (seconds for 10,000 ops);
+* ``"vm"``: the schedule assembled into an instruction array for an
+  interpreter compiled once: no per-graph compile at all;
+* ``"python"``: the generated source, not compiled (debugging, baseline);
+* ``"auto"`` (default): ``"numba"`` up to ``AUTO_NUMBA_MAX`` statements,
+  ``"llvm"`` above.
+
+Compiled code is kept in the on-disk cache (``compiler.cache``), keyed by a
+hash of what was generated, so a second process never compiles it again.
 """
 
 from __future__ import annotations
@@ -10,16 +24,22 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gc
+import hashlib
+import os
+import sys
 import threading
+import types
+import weakref
 from typing import Sequence
 
 import numpy as np
 
-from . import codegen, ir, reverse
+from . import cache, codegen, ir, reverse
 from .errors import ArgumentError, ShapeError
 from .ir import Node
 
-BACKENDS = ("numba", "python")
+BACKENDS = ("auto", "numba", "llvm", "vm", "python")
+AUTO_NUMBA_MAX = 300  # statements of the gradient kernel up to which "auto" picks numba
 _JIT_OPTIONS = dict(error_model="numpy")  # nan/inf like NumPy, never an exception
 # Batch drivers release the GIL; scalar kernels keep it: nogil costs more per
 # call than the kernel of a small expression, and a thread gains nothing from it there.
@@ -85,17 +105,25 @@ class CompiledFunction:
     """
 
     def __init__(self, outputs: Sequence[Node], inputs: Sequence[Node], wrt: Sequence[Node],
-                 backend: str = "numba", many: bool = False,
-                 max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, title: str = ""):
+                 backend: str = "auto", many: bool = False,
+                 max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, title: str = "",
+                 progress: bool = True):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.outputs, self.inputs, self.wrt = list(outputs), list(inputs), list(wrt)
-        self.backend, self._many, self._max_statements = backend, many, max_statements
+        self._many, self._max_statements, self._progress = many, max_statements, progress
         labels: dict = {}
         with gc_paused():
             self._jac = reverse.jacobian(self.outputs, self.wrt, labels) if self.wrt else None
             self.module = codegen.generate(self.inputs, self.outputs, self.wrt, self._jac, labels,
                                            max_statements, title)
+        self.requested_backend = backend
+        if backend == "auto":
+            plan = self.module.plan
+            size = len(plan.get("value_and_grad", plan["value"]).statements)
+            backend = "numba" if size <= AUTO_NUMBA_MAX else "llvm"
+        self.backend = backend
+        self._targets: dict = {}  # role -> _FlatTarget (llvm, vm)
         self._input_names = [n.name for n in self.inputs]
         self._namespace: dict | None = None
         self._lock = threading.RLock()
@@ -165,8 +193,9 @@ class CompiledFunction:
             if self._grad_fn is None:
                 self._require_wrt()
                 flat = [g for row in self._jac for g in row]
-                self._grad_fn = CompiledFunction(flat, self.inputs, self.wrt, self.backend, many=True,
-                                                 max_statements=self._max_statements, title="gradient")
+                self._grad_fn = CompiledFunction(flat, self.inputs, self.wrt, self.requested_backend,
+                                                 many=True, max_statements=self._max_statements,
+                                                 title="gradient", progress=self._progress)
             return self._grad_fn
 
     def _require_wrt(self):
@@ -192,6 +221,17 @@ class CompiledFunction:
 
     def _run_batch(self, role: str, arrays: list[np.ndarray], n: int):
         n_out, k = len(self.outputs), len(self.wrt)
+        if self.backend in _FLAT_TARGETS:
+            target = self._target(role)
+            flat = np.empty((target.n_out, n))
+            if n:
+                strides = np.array([0 if a.shape[0] == 1 else 1 for a in arrays], dtype=np.int64)
+                target.batch(tuple(arrays), strides, flat)
+            if role == "value":
+                return flat[0] if not self._many else tuple(flat)
+            if not self._many:
+                return flat[0], tuple(flat[1:])
+            return tuple(flat[:n_out]), np.ascontiguousarray(flat[n_out:].reshape(n_out, k, n).transpose(2, 0, 1))
         out = np.empty((n_out, n))
         strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
         if role == "value":
@@ -212,27 +252,41 @@ class CompiledFunction:
         with self._lock:
             namespace = self._namespace
             if namespace is None:
-                namespace = {"__name__": "compiler_generated"}
-                exec(builtins.compile(self.module.header, "<compiler-generated>", "exec"), namespace)  # noqa: S102
-                self._namespace = namespace
+                self._filename, cached = _source_file(self.module.source, self.backend == "numba")
+                namespace = {"__name__": "compiler_generated", "__file__": self._filename}
+                if cached:
+                    # Numba's disk cache finds a function's globals by importing its module
+                    # by name: register the namespace while this function lives.
+                    modname = "compiler_generated_" + hashlib.sha256(self._filename.encode()).hexdigest()[:16]
+                    mod = types.ModuleType(modname)
+                    mod.__file__ = self._filename
+                    namespace = mod.__dict__
+                    sys.modules[modname] = mod
+                    weakref.finalize(self, sys.modules.pop, modname, None)
+                exec(builtins.compile(self.module.header, self._filename, "exec"), namespace)  # noqa: S102
+                self._namespace, self._numba_cache = namespace, cached
             if name not in namespace:
                 # Only the functions in use are defined: Python's own compile of a
-                # huge generated function is not free.
+                # huge generated function is not free. Blank lines in front keep the
+                # line numbers of the file (Numba's disk cache names functions by them).
                 text = self.module.pieces[name]
+                line = self.module.source.count("\n", 0, self.module.source.index(text))
                 with gc_paused():
-                    code = builtins.compile(text, f"<compiler-generated {name}>", "exec")
+                    code = builtins.compile("\n" * line + text, self._filename, "exec")
                 exec(code, namespace)  # noqa: S102
                 if self.backend == "numba":
                     import numba
                     for fname in self.module.kernels:
                         if fname in namespace and not hasattr(namespace[fname], "py_func"):
-                            namespace[fname] = numba.njit(**_JIT_OPTIONS)(namespace[fname])
+                            namespace[fname] = numba.njit(cache=self._numba_cache, **_JIT_OPTIONS)(namespace[fname])
             return namespace
 
     def _kernel(self, role: str):
         """The scalar kernel of ``role``, compiled for float64 arguments only."""
         if role == "value_and_grad":
             self._require_wrt()
+        if self.backend in _FLAT_TARGETS:
+            return self._target(role).scalar_call(self._many, len(self.outputs), len(self.wrt), role)
         name = self.module.entries[role]
         fn = self._load(name)[name]
         if self.backend == "python":
@@ -255,7 +309,7 @@ class CompiledFunction:
             driver = namespace[name]
             if self.backend == "numba" and not hasattr(driver, "signatures"):
                 import numba
-                driver = numba.njit(**_BATCH_OPTIONS)(driver)
+                driver = numba.njit(cache=self._numba_cache, **_BATCH_OPTIONS)(driver)
                 arr = numba.float64[::1]
                 sig = [arr] * len(self.inputs) + [numba.int64] * len(self.inputs) + [numba.float64[:, ::1]]
                 if role == "value_and_grad":
@@ -266,6 +320,131 @@ class CompiledFunction:
             elif self.backend == "python":
                 driver = _python_batch(driver)
             return driver
+
+
+    def _target(self, role: str) -> "_FlatTarget":
+        """The llvm or vm build of ``role``, made (or loaded from the disk cache) on first use."""
+        with self._lock:
+            target = self._targets.get(role)
+            if target is None:
+                if role == "value_and_grad":
+                    self._require_wrt()
+                plan = self.module.plan[role]
+                make = _native_target if self.backend == "llvm" else _vm_target
+                target = self._targets[role] = make(self.inputs, plan, role, self._progress)
+            return target
+
+
+_FLAT_TARGETS = ("llvm", "vm")
+
+
+def _source_file(source: str, numba_cache: bool) -> tuple[str, bool]:
+    """A file name for the generated module; with the disk cache, the module is written there
+    so that Numba caches its machine code beside it. Returns (path, Numba may cache)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    directory = cache.ensure_dir("numba") if numba_cache else None
+    if directory is None:
+        return f"<compiler-generated {digest}>.py", False
+    path = directory / f"gen_{digest}.py"
+    try:
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_name(f".tmp-{digest}-{os.getpid()}-{threading.get_ident()}.py")
+            tmp.write_text(source)
+            tmp.replace(path)
+    except OSError:
+        return f"<compiler-generated {digest}>.py", False
+    return str(path), True
+
+
+class _FlatTarget:
+    """A kernel that reads its inputs from an array and writes its outputs (values, then the
+    Jacobian row by row) to an array: the llvm and vm targets."""
+
+    def __init__(self, n_in: int, n_out: int, scalar, batch):
+        self.n_in, self.n_out = n_in, n_out
+        self.scalar, self.batch = scalar, batch  # scalar(x, out); batch(arrays, strides, out2d)
+
+    def scalar_call(self, many: bool, n_values: int, k: int, role: str):
+        n_in, n_out, scalar = self.n_in, self.n_out, self.scalar
+
+        def call(*args):
+            if len(args) != n_in:
+                raise TypeError("argument count")  # the checked slow path explains
+            try:
+                x = np.array(args, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError("not numbers") from None
+            if x.ndim != 1:
+                raise TypeError("arrays")  # the slow path runs the batch
+            out = np.empty(n_out)
+            scalar(x, out)
+            r = out.tolist()
+            if role == "value":
+                return r[0] if not many else tuple(r)
+            if not many:
+                return r[0], tuple(r[1:])
+            return tuple(r[:n_values]), out[n_values:].reshape(n_values, k)
+        return call
+
+
+def _progress_bar(total: int, what: str, enabled: bool):
+    """A tqdm bar on stderr that appears only if the work takes more than a second."""
+    if not enabled or os.environ.get("COMPILER_PROGRESS", "1").lower() in ("0", "off", "false", "no"):
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=what, unit="part", delay=1.0, file=sys.stderr, leave=False)
+
+
+def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool) -> _FlatTarget:
+    from . import llvm_target, native_batch
+    with gc_paused():
+        module = llvm_target.emit(inputs, plan.outputs, plan.statements)
+    key = cache.entry_key("llvm", llvm_target.host_fingerprint(), *module.texts)
+    kernel = None
+    blob = cache.load(key, "o")
+    if blob is not None:
+        try:
+            kernel = llvm_target.NativeKernel(llvm_target.unpack(blob), module)
+        except Exception:  # a verified entry LLVM cannot load (another LLVM build): compile anew
+            kernel = None
+    if kernel is None:
+        bar = _progress_bar(len(module.texts), f"compiling {role} (llvm)", progress)
+        try:
+            objects = llvm_target.compile_objects(module, None if bar is None else lambda k: bar.update(1))
+        finally:
+            if bar is not None:
+                bar.close()
+        cache.store(key, "o", llvm_target.pack(objects))
+        kernel = llvm_target.NativeKernel(objects, module)
+    cfunc, address, n_scratch = kernel.cfunc, kernel.address, kernel.n_scratch
+
+    def scalar(x, out):
+        s = np.empty(n_scratch)
+        cfunc(x.ctypes.data, out.ctypes.data, 1, s.ctypes.data)
+
+    def batch(arrays, strides, out):
+        native_batch.batch(address, n_scratch, arrays, strides, out)
+
+    target = _FlatTarget(len(inputs), module.n_out, scalar, batch)
+    target.kernel = kernel  # keeps the machine code alive
+    return target
+
+
+def _vm_target(inputs, plan: codegen.Schedule, role: str, progress: bool) -> _FlatTarget:
+    from . import vm
+    program = vm.assemble(inputs, plan.outputs, plan.statements)
+    interp = vm.interpreter()
+    code, consts, outs = program.code, program.consts, program.outs
+
+    def scalar(x, out):
+        interp.call(code, consts, outs, x, out)
+
+    def batch(arrays, strides, out):
+        interp.batch(code, consts, outs, arrays, strides, out)
+
+    target = _FlatTarget(len(inputs), len(plan.outputs), scalar, batch)
+    target.program = program
+    return target
 
 
 class _Lazy:
@@ -341,12 +520,15 @@ def _check_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarray], i
     return arrays, n
 
 
-def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "numba",
-            max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS) -> CompiledFunction:
+def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "auto",
+            max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, progress: bool = True
+            ) -> CompiledFunction:
     """Compile ``expr`` (an expression, a SymPy expression, or a list of them) as a function of ``inputs``.
 
     Derivatives are taken with respect to ``wrt`` (default: all inputs). An
-    input the expression does not use has derivative 0.
+    input the expression does not use has derivative 0. ``backend`` is one of
+    ``BACKENDS`` (see the module docstring); ``progress=False`` silences the
+    progress bar that a compile longer than a second shows on stderr.
 
     >>> import compiler as cc
     >>> x, y = cc.symbols("x y")
@@ -369,4 +551,4 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
             if w.id not in {n.id for n in ins}:
                 raise ValueError(f"wrt[{i}] {w.name!r} is not one of the inputs {[n.name for n in ins]}")
     title = ", ".join(ir.short_str(o) for o in outputs)
-    return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200])
+    return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200], progress)

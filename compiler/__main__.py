@@ -1,0 +1,84 @@
+"""Command line: ``python -m compiler <command>`` (installed as ``adjoint-compiler``).
+
+Commands: ``cache info`` (where the compiled-code cache is, what it holds) and
+``cache clear`` (empty it). A new command is one ``_add_<name>_command``
+function appended to ``_COMMANDS``; each imports what it needs when it runs,
+so the command line starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+
+def _cache_info(args: argparse.Namespace) -> int:
+    from compiler.cache import cache_info
+
+    info = cache_info()
+    print(info)
+    if not info.usable:
+        print(f"not used: {info.reason}")
+    return 0
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from compiler.cache import cache_dir, clear_cache
+
+    try:
+        removed = clear_cache()
+    except OSError as e:  # a read-only cache, or files of another user
+        print(f"cannot clear the cache: {e}", file=sys.stderr)
+        return 1
+    print(f"removed {removed} file{'s' if removed != 1 else ''} from {cache_dir()}")
+    return 0
+
+
+def _add_cache_command(commands: argparse._SubParsersAction) -> None:
+    cache = commands.add_parser("cache", help="inspect or empty the on-disk cache of compiled code",
+                                description="The on-disk cache of compiled code. Its directory is "
+                                            "$COMPILER_CACHE_DIR if set; COMPILER_CACHE=0 turns it off.")
+    cache.set_defaults(parser=cache)
+    actions = cache.add_subparsers(title="actions", metavar="ACTION")
+    info = actions.add_parser("info", help="print where the cache is, its entries and size",
+                              description="Print where the cache is, its entries and size, "
+                                          "and why it is not used if it is not.")
+    info.set_defaults(run=_cache_info)
+    clear = actions.add_parser("clear", help="remove every file in the cache",
+                               description="Remove every file and subdirectory in the cache directory.")
+    clear.set_defaults(run=_cache_clear)
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_cache_command]
+
+
+def _parser() -> argparse.ArgumentParser:
+    script = os.path.basename(sys.argv[0])
+    prog = "python -m compiler" if script in ("__main__.py", "-c", "") else script
+    parser = argparse.ArgumentParser(prog=prog,
+                                     description="adjoint-compiler: symbolic math compiled to "
+                                                 "reverse-mode code, run by Numba.")
+    parser.set_defaults(parser=parser)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in _COMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Example: ``main(["cache", "info"])`` prints the cache summary and returns 0;
+    ``main([])`` prints the help and returns 2.
+    """
+    args = _parser().parse_args(argv)
+    if not hasattr(args, "run"):  # a command (or action) is missing: say what there is
+        args.parser.print_help(sys.stderr)
+        return 2
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

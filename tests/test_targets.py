@@ -1,0 +1,216 @@
+"""The llvm and vm targets against the python backend, and the on-disk cache of compiled code.
+
+All targets print the same schedule; here every op is checked to give the
+same value and gradient in each (a few ulps: libm and NumPy may round
+differently), at ordinary points and at nan, inf, signed zeros and
+subnormals, for one point and for a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import compiler as cc
+from compiler import llvm_target, ops, runtime
+
+x, y, z = cc.symbols("x y z")
+TARGETS = ("llvm", "vm")
+
+# one expression per op (comparisons through where), each with its own output
+EXPRESSIONS = []
+for _name, _op in ops.OPS.items():
+    if _name in ("const", "var"):
+        continue
+    if _op.result == "bool":
+        EXPRESSIONS.append(cc.where(ops.ir.apply(_name, x, y), x * y, x - y))
+    elif _name == "where":
+        EXPRESSIONS.append(cc.where(x > z, x * x, y + z))
+    else:
+        EXPRESSIONS.append(ops.ir.apply(_name, *(x, y, z)[:_op.arity]))
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e-310, -1e-310, 1e300, -1e300, 710.0,
+           np.inf, -np.inf, np.nan]
+
+
+def _grid(n=400, seed=1):
+    rng = np.random.default_rng(seed)
+    pts = rng.choice(SPECIAL, size=(n, 3))
+    pts[: n // 2] = rng.uniform(-3, 3, size=(n // 2, 3))
+    return pts
+
+
+def _close(got, want, what):
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    same_nan = np.isnan(got) == np.isnan(want)
+    with np.errstate(all="ignore"):
+        ok = (got == want) | (np.abs(got - want) <= 1e-13 * np.abs(want) + 1e-300) | (np.isnan(got) & np.isnan(want))
+    bad = np.argwhere(~(ok & same_nan))
+    assert bad.size == 0, f"{what}: first mismatches at {bad[:5].tolist()}: got {got[tuple(bad[0])]}, want {want[tuple(bad[0])]}"
+
+
+@pytest.fixture(scope="module")
+def every_op():
+    fns = {b: cc.compile(EXPRESSIONS, [x, y, z], backend=b) for b in ("python",) + TARGETS}
+    return fns
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_op_agrees_with_python_batch(every_op, target):
+    pts = _grid()
+    X, Y, Z = pts.T.copy()
+    v_ref, j_ref = every_op["python"].value_and_grad(X, Y, Z)
+    v, j = every_op[target].value_and_grad(X, Y, Z)
+    _close(v, v_ref, f"{target} values")
+    _close(j, j_ref, f"{target} Jacobian")
+    # broadcasting a scalar against arrays
+    _close(every_op[target](X, 0.5, Z), every_op["python"](X, 0.5, Z), f"{target} broadcast")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_op_agrees_with_python_one_point(every_op, target):
+    for p in _grid(40, seed=2):
+        v_ref, j_ref = every_op["python"].value_and_grad(*p)
+        v, j = every_op[target].value_and_grad(*p)
+        _close(v, v_ref, f"{target} values at {p}")
+        _close(j, j_ref, f"{target} Jacobian at {p}")
+
+
+def random_graph(n_ops: int, seed: int = 0):
+    """The benchmark's random graph: 8 inputs, operands among the last 50 values."""
+    rng = random.Random(seed)
+    xs = list(cc.symbols(" ".join(f"x{i}" for i in range(8))))
+    vals = list(xs)
+    for _ in range(n_ops):
+        a, b = rng.choice(vals[-50:]), rng.choice(vals[-50:])
+        vals.append([a + b, a - b, a * b * 0.5, cc.sin(a), cc.exp(-a * a), cc.tanh(a)][rng.randrange(6)])
+    return sum(vals[-8:][1:], vals[-8]), xs
+
+
+@pytest.fixture(scope="module")
+def big():
+    f, xs = random_graph(1500)
+    return f, xs, cc.compile(f, xs, backend="python")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_large_graph_in_parts(big, target):
+    f, xs, ref = big
+    fn = cc.compile(f, xs, backend=target)
+    plan = fn.module.plan["value_and_grad"]
+    assert len(plan.statements) > 2 * llvm_target.CHUNK  # several LLVM parts, values through scratch
+    rng = np.random.default_rng(0)
+    for p in rng.uniform(-1, 1, size=(3, 8)):
+        v, g = fn.value_and_grad(*p)
+        v_ref, g_ref = ref.value_and_grad(*p)
+        assert abs(v - v_ref) <= 1e-12 * (1 + abs(v_ref))
+        np.testing.assert_allclose(g, g_ref, rtol=1e-11, atol=1e-12)
+    P = rng.uniform(-1, 1, size=(8, 300))
+    v, g = fn.value_and_grad(*P)
+    v_ref, g_ref = ref.value_and_grad(*P)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(np.array(g), np.array(g_ref), rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_hessian_and_several_outputs(target):
+    f = [cc.sin(x) * y + x ** 2 * z, cc.exp(-x * y) + cc.log1p(z * z)]
+    fn, ref = cc.compile(f, [x, y, z], backend=target), cc.compile(f, [x, y, z], backend="python")
+    np.testing.assert_allclose(fn.hessian(0.3, -1.2, 2.0), ref.hessian(0.3, -1.2, 2.0), rtol=1e-13)
+    v, j = fn.value_and_grad(0.3, -1.2, 2.0)
+    assert isinstance(v, tuple) and j.shape == (2, 3)
+    X = np.linspace(-1, 1, 7)
+    h = fn.hessian(X, 0.5, X)
+    assert h.shape == (7, 2, 3, 3)
+    np.testing.assert_allclose(h, ref.hessian(X, 0.5, X), rtol=1e-13)
+
+
+def test_auto_picks_numba_for_small_and_llvm_for_large(big):
+    assert cc.compile(x * y, [x, y]).backend == "numba"
+    f, xs, _ = big
+    fn = cc.compile(f, xs)
+    assert fn.backend == "llvm" and fn.requested_backend == "auto"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_bad_arguments_still_checked(target):
+    fn = cc.compile(cc.sin(x) * y, [x, y], backend=target)
+    with pytest.raises(TypeError, match="expected 2 argument"):
+        fn(1.0)
+    with pytest.raises(TypeError, match="'y'"):
+        fn(1.0, "a")
+    with pytest.raises(ValueError, match="shape"):
+        fn(np.ones(3), np.ones(4))
+
+
+# --- the on-disk cache of compiled code, across processes ---
+
+_WORKER = textwrap.dedent("""
+    import json, sys, numpy as np, compiler as cc
+    from compiler import llvm_target
+    sys.path.insert(0, {tests!r})
+    from test_targets import random_graph
+    if {forbid_compile}:
+        def refuse(*a, **k):
+            raise AssertionError("compiled although the cache holds this function")
+        llvm_target.compile_objects = refuse
+    f, xs = random_graph(600)
+    fn = cc.compile(f, xs, backend={backend!r})
+    v, g = fn.value_and_grad(*np.linspace(-1, 1, 8))
+    hits = None
+    if {backend!r} == "numba":
+        disp = fn._load("value_and_grad")["value_and_grad"]
+        hits = sum(disp.stats.cache_hits.values())
+    print(json.dumps([v, list(g), hits]))
+""")
+
+
+def _worker(tmp_path, backend, forbid_compile=False):
+    env = dict(os.environ, COMPILER_CACHE_DIR=str(tmp_path / "cache"))
+    code = _WORKER.format(tests=os.path.dirname(__file__), forbid_compile=forbid_compile, backend=backend)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+
+
+def _run_worker(tmp_path, backend, forbid_compile=False):
+    out = _worker(tmp_path, backend, forbid_compile)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_llvm_second_process_loads_from_cache(tmp_path):
+    first = _run_worker(tmp_path, "llvm")
+    entries = list((tmp_path / "cache").rglob("*.o"))
+    assert entries, "no object file was cached"
+    assert _run_worker(tmp_path, "llvm", forbid_compile=True) == first
+    # a truncated entry fails its hash check: it is not loaded but compiled again
+    for p in entries:
+        data = p.read_bytes()
+        p.write_bytes(data[: len(data) // 2])
+    refused = _worker(tmp_path, "llvm", forbid_compile=True)
+    assert refused.returncode != 0 and "compiled although" in refused.stderr
+    assert _run_worker(tmp_path, "llvm") == first
+    assert _run_worker(tmp_path, "llvm", forbid_compile=True) == first
+
+
+def test_numba_second_process_loads_from_cache(tmp_path):
+    v1, g1, hits1 = _run_worker(tmp_path, "numba")
+    v2, g2, hits2 = _run_worker(tmp_path, "numba")
+    assert (v1, g1) == (v2, g2)
+    assert hits1 == 0 and hits2 >= 1
+
+
+def test_progress_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("COMPILER_PROGRESS", "1")
+    assert runtime._progress_bar(3, "x", enabled=False) is None
+    bar = runtime._progress_bar(3, "x", enabled=True)
+    assert bar is not None and bar.delay == 1.0  # shown only past a second
+    bar.close()
+    monkeypatch.setenv("COMPILER_PROGRESS", "0")
+    assert runtime._progress_bar(3, "x", enabled=True) is None
