@@ -19,6 +19,7 @@ from .frontend import (Symbol, abs, acos, asin, atan, atan2, cos, cosh, erf, exp
                        sqrt, symbols, tan, tanh, where)
 from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401
+from .cache import CacheInfo, CacheWarning, cache_info, clear_cache  # noqa: F401,E402
 
 __version__ = "0.1.0"
 from .check import GradcheckResult, gradcheck  # noqa: F401,E402
