@@ -268,19 +268,27 @@ class Schedule:
     sections: list        # [(comment, [nodes])]: the forward sweep, then the adjoint sweep
 
     @property
+    def nodes(self) -> list[Node]:
+        """Every node in order, inputs and constants included."""
+        return [n for _, nodes in self.sections for n in nodes]
+
+    @property
     def statements(self) -> list[Node]:
         """The nodes that compute something, in order (inputs and constants are not statements)."""
         return [n for _, nodes in self.sections for n in nodes if n.op not in ("const", "var")]
 
 
-def schedule(outputs: Sequence[Node], jac: list[list[Node]] | None) -> dict[str, Schedule]:
-    """Role (``"value"``, ``"value_and_grad"``) -> its schedule: primal nodes, then adjoint nodes."""
-    forward = ir.topo_order(outputs)
+def schedule(outputs: Sequence[Node], jac: list[list[Node]] | None,
+             forward: list[Node] | None = None) -> dict[str, Schedule]:
+    """Role (``"value"``, ``"value_and_grad"``) -> its schedule: primal nodes, then adjoint nodes.
+
+    ``forward`` is ``ir.topo_order(outputs)`` when the caller has it already.
+    """
+    forward = forward if forward is not None else ir.topo_order(outputs)
     plan = {"value": Schedule(list(outputs), [("forward sweep", forward)])}
     if jac is not None:
-        forward_ids = {n.id for n in forward}
         flat = [x for row in jac for x in row]
-        adjoint = [n for n in ir.topo_order(list(outputs) + flat) if n.id not in forward_ids]
+        adjoint = ir.topo_order(flat, exclude={n.id for n in forward})
         plan["value_and_grad"] = Schedule(list(outputs) + flat,
                                           [("forward sweep", forward), ("adjoint sweep", adjoint)])
     return plan
@@ -288,12 +296,16 @@ def schedule(outputs: Sequence[Node], jac: list[list[Node]] | None) -> dict[str,
 
 def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
              jac: list[list[Node]] | None, labels: dict | None = None,
-             max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "") -> Module:
-    """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``."""
+             max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "",
+             plan: dict[str, Schedule] | None = None) -> Module:
+    """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``.
+
+    ``plan`` is ``schedule(outputs, jac)`` when the caller has it already.
+    """
     p = Printer(inputs, max_statements, labels)
     single = len(outputs) == 1
     out_ret = outputs[0] if single else tuple(outputs)
-    plan = schedule(outputs, jac)
+    plan = plan if plan is not None else schedule(outputs, jac)
     pieces = {"value": p.kernel(Kernel("value", inputs, out_ret, "Forward sweep: the value.",
                                        plan["value"].sections))}
     entries, batch = {"value": "value"}, {"value": "value_batch"}

@@ -118,8 +118,16 @@ def where(cond, a: ExprLike, b: ExprLike):
 # --- operators and methods on Node ---
 
 def _binary_methods(op_name):
-    return (lambda self, other: _call(op_name, self, other),
-            lambda self, other: _call(op_name, other, self))
+    apply = ir.apply
+
+    def forward(self, other):
+        if type(other) is Node:  # the common case, kept short: graphs of 10^5 nodes go through here
+            return apply(op_name, self, other)
+        return _call(op_name, self, other)
+
+    def reflected(self, other):
+        return _call(op_name, other, self)
+    return forward, reflected
 
 
 for _dunder, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("pow", "pow")):

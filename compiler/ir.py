@@ -43,9 +43,7 @@ class _KeyedRef(weakref.ref):
         self = super().__new__(cls, node, _drop)
         self.key = key
         return self
-
-    def __init__(self, node, key):
-        super().__init__(node, _drop)
+    # no __init__: weakref.ref's own only parses (node, key), as the weakref module's KeyedRef relies on
 
 
 def _drop(ref) -> None:
@@ -103,6 +101,8 @@ class Node:
 
 
 _MASK = (1 << 64) - 1
+_crc32 = zlib.crc32
+_OP_HASH: dict[str, int] = {}  # crc32 of each op name
 
 
 def _structural_key(op: str, args: tuple, value, name) -> int:
@@ -123,7 +123,15 @@ def _new(op: str, args: tuple, value, name, dtype: str) -> Node:
     node.op, node.args, node.value, node.name = op, args, value, name
     node.shape, node.dtype = SCALAR, dtype
     node.id = next(_serial)
-    node.skey = _structural_key(op, args, value, name)
+    if args:  # _structural_key, inlined: this runs once per node built
+        h = _OP_HASH.get(op)
+        if h is None:
+            h = _OP_HASH[op] = _crc32(op.encode())
+        for a in args:
+            h = ((h * 0x100000001B3) ^ a.skey) & _MASK
+        node.skey = h
+    else:
+        node.skey = _structural_key(op, args, value, name)
     return node
 
 
@@ -257,34 +265,32 @@ def _check_dtypes(op_name: str, args: tuple) -> None:
 
 # --- graph walks (all iterative) ---
 
-def topo_order(roots: Iterable[Node], limit: int | None = None) -> list[Node] | None:
+def topo_order(roots: Iterable[Node], limit: int | None = None,
+               exclude: set[int] | dict | None = None) -> list[Node] | None:
     """All nodes reachable from ``roots``, each after its operands.
 
     With ``limit``, returns None as soon as more than ``limit`` nodes are found.
+    Nodes whose id is in ``exclude`` are neither listed nor looked through.
+    The order is by creation (``Node.id``): a node is always made after its
+    operands, so sorting the reachable nodes by id is a topological order, and
+    finding them needs no post-order bookkeeping.
     """
-    order: list[Node] = []
-    seen: set[int] = set()
-    for root in roots:
-        if root.id in seen:
+    found: dict[int, Node] = {}
+    if exclude:
+        found.update(dict.fromkeys(exclude))
+    stack = list(roots)
+    pop, push = stack.pop, stack.extend
+    while stack:
+        node = pop()
+        if node.id in found:
             continue
-        seen.add(root.id)
-        stack = [(root, 0)]
-        while stack:
-            node, k = stack[-1]
-            args = node.args
-            while k < len(args) and args[k].id in seen:
-                k += 1
-            if k < len(args):
-                child = args[k]
-                stack[-1] = (node, k + 1)
-                seen.add(child.id)
-                stack.append((child, 0))
-            else:
-                stack.pop()
-                order.append(node)
-                if limit is not None and len(order) > limit:
-                    return None
-    return order
+        found[node.id] = node
+        if limit is not None and len(found) > limit:
+            return None
+        push(node.args)
+    if exclude:
+        return [n for n in (found[k] for k in sorted(found)) if n is not None]
+    return [found[k] for k in sorted(found)]
 
 
 def free_symbols(roots: Iterable[Node]) -> list[Node]:

@@ -50,14 +50,16 @@ def adjoints(output: Node, order: Sequence[Node], dep: set[int], seed: Node | No
     return adj
 
 
-def jacobian(outputs: Sequence[Node], wrt: Sequence[Node], labels: dict | None = None) -> list[list[Node]]:
+def jacobian(outputs: Sequence[Node], wrt: Sequence[Node], labels: dict | None = None,
+             order: Sequence[Node] | None = None) -> list[list[Node]]:
     """``J[i][j]`` = d outputs[i] / d wrt[j], as IR (a constant 0 where independent).
 
     If ``labels`` is a dict, it receives ``{adjoint node id: primal node}`` for
     the total adjoint of each primal node, which the code generator uses to
-    name it (``dv3`` is the adjoint of ``v3``).
+    name it (``dv3`` is the adjoint of ``v3``). ``order`` is
+    ``ir.topo_order(outputs)`` when the caller has it already.
     """
-    order = ir.topo_order(outputs)
+    order = order if order is not None else ir.topo_order(outputs)
     dep = depends_on(order, wrt)
     zero = ir.constant(0.0)
     rows = []

@@ -12,8 +12,12 @@ of the targets of the same schedule:
 * ``"vm"``: the schedule assembled into an instruction array for an
   interpreter compiled once: no per-graph compile at all;
 * ``"python"``: the generated source, not compiled (debugging, baseline);
-* ``"auto"`` (default): ``"numba"`` up to ``AUTO_NUMBA_MAX`` statements,
-  ``"llvm"`` above.
+* ``"auto"`` (default): tiered. Scalar calls are answered at once by a
+  Python interpreter of the instruction array (``vm.run_python``: no compile
+  at all); from the second call on, the compiled code is made in a background
+  thread (``"numba"`` up to ``AUTO_NUMBA_MAX`` statements, ``"llvm"`` above)
+  and takes over when ready. Batches wait for the compiled code;
+  ``fn.wait()`` compiles now and blocks.
 
 Compiled code is kept in the on-disk cache (``compiler.cache``), keyed by a
 hash of what was generated, so a second process never compiles it again.
@@ -21,6 +25,7 @@ hash of what was generated, so a second process never compiles it again.
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import gc
@@ -29,12 +34,13 @@ import os
 import sys
 import threading
 import types
+import warnings
 import weakref
 from typing import Sequence
 
 import numpy as np
 
-from . import cache, codegen, ir, reverse
+from . import cache, codegen, ir, reverse, vm
 from .errors import ArgumentError, ShapeError
 from .ir import Node
 
@@ -112,25 +118,47 @@ class CompiledFunction:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.outputs, self.inputs, self.wrt = list(outputs), list(inputs), list(wrt)
         self._many, self._max_statements, self._progress = many, max_statements, progress
-        labels: dict = {}
+        self._labels: dict = {}
         with gc_paused():
-            self._jac = reverse.jacobian(self.outputs, self.wrt, labels) if self.wrt else None
-            self.module = codegen.generate(self.inputs, self.outputs, self.wrt, self._jac, labels,
-                                           max_statements, title)
+            order = ir.topo_order(self.outputs)
+            listed = {n.id for n in self.inputs}
+            missing = [n.name for n in order if n.op == "var" and n.id not in listed]
+            if missing:
+                raise ValueError(f"the expression uses symbol(s) {missing} that are not in inputs "
+                                 f"{[n.name for n in self.inputs]}")
+            self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt else None
+            self.plan = codegen.schedule(self.outputs, self._jac, order)
+        self._title = title
+        self._module: codegen.Module | None = None
         self.requested_backend = backend
         if backend == "auto":
-            plan = self.module.plan
-            size = len(plan.get("value_and_grad", plan["value"]).statements)
+            size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
             backend = "numba" if size <= AUTO_NUMBA_MAX else "llvm"
         self.backend = backend
         self._targets: dict = {}  # role -> _FlatTarget (llvm, vm)
+        self._programs: dict = {}  # role -> vm.Program
         self._input_names = [n.name for n in self.inputs]
         self._namespace: dict | None = None
         self._lock = threading.RLock()
         self._grad_fn: CompiledFunction | None = None
-        # the scalar fast paths: replaced by the compiled kernel on first use
-        self._value = _Lazy(self, "value")
-        self._vg = _Lazy(self, "value_and_grad")
+        self._compiling: dict[str, threading.Thread] = {}  # role -> background compile ("auto")
+        self._compile_error: BaseException | None = None
+        # The scalar fast paths, replaced by the compiled kernel once it exists: "auto"
+        # interprets the first calls while it compiles; the other backends compile at once.
+        first = _Interpreted if self.requested_backend == "auto" else _Lazy
+        self._value = first(self, "value")
+        self._vg = first(self, "value_and_grad")
+
+    @property
+    def module(self) -> codegen.Module:
+        """The generated Python module (printed on first use: the llvm and vm targets do not need it)."""
+        with self._lock:
+            if self._module is None:
+                with gc_paused():
+                    self._module = codegen.generate(self.inputs, self.outputs, self.wrt, self._jac,
+                                                    self._labels, self._max_statements, self._title,
+                                                    self.plan)
+            return self._module
 
     # --- what was generated ---
 
@@ -197,6 +225,75 @@ class CompiledFunction:
                                                  many=True, max_statements=self._max_statements,
                                                  title="gradient", progress=self._progress)
             return self._grad_fn
+
+    # --- compiling ---
+
+    @property
+    def ready(self) -> bool:
+        """True when every entry point runs compiled code (``"auto"`` interprets until then)."""
+        roles = ("value", "value_and_grad") if self.wrt else ("value",)
+        return all(not isinstance(getattr(self, _SLOT[r]), (_Interpreted, _Lazy)) for r in roles)
+
+    def wait(self) -> "CompiledFunction":
+        """Compile every entry point now, if not done yet, and return when the code is ready.
+
+        With ``backend="auto"``, calls are answered by an interpreter while the
+        compiled code is made in the background; ``wait()`` is for when the
+        next calls must be the fast ones (a benchmark, a latency-bound loop).
+
+        >>> import compiler as cc
+        >>> x = cc.Symbol("x")
+        >>> cc.compile(x * x, [x], backend="python").wait().ready
+        True
+        """
+        roles = ("value", "value_and_grad") if self.wrt else ("value",)
+        for role in roles:
+            thread = self._compiling.get(role)
+            if thread is not None:
+                thread.join()
+            if self._compile_error is not None:
+                raise self._compile_error
+            if not isinstance(getattr(self, _SLOT[role]), (_Interpreted, _Lazy)):
+                continue
+            setattr(self, _SLOT[role], self._kernel(role))
+        return self
+
+    def _compile_in_background(self, role: str) -> None:
+        """Start compiling ``role`` in a thread (once); calls go on being interpreted meanwhile."""
+        with _background_lock:
+            if role in self._compiling or _shutting_down.is_set():
+                return
+            thread = threading.Thread(target=self._background, args=(role,), daemon=True,
+                                      name=f"compiler: {role} of {self._title[:40]}")
+            self._compiling[role] = thread
+            _background.add(thread)
+            thread.start()
+
+    def _background(self, role: str) -> None:
+        try:
+            kernel = self._kernel(role, progress=False)
+        except _Cancelled:
+            return
+        except BaseException as exc:  # kept for wait(); calls stay interpreted, never wrong
+            self._compile_error = exc
+            warnings.warn(f"compiling {self!r} failed ({type(exc).__name__}: {exc}); its calls "
+                          "are interpreted; fn.wait() raises the error", RuntimeWarning)
+            return
+        finally:
+            with _background_lock:
+                _background.discard(threading.current_thread())
+        setattr(self, _SLOT[role], kernel)
+
+    def _program(self, role: str):
+        """The schedule of ``role`` assembled for the interpreters (``vm``), made once."""
+        program = self._programs.get(role)
+        if program is None:
+            if role == "value_and_grad":
+                self._require_wrt()
+            plan = self.plan[role]
+            with gc_paused():
+                program = self._programs[role] = vm.assemble(self.inputs, plan.outputs, plan.nodes)
+        return program
 
     def _require_wrt(self):
         if not self.wrt:
@@ -281,12 +378,12 @@ class CompiledFunction:
                             namespace[fname] = numba.njit(cache=self._numba_cache, **_JIT_OPTIONS)(namespace[fname])
             return namespace
 
-    def _kernel(self, role: str):
+    def _kernel(self, role: str, progress: bool | None = None):
         """The scalar kernel of ``role``, compiled for float64 arguments only."""
         if role == "value_and_grad":
             self._require_wrt()
         if self.backend in _FLAT_TARGETS:
-            return self._target(role).scalar_call(self._many, len(self.outputs), len(self.wrt), role)
+            return self._target(role, progress).scalar_call(self._many, len(self.outputs), len(self.wrt), role)
         name = self.module.entries[role]
         fn = self._load(name)[name]
         if self.backend == "python":
@@ -322,16 +419,19 @@ class CompiledFunction:
             return driver
 
 
-    def _target(self, role: str) -> "_FlatTarget":
+    def _target(self, role: str, progress: bool | None = None) -> "_FlatTarget":
         """The llvm or vm build of ``role``, made (or loaded from the disk cache) on first use."""
         with self._lock:
             target = self._targets.get(role)
             if target is None:
                 if role == "value_and_grad":
                     self._require_wrt()
-                plan = self.module.plan[role]
-                make = _native_target if self.backend == "llvm" else _vm_target
-                target = self._targets[role] = make(self.inputs, plan, role, self._progress)
+                progress = self._progress if progress is None else progress
+                if self.backend == "llvm":
+                    target = _native_target(self.inputs, self.plan[role], role, progress)
+                else:
+                    target = _vm_target(self._program(role))
+                self._targets[role] = target
             return target
 
 
@@ -396,7 +496,7 @@ def _progress_bar(total: int, what: str, enabled: bool):
 
 
 def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool) -> _FlatTarget:
-    from . import llvm_target, native_batch
+    from . import llvm_target
     with gc_paused():
         module = llvm_target.emit(inputs, plan.outputs, plan.statements)
     key = cache.entry_key("llvm", llvm_target.host_fingerprint(), *module.texts)
@@ -409,8 +509,14 @@ def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool) ->
             kernel = None
     if kernel is None:
         bar = _progress_bar(len(module.texts), f"compiling {role} (llvm)", progress)
+
+        def part_done(k: int) -> None:
+            if bar is not None:
+                bar.update(1)
+            if _shutting_down.is_set():
+                raise _Cancelled()
         try:
-            objects = llvm_target.compile_objects(module, None if bar is None else lambda k: bar.update(1))
+            objects = llvm_target.compile_objects(module, part_done)
         finally:
             if bar is not None:
                 bar.close()
@@ -423,6 +529,7 @@ def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool) ->
         cfunc(x.ctypes.data, out.ctypes.data, 1, s.ctypes.data)
 
     def batch(arrays, strides, out):
+        from . import native_batch  # Numba: imported when a batch first needs it
         native_batch.batch(address, n_scratch, arrays, strides, out)
 
     target = _FlatTarget(len(inputs), module.n_out, scalar, batch)
@@ -430,11 +537,9 @@ def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool) ->
     return target
 
 
-def _vm_target(inputs, plan: codegen.Schedule, role: str, progress: bool) -> _FlatTarget:
-    from . import vm
-    program = vm.assemble(inputs, plan.outputs, plan.statements)
+def _vm_target(program) -> _FlatTarget:
     interp = vm.interpreter()
-    code, consts, outs = program.code, program.consts, program.outs
+    code, consts, outs = program.arrays
 
     def scalar(x, out):
         interp.call(code, consts, outs, x, out)
@@ -442,9 +547,14 @@ def _vm_target(inputs, plan: codegen.Schedule, role: str, progress: bool) -> _Fl
     def batch(arrays, strides, out):
         interp.batch(code, consts, outs, arrays, strides, out)
 
-    target = _FlatTarget(len(inputs), len(plan.outputs), scalar, batch)
+    target = _FlatTarget(program.n_in, len(outs), scalar, batch)
     target.program = program
     return target
+
+
+_NUMBERS = (int, float, np.floating, np.integer)
+_SLOT = {"value": "_value", "value_and_grad": "_vg"}  # the attribute holding each role's fast path
+COMPILE_AFTER_CALLS = 2  # "auto" starts compiling at the second call: one call is answered at once
 
 
 class _Lazy:
@@ -455,8 +565,55 @@ class _Lazy:
 
     def __call__(self, *args):
         kernel = self.owner._kernel(self.role)
-        setattr(self.owner, "_value" if self.role == "value" else "_vg", kernel)
+        setattr(self.owner, _SLOT[self.role], kernel)
         return kernel(*args)
+
+
+class _Interpreted:
+    """Answers the scalar calls of one role with the Python interpreter (``vm.run_python``)
+    until the compiled kernel, made in a background thread, takes its place."""
+
+    def __init__(self, owner: CompiledFunction, role: str):
+        self.owner, self.role, self.calls = owner, role, 0
+        self.n_in = len(owner.inputs)
+
+    def __call__(self, *args):
+        if len(args) != self.n_in:
+            raise TypeError("argument count")  # the checked slow path explains
+        for a in args:
+            if type(a) is not float and not isinstance(a, _NUMBERS):
+                raise TypeError("not a number")  # arrays and the rest: the checked slow path
+        owner = self.owner
+        r = vm.run_python(owner._program(self.role), [float(a) for a in args])
+        self.calls += 1
+        if self.calls >= COMPILE_AFTER_CALLS:
+            owner._compile_in_background(self.role)
+        n = len(owner.outputs)
+        if self.role == "value":
+            return r[0] if not owner._many else tuple(r)
+        if not owner._many:
+            return r[0], tuple(r[1:])
+        return tuple(r[:n]), np.array(r[n:]).reshape(n, len(owner.wrt))
+
+
+class _Cancelled(Exception):
+    """A background compile stopped because the interpreter is exiting."""
+
+
+_background: set = set()            # live background compile threads
+_background_lock = threading.Lock()
+_shutting_down = threading.Event()
+
+
+@atexit.register
+def _stop_background_compiles() -> None:
+    """At exit, let background compiles stop at their next checkpoint (an LLVM part) and
+    wait for them: a thread inside LLVM while the process tears LLVM down could crash it."""
+    _shutting_down.set()
+    with _background_lock:
+        threads = list(_background)
+    for thread in threads:
+        thread.join()
 
 
 def _with_jacobian_array(kernel):
@@ -538,11 +695,6 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
     """
     outputs, many = _as_outputs(expr)
     ins = _as_symbols(inputs, "inputs")
-    listed = {n.id for n in ins}
-    missing = [n.name for n in ir.free_symbols(outputs) if n.id not in listed]
-    if missing:
-        raise ValueError(f"the expression uses symbol(s) {missing} that are not in inputs "
-                         f"{[n.name for n in ins]}")
     if wrt is None:
         wrt_nodes = ins
     else:

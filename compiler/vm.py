@@ -15,18 +15,20 @@ same text as the generated Python), so the two targets share semantics.
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import tempfile
 import threading
 import types
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .ir import Node
-from .ops import OPS
+from .ops import OPS, evaluate
 
 OPCODES = {name: k for k, name in enumerate(n for n in OPS if n not in ("const", "var"))}
 BLOCK = 64  # points per block of the batch loop (one register file per block)
@@ -34,36 +36,108 @@ BLOCK = 64  # points per block of the batch loop (one register file per block)
 
 @dataclass
 class Program:
-    """A schedule assembled for the interpreter."""
-    code: np.ndarray      # (n_instr, 4) int64: opcode, a, b, c
-    consts: np.ndarray    # float64 constants, loaded after the inputs
-    outs: np.ndarray      # int64 register of each output
+    """A schedule assembled for the interpreters."""
+    instructions: list    # (opcode, a, b, c) per instruction: operand registers, 0 where unused
+    consts: list          # constants, loaded after the inputs
+    outs: list            # register of each output
     n_in: int
 
     @property
     def n_registers(self) -> int:
-        return self.n_in + len(self.consts) + len(self.code)
+        return self.n_in + len(self.consts) + len(self.instructions)
+
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(code, consts, outs)`` as the Numba interpreter takes them: int64 (n, 4), float64, int64."""
+        code = np.array(self.instructions, dtype=np.int64).reshape(len(self.instructions), 4)
+        return code, np.array(self.consts, dtype=np.float64), np.array(self.outs, dtype=np.int64)
 
 
-def assemble(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node]) -> Program:
-    """The instruction array of ``statements`` computing ``outputs`` from ``inputs``."""
+def assemble(inputs: Sequence[Node], outputs: Sequence[Node], nodes: Sequence[Node]) -> Program:
+    """The instructions computing ``outputs`` from ``inputs``: ``nodes`` is the schedule
+    (``codegen.Schedule.nodes``); its inputs and constants are registers, not instructions."""
+    n_in = len(inputs)
     reg = {n.id: i for i, n in enumerate(inputs)}
-    consts: list[float] = []
-    for node in list(statements) + list(outputs):
-        for a in (node.args if node.op not in ("const", "var") else (node,)):
-            if a.op == "const" and a.id not in reg:
-                reg[a.id] = len(inputs) + len(consts)
-                consts.append(float(a.value))
-    base = len(inputs) + len(consts)
-    code = np.zeros((len(statements), 4), dtype=np.int64)
-    for k, node in enumerate(statements):
-        row = code[k]
-        row[0] = OPCODES[node.op]
-        for j, a in enumerate(node.args):
-            row[j + 1] = reg[a.id]
-        reg[node.id] = base + k
-    outs = np.array([reg[n.id] for n in outputs], dtype=np.int64)
-    return Program(code, np.array(consts, dtype=np.float64), outs, len(inputs))
+    consts = [n for n in nodes if n.op == "const"]
+    for j, c in enumerate(consts):
+        reg[c.id] = n_in + j
+    k = n_in + len(consts)
+    instructions = []
+    push = instructions.append
+    for node in nodes:
+        args = node.args
+        if not args:
+            continue
+        if len(args) == 1:
+            push((OPCODES[node.op], reg[args[0].id], 0, 0))
+        elif len(args) == 2:
+            push((OPCODES[node.op], reg[args[0].id], reg[args[1].id], 0))
+        else:
+            push((OPCODES[node.op], *[reg[a.id] for a in args]))
+        reg[node.id] = k
+        k += 1
+    return Program(instructions, [float(c.value) for c in consts], [reg[n.id] for n in outputs], n_in)
+
+
+# --- the Python interpreter: no compile at all, for the first calls ---
+
+def _maximum(a, b):  # np.maximum on floats: nan from either side; at a tie, b (as NumPy gives)
+    return a if (a > b or a != a) else b
+
+
+def _minimum(a, b):
+    return a if (a < b or a != a) else b
+
+
+def _sign(a):  # np.sign: nan stays nan, both zeros give 0.0
+    return 1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0 if a == 0.0 else a
+
+
+class _MathNamespace:
+    """What the op table's ``fmt`` templates call ``np``, on Python floats: the ``math``
+    functions (the C library's, as compiled code calls them), far cheaper than NumPy's
+    scalar ufuncs. A domain or overflow error raises here and the NumPy version answers."""
+    exp, log, sqrt, sin, cos, tan = math.exp, math.log, math.sqrt, math.sin, math.cos, math.tan
+    tanh, sinh, cosh, log1p, expm1 = math.tanh, math.sinh, math.cosh, math.log1p, math.expm1
+    arcsin, arccos, arctan, arctan2 = math.asin, math.acos, math.atan, math.atan2
+    abs, float64 = abs, float
+    maximum, minimum, sign = staticmethod(_maximum), staticmethod(_minimum), staticmethod(_sign)
+
+
+# ``a ** b`` on floats returns a complex number for a < 0 and fractional b: math.pow raises instead
+_PYTHON_OVERRIDES = {"pow": "math.pow({0}, {1})"}
+_PARAMS = ("a", "b", "c")
+
+
+def _python_step(name: str):
+    """``(fast, exact)`` implementations of op ``name``, both called with three registers."""
+    op = OPS[name]
+    text = _PYTHON_OVERRIDES.get(name, op.fmt).format(*_PARAMS[:op.arity])
+    fast = eval(f"lambda a, b, c: {text}", {"np": _MathNamespace, "math": math})  # noqa: S307 - library text
+    args = ", ".join(_PARAMS[:op.arity])
+    exact = eval(f"lambda a, b, c: evaluate({name!r}, {args})", {"evaluate": evaluate})  # noqa: S307
+    return fast, exact
+
+
+_FAST, _EXACT = zip(*(_python_step(name) for name in OPCODES))
+_FALLBACK_ERRORS = (ArithmeticError, ValueError)  # math's domain and overflow errors
+
+
+def run_python(program: Program, args) -> list:
+    """Run ``program`` on one point in plain Python: the outputs, as Python floats.
+
+    NumPy semantics throughout: an op that ``math`` refuses (``log(-1)``,
+    ``1/0``, overflow) is recomputed by its NumPy version (nan, inf).
+    """
+    regs = [*args, *program.consts]
+    push = regs.append
+    fast, exact = _FAST, _EXACT
+    for op, a, b, c in program.instructions:
+        try:
+            push(fast[op](regs[a], regs[b], regs[c]))
+        except _FALLBACK_ERRORS:
+            push(exact[op](regs[a], regs[b], regs[c]))
+    return [float(regs[k]) for k in program.outs]
 
 
 # --- the interpreter's source, printed from the op table ---

@@ -214,3 +214,94 @@ def test_progress_can_be_turned_off(monkeypatch):
     bar.close()
     monkeypatch.setenv("COMPILER_PROGRESS", "0")
     assert runtime._progress_bar(3, "x", enabled=True) is None
+
+
+# --- "auto": the Python interpreter answers first calls while the compiled code is made ---
+
+@pytest.fixture
+def interpreted_only(monkeypatch):
+    """Compiled functions of backend "auto" that never leave the interpreter."""
+    monkeypatch.setattr(runtime, "COMPILE_AFTER_CALLS", 10**9)
+
+
+def test_interpreter_agrees_with_python_on_every_op(every_op, interpreted_only):
+    fn = cc.compile(EXPRESSIONS, [x, y, z])
+    for p in _grid(120, seed=3):
+        v_ref, j_ref = every_op["python"].value_and_grad(*p)
+        v, j = fn.value_and_grad(*p)
+        _close(v, v_ref, f"interpreter values at {p}")
+        _close(j, j_ref, f"interpreter Jacobian at {p}")
+        _close(fn(*p), every_op["python"](*p), f"interpreter value-only at {p}")
+    assert not fn.ready  # all of it was interpreted
+
+
+def test_interpreter_never_raises_where_math_would():
+    # each of these raises in Python's math module; NumPy semantics give nan/inf
+    cases = [(cc.log(x), -1.0, float("nan")), (1.0 / x, 0.0, float("inf")), (-1.0 / x, 0.0, float("-inf")),
+             (cc.exp(x), 1000.0, float("inf")), (x ** 0.5, -4.0, float("nan")), (x ** y, 0.0, float("inf")),
+             (cc.sin(x), float("inf"), float("nan")), (cc.asin(x), 2.0, float("nan")),
+             (cc.cosh(x), 1000.0, float("inf")), (cc.log1p(x), -1.0, float("-inf"))]
+    for expr, at, want in cases:
+        fn = cc.compile(expr, [x, y])
+        got = fn(at, -1.0)
+        assert (np.isnan(got) and np.isnan(want)) or got == want, (expr, at, got)
+        assert not fn.ready
+
+
+def test_auto_interprets_first_then_switches_to_compiled_code(big):
+    f, xs, ref = big
+    fn = cc.compile(f, xs)  # llvm once compiled
+    p = list(np.linspace(-1, 1, 8))
+    first = fn.value_and_grad(*p)
+    assert not fn.ready and not fn._compiling  # one call compiles nothing
+    fn.value_and_grad(*p)
+    assert "value_and_grad" in fn._compiling  # the second call started the compile
+    assert fn.wait() is fn and fn.ready
+    compiled = fn.value_and_grad(*p)
+    np.testing.assert_allclose(compiled[1], first[1], rtol=1e-13, atol=1e-15)
+    assert compiled[0] == pytest.approx(first[0], rel=1e-14)
+    v_ref, g_ref = ref.value_and_grad(*p)
+    np.testing.assert_allclose(compiled[1], g_ref, rtol=1e-11, atol=1e-12)
+
+
+def test_auto_batches_use_compiled_code_at_once():
+    fn = cc.compile(cc.sin(x) * y, [x, y])
+    X = np.linspace(0, 1, 5)
+    v, (gx, gy) = fn.value_and_grad(X, 2.0)
+    np.testing.assert_allclose(v, np.sin(X) * 2.0, rtol=1e-15)
+    assert fn.wait().ready
+
+
+def test_failed_background_compile_warns_and_keeps_interpreting(monkeypatch):
+    fn = cc.compile(cc.tanh(x) * y, [x, y])
+
+    def broken(role, progress=None):
+        raise RuntimeError("simulated compiler failure")
+    monkeypatch.setattr(fn, "_kernel", broken)
+    with pytest.warns(RuntimeWarning, match="simulated compiler failure"):
+        fn(0.5, 2.0)
+        fn(0.5, 2.0)
+        fn._compiling["value"].join()
+    assert fn(0.5, 2.0) == pytest.approx(np.tanh(0.5) * 2.0, rel=1e-15)  # still right, interpreted
+    with pytest.raises(RuntimeError, match="simulated"):
+        fn.wait()
+
+
+def test_exit_during_background_compile_is_clean(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import compiler as cc
+        from test_targets import random_graph
+        f, xs = random_graph(4000)
+        fn = cc.compile(f, xs)
+        assert fn.backend == "llvm"
+        fn.value_and_grad(*[0.1] * 8)
+        fn.value_and_grad(*[0.1] * 8)   # starts compiling 4+ LLVM parts in the background
+        time.sleep(0.2)
+        print("exiting", flush=True)
+    """)
+    env = dict(os.environ, COMPILER_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "exiting" and "Traceback" not in out.stderr
