@@ -98,10 +98,22 @@ def _flatten(returns) -> list[Node]:
 
 
 class Printer:
-    """Prints kernels and batch drivers for one module; shares names across its functions."""
+    """Prints kernels and batch drivers for one module; shares names across its functions.
+
+    This printer writes the Numba dialect: NumPy calls that Numba compiles, and
+    small helper functions (printed into the module) where Numba has no
+    equivalent. ``NumPyPrinter`` writes the same program for plain NumPy.
+    Tensor ops print through ``_print_<op>`` (an expression) or
+    ``_lines_<op>`` (statements) methods.
+    """
+
+    dialect = "numba"
 
     def __init__(self, inputs: Sequence[Node], max_statements: int | None = DEFAULT_MAX_STATEMENTS,
                  labels: dict | None = None):
+        self.constants: dict[str, str] = {}  # module-level name -> its definition (arrays, index arrays)
+        self._constant_names: dict[object, str] = {}
+        self.helpers: dict[str, str] = {}    # helper functions in use -> their source
         self.names = NameTable()
         self.node_name: dict[int, str] = {}
         self.labels = labels or {}
@@ -120,11 +132,147 @@ class Printer:
 
     def atom(self, node: Node) -> str:
         if node.op == "const":
+            if node.shape:
+                return self.constant(node.id, ir.format_const(node.value), "C")
             return ir.format_const(node.value)
         return self.node_name[node.id]
 
+    def constant(self, key, text: str, prefix: str) -> str:
+        """The module-level name of a constant array (defined once in the module header)."""
+        name = self._constant_names.get(key)
+        if name is None:
+            name = self._constant_names[key] = self.names.fresh(prefix)
+            self.constants[name] = text
+        return name
+
+    def helper(self, name: str) -> str:
+        self.helpers.setdefault(name, _HELPERS[self.dialect][name])
+        return name
+
     def expression(self, node: Node) -> str:
-        return OPS[node.op].fmt.format(*(self.atom(a) for a in node.args))
+        atoms = [self.atom(a) for a in node.args]
+        special = getattr(self, f"_print_{node.op}", None)
+        if special is not None:
+            return special(node, *atoms)
+        op = OPS[node.op]
+        if op.array_fmt and (node.shape or any(a.shape for a in node.args)):
+            if "_erf(" in op.array_fmt:
+                self.helper("_erf")
+            return op.array_fmt.format(*atoms)
+        return op.fmt.format(*atoms)
+
+    def statement(self, node: Node) -> list[str]:
+        """The lines that define ``node`` (one, except for ops that build an array in place)."""
+        special = getattr(self, f"_lines_{node.op}", None)
+        if special is not None:
+            return special(node, self.node_name[node.id], *(self.atom(a) for a in node.args))
+        return [f"{self.node_name[node.id]} = {self.expression(node)}"]
+
+    # --- tensor ops (Numba dialect) ---
+
+    def _print_sum(self, node, x):
+        axes, keepdims = node.params
+        shape = node.args[0].shape
+        if len(axes) == len(shape):
+            total = f"np.sum({x})"
+            return f"np.full({node.shape}, {total})" if keepdims else total
+        for a in reversed(axes):  # Numba's np.sum takes one axis at a time
+            x = f"np.sum({x}, axis={a})"
+        return f"{x}.reshape({node.shape})" if keepdims else x
+
+    def _reduce_rows(self, node, x, helper: str, whole: str):
+        """amax/amin in Numba: the reduced axes moved last, then a helper reduces each row."""
+        axes, keepdims = node.params
+        shape = node.args[0].shape
+        if len(axes) == len(shape):
+            total = f"{whole}({x})"
+            return f"np.full({node.shape}, {total})" if keepdims else total
+        kept = [k for k in range(len(shape)) if k not in axes]
+        perm = tuple(kept) + tuple(axes)
+        if perm != tuple(range(len(shape))):
+            x = f"np.transpose({x}, {perm})"
+        n = 1
+        for a in axes:
+            n *= shape[a]
+        rows = f"np.ascontiguousarray({x}).reshape((-1, {n}))"
+        return f"{self.helper(helper)}({rows}).reshape({node.shape})"
+
+    def _print_amax(self, node, x):
+        return self._reduce_rows(node, x, "_max_rows", "np.max")
+
+    def _print_amin(self, node, x):
+        return self._reduce_rows(node, x, "_min_rows", "np.min")
+
+    def _print_reshape(self, node, x):
+        if not node.args[0].shape:
+            return f"np.full({node.shape}, {x})"
+        if not node.shape:
+            return f"np.ascontiguousarray({x}).ravel()[0]"
+        return f"np.ascontiguousarray({x}).reshape({node.shape})"
+
+    def _print_transpose(self, node, x):
+        perm = node.params[0]
+        return f"{x}.T" if perm == (1, 0) else f"np.transpose({x}, {perm})"
+
+    def _print_broadcast_to(self, node, x):
+        if not node.args[0].shape:
+            return f"np.full({node.shape}, {x})"
+        return f"np.broadcast_to({x}, {node.shape})"
+
+    def _print_matmul(self, node, a, b):
+        sa, sb = node.args[0].shape, node.args[1].shape
+        if len(sa) <= 2 and len(sb) <= 2:
+            return f"{a} @ {b}"
+        a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
+        b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b
+        sa2 = (1,) + sa if len(sa) == 1 else sa
+        sb2 = sb + (1,) if len(sb) == 1 else sb
+        batch = ir.broadcast_shapes("matmul", [sa2[:-2], sb2[:-2]])
+        text = f"{self.helper('_bmm')}({a2}, {b2}, {batch}, {sa2[-2]}, {sa2[-1]}, {sb2[-1]})"
+        return text if len(sa) > 1 and len(sb) > 1 else f"{text}.reshape({node.shape})"
+
+    def _print_concatenate(self, node, *xs):
+        return f"np.concatenate(({', '.join(xs)},), axis={node.params[0]})"
+
+    def _print_getitem(self, node, x):
+        from .shapes import index_text
+        return f"{x}[{index_text(node.params[0])}]"
+
+    def _lines_index_put(self, node, name, g):
+        from .shapes import index_text
+        index, shape = node.params
+        placed = tuple(it for it in index if it[0] != "new")
+        target = tuple(d for it, d in zip(index, node.args[0].shape) if it[0] != "new") \
+            if node.args[0].shape else ()
+        value = g
+        if len(placed) != len(index) and target:  # drop the size-1 axes that None added
+            value = f"np.ascontiguousarray({g}).reshape({target})"
+        return [f"{name} = np.zeros({shape})", f"{name}[{index_text(placed)}] = {value}"]
+
+    def _index_array(self, node) -> str:
+        axis, indices, ishape = node.params[:3]
+        text = f"np.array({list(indices)!r}, dtype=np.int64)"
+        return self.constant(("index", indices), text, "I")
+
+    def _print_take(self, node, x):
+        axis, indices, ishape = node.params
+        idx = self._index_array(node)
+        lead = ":, " * axis
+        if len(ishape) == 1:
+            return f"{x}[{lead}{idx}]"
+        return f"np.ascontiguousarray({x}[{lead}{idx}]).reshape({node.shape})"
+
+    def _lines_scatter_add(self, node, name, g):
+        axis, indices, ishape, shape = node.params
+        idx = self._index_array(node)
+        k, flat = self.names.fresh("k"), self.names.fresh("g")
+        lead = ":, " * axis
+        size = len(indices)
+        grouped = shape[:axis] + (size,) + shape[axis + 1:]
+        return [f"{name} = np.zeros({shape})",
+                f"{flat} = np.ascontiguousarray({g}).reshape({grouped})",
+                f"for {k} in range({size}):",
+                f"    {name}[{lead}{idx}[{k}]] += {flat}[{lead}{k}]"]
 
     def name_of(self, node: Node, forward: bool) -> str:
         name = self.node_name.get(node.id)
@@ -178,7 +326,7 @@ class Printer:
         for comment, node in statements:
             if comment:
                 lines.append(f"    # {comment}")
-            lines.append(f"    {self.node_name[node.id]} = {self.expression(node)}")
+            lines.extend(f"    {line}" for line in self.statement(node))
         return lines
 
     def _split(self, k: Kernel, head: list[str], statements, ret: str) -> str:
@@ -249,6 +397,117 @@ class Printer:
         return "\n".join(lines)
 
 
+class NumPyPrinter(Printer):
+    """The same program for plain NumPy (``backend="python"``): NumPy's own reductions,
+    matmul and scatter-add, which run vectorized without a compiler."""
+
+    dialect = "numpy"
+
+    def _print_sum(self, node, x):
+        axes, keepdims = node.params
+        if len(axes) == len(node.args[0].shape) and not keepdims:
+            return f"np.sum({x})"
+        return f"np.sum({x}, axis={axes}, keepdims={keepdims})"
+
+    def _print_amax(self, node, x):
+        axes, keepdims = node.params
+        if len(axes) == len(node.args[0].shape) and not keepdims:
+            return f"np.max({x})"
+        return f"np.max({x}, axis={axes}, keepdims={keepdims})"
+
+    def _print_amin(self, node, x):
+        axes, keepdims = node.params
+        if len(axes) == len(node.args[0].shape) and not keepdims:
+            return f"np.min({x})"
+        return f"np.min({x}, axis={axes}, keepdims={keepdims})"
+
+    def _print_reshape(self, node, x):
+        if not node.shape:
+            return f"np.reshape({x}, -1)[0]"
+        return f"np.reshape({x}, {node.shape})"
+
+    def _print_matmul(self, node, a, b):
+        return f"{a} @ {b}"
+
+    def _print_take(self, node, x):
+        axis, indices, ishape = node.params
+        idx = self._index_array(node)
+        if len(ishape) != 1:
+            idx = f"{idx}.reshape({ishape})"
+        return f"np.take({x}, {idx}, axis={axis})"
+
+    def _lines_scatter_add(self, node, name, g):
+        axis, indices, ishape, shape = node.params
+        idx = self._index_array(node)
+        if len(ishape) != 1:
+            idx = f"{idx}.reshape({ishape})"
+        lead = "slice(None), " * axis
+        return [f"{name} = np.zeros({shape})", f"np.add.at({name}, ({lead}{idx},), {g})"]
+
+
+# Helper functions a module defines when it uses them, per dialect. Numba has no
+# erf on arrays, no max along an axis and no batched matmul; NumPy has no erf.
+_HELPERS = {
+    "numba": {
+        "_erf": '''def _erf(x):
+    """math.erf of every element (NumPy has no erf)."""
+    flat = np.ascontiguousarray(x).ravel()
+    out = np.empty(flat.size)
+    for k in range(flat.size):
+        out[k] = math.erf(flat[k])
+    return out.reshape(x.shape)''',
+        "_max_rows": '''def _max_rows(rows):
+    """The largest element of each row (np.max along the last axis; nan wins, as in NumPy)."""
+    out = np.empty(rows.shape[0])
+    for i in range(rows.shape[0]):
+        out[i] = np.max(rows[i])
+    return out''',
+        "_min_rows": '''def _min_rows(rows):
+    """The smallest element of each row (np.min along the last axis)."""
+    out = np.empty(rows.shape[0])
+    for i in range(rows.shape[0]):
+        out[i] = np.min(rows[i])
+    return out''',
+        "_bmm": '''def _bmm(a, b, batch, m, k, n):
+    """a @ b for stacks of matrices: a broadcast to batch + (m, k), b to batch + (k, n)."""
+    a3 = np.ascontiguousarray(np.broadcast_to(a, batch + (m, k))).reshape((-1, m, k))
+    b3 = np.ascontiguousarray(np.broadcast_to(b, batch + (k, n))).reshape((-1, k, n))
+    out = np.empty((a3.shape[0], m, n))
+    for i in range(a3.shape[0]):
+        out[i] = a3[i] @ b3[i]
+    return out.reshape(batch + (m, n))''',
+    },
+    "numpy": {
+        "_erf": '''_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf''',
+    },
+}
+
+
+def tensor_batch_driver(p: Printer, kernel: str, n_out: int, n_wrt: int | None) -> str:
+    """The batch loop of a tensor function: input j of point i is ``x_j[i * s_j]`` (a scalar or
+    an array), output k goes to ``out_k[i]``, gradient j of output k to ``grad_k_j[i]``."""
+    arrays = [p.node_name[i] for i in p._input_ids]
+    if not hasattr(p, "_strides"):
+        p._strides = [p.names.claim(f"s_{a}") for a in arrays]
+    call = ", ".join(f"{a}[i * {s}]" for a, s in zip(arrays, p._strides))
+    outs = [f"out{k}" for k in range(n_out)]
+    grads = [f"grad{k}_{j}" for k in range(n_out) for j in range(n_wrt or 0)]
+    lines = [f"def {kernel}_batch({', '.join(arrays + p._strides + outs + grads)}):",
+             "    for i in numba.prange(out0.shape[0]):"]
+    if n_wrt is None:
+        lines.append(f"        r = {kernel}({call})")
+        lines += [f"        out0[i] = r"] if n_out == 1 else [f"        out{k}[i] = r[{k}]" for k in range(n_out)]
+    else:
+        lines.append(f"        v, g = {kernel}({call})")
+        if n_out == 1:
+            lines.append("        out0[i] = v")
+            lines += [f"        grad0_{j}[i] = g[{j}]" for j in range(n_wrt)]
+        else:
+            lines += [f"        out{k}[i] = v[{k}]" for k in range(n_out)]
+            lines += [f"        grad{k}_{j}[i] = g[{k}][{j}]" for k in range(n_out) for j in range(n_wrt)]
+    return "\n".join(lines)
+
+
 @dataclass
 class Module:
     """Generated source and the names of what it defines."""
@@ -256,7 +515,8 @@ class Module:
     kernels: list[str]        # every function to JIT as a scalar kernel (parts included)
     entries: dict[str, str]   # role ("value", "value_and_grad") -> function name
     batch: dict[str, str]     # role -> batch driver name
-    header: str = ""          # the imports; with ``pieces``, lets the runtime define one function at a time
+    header: str = ""          # imports, constants, helpers; with ``pieces``, lets the runtime define
+    #                           one function at a time
     pieces: dict = field(default_factory=dict)  # function name -> its source text (parts included)
     plan: dict = field(default_factory=dict)    # role -> Schedule: what the other targets compile
 
@@ -297,12 +557,15 @@ def schedule(outputs: Sequence[Node], jac: list[list[Node]] | None,
 def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
              jac: list[list[Node]] | None, labels: dict | None = None,
              max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "",
-             plan: dict[str, Schedule] | None = None) -> Module:
+             plan: dict[str, Schedule] | None = None, dialect: str = "numba") -> Module:
     """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``.
 
-    ``plan`` is ``schedule(outputs, jac)`` when the caller has it already.
+    ``plan`` is ``schedule(outputs, jac)`` when the caller has it already;
+    ``dialect`` is ``"numba"`` or ``"numpy"`` (they differ only for tensor ops).
     """
-    p = Printer(inputs, max_statements, labels)
+    p = (NumPyPrinter if dialect == "numpy" else Printer)(inputs, max_statements, labels)
+    tensor = any(n.shape for n in inputs) or any(n.shape for sched in (plan or {}).values()
+                                                 for n in sched.statements)
     single = len(outputs) == 1
     out_ret = outputs[0] if single else tuple(outputs)
     plan = plan if plan is not None else schedule(outputs, jac)
@@ -316,13 +579,15 @@ def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node
             "Forward sweep, then the adjoint sweep in reverse order: value, gradient.",
             plan["value_and_grad"].sections))
         entries["value_and_grad"] = "value_and_grad"
-    pieces["value_batch"] = p.batch_driver("value", len(inputs), len(outputs), None)
+    driver = (lambda *a: tensor_batch_driver(p, *a[:1], *a[2:])) if tensor else p.batch_driver
+    pieces["value_batch"] = driver("value", len(inputs), len(outputs), None)
     if jac is not None:
-        pieces["value_and_grad_batch"] = p.batch_driver("value_and_grad", len(inputs), len(outputs), len(wrt))
+        pieces["value_and_grad_batch"] = driver("value_and_grad", len(inputs), len(outputs), len(wrt))
         batch["value_and_grad"] = "value_and_grad_batch"
     header = _header(p, inputs, outputs, wrt, jac is not None, title)
     source = "\n\n\n".join([header] + list(pieces.values())) + "\n"
-    return Module(source, p.functions, entries, batch, header, pieces, plan)
+    jitted = p.functions + [name for name, text in p.helpers.items() if text.startswith("def ")]
+    return Module(source, jitted, entries, batch, header, pieces, plan)
 
 
 def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> str:
@@ -341,6 +606,11 @@ def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> st
         lines.append("# gradient with respect to: " + ", ".join(p.atom(n) for n in wrt))
     if p.input_comments:
         lines += ["# inputs renamed to valid identifiers:"] + p.input_comments
+    jitted = p.functions + [name for name, text in p.helpers.items() if text.startswith("def ")]
     lines += ["import math", "", "import numba", "import numpy as np", "",
-              f"KERNELS = {p.functions!r}"]
+              f"KERNELS = {jitted!r}"]
+    if p.constants:
+        lines += [""] + [f"{name} = {text}" for name, text in p.constants.items()]
+    for text in p.helpers.values():
+        lines += ["", "", text]
     return "\n".join(lines)

@@ -156,7 +156,7 @@ UFUNC_OPS = {
     "cos": "cos", "tan": "tan", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "arcsin": "asin",
     "arccos": "acos", "arctan": "atan", "arctan2": "atan2", "log1p": "log1p", "expm1": "expm1",
     "absolute": "abs", "sign": "sign", "maximum": "maximum", "minimum": "minimum",
-    "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge",
+    "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge", "matmul": "matmul",
 }
 
 

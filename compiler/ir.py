@@ -6,8 +6,10 @@ returns the same node, so common subexpressions are shared by construction.
 Constants are folded and exact identities (``x + 0``, ``x * 1``, ``x ** 1``,
 ``--x``) are applied when a node is built.
 
-Every node records its ``shape`` (``()`` for scalars) and ``dtype``
-(``"float"`` or ``"bool"`` for comparisons). Every graph walk here is
+Every node records its ``shape`` (``()`` for scalars, a tuple of ints for a
+tensor; elementwise ops broadcast as NumPy does), its ``dtype`` (``"float"``,
+or ``"bool"`` for comparisons) and the static ``params`` of ops that have
+them (the axes of a sum, the shape of a reshape). Every graph walk here is
 iterative, so a chain 100,000 nodes deep is fine.
 
 Nodes are also the user's expression objects: they overload Python's
@@ -64,14 +66,15 @@ class Node:
     True
     """
 
-    __slots__ = ("op", "args", "value", "name", "shape", "dtype", "id", "skey", "__weakref__")
+    __slots__ = ("op", "args", "value", "name", "shape", "dtype", "params", "id", "skey", "__weakref__")
 
     op: str
     args: tuple
-    value: object  # the number of a "const" node
+    value: object  # the number (or read-only float64 array) of a "const" node
     name: str | None  # the user's name of a "var" node
-    shape: tuple
+    shape: tuple  # () for a scalar
     dtype: str
+    params: tuple | None  # static parameters of the op (axes, a shape, an index), part of its identity
     id: int  # creation serial: unique, increasing along any topological order
     skey: int  # structural hash: equal for equal structure in every process (orders commutative operands)
 
@@ -105,25 +108,30 @@ _crc32 = zlib.crc32
 _OP_HASH: dict[str, int] = {}  # crc32 of each op name
 
 
-def _structural_key(op: str, args: tuple, value, name) -> int:
+def _structural_key(op: str, args: tuple, value, name, shape: tuple = (), params=None) -> int:
     """A process-independent 64-bit hash of a node's structure (str hashes are salted per process)."""
     if op == "var":
         h = zlib.crc32(name.encode("utf-8", "surrogatepass")) | (1 << 40)
+        if shape:
+            h = ((h * 0x100000001B3) ^ zlib.crc32(repr(shape).encode())) & _MASK
     elif op == "const":
-        h = zlib.crc32(repr(value).encode()) | (2 << 40)
+        text = repr(value) if not shape else _array_digest(value)
+        h = zlib.crc32(text.encode()) | (2 << 40)
     else:
         h = zlib.crc32(op.encode())
         for a in args:
             h = ((h * 0x100000001B3) ^ a.skey) & _MASK  # FNV-style mixing
+    if params is not None:
+        h = ((h * 0x100000001B3) ^ zlib.crc32(repr(params).encode())) & _MASK
     return h
 
 
-def _new(op: str, args: tuple, value, name, dtype: str) -> Node:
+def _new(op: str, args: tuple, value, name, dtype: str, shape: tuple = SCALAR, params=None) -> Node:
     node = object.__new__(Node)
     node.op, node.args, node.value, node.name = op, args, value, name
-    node.shape, node.dtype = SCALAR, dtype
+    node.shape, node.dtype, node.params = shape, dtype, params
     node.id = next(_serial)
-    if args:  # _structural_key, inlined: this runs once per node built
+    if args and params is None:  # _structural_key, inlined: this runs once per node built
         h = _OP_HASH.get(op)
         if h is None:
             h = _OP_HASH[op] = _crc32(op.encode())
@@ -131,11 +139,12 @@ def _new(op: str, args: tuple, value, name, dtype: str) -> Node:
             h = ((h * 0x100000001B3) ^ a.skey) & _MASK
         node.skey = h
     else:
-        node.skey = _structural_key(op, args, value, name)
+        node.skey = _structural_key(op, args, value, name, shape, params)
     return node
 
 
-def _intern(key: tuple, op: str, args: tuple, value, name, dtype: str) -> Node:
+def _intern(key: tuple, op: str, args: tuple, value, name, dtype: str, shape: tuple = SCALAR,
+            params=None) -> Node:
     ref = _interned.get(key)
     if ref is not None:
         node = ref()
@@ -145,7 +154,7 @@ def _intern(key: tuple, op: str, args: tuple, value, name, dtype: str) -> Node:
         ref = _interned.get(key)
         node = ref() if ref is not None else None
         if node is None:
-            node = _new(op, args, value, name, dtype)
+            node = _new(op, args, value, name, dtype, shape, params)
             _interned[key] = _KeyedRef(node, key)
     return node
 
@@ -156,23 +165,63 @@ def _const_key(value) -> tuple:
     return ("const", float, float(value).hex())  # hex keeps -0.0 apart from 0.0
 
 
-def constant(value: float | bool) -> Node:
-    """The constant node of a number (floats are stored as float64)."""
+def _array_digest(value) -> str:
+    import hashlib
+    return hashlib.sha256(value.tobytes()).hexdigest()
+
+
+def constant(value) -> Node:
+    """The constant node of a number (floats are stored as float64) or of a NumPy array.
+
+    An array becomes a read-only float64 (or bool) copy; a 0-d array is a number.
+    """
     if isinstance(value, bool):
         return _intern(_const_key(value), "const", (), value, None, "bool")
+    if not isinstance(value, (int, float)):
+        import numpy as np
+        if isinstance(value, (np.ndarray, np.generic)):
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"a constant array must hold real numbers, got dtype {array.dtype}")
+            if array.ndim == 0:
+                return constant(bool(array) if array.dtype.kind == "b" else float(array))
+            array = np.array(array, dtype=bool if array.dtype.kind == "b" else np.float64)
+            array.setflags(write=False)
+            dtype = "bool" if array.dtype.kind == "b" else "float"
+            key = ("const", "array", dtype, array.shape, _array_digest(array))
+            return _intern(key, "const", (), array, None, dtype, array.shape)
     value = float(value)
     return _intern(_const_key(value), "const", (), value, None, "float")
 
 
-def symbol(name: str) -> Node:
-    """The variable node named ``name``; the same name gives the same node."""
+def check_shape(shape, what: str = "shape") -> tuple:
+    """``shape`` as a tuple of non-negative ints (an int is a 1-D shape); else a TypeError/ValueError."""
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{what} must be a tuple of ints, got {type(shape).__name__}: {shape!r:.80}") from None
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, int) and not hasattr(d, "__index__"):
+            raise TypeError(f"{what} must be a tuple of ints, got {shape!r:.80}")
+    dims = tuple(int(d) for d in dims)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{what} must not have negative sizes, got {dims}")
+    return dims
+
+
+def symbol(name: str, shape: tuple = SCALAR) -> Node:
+    """The variable node named ``name`` (of ``shape``); the same name and shape give the same node."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"a symbol name must be a non-empty str, got {name!r}")
-    return _intern(("var", name), "var", (), None, name, "float")
+    shape = check_shape(shape) if shape else SCALAR
+    key = ("var", name) if not shape else ("var", name, shape)
+    return _intern(key, "var", (), None, name, "float", shape)
 
 
 def as_node(x, what: str = "operand") -> Node:
-    """Convert a number (or a node) to a node; anything else is a TypeError."""
+    """Convert a number, a NumPy array (or a node) to a node; anything else is a TypeError."""
     if isinstance(x, Node):
         return x
     if isinstance(x, (bool, int, float)) or _is_real_scalar(x):
@@ -182,7 +231,13 @@ def as_node(x, what: str = "operand") -> Node:
     converted = _from_foreign(x)
     if converted is not None:
         return converted
-    raise TypeError(f"{what} must be a symbolic expression or a real number, got {type(x).__name__}: {x!r:.80}")
+    import numpy as np
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+        return constant(x)
+    hint = ("; wrap a list in np.array(...)" if isinstance(x, (list, tuple))
+            else "; parse text with cc.parse(...)" if isinstance(x, str) else "")
+    raise TypeError(f"{what} must be a symbolic expression, a real number or a NumPy array, "
+                    f"got {type(x).__name__}: {x!r:.80}{hint}")
 
 
 def _is_real_scalar(x) -> bool:
@@ -201,17 +256,20 @@ def _from_foreign(x):
     return None
 
 
-def apply(op_name: str, *operands) -> Node:
+def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
     """Build (or find) the node ``op_name(*operands)``: the one way nodes are made.
 
-    Operands may be nodes or numbers. Checks operand kinds, applies the op's
-    identities, folds constants, then interns.
+    Operands may be nodes, numbers or arrays; ``params`` are the op's static
+    parameters (``ops.OPS[op_name].params`` names them). Checks operand kinds
+    and shapes, applies the op's identities, folds constants, then interns.
     """
     op = _OPS[op_name]
-    if len(operands) != op.arity:
-        raise TypeError(f"{op_name} takes {op.arity} operand(s), got {len(operands)}")
+    if len(operands) != op.arity and (op.arity >= 0 or not operands):
+        expected = op.arity if op.arity >= 0 else "at least 1"
+        raise TypeError(f"{op_name} takes {expected} operand(s), got {len(operands)}")
+    if (params is None) != (op.params is None):
+        raise TypeError(f"{op_name} takes params {op.params}, got {params!r}")
     args = operands
-    folded = True  # all operands constant
     for a in operands:
         if type(a) is not Node:
             args = tuple(as_node(a, f"operand {i + 1} of {op_name}") for i, a in enumerate(operands))
@@ -220,26 +278,60 @@ def apply(op_name: str, *operands) -> Node:
         if a.dtype != "float" or op_name == "where":
             _check_dtypes(op_name, args)
             break
+    shape = SCALAR
+    if op.shape_rule is not None:
+        shape = op.shape_rule([a.shape for a in args], params)
+    else:
+        for a in args:
+            if a.shape:
+                shape = broadcast_shapes(op_name, [a.shape for a in args])
+                break
     if op.simplify is not None:
-        simpler = op.simplify(*args)
+        simpler = op.simplify(*args) if params is None else op.simplify(*args, params=params)
         if simpler is not None:
+            if simpler.shape != shape:  # an identity must not drop a broadcast (x * 1 with 1 an array)
+                simpler = apply("broadcast_to", simpler, params=(shape,))
             return simpler
     for a in args:
         if a.op != "const":
-            folded = False
             break
-    if folded:
-        return constant(_ops.evaluate(op_name, *[a.value for a in args]))
-    if len(args) == 1:
-        key = (op_name, args[0].id)
-    elif len(args) == 2:
-        a, b = args
-        if op.commutative and _after(a, b):
-            args = (b, a)  # a+b and b+a are one node (exact: IEEE + and * commute)
-        key = (op_name, args[0].id, args[1].id)
     else:
-        key = (op_name,) + tuple([a.id for a in args])
-    return _intern(key, op_name, args, None, None, op.result)
+        values = [a.value for a in args]
+        if shape or params is not None or any(a.shape for a in args):
+            return constant(_ops.evaluate_array(op_name, params, values))
+        return constant(_ops.evaluate(op_name, *values))
+    if params is None:
+        if len(args) == 1:
+            key = (op_name, args[0].id)
+        elif len(args) == 2:
+            a, b = args
+            if op.commutative and _after(a, b):
+                args = (b, a)  # a+b and b+a are one node (exact: IEEE + and * commute)
+            key = (op_name, args[0].id, args[1].id)
+        else:
+            key = (op_name,) + tuple([a.id for a in args])
+    else:
+        key = (op_name, params) + tuple([a.id for a in args])
+    return _intern(key, op_name, args, None, None, op.result, shape, params)
+
+
+def broadcast_shapes(op_name: str, shapes: Sequence[tuple]) -> tuple:
+    """The NumPy broadcast of ``shapes``; a ``ShapeError`` naming the op and the shapes otherwise."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for k in range(ndim):
+        size = 1
+        for s in shapes:
+            d = s[k - ndim + len(s)] if k - ndim + len(s) >= 0 else 1
+            if d != 1:
+                if size not in (1, d):
+                    from .errors import ShapeError
+                    listed = " and ".join(str(tuple(s)) for s in shapes)
+                    raise ShapeError(f"{op_name}: shapes {listed} do not broadcast together "
+                                     f"(NumPy rules: sizes must match or be 1, from the last axis)")
+                size = d
+        out.append(size)
+    return tuple(out)
 
 
 def _after(a: Node, b: Node) -> bool:
@@ -299,15 +391,52 @@ def free_symbols(roots: Iterable[Node]) -> list[Node]:
 
 
 def format_const(value) -> str:
-    """A constant as Python source text (``np.inf``/``np.nan`` for non-finite)."""
+    """A constant as Python source text (``np.inf``/``np.nan`` for non-finite; arrays as ``np.array``)."""
     if isinstance(value, bool):
         return repr(value)
+    if not isinstance(value, float):
+        return _format_array(value)
     if math.isnan(value):
         return "np.nan"
     if math.isinf(value):
         return "np.inf" if value > 0 else "(-np.inf)"
     text = repr(value)
     return f"({text})" if text.startswith("-") else text
+
+
+def _format_array(array) -> str:
+    """``np.array([...])`` reproducing ``array`` exactly (float repr round-trips)."""
+    def item(v):
+        if array.dtype.kind == "b":
+            return repr(bool(v))
+        return format_const(float(v)).strip("()")
+    rows = [item(v) for v in array.ravel().tolist()]
+    flat = "[" + ", ".join(rows) + "]"
+    dtype = "np.bool_" if array.dtype.kind == "b" else "np.float64"
+    if array.ndim == 1:
+        return f"np.array({flat}, dtype={dtype})"
+    return f"np.array({flat}, dtype={dtype}).reshape({array.shape})"
+
+
+def _const_label(node: Node) -> str:
+    """How a constant reads in listings: a number, or an array summary."""
+    if not node.shape:
+        return format_const(node.value)
+    if node.value.size <= 4:
+        return "[" + ", ".join(format_const(float(v)) if node.dtype == "float" else repr(bool(v))
+                               for v in node.value.ravel().tolist()) + f"]{{{_shape_text(node.shape)}}}"
+    return f"array{{{_shape_text(node.shape)}}}"
+
+
+def _shape_text(shape: tuple) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def _params_text(node: Node) -> str:
+    if node.params is None:
+        return ""
+    names = _OPS[node.op].params or ()
+    return " " + " ".join(f"{k}={v!r}" for k, v in zip(names, node.params))
 
 
 def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
@@ -325,14 +454,17 @@ def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
     lines = []
     for node in topo_order(outputs):
         if node.op == "const":
-            label[node.id] = format_const(node.value)
+            label[node.id] = _const_label(node)
             continue
         label[node.id] = f"%{len(lines)}"
         if node.op == "var":
             body = f"var {node.name!a}" if not node.name.isidentifier() else f"var {node.name}"
         else:
-            body = " ".join([node.op] + [label[a.id] for a in node.args])
-        suffix = "" if node.dtype == "float" else f"  : {node.dtype}"
+            body = " ".join([node.op] + [label[a.id] for a in node.args]) + _params_text(node)
+        kind = [node.dtype] if node.dtype != "float" else []
+        if node.shape:
+            kind.append(_shape_text(node.shape))
+        suffix = f"  : {' '.join(kind)}" if kind else ""
         lines.append(f"{label[node.id]} = {body}{suffix}")
     lines.append("return " + ", ".join(label[o.id] for o in outputs))
     return "\n".join(lines)
@@ -353,7 +485,7 @@ def short_str(node: Node) -> str:
         return f"<{node.op} expression of more than {_MAX_STR_NODES} nodes>"
     for n in nodes:
         if n.op == "const":
-            text[n.id] = (format_const(n.value).replace("np.", ""), atom)
+            text[n.id] = (_const_label(n).replace("np.", ""), atom)
         elif n.op == "var":
             text[n.id] = (n.name if n.name.isidentifier() else ascii(n.name), atom)
         else:
@@ -371,7 +503,8 @@ def short_str(node: Node) -> str:
             elif n.op == "neg":
                 s, prec = "-" + (parts[0][0] if parts[0][1] > 3 else f"({parts[0][0]})"), 3
             else:
-                s, prec = f"{n.op}({', '.join(p[0] for p in parts)})", atom
+                extra = [f"{k}={v!r}" for k, v in zip(op.params or (), n.params or ())]
+                s, prec = f"{n.op}({', '.join([p[0] for p in parts] + extra)})", atom
             if len(s) > _MAX_STR:
                 return f"<{node.op} expression of {len(nodes)} nodes>"
             text[n.id] = (s, prec)
@@ -381,12 +514,13 @@ def short_str(node: Node) -> str:
 # --- serialization by structure ---
 
 def to_table(outputs: Sequence[Node]) -> tuple:
-    """The graph as a flat tuple of (op, operand indices, value, name) rows, and the output indices."""
+    """The graph as a flat tuple of (op, operand indices, value, name, shape, params) rows,
+    and the output indices."""
     index: dict[int, int] = {}
     rows = []
     for n in topo_order(outputs):
         index[n.id] = len(rows)
-        rows.append((n.op, tuple(index[a.id] for a in n.args), n.value, n.name))
+        rows.append((n.op, tuple(index[a.id] for a in n.args), n.value, n.name, n.shape, n.params))
     return tuple(rows), tuple(index[o.id] for o in outputs)
 
 
@@ -394,13 +528,13 @@ def from_table(table: tuple) -> list[Node]:
     """Rebuild the nodes of ``to_table`` (interning restores sharing)."""
     rows, outs = table
     nodes: list[Node] = []
-    for op, operands, value, name in rows:
+    for op, operands, value, name, shape, params in rows:
         if op == "const":
             nodes.append(constant(value))
         elif op == "var":
-            nodes.append(symbol(name))
+            nodes.append(symbol(name, shape))
         else:
-            nodes.append(apply(op, *(nodes[i] for i in operands)))
+            nodes.append(apply(op, *(nodes[i] for i in operands), params=params))
     return [nodes[i] for i in outs]
 
 

@@ -34,7 +34,7 @@ SQRT_PI_INV_2 = 2.0 / math.sqrt(math.pi)  # d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)
 
 
 def _is_const(node, value) -> bool:
-    return node.op == "const" and node.value == value and not isinstance(node.value, bool)
+    return node.op == "const" and not node.shape and node.value == value and not isinstance(node.value, bool)
 
 
 def where(cond, a, b):
@@ -55,6 +55,12 @@ class Op:
     numeric: Optional[Callable] = None
     # LLVM lowering for the native target: (emitter, *operand values) -> value; see llvm_target.py
     llvm: Optional[Callable] = None
+    # --- tensors ---
+    array_fmt: Optional[str] = None      # the spelling on NumPy arrays, where ``fmt`` is scalar-only
+    params: Optional[tuple] = None       # names of the static params (``("axes", "keepdims")``)
+    shape_rule: Optional[Callable] = None  # (operand shapes, params) -> shape; None: broadcast
+    # a tensor op's NumPy implementation (params as keywords): constant folding, eager Values
+    impl: Optional[Callable] = None
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -240,9 +246,9 @@ _OPS = [
     # log1p/expm1 keep full precision near 0; numpy's versions are accurate everywhere
     Op("log1p", 1, "np.log1p({0})", lambda args, out, g: (g / (1.0 + args[0]),), _cfunction("log1p"), llvm=_call("log1p")),
     Op("expm1", 1, "np.expm1({0})", lambda args, out, g: (g * args[0].exp(),), _cfunction("expm1"), llvm=_call("expm1")),
-    Op("erf", 1, "np.float64(math.erf({0}))",  # numpy has no erf; the cast keeps numpy semantics downstream
+    Op("erf", 1, "np.float64(math.erf({0}))",  # numpy has no erf; on arrays a helper loops
        lambda args, out, g: (g * (SQRT_PI_INV_2 * (-(args[0] * args[0])).exp()),),
-       lambda sp, a: sp.erf(a), llvm=_call("erf")),
+       lambda sp, a: sp.erf(a), llvm=_call("erf"), array_fmt="_erf({0})"),
     # piecewise functions; the derivative at a kink follows PyTorch: relu'(0) = 0, abs'(0) = 0
     Op("abs", 1, "np.abs({0})", lambda args, out, g: (g * ir.apply("sign", args[0]),),
        lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
@@ -251,21 +257,199 @@ _OPS = [
        lambda sp, a: sp.Max(a, 0), llvm=lambda e, a: _llvm_maximum(e, a, e.const(0.0))),
     # A dedicated op rather than 1/(1+exp(-x)): the branch keeps exp from overflowing.
     Op("sigmoid", 1, "(1.0 / (1.0 + np.exp(-{0})) if {0} >= 0.0 else np.exp({0}) / (1.0 + np.exp({0})))",
-       lambda args, out, g: (g * (out * (-args[0]).sigmoid()),), lambda sp, a: 1 / (1 + sp.exp(-a)), llvm=_llvm_sigmoid),
+       lambda args, out, g: (g * (out * (-args[0]).sigmoid()),), lambda sp, a: 1 / (1 + sp.exp(-a)),
+       llvm=_llvm_sigmoid,  # on arrays: exp(x - softplus(x)), no branch and no overflow
+       array_fmt="np.exp(np.minimum({0}, 0.0) - np.log1p(np.exp(-np.abs({0}))))"),
     # log(1 + exp(x)) written so that exp never overflows
     Op("softplus", 1, "np.log1p(np.exp(-np.abs({0}))) + np.maximum({0}, 0.0)",
        lambda args, out, g: (g * args[0].sigmoid(),), lambda sp, a: sp.log(1 + sp.exp(a)), llvm=_llvm_softplus),
     Op("maximum", 2, "np.maximum({0}, {1})", _vjp_maximum, lambda sp, a, b: sp.Max(a, b), llvm=_llvm_maximum),
     Op("minimum", 2, "np.minimum({0}, {1})", _vjp_minimum, lambda sp, a, b: sp.Min(a, b), llvm=_llvm_minimum),
+    # the identity, with no derivative: numerically stable forms (logsumexp) hold a shift constant
+    Op("stop_gradient", 1, "{0}", _no_grad(1), None, llvm=lambda e, a: a),
     # selection and comparisons
     Op("where", 3, "{1} if {0} else {2}",
        lambda args, out, g: (None, where(args[0], g, 0.0), where(args[0], 0.0, g)),
-       lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), _simplify_where, llvm=lambda e, c, a, b: e.select(c, a, b)),
+       lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), _simplify_where,
+       llvm=lambda e, c, a, b: e.select(c, a, b), array_fmt="np.where({0}, {1}, {2})"),
     _comparison("lt", "<", "StrictLessThan", "olt"),
     _comparison("le", "<=", "LessThan", "ole"),
     _comparison("gt", ">", "StrictGreaterThan", "ogt"),
     _comparison("ge", ">=", "GreaterThan", "oge"),
     _comparison("eq", "==", "Eq", "oeq"),
+]
+
+
+# --- tensor ops: the shape changes, static params (``Node.params``) say how ---
+#
+# Each entry: its shape rule (a ShapeError at build time), its NumPy
+# implementation (constant folding, eager Values) and its derivative rule as IR.
+# The code generator spells them (``codegen``: one printer method per op).
+
+def reshape(x, shape: tuple):
+    return ir.apply("reshape", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
+
+
+def broadcast_to(x, shape: tuple):
+    return ir.apply("broadcast_to", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
+
+
+def transpose(x, perm: tuple):
+    return ir.apply("transpose", x, params=(tuple(perm),)) if tuple(perm) != tuple(range(len(perm))) else x
+
+
+def reduce_sum(x, axes: tuple, keepdims: bool = False):
+    return ir.apply("sum", x, params=(tuple(axes), bool(keepdims))) if axes or keepdims and False else x
+
+
+def sum_to(x, shape: tuple):
+    """``x`` summed over the axes along which ``shape`` was broadcast to ``x.shape`` (adjoints of broadcasts)."""
+    if x.shape == shape:
+        return x
+    lead = len(x.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(shape) if d == 1 and x.shape[lead + k] != 1)
+    return reshape(ir.apply("sum", x, params=(axes, True)) if axes else x, shape)
+
+
+def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if k in axes else d for k, d in enumerate(shape))
+
+
+def _vjp_sum(args, out, g):
+    (x,), (axes, keepdims) = args, out.params
+    return (broadcast_to(reshape(g, _keepdims_shape(x.shape, axes)), x.shape),)
+
+
+def _vjp_extremum(args, out, g):
+    # the adjoint is shared equally by the elements that reach the extremum (as for maximum)
+    (x,), (axes, keepdims) = args, out.params
+    keep = _keepdims_shape(x.shape, axes)
+    hit = ir.apply("eq", x, reshape(out, keep))
+    count = ir.apply("sum", where(hit, 1.0, 0.0), params=(axes, True))
+    return (where(hit, reshape(g, keep) / count, 0.0),)
+
+
+def _vjp_transpose(args, out, g):
+    perm = out.params[0]
+    inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
+    return (transpose(g, inverse),)
+
+
+def _swap_last(x):
+    perm = tuple(range(len(x.shape) - 2)) + (len(x.shape) - 1, len(x.shape) - 2)
+    return transpose(x, perm)
+
+
+def _vjp_matmul(args, out, g):
+    a, b = args
+    # promote 1-D operands as matmul does, use the 2-D rule, then undo the promotion
+    a2 = reshape(a, (1,) + a.shape) if len(a.shape) == 1 else a
+    b2 = reshape(b, b.shape + (1,)) if len(b.shape) == 1 else b
+    g2 = reshape(g, _shapes().matmul_shape(a2.shape, b2.shape))
+    da = sum_to(ir.apply("matmul", g2, _swap_last(b2)), a2.shape)
+    db = sum_to(ir.apply("matmul", _swap_last(a2), g2), b2.shape)
+    return (reshape(da, a.shape), reshape(db, b.shape))
+
+
+def _vjp_concatenate(args, out, g):
+    axis, = out.params
+    parts, start = [], 0
+    for a in args:
+        size = a.shape[axis]
+        index = tuple(("slice", start, start + size, 1) if k == axis else ("slice", 0, d, 1)
+                      for k, d in enumerate(g.shape))
+        parts.append(ir.apply("getitem", g, params=(index,)))
+        start += size
+    return tuple(parts)
+
+
+def _shapes():
+    from . import shapes
+    return shapes
+
+
+def _python_index(index: tuple) -> tuple:
+    """A normalized index (``shapes.normalize_index``) as the tuple NumPy takes."""
+    return tuple(None if it[0] == "new" else it[1] if it[0] == "int" else slice(*it[1:]) for it in index)
+
+
+def _index_put(g, index, shape):
+    out = np.zeros(shape, dtype=np.float64)
+    out[_python_index(index)] = g
+    return out
+
+
+def _take(x, axis, indices, index_shape):
+    return np.take(x, np.array(indices, dtype=np.int64).reshape(index_shape), axis=axis)
+
+
+def _scatter_add(g, axis, indices, index_shape, shape):
+    out = np.zeros(shape, dtype=np.float64)
+    idx = np.array(indices, dtype=np.int64).reshape(index_shape)
+    np.add.at(out, (slice(None),) * axis + (idx,), g)
+    return out
+
+
+def _tensor_op(name, arity, params, shape_rule, impl, vjp, result="float", simplify=None):
+    return Op(name, arity, "", vjp, params=params, shape_rule=shape_rule, impl=impl, result=result,
+              simplify=simplify)
+
+
+def _no_axes(x, params):  # a reduction over no axes is the identity
+    axes, keepdims = params
+    return x if not axes else None
+
+
+def _simplify_reshape(x, params):
+    if x.op == "reshape":  # reshape of a reshape: one reshape
+        return reshape(x.args[0], params[0])
+    return None
+
+
+def _simplify_transpose(x, params):
+    if x.op == "transpose":  # transposes compose
+        inner = x.args[0]
+        perm = tuple(x.params[0][p] for p in params[0])
+        return transpose(inner, perm)
+    return None
+
+
+_TENSOR_OPS = [
+    _tensor_op("sum", 1, ("axes", "keepdims"),
+               lambda s, p: _shapes().reduce_shape(s[0], p[0], p[1]),
+               lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims), _vjp_sum, simplify=_no_axes),
+    _tensor_op("amax", 1, ("axes", "keepdims"),
+               lambda s, p: _shapes().reduce_shape(s[0], p[0], p[1]),
+               lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims), _vjp_extremum,
+               simplify=_no_axes),
+    _tensor_op("amin", 1, ("axes", "keepdims"),
+               lambda s, p: _shapes().reduce_shape(s[0], p[0], p[1]),
+               lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims), _vjp_extremum,
+               simplify=_no_axes),
+    _tensor_op("reshape", 1, ("shape",), lambda s, p: _shapes().reshape_shape(s[0], p[0]),
+               lambda x, shape: np.reshape(x, shape), lambda args, out, g: (reshape(g, args[0].shape),),
+               simplify=_simplify_reshape),
+    _tensor_op("transpose", 1, ("perm",), lambda s, p: _shapes().transpose_shape(s[0], p[0]),
+               lambda x, perm: np.transpose(x, perm), _vjp_transpose, simplify=_simplify_transpose),
+    # its adjoint is g itself: the reverse pass sums every adjoint back to its operand's shape
+    _tensor_op("broadcast_to", 1, ("shape",), lambda s, p: _shapes().broadcast_to_shape(s[0], p[0]),
+               lambda x, shape: np.broadcast_to(x, shape).copy(), lambda args, out, g: (g,)),
+    _tensor_op("matmul", 2, None, lambda s, p: _shapes().matmul_shape(s[0], s[1]),
+               lambda a, b: np.matmul(a, b), _vjp_matmul),
+    _tensor_op("concatenate", -1, ("axis",), lambda s, p: _shapes().concatenate_shape(s, p[0]),
+               lambda *xs, axis: np.concatenate(xs, axis=axis), _vjp_concatenate),
+    _tensor_op("getitem", 1, ("index",), lambda s, p: _shapes().index_shape(s[0], p[0]),
+               lambda x, index: x[_python_index(index)],
+               lambda args, out, g: (ir.apply("index_put", g, params=(out.params[0], args[0].shape)),)),
+    # zeros of ``shape`` with g written at ``index``: the adjoint of getitem
+    _tensor_op("index_put", 1, ("index", "shape"), lambda s, p: p[1], _index_put,
+               lambda args, out, g: (ir.apply("getitem", g, params=(out.params[0],)),)),
+    _tensor_op("take", 1, ("axis", "indices", "index_shape"),
+               lambda s, p: _shapes().take_shape(s[0], p[0], p[2]), _take,
+               lambda args, out, g: (ir.apply("scatter_add", g, params=out.params + (args[0].shape,)),)),
+    # zeros of ``shape`` with g added at ``indices`` along ``axis``: the adjoint of take
+    _tensor_op("scatter_add", 1, ("axis", "indices", "index_shape", "shape"), lambda s, p: p[3], _scatter_add,
+               lambda args, out, g: (ir.apply("take", g, params=out.params[:3]),)),
 ]
 
 
@@ -286,6 +470,10 @@ for _op in _OPS:
     if _op.arity:
         object.__setattr__(_op, "numeric", _numeric(_op))
     OPS[_op.name] = _op
+for _op in _TENSOR_OPS:
+    OPS[_op.name] = _op
+#: ops of the scalar targets (llvm, vm, the interpreter): elementwise ops on scalars
+SCALAR_OPS = tuple(op.name for op in _OPS)
 
 #: Functions a user can call (``cc.sin``); internal ops (``sign``, ``eq``) are usable too.
 FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos",
@@ -304,3 +492,31 @@ def evaluate(name: str, *values) -> float | bool:
     if OPS[name].result == "bool":
         return bool(result)
     return float(result)
+
+
+def _erf_array(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+_array_functions: dict = {}
+
+
+def evaluate_array(name: str, params, values):
+    """Apply op ``name`` (with ``params``) to numbers and arrays, as NumPy: constant folding and
+    the eager Value API. A 0-d result is a Python number."""
+    op = OPS[name]
+    with np.errstate(all="ignore"):
+        if op.impl is not None:
+            result = op.impl(*values, **dict(zip(op.params or (), params or ())))
+        else:
+            fn = _array_functions.get(name)
+            if fn is None:
+                args = [f"a{i}" for i in range(op.arity)]
+                body = (op.array_fmt or op.fmt).format(*args)
+                fn = _array_functions[name] = eval(  # noqa: S307 - library text
+                    f"lambda {', '.join(args)}: {body}", {"np": np, "math": math, "_erf": _erf_array})
+            result = fn(*(np.asarray(v, dtype=bool if isinstance(v, bool) else None) for v in values))
+    result = np.asarray(result)
+    if result.ndim == 0:
+        return bool(result) if result.dtype.kind == "b" else float(result)
+    return result

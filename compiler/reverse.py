@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from . import ir
+from .errors import ShapeError
 from .ir import Node
-from .ops import OPS
+from .ops import OPS, sum_to
 
 
 def depends_on(order: Sequence[Node], wrt: Sequence[Node]) -> set[int]:
@@ -45,6 +48,8 @@ def adjoints(output: Node, order: Sequence[Node], dep: set[int], seed: Node | No
         for arg, c in zip(node.args, contributions):
             if c is None or arg.id not in dep:
                 continue
+            if c.shape != arg.shape:  # the op broadcast this operand: sum the adjoint back to its shape
+                c = sum_to(c, arg.shape)
             previous = adj.get(arg.id)
             adj[arg.id] = c if previous is None else previous + c
     return adj
@@ -63,14 +68,18 @@ def jacobian(outputs: Sequence[Node], wrt: Sequence[Node], labels: dict | None =
     dep = depends_on(order, wrt)
     zero = ir.constant(0.0)
     rows = []
+    zeros = {w.id: ir.constant(np.zeros(w.shape)) if w.shape else zero for w in wrt}  # unused inputs
     for out in outputs:
         if out.dtype != "float":
             raise TypeError(f"cannot differentiate comparison {out!r}; differentiate a number")
+        if out.shape:
+            raise ShapeError(f"cannot take the gradient of an output of shape {out.shape}: gradients are "
+                             "of scalar outputs (reduce it first, for example cc.sum or cc.mean)")
         adj = adjoints(out, order, dep)
         if labels is not None:
             by_id = {n.id: n for n in order}
             for primal_id, a in adj.items():
                 if primal_id in by_id and a.op not in ("const", "var"):
                     labels.setdefault(a.id, by_id[primal_id])
-        rows.append([adj.get(w.id, zero) for w in wrt])
+        rows.append([adj.get(w.id, zeros[w.id]) for w in wrt])
     return rows

@@ -40,8 +40,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import cache, codegen, ir, reverse, vm
-from .errors import ArgumentError, ShapeError
+from . import cache, codegen, ir, reverse, tensor_calls, vm
+from .errors import ArgumentError, ShapeError, UnsupportedError
 from .ir import Node
 
 BACKENDS = ("auto", "numba", "llvm", "vm", "python")
@@ -130,10 +130,16 @@ class CompiledFunction:
             self.plan = codegen.schedule(self.outputs, self._jac, order)
         self._title = title
         self._module: codegen.Module | None = None
+        self._numpy_module: codegen.Module | None = None
         self.requested_backend = backend
+        # tensors run as NumPy code (backend "python") or Numba: the llvm and vm targets are scalar
+        self._tensor = any(n.shape for n in self.inputs) or any(n.shape for n in order)
+        if self._tensor and backend in _FLAT_TARGETS:
+            raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
+                                   "(use backend 'auto', 'numba' or 'python')")
         if backend == "auto":
             size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
-            backend = "numba" if size <= AUTO_NUMBA_MAX else "llvm"
+            backend = "numba" if size <= AUTO_NUMBA_MAX or self._tensor else "llvm"
         self.backend = backend
         self._targets: dict = {}  # role -> _FlatTarget (llvm, vm)
         self._programs: dict = {}  # role -> vm.Program
@@ -145,7 +151,8 @@ class CompiledFunction:
         self._compile_error: BaseException | None = None
         # The scalar fast paths, replaced by the compiled kernel once it exists: "auto"
         # interprets the first calls while it compiles; the other backends compile at once.
-        first = _Interpreted if self.requested_backend == "auto" else _Lazy
+        # Tensor functions keep one entry per role, which checks shapes on every call.
+        first = _TensorEntry if self._tensor else _Interpreted if self.requested_backend == "auto" else _Lazy
         self._value = first(self, "value")
         self._vg = first(self, "value_and_grad")
 
@@ -154,11 +161,25 @@ class CompiledFunction:
         """The generated Python module (printed on first use: the llvm and vm targets do not need it)."""
         with self._lock:
             if self._module is None:
-                with gc_paused():
-                    self._module = codegen.generate(self.inputs, self.outputs, self.wrt, self._jac,
-                                                    self._labels, self._max_statements, self._title,
-                                                    self.plan)
+                dialect = "numpy" if self._tensor and self.backend == "python" else "numba"
+                self._module = self._generate(dialect)
             return self._module
+
+    def _generate(self, dialect: str) -> codegen.Module:
+        with gc_paused():
+            return codegen.generate(self.inputs, self.outputs, self.wrt, self._jac, self._labels,
+                                    self._max_statements, self._title, self.plan, dialect)
+
+    def _numpy_function(self, name: str):
+        """Function ``name`` of the NumPy-dialect module, run by plain Python: what "auto"
+        runs for tensors while Numba compiles (NumPy needs no compile)."""
+        with self._lock:
+            if self._numpy_module is None:
+                module = self._module if self.backend == "python" else self._generate("numpy")
+                namespace = {"__name__": "compiler_generated_numpy"}
+                exec(builtins.compile(module.source, "<compiler-generated numpy>", "exec"), namespace)  # noqa: S102
+                self._numpy_module, self._numpy_namespace = module, namespace
+            return self._numpy_namespace[name]
 
     # --- what was generated ---
 
@@ -232,7 +253,7 @@ class CompiledFunction:
     def ready(self) -> bool:
         """True when every entry point runs compiled code (``"auto"`` interprets until then)."""
         roles = ("value", "value_and_grad") if self.wrt else ("value",)
-        return all(not isinstance(getattr(self, _SLOT[r]), (_Interpreted, _Lazy)) for r in roles)
+        return all(_is_compiled(getattr(self, _SLOT[r])) for r in roles)
 
     def wait(self) -> "CompiledFunction":
         """Compile every entry point now, if not done yet, and return when the code is ready.
@@ -253,10 +274,17 @@ class CompiledFunction:
                 thread.join()
             if self._compile_error is not None:
                 raise self._compile_error
-            if not isinstance(getattr(self, _SLOT[role]), (_Interpreted, _Lazy)):
-                continue
-            setattr(self, _SLOT[role], self._kernel(role))
+            if not _is_compiled(getattr(self, _SLOT[role])):
+                self._install(role, self._kernel(role))
         return self
+
+    def _install(self, role: str, kernel) -> None:
+        """Make the compiled ``kernel`` answer the calls of ``role``."""
+        entry = getattr(self, _SLOT[role])
+        if isinstance(entry, _TensorEntry):
+            entry.compiled = kernel
+        else:
+            setattr(self, _SLOT[role], kernel)
 
     def _compile_in_background(self, role: str) -> None:
         """Start compiling ``role`` in a thread (once); calls go on being interpreted meanwhile."""
@@ -282,7 +310,7 @@ class CompiledFunction:
         finally:
             with _background_lock:
                 _background.discard(threading.current_thread())
-        setattr(self, _SLOT[role], kernel)
+        self._install(role, kernel)
 
     def _program(self, role: str):
         """The schedule of ``role`` assembled for the interpreters (``vm``), made once."""
@@ -302,6 +330,8 @@ class CompiledFunction:
     # --- the slow path: argument checks, conversion, batches ---
 
     def _slow(self, role: str, args: tuple):
+        if self._tensor:  # its entry checks every call; this repeats the check to raise its error
+            return getattr(self, _SLOT[role])(*args)
         if role == "value_and_grad":
             self._require_wrt()
         if len(args) != len(self._input_names):
@@ -315,6 +345,22 @@ class CompiledFunction:
     def _count_message(self, given: int) -> str:
         names = ", ".join(self._input_names)
         return f"expected {len(self._input_names)} argument(s) ({names}), in this order; got {given}"
+
+    def _tensor_batch(self, role: str, arrays: list[np.ndarray], n: int):
+        """A batch of a function of tensors: outputs get a leading axis of length n."""
+        shapes = [o.shape for o in self.outputs]
+        outs = [np.empty((n,) + s) for s in shapes]
+        grads = [np.empty((n,) + w.shape) for _ in self.outputs for w in self.wrt] \
+            if role == "value_and_grad" else []
+        strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
+        if n:
+            self._batch_driver(role)(*arrays, *strides, *outs, *grads)
+        values = outs[0] if not self._many else tuple(outs)
+        if role == "value":
+            return values
+        k = len(self.wrt)
+        rows = [tuple(grads[i * k:(i + 1) * k]) for i in range(len(self.outputs))]
+        return values, rows[0] if not self._many else tuple(rows)
 
     def _run_batch(self, role: str, arrays: list[np.ndarray], n: int):
         n_out, k = len(self.outputs), len(self.wrt)
@@ -387,13 +433,14 @@ class CompiledFunction:
         name = self.module.entries[role]
         fn = self._load(name)[name]
         if self.backend == "python":
-            fn = _python_kernel(fn, len(self.inputs))
+            fn = _python_kernel(fn, len(self.inputs)) if not self._tensor else _numpy_kernel(fn)
         else:
             with self._lock:
                 if not fn.signatures:
-                    import numba
-                    fn.compile((numba.float64,) * len(self.inputs))
+                    fn.compile(tensor_calls.numba_types([n.shape for n in self.inputs]))
                     fn.disable_compile()  # other argument types go to the checked slow path
+        if self._tensor:
+            return fn
         if role == "value_and_grad" and self._many:
             return _with_jacobian_array(fn)
         return fn
@@ -407,10 +454,18 @@ class CompiledFunction:
             if self.backend == "numba" and not hasattr(driver, "signatures"):
                 import numba
                 driver = numba.njit(cache=self._numba_cache, **_BATCH_OPTIONS)(driver)
-                arr = numba.float64[::1]
-                sig = [arr] * len(self.inputs) + [numba.int64] * len(self.inputs) + [numba.float64[:, ::1]]
-                if role == "value_and_grad":
-                    sig.append(numba.float64[:, ::1] if not self._many else numba.float64[:, :, ::1])
+                if self._tensor:
+                    shapes = [n.shape for n in self.inputs]
+                    outs = [o.shape for o in self.outputs]
+                    if role == "value_and_grad":
+                        outs += [w.shape for _ in self.outputs for w in self.wrt]
+                    sig = (tensor_calls.numba_types(shapes, batch=True) + (numba.int64,) * len(shapes)
+                           + tensor_calls.numba_types(outs, batch=True))
+                else:
+                    arr = numba.float64[::1]
+                    sig = [arr] * len(self.inputs) + [numba.int64] * len(self.inputs) + [numba.float64[:, ::1]]
+                    if role == "value_and_grad":
+                        sig.append(numba.float64[:, ::1] if not self._many else numba.float64[:, :, ::1])
                 driver.compile(tuple(sig))
                 driver.disable_compile()
                 namespace[name] = driver
@@ -594,6 +649,51 @@ class _Interpreted:
         if not owner._many:
             return r[0], tuple(r[1:])
         return tuple(r[:n]), np.array(r[n:]).reshape(n, len(owner.wrt))
+
+
+class _TensorEntry:
+    """Calls of one role of a function of tensors: shapes checked on every call, then the
+    compiled kernel (or, under "auto" until it is ready, the NumPy module)."""
+
+    def __init__(self, owner: CompiledFunction, role: str):
+        self.owner, self.role, self.calls = owner, role, 0
+        self.compiled = None  # the Numba kernel, once made
+
+    @property
+    def ready(self) -> bool:
+        return self.compiled is not None or self.owner.backend == "python"
+
+    def __call__(self, *args):
+        owner, role = self.owner, self.role
+        if role == "value_and_grad":
+            owner._require_wrt()
+        arrays, n = tensor_calls.check_arguments(args, owner.inputs)
+        if n is not None:
+            return owner._tensor_batch(role, arrays, n)
+        kernel = self.compiled
+        if kernel is None:
+            if owner.requested_backend == "auto":
+                kernel = owner._numpy_function(owner.module.entries[role])
+                self.calls += 1
+                if self.calls >= COMPILE_AFTER_CALLS:
+                    owner._compile_in_background(role)
+            else:
+                kernel = self.compiled = owner._kernel(role)
+        with np.errstate(all="ignore"):
+            return tensor_calls.result(kernel(*arrays))
+
+
+def _is_compiled(entry) -> bool:
+    if isinstance(entry, _TensorEntry):
+        return entry.ready
+    return not isinstance(entry, (_Interpreted, _Lazy))
+
+
+def _numpy_kernel(fn):
+    def run(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    return run
 
 
 class _Cancelled(Exception):

@@ -32,6 +32,11 @@ def to_sympy(expr: Node | Sequence[Node]):
     roots = [ir.as_node(e) for e in (expr if many else [expr])]
     done: dict[int, object] = {}
     for node in ir.topo_order(roots):
+        if node.shape or node.op not in ("const", "var") and OPS[node.op].sympy is None:
+            from .errors import UnsupportedError
+            what = f"tensor of shape {node.shape}" if node.shape else f"{node.op!r} op"
+            raise UnsupportedError(f"to_sympy: a {what} has no SymPy counterpart here "
+                                   "(SymPy conversion covers scalar expressions)")
         if node.op == "const":
             v = node.value
             done[node.id] = (sp.true if v else sp.false) if isinstance(v, bool) else _sympy_number(sp, v)

@@ -28,9 +28,9 @@ from typing import Sequence
 import numpy as np
 
 from .ir import Node
-from .ops import OPS, evaluate
+from .ops import OPS, SCALAR_OPS, evaluate
 
-OPCODES = {name: k for k, name in enumerate(n for n in OPS if n not in ("const", "var"))}
+OPCODES = {name: k for k, name in enumerate(n for n in SCALAR_OPS if n not in ("const", "var"))}
 BLOCK = 64  # points per block of the batch loop (one register file per block)
 
 

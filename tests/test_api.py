@@ -177,7 +177,7 @@ def test_compile_errors():
         cc.compile(x, [x], backend="cuda")
     with pytest.raises(TypeError, match="is a comparison"):
         cc.compile(x < y, [x, y])
-    with pytest.raises(TypeError, match="must be a symbolic expression or a real number"):
+    with pytest.raises(TypeError, match="must be a symbolic expression, a real number"):
         cc.compile("x + 1", [x])
 
 
@@ -192,7 +192,7 @@ def test_expression_errors():
         (x < y) + 1
     with pytest.raises(TypeError, match="condition of where must be a comparison"):
         cc.where(x, 1.0, 2.0)
-    with pytest.raises(TypeError, match="must be a symbolic expression or a real number"):
+    with pytest.raises(TypeError, match="must be a symbolic expression, a real number"):
         x + "a"
     assert issubclass(cc.TracingError, TypeError)
     assert issubclass(cc.ShapeError, ValueError) and issubclass(cc.UnsupportedError, ValueError)

@@ -1,0 +1,88 @@
+"""Calling a compiled function of tensors: argument checks, batches, results.
+
+An argument for an input of shape ``S`` is an array of shape ``S`` (one
+point) or ``(n,) + S`` (a batch of ``n`` points); arguments of one point are
+shared by every point of a batch. Results are Python floats for scalars and
+fresh arrays (never views of the arguments) for tensors.
+
+>>> import numpy as np
+>>> from compiler import ir
+>>> W = ir.symbol("W", (2, 3))
+>>> arrays, n = check_arguments((np.ones((5, 2, 3)),), [W])
+>>> n, arrays[0].shape
+(5, (5, 2, 3))
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ArgumentError, ShapeError
+from .ir import Node
+
+
+def check_arguments(args: tuple, inputs: Sequence[Node]) -> tuple[list[np.ndarray], int | None]:
+    """Each argument as a C-contiguous float64 array, and the batch size (None for one point).
+
+    In a batch, an argument of one point gets a leading axis of length 1 (its
+    stride in the batch loop is 0).
+    """
+    if len(args) != len(inputs):
+        names = ", ".join(f"{n.name}{_shape_note(n.shape)}" for n in inputs)
+        raise ArgumentError(f"expected {len(inputs)} argument(s) ({names}), in this order; got {len(args)}")
+    arrays, batched = [], []
+    n, n_from = None, None
+    for i, (a, node) in enumerate(zip(args, inputs)):
+        where = f"argument {node.name!r} (position {i + 1})"
+        if isinstance(a, (str, bytes, complex, np.complexfloating)) or a is None:
+            raise ArgumentError(f"{where} must be real numbers (shape {node.shape}), got {type(a).__name__}")
+        try:
+            arr = np.asarray(a)
+        except Exception as exc:  # ragged lists and objects NumPy cannot take
+            raise ArgumentError(f"{where} must be real numbers (shape {node.shape}), "
+                                f"got {type(a).__name__}") from exc
+        if arr.dtype.kind not in "biuf":
+            raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}")
+        shape = node.shape
+        if arr.shape == shape:
+            batched.append(False)
+        elif arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
+            batched.append(True)
+            if n is None or n == 1:
+                n, n_from = arr.shape[0], (node.name, arr.shape)
+            elif arr.shape[0] not in (1, n):
+                raise ShapeError(f"batch sizes differ: argument {n_from[0]!r} has shape {n_from[1]} and "
+                                 f"{node.name!r} has shape {arr.shape} (the leading axis is the batch)")
+        else:
+            raise ShapeError(f"{where} must have shape {shape} (or (n,) + {shape} for a batch of n points), "
+                             f"got shape {arr.shape}")
+        arrays.append(np.ascontiguousarray(arr, dtype=np.float64))
+    if n is None:
+        return [a if a.ndim else float(a) for a in arrays], None
+    return [a if b else a.reshape((1,) + a.shape) for a, b in zip(arrays, batched)], n
+
+
+def _shape_note(shape: tuple) -> str:
+    return f": {shape}" if shape else ""
+
+
+def result(value):
+    """A kernel's output as the user gets it: floats, and arrays that are their own."""
+    if isinstance(value, tuple):
+        return tuple(result(v) for v in value)
+    if isinstance(value, np.ndarray) and value.ndim:
+        return np.array(value, dtype=np.float64)  # a copy: never a view of an argument or a constant
+    return float(value)
+
+
+def numba_types(shapes: Sequence[tuple], batch: bool = False) -> tuple:
+    """Numba argument types: float64 for a scalar, a C-contiguous float64 array otherwise
+    (one more axis in a batch)."""
+    import numba
+    out = []
+    for shape in shapes:
+        ndim = len(shape) + (1 if batch else 0)
+        out.append(numba.types.Array(numba.float64, ndim, "C") if ndim else numba.float64)
+    return tuple(out)
