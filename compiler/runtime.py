@@ -30,6 +30,7 @@ import builtins
 import contextlib
 import gc
 import hashlib
+import math
 import os
 import sys
 import threading
@@ -40,11 +41,12 @@ from typing import Sequence
 
 import numpy as np
 
-from . import cache, codegen, ir, reverse, tensor_calls, vm
+from . import cache, codegen, ir, ops, reverse, tensor_calls, vm
 from .errors import ArgumentError, ShapeError, UnsupportedError
 from .ir import Node
 
 BACKENDS = ("auto", "numba", "llvm", "vm", "python")
+HESSIAN_MAX_SIZE = 2000  # wrt elements up to which hessian() of tensors forms the matrix
 AUTO_NUMBA_MAX = 300  # statements of the gradient kernel up to which "auto" picks numba
 _JIT_OPTIONS = dict(error_model="numpy")  # nan/inf like NumPy, never an exception
 # Batch drivers release the GIL; scalar kernels keep it: nogil costs more per
@@ -226,14 +228,89 @@ class CompiledFunction:
         outputs the Jacobian, shape ``(n_out, n_wrt)`` (``(n, n_out, n_wrt)`` for a batch)."""
         return self.value_and_grad(*args)[1]
 
-    def hessian(self, *args) -> np.ndarray:
+    def hessian(self, *args):
         """Second derivatives over ``wrt`` (reverse-over-reverse): ``(n_wrt, n_wrt)``;
-        ``(n_out, n_wrt, n_wrt)`` for several outputs; a leading batch axis for arrays."""
+        ``(n_out, n_wrt, n_wrt)`` for several outputs; a leading batch axis for arrays.
+
+        With tensors (one output, one point): blocks ``H[i][j]`` of shape
+        ``wrt[i].shape + wrt[j].shape`` (one array when there is one ``wrt``),
+        computed as ``hvp`` of every unit vector. For many parameters use ``hvp``.
+        """
+        if self._tensor and any(w.shape for w in self.wrt):
+            return self._tensor_hessian(args)
         gfn = self.grad_fn
         jac = gfn.grad(*args)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
         k = len(self.wrt)
         shape = (k, k) if not self._many else (len(self.outputs), k, k)
         return jac.reshape(jac.shape[:-2] + shape)
+
+    def hvp(self, *args, v):
+        """The Hessian-vector product ``H @ v`` of a scalar output, without forming ``H``:
+        ``v`` has one array per ``wrt`` input (a tuple; a bare array when there is one),
+        the result likewise. Cost: about two gradients (reverse-over-reverse).
+
+        >>> import compiler as cc
+        >>> x, y = cc.symbols("x y")
+        >>> cc.compile(x * x * y, [x, y], backend="python").hvp(1.0, 3.0, v=(1.0, 0.0))
+        (6.0, 2.0)
+        """
+        if self._many:
+            raise ValueError("hvp is defined for one scalar output; compile each output on its own")
+        single = len(self.wrt) == 1 and not isinstance(v, (tuple, list))
+        vs = (v,) if single else tuple(v)
+        if len(vs) != len(self.wrt):
+            raise ArgumentError(f"v must have one entry per wrt input ({', '.join(w.name for w in self.wrt)}), "
+                                f"got {len(vs)}")
+        out = self.hvp_fn.grad(*args, *vs)
+        return out[0] if single else out
+
+    @property
+    def hvp_fn(self) -> "CompiledFunction":
+        """``sum(grad * v)`` as a compiled function of the inputs and ``v``: its ``grad`` is ``H @ v``."""
+        with self._lock:
+            if getattr(self, "_hvp_fn", None) is None:
+                self._require_wrt()
+                taken = {n.name for n in self.inputs}
+                directions = []
+                for w in self.wrt:
+                    name = f"v[{w.name}]"
+                    while name in taken:
+                        name += "'"
+                    taken.add(name)
+                    directions.append(ir.symbol(name, w.shape))
+                total = None
+                for g, d in zip(self._jac[0], directions):
+                    term = ops.reduce_sum(g * d, tuple(range(len(d.shape)))) if d.shape else g * d
+                    total = term if total is None else total + term
+                self._hvp_fn = CompiledFunction([total], self.inputs + directions, self.wrt,
+                                                self.requested_backend, max_statements=self._max_statements,
+                                                title="Hessian-vector product", progress=self._progress)
+            return self._hvp_fn
+
+    def _tensor_hessian(self, args):
+        if self._many:
+            raise ValueError("the Hessian of tensors is defined for one scalar output")
+        sizes = [math.prod(w.shape) for w in self.wrt]
+        total = sum(sizes)
+        if total > HESSIAN_MAX_SIZE:
+            raise ValueError(f"the Hessian would be {total} x {total}; use fn.hvp(..., v=...) for "
+                             f"Hessian-vector products (limit HESSIAN_MAX_SIZE = {HESSIAN_MAX_SIZE})")
+        basis = np.eye(total)
+        vs, at = [], 0
+        for w, size in zip(self.wrt, sizes):
+            vs.append(basis[:, at:at + size].reshape((total,) + w.shape))
+            at += size
+        columns = self.hvp_fn.grad(*args, *vs)  # a batch: column c of H, per wrt block
+        flat = np.concatenate([c.reshape(total, -1) for c in columns], axis=1)  # rows: unit vectors
+        blocks, row = [], 0
+        for wi, si in zip(self.wrt, sizes):
+            line, col = [], 0
+            for wj, sj in zip(self.wrt, sizes):
+                line.append(flat[col:col + sj, row:row + si].T.reshape(wi.shape + wj.shape))
+                col += sj
+            blocks.append(tuple(line))
+            row += si
+        return blocks[0][0] if len(self.wrt) == 1 else tuple(blocks)
 
     @property
     def grad_fn(self) -> "CompiledFunction":

@@ -109,7 +109,7 @@ def logsumexp(x, axis: AxisLike = None, keepdims: bool = False):
         return x
     from .frontend import exp, log, where, abs as abs_
     m = stop_gradient(_reduce("amax", x, axes, True))
-    m = stop_gradient(where(abs_(m) < math.inf, m, 0.0))  # all -inf (or an inf): no shift
+    m = stop_gradient(where(_build("lt", abs_(m), math.inf), m, 0.0))  # all -inf (or an inf): no shift
     out = log(_reduce("sum", exp(x - m), axes, True)) + m
     return out if keepdims else reshape(out, _shapes.reduce_shape(x.shape, axes, False))
 

@@ -12,7 +12,7 @@ except an exponent (``v ** 2``), which is part of the structure.
 >>> import compiler as cc
 >>> a = cc.Value(3.0)
 >>> y = a * a + a
->>> y.backward(backend="python")   # default: cc.Value.backend, "numba"
+>>> y.backward(backend="python")   # default: cc.Value.backend, "auto"
 >>> a.grad, y.data
 (7.0, 12.0)
 """
@@ -22,56 +22,83 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+import numpy as np
+
 from . import ir, ops, reverse
+from .errors import ShapeError
 from .runtime import CompiledFunction
 
 _CACHE_SIZE = 256  # compiled adjoint programs kept, least recently used dropped first
-_programs: "OrderedDict[tuple, CompiledFunction]" = OrderedDict()
+_programs: "OrderedDict[tuple, tuple[CompiledFunction, list[int]]]" = OrderedDict()
 _programs_lock = threading.Lock()
 
 
 class Value:
-    """A scalar that records the operations applied to it.
+    """A number or a NumPy array that records the operations applied to it.
 
-    Attributes: ``data`` (its number), ``grad`` (d root / d this value after
-    ``root.backward()``, accumulated across calls until ``zero_grad()``).
+    Attributes: ``data`` (its number, or float64 array), ``grad`` (d root / d
+    this value after ``root.backward()``, of the same shape, accumulated
+    across calls until ``zero_grad()``).
+
+    >>> import numpy as np
+    >>> a = Value(np.array([1.0, 2.0]))
+    >>> loss = (a * a).sum()
+    >>> loss.backward(backend="python")
+    >>> a.grad
+    array([2., 4.])
     """
 
-    __slots__ = ("data", "grad", "_op", "_prev", "label")
-    backend: str = "numba"  # backend of the compiled adjoint programs (class-wide default)
+    __slots__ = ("data", "grad", "_op", "_prev", "_params", "label")
+    backend: str = "auto"  # backend of the compiled adjoint programs (class-wide default)
 
-    def __init__(self, data: float, label: str = ""):
+    def __init__(self, data, label: str = ""):
         if isinstance(data, Value):
             data = data.data
-        try:
-            self.data = float(data)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"Value needs a real number, got {type(data).__name__}: {data!r:.80}") from exc
-        self.grad = 0.0
+        self.data = _as_data(data)
+        self.grad = _zeros_like(self.data)
         self._op: str | None = None
         self._prev: tuple = ()
+        self._params = None
         self.label = label
 
+    @property
+    def shape(self) -> tuple:
+        return np.shape(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
     @classmethod
-    def _apply(cls, op_name: str, *args) -> "Value":
+    def _apply(cls, op_name: str, *args, params=None) -> "Value":
         op = ops.OPS[op_name]
-        if op.result != "float" or op_name == "where":
-            raise TypeError(f"{op_name} is not available on eager Values; compare .data "
-                            "or build a symbolic expression with cc.symbols and cc.where")
         prev = []
         for i, a in enumerate(args):
             if isinstance(a, Value):
                 prev.append(a)
             elif op_name == "pow" and i == 1 and isinstance(a, (int, float)):
                 prev.append(float(a))  # a constant exponent belongs to the structure
-            elif isinstance(a, (int, float)) or ir._is_real_scalar(a):
-                prev.append(Value(float(a)))
+            elif isinstance(a, (int, float, np.ndarray)) or ir._is_real_scalar(a):
+                prev.append(Value(a))
             else:
-                raise TypeError(f"operand {i + 1} of {op_name} must be a Value or a real number, "
-                                f"got {type(a).__name__}")
+                raise TypeError(f"operand {i + 1} of {op_name} must be a Value, a real number or a "
+                                f"NumPy array, got {type(a).__name__}")
+        values = [p.data if isinstance(p, Value) else p for p in prev]
+        shapes = [np.shape(v) for v in values]
+        if op_name == "where" and not (isinstance(values[0], bool) or np.asarray(values[0]).dtype == bool):
+            raise TypeError("the condition of where must be a comparison (x < y, ...), got a number; "
+                            "on eager Values compare .data, or build the condition with cc functions")
+        if op.shape_rule is not None:
+            op.shape_rule(shapes, params)  # a ShapeError here, as for symbolic expressions
+        elif any(shapes):
+            ir.broadcast_shapes(op_name, shapes)
+        if params is None and not any(shapes):
+            data = ops.evaluate(op_name, *values)
+        else:
+            data = ops.evaluate_array(op_name, params, values)
         out = cls.__new__(cls)
-        out.data = ops.evaluate(op_name, *(p.data if isinstance(p, Value) else p for p in prev))
-        out.grad, out._op, out._prev, out.label = 0.0, op_name, tuple(prev), ""
+        out.data, out.grad = data, _zeros_like(data)
+        out._op, out._prev, out._params, out.label = op_name, tuple(prev), params, ""
         return out
 
     def __repr__(self) -> str:
@@ -99,26 +126,55 @@ class Value:
         return [p for p in v._prev if isinstance(p, Value)]
 
     def backward(self, backend: str | None = None) -> None:
-        """Add d self / d v to ``v.grad`` for every value ``v`` this one was computed from."""
+        """Add d self / d v to ``v.grad`` for every value ``v`` this one was computed from.
+
+        ``self`` must be a number (reduce an array first: ``.sum()``, ``.mean()``).
+        """
+        if np.shape(self.data):
+            raise ShapeError(f"backward() needs a scalar Value, this one has shape {np.shape(self.data)}; "
+                             "reduce it first (.sum() or .mean())")
+        if isinstance(self.data, bool):
+            raise TypeError("backward() of a comparison: differentiate a number")
         order = self._topo()
         index = {id(v): i for i, v in enumerate(order)}
         leaves = [v for v in order if v._op is None]
-        key = tuple((v._op, tuple(index[id(p)] if isinstance(p, Value) else ("const", p) for p in v._prev))
-                    if v._op else None for v in order)
-        program = _program(key, backend or self.backend)
-        grads = program(*(v.data for v in leaves), *([0.0] * (len(program.inputs) - len(leaves))))
+        key = tuple((v._op, v._params, tuple(index[id(p)] if isinstance(p, Value) else ("const", p)
+                                             for p in v._prev))
+                    if v._op else ("leaf", np.shape(v.data)) for v in order)
+        program, grad_positions = _program(key, backend or self.backend)
+        extra = [np.zeros(n.shape) if n.shape else 0.0 for n in program.inputs[len(leaves):]]
+        grads = program(*(v.data for v in leaves), *extra)
         if not isinstance(grads, tuple):
             grads = (grads,)
-        for v, g in zip(order, grads):
-            v.grad += g
+        for position, g in zip(grad_positions, grads):
+            v = order[position]
+            v.grad = v.grad + g
 
     def zero_grad(self) -> None:
         """Set ``grad`` to 0 for this value and every value it was computed from."""
         for v in self._topo():
-            v.grad = 0.0
+            v.grad = _zeros_like(v.data)
 
 
-def _program(key: tuple, backend: str) -> CompiledFunction:
+def _as_data(data):
+    if isinstance(data, np.ndarray) and data.ndim:
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"Value needs real numbers, got an array of dtype {data.dtype}")
+        return np.array(data, dtype=np.float64)
+    try:
+        return float(data)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Value needs a real number or a NumPy array, got {type(data).__name__}: "
+                        f"{data!r:.80}") from exc
+
+
+def _zeros_like(data):
+    if isinstance(data, np.ndarray):
+        return np.zeros(data.shape) if data.dtype != bool else 0.0
+    return 0.0
+
+
+def _program(key: tuple, backend: str) -> tuple[CompiledFunction, list[int]]:
     with _programs_lock:
         program = _programs.get((key, backend))
         if program is not None:
@@ -136,41 +192,45 @@ def _replay(key: tuple, leaves: list, perturb: dict | None) -> list:
     """IR node of every recorded value; ``perturb`` maps a position to its δ symbol."""
     nodes, leaf_iter = [], iter(leaves)
     for i, k in enumerate(key):
-        if k is None:
+        if k[0] == "leaf":
             node = next(leaf_iter)
         else:
-            op_name, args = k
-            node = ir.apply(op_name, *(nodes[a] if isinstance(a, int) else a[1] for a in args))
+            op_name, params, args = k
+            node = ir.apply(op_name, *(nodes[a] if isinstance(a, int) else a[1] for a in args), params=params)
         if perturb and i in perturb:
             node = node + perturb[i]
         nodes.append(node)
     return nodes
 
 
-def _build_program(key: tuple, backend: str) -> CompiledFunction:
-    """Compile d root / d (every recorded value) as a function of the leaf numbers.
+def _build_program(key: tuple, backend: str) -> tuple[CompiledFunction, list[int]]:
+    """Compile d root / d (every recorded number) as a function of the leaf data; and the
+    positions (in the recorded order) of the values whose gradients it returns.
 
     Interning may map two recorded values to one IR node (``a*b`` computed
     twice); each such repeat gets a zero-valued perturbation input of its own
     (``node + δ``), so that its adjoint is the one micrograd would give it.
     """
-    n_leaves = sum(1 for k in key if k is None)
-    leaves = [ir.symbol(f"leaf{i}") for i in range(n_leaves)]
+    leaves = [ir.symbol(f"leaf{i}", k[1]) for i, k in enumerate(k for k in key if k[0] == "leaf")]
     plain = _replay(key, leaves, None)
     counts: dict[int, int] = {}
     for n in plain:
         counts[n.id] = counts.get(n.id, 0) + 1
-    shared = [i for i, n in enumerate(plain) if counts[n.id] > 1]
-    perturbations = [ir.symbol(f"repeat{k}") for k in range(len(shared))]
+    shared = [i for i, n in enumerate(plain) if counts[n.id] > 1 and n.dtype == "float"]
+    perturbations = [ir.symbol(f"repeat{k}", plain[i].shape) for k, i in enumerate(shared)]
     nodes = _replay(key, leaves, dict(zip(shared, perturbations))) if shared else plain
-    assert len({n.id for n in nodes}) == len(nodes), "recorded values must map to distinct IR nodes"
     root = nodes[-1]
     inputs = leaves + perturbations
     order = ir.topo_order([root])
     adj = reverse.adjoints(root, order, reverse.depends_on(order, inputs))
-    zero = ir.constant(0.0)
-    grads = [adj.get(n.id, zero) for n in nodes]
-    return CompiledFunction(grads, inputs, [], backend, many=True, title="adjoints of a Value graph")
+    positions = [i for i, n in enumerate(nodes) if n.dtype == "float"]
+    grads = []
+    for i in positions:
+        n = nodes[i]
+        g = adj.get(n.id)
+        grads.append(g if g is not None else ir.constant(np.zeros(n.shape)) if n.shape else ir.constant(0.0))
+    program = CompiledFunction(grads, inputs, [], backend, many=True, title="adjoints of a Value graph")
+    return program, positions
 
 
 # operators and methods: the op table's functions, computed eagerly
@@ -188,3 +248,23 @@ Value.__abs__ = lambda self: Value._apply("abs", self)
 for _name in ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
               "log1p", "expm1", "abs", "relu", "sigmoid", "softplus", "erf"):
     setattr(Value, _name, (lambda op_name: lambda self: Value._apply(op_name, self))(_name))
+
+
+def _install_tensor_methods() -> None:
+    from . import tensors
+    Value.sum = lambda self, axis=None, keepdims=False: tensors.sum(self, axis, keepdims)
+    Value.mean = lambda self, axis=None, keepdims=False: tensors.mean(self, axis, keepdims)
+    Value.max = lambda self, axis=None, keepdims=False: tensors.max(self, axis, keepdims)
+    Value.min = lambda self, axis=None, keepdims=False: tensors.min(self, axis, keepdims)
+    Value.logsumexp = lambda self, axis=None, keepdims=False: tensors.logsumexp(self, axis, keepdims)
+    Value.softmax = lambda self, axis=-1: tensors.softmax(self, axis)
+    Value.log_softmax = lambda self, axis=-1: tensors.log_softmax(self, axis)
+    Value.reshape = tensors.reshape
+    Value.transpose = tensors.transpose
+    Value.T = property(lambda self: tensors.transpose(self))
+    Value.__getitem__ = tensors.getitem
+    Value.__matmul__ = lambda self, other: tensors.matmul(self, other)
+    Value.__rmatmul__ = lambda self, other: tensors.matmul(other, self)
+
+
+_install_tensor_methods()
