@@ -18,6 +18,7 @@ template in ``ops.OPS``.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -27,6 +28,13 @@ from .ir import Node
 from .ops import OPS
 
 DEFAULT_MAX_STATEMENTS = 500  # lines per generated function before the schedule is split
+# Transcendental ops that the Numba dialect hands to NumPy's vectorized loops (an objmode
+# block) on arrays of at least NUMPY_VECTOR_MIN_SIZE elements: Numba calls libm once per
+# element (about 9 ns for tanh here), NumPy's SIMD loops take about 2 ns, and an objmode
+# block costs about 5 us.
+NUMPY_VECTOR_OPS = {"exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
+                    "log1p", "expm1"}
+NUMPY_VECTOR_MIN_SIZE = 2048
 _RESERVED = {"np", "math", "numba", "i", "n", "r", "v", "g", "out", "grad", "value", "value_and_grad",
              "value_batch", "value_and_grad_batch", "KERNELS", "BATCH_DRIVERS", "True", "False", "None"}
 
@@ -163,10 +171,18 @@ class Printer:
 
     def statement(self, node: Node) -> list[str]:
         """The lines that define ``node`` (one, except for ops that build an array in place)."""
+        name = self.node_name[node.id]
         special = getattr(self, f"_lines_{node.op}", None)
         if special is not None:
-            return special(node, self.node_name[node.id], *(self.atom(a) for a in node.args))
-        return [f"{self.node_name[node.id]} = {self.expression(node)}"]
+            return special(node, name, *(self.atom(a) for a in node.args))
+        if node.op in NUMPY_VECTOR_OPS and math.prod(node.shape) >= NUMPY_VECTOR_MIN_SIZE \
+                and self.dialect == "numba":
+            # NumPy's SIMD loop beats a libm call per element several times over on big
+            # arrays; objmode hands it the array (in plain Python it does nothing)
+            layout = ", ".join([":"] * (len(node.shape) - 1) + ["::1"])
+            return [f'with numba.objmode({name}="float64[{layout}]"):',
+                    f"    {name} = {self.expression(node)}"]
+        return [f"{name} = {self.expression(node)}"]
 
     # --- tensor ops (Numba dialect) ---
 
