@@ -14,10 +14,11 @@ of the targets of the same schedule:
 * ``"python"``: the generated source, not compiled (debugging, baseline);
 * ``"auto"`` (default): tiered. Scalar calls are answered at once by a
   Python interpreter of the instruction array (``vm.run_python``: no compile
-  at all); from the second call on, the compiled code is made in a background
-  thread (``"numba"`` up to ``AUTO_NUMBA_MAX`` statements, ``"llvm"`` above)
-  and takes over when ready. Batches wait for the compiled code;
-  ``fn.wait()`` compiles now and blocks.
+  at all), tensor calls by the NumPy dialect of the generated code; once the
+  calls have spent ``COMPILE_AFTER_SECONDS`` interpreted, the compiled code
+  is made in a background thread (``"numba"`` up to ``AUTO_NUMBA_MAX``
+  statements and for tensors, ``"llvm"`` above) and takes over when ready.
+  Batches wait for the compiled code; ``fn.wait()`` compiles now and blocks.
 
 Compiled code is kept in the on-disk cache (``compiler.cache``), keyed by a
 hash of what was generated, so a second process never compiles it again.
@@ -34,6 +35,7 @@ import math
 import os
 import sys
 import threading
+import time
 import types
 import warnings
 import weakref
@@ -402,6 +404,10 @@ class CompiledFunction:
 
     def _require_wrt(self):
         if not self.wrt:
+            shaped = [o.shape for o in self.outputs if o.shape]
+            if shaped:
+                raise ShapeError(f"this function has an output of shape {shaped[0]}: gradients are of "
+                                 "scalar outputs (reduce it, for example with cc.sum or cc.mean)")
             raise ValueError("this function has no inputs to differentiate with respect to")
 
     # --- the slow path: argument checks, conversion, batches ---
@@ -686,7 +692,10 @@ def _vm_target(program) -> _FlatTarget:
 
 _NUMBERS = (int, float, np.floating, np.integer)
 _SLOT = {"value": "_value", "value_and_grad": "_vg"}  # the attribute holding each role's fast path
-COMPILE_AFTER_CALLS = 2  # "auto" starts compiling at the second call: one call is answered at once
+# "auto" starts compiling a function once its calls have spent this long interpreted: a
+# script that makes a few calls never compiles (nor waits at exit for a compile), a loop
+# compiles after a bounded delay, as a ski-rental rule would.
+COMPILE_AFTER_SECONDS = 0.05
 
 
 class _Lazy:
@@ -706,7 +715,7 @@ class _Interpreted:
     until the compiled kernel, made in a background thread, takes its place."""
 
     def __init__(self, owner: CompiledFunction, role: str):
-        self.owner, self.role, self.calls = owner, role, 0
+        self.owner, self.role, self.elapsed = owner, role, 0.0  # seconds spent interpreted
         self.n_in = len(owner.inputs)
 
     def __call__(self, *args):
@@ -716,9 +725,10 @@ class _Interpreted:
             if type(a) is not float and not isinstance(a, _NUMBERS):
                 raise TypeError("not a number")  # arrays and the rest: the checked slow path
         owner = self.owner
+        start = time.perf_counter()
         r = vm.run_python(owner._program(self.role), [float(a) for a in args])
-        self.calls += 1
-        if self.calls >= COMPILE_AFTER_CALLS:
+        self.elapsed += time.perf_counter() - start
+        if self.elapsed >= COMPILE_AFTER_SECONDS:
             owner._compile_in_background(self.role)
         n = len(owner.outputs)
         if self.role == "value":
@@ -733,7 +743,7 @@ class _TensorEntry:
     compiled kernel (or, under "auto" until it is ready, the NumPy module)."""
 
     def __init__(self, owner: CompiledFunction, role: str):
-        self.owner, self.role, self.calls = owner, role, 0
+        self.owner, self.role, self.elapsed = owner, role, 0.0
         self.compiled = None  # the Numba kernel, once made
 
     @property
@@ -748,14 +758,17 @@ class _TensorEntry:
         if n is not None:
             return owner._tensor_batch(role, arrays, n)
         kernel = self.compiled
+        if kernel is None and owner.requested_backend == "auto":
+            kernel = owner._numpy_function(owner.module.entries[role])
+            start = time.perf_counter()
+            with np.errstate(all="ignore"):
+                out = tensor_calls.result(kernel(*arrays))
+            self.elapsed += time.perf_counter() - start
+            if self.elapsed >= COMPILE_AFTER_SECONDS:
+                owner._compile_in_background(role)
+            return out
         if kernel is None:
-            if owner.requested_backend == "auto":
-                kernel = owner._numpy_function(owner.module.entries[role])
-                self.calls += 1
-                if self.calls >= COMPILE_AFTER_CALLS:
-                    owner._compile_in_background(role)
-            else:
-                kernel = self.compiled = owner._kernel(role)
+            kernel = self.compiled = owner._kernel(role)
         with np.errstate(all="ignore"):
             return tensor_calls.result(kernel(*arrays))
 
@@ -873,7 +886,8 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
     outputs, many = _as_outputs(expr)
     ins = _as_symbols(inputs, "inputs")
     if wrt is None:
-        wrt_nodes = ins
+        # the default: every input, when there is a gradient to take (scalar outputs)
+        wrt_nodes = ins if not any(o.shape for o in outputs) else []
     else:
         wrt_nodes = _as_symbols(wrt, "wrt")
         for i, w in enumerate(wrt_nodes):

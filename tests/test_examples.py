@@ -1,0 +1,40 @@
+"""The examples run as the README shows them, and do what they say."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _run(script: str, *args: str, timeout: int = 300) -> str:
+    out = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
+                         timeout=timeout, cwd=EXAMPLES, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_quickstart_runs():
+    assert _run("quickstart.py")
+
+
+def test_train_moons_loss_falls_and_plot_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "moons.png"
+    text = _run("train_moons.py", "--steps", "150", "--plot", str(plot))
+    first, last = map(float, re.search(r"loss ([0-9.]+) -> ([0-9.]+)", text).groups())
+    accuracy = float(re.search(r"training accuracy ([0-9.]+)%", text).group(1))
+    assert last < 0.2 * first and accuracy >= 95.0, text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_moons_with_sgd_and_no_plot():
+    text = _run("train_moons.py", "--steps", "60", "--optimizer", "sgd", "--plot", "")
+    first, last = map(float, re.search(r"loss ([0-9.]+) -> ([0-9.]+)", text).groups())
+    assert last < first
