@@ -185,6 +185,13 @@ class CompiledFunction:
                 self._numpy_module, self._numpy_namespace = module, namespace
             return self._numpy_namespace[name]
 
+    # --- pickling: by structure; the new process compiles (or loads from the disk cache) ---
+
+    def __reduce__(self):
+        table = ir.to_table(self.outputs + self.inputs + self.wrt)
+        return (_unpickle, (table, len(self.outputs), len(self.inputs), self.requested_backend, self._many,
+                            self._max_statements, self._title, self._progress))
+
     # --- what was generated ---
 
     @property
@@ -834,6 +841,13 @@ def _to_python(result):
     if isinstance(result, tuple):
         return tuple(_to_python(r) for r in result)
     return float(result)
+
+
+def _unpickle(table, n_out: int, n_in: int, backend: str, many: bool, max_statements, title: str,
+              progress: bool) -> CompiledFunction:
+    nodes = ir.from_table(table)
+    outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
+    return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress)
 
 
 def _check_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarray], int | None]:
