@@ -630,3 +630,21 @@ def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> st
     for text in p.helpers.values():
         lines += ["", "", text]
     return "\n".join(lines)
+
+
+def standalone(module: Module, jit: bool) -> str:
+    """The module's source, with (``jit``) a footer that compiles its functions with Numba on
+    import, as the numba backend does: the kernels with ``njit``, the batch drivers in parallel."""
+    if not jit:
+        return module.source
+    drivers = sorted(set(module.batch.values()))
+    footer = f'''
+
+# --- compiled by Numba when this module is imported (delete this block to run plain Python) ---
+for _name in KERNELS:
+    globals()[_name] = numba.njit(error_model="numpy", cache=True)(globals()[_name])
+for _name in {drivers!r}:
+    globals()[_name] = numba.njit(error_model="numpy", nogil=True, parallel=True, cache=True)(globals()[_name])
+del _name
+'''
+    return module.source + footer

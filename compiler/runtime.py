@@ -199,6 +199,25 @@ class CompiledFunction:
         """The generated module: readable, self-contained Python (imports math, numpy, numba)."""
         return self.module.source
 
+    def standalone_source(self, jit: bool = True) -> str:
+        """``source`` as a module to keep: with ``jit``, Numba compiles its kernels when it is
+        imported (the generated code of the python backend stays plain NumPy)."""
+        return codegen.standalone(self.module, jit and self.module.kernels and not
+                                  (self._tensor and self.backend == "python"))
+
+    def save(self, path, *, jit: bool = True) -> str:
+        """Write ``standalone_source(jit)`` to ``path`` (a ``.py`` file): a module that needs only
+        math, NumPy and Numba, to import and call anywhere. Returns the path.
+
+        >>> import compiler as cc, tempfile, os
+        >>> x = cc.Symbol("x")
+        >>> path = cc.compile(x * x, [x], backend="python").save(os.path.join(tempfile.mkdtemp(), "sq.py"))
+        """
+        path = os.fspath(path)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.standalone_source(jit))
+        return path
+
     @property
     def ir(self) -> str:
         """A listing of the IR graph of the outputs (see also ``fn.grad_fn.ir``)."""
