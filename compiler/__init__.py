@@ -12,12 +12,14 @@ Pipeline: front-end (``frontend``, ``sympy_bridge``, ``tracing``, ``value``)
 """
 
 from . import ir  # noqa: F401  (first: ops builds on it)
-from .errors import (ArgumentError, CompilerError, ShapeError, TracingError,  # noqa: F401
+from .errors import (ArgumentError, CompilerError, ParseError, ShapeError, TracingError,  # noqa: F401
                      UnsupportedError)
 from .frontend import (Symbol, abs, acos, asin, atan, atan2, cos, cosh, erf, exp, expm1,  # noqa: F401
                        log, log1p, maximum, minimum, relu, sigmoid, sign, sin, sinh, softplus,
                        sqrt, symbols, tan, tanh, where)
 from .ir import Node as Expr  # noqa: F401
+from .tensors import (Tensor, broadcast_to, concatenate, log_softmax, logsumexp, matmul, max,  # noqa: F401
+                      mean, min, reshape, softmax, stack, stop_gradient, sum, take, transpose)
 from .runtime import CompiledFunction, compile  # noqa: F401
 from .cache import CacheInfo, CacheWarning, cache_info, clear_cache  # noqa: F401,E402
 
@@ -26,3 +28,4 @@ from .check import GradcheckResult, gradcheck  # noqa: F401,E402
 from .sympy_bridge import from_sympy, to_sympy  # noqa: F401,E402
 from .tracing import jit  # noqa: E402,F401
 from .value import Value  # noqa: E402,F401
+from .parse import parse  # noqa: E402,F401  (shadows the module; `from compiler.parse import parse_point` works)

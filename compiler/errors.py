@@ -28,3 +28,17 @@ class ShapeError(CompilerError, ValueError):
 
 class ArgumentError(CompilerError, TypeError):
     """A compiled function was called with the wrong number or kind of arguments."""
+
+
+class ParseError(CompilerError, ValueError):
+    """Expression text (``cc.parse``) or a point (``parse_point``) that cannot be read.
+
+    ``text`` is the text given, ``line`` and ``column`` (1-based, counted in
+    characters; None when unknown) locate the problem, and ``piece`` is the
+    offending part of the text (or None). The message shows it under a caret.
+    """
+
+    def __init__(self, message: str, *, text: str | None = None, line: int | None = None,
+                 column: int | None = None, piece: str | None = None):
+        super().__init__(message)
+        self.text, self.line, self.column, self.piece = text, line, column, piece
