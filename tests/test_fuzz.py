@@ -72,12 +72,38 @@ points = st.tuples(*[st.one_of(st.sampled_from(SPECIAL), st.floats(-5, 5)) for _
 RTOL, ATOL = 1e-9, 1e-12
 
 
-def _same(a, b, what):
+def _mismatch(a, b) -> np.ndarray:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     both_nan = np.isnan(a) & np.isnan(b)
     with np.errstate(all="ignore"):
         close = (a == b) | (np.abs(a - b) <= RTOL * np.maximum(np.abs(a), np.abs(b)) + ATOL)
-    bad = ~(both_nan | close)
+    return ~(both_nan | close)
+
+
+def _ill_conditioned(reference, point, got, want) -> bool:
+    """Whether ``want`` moves as much as ``got`` differs from it when the inputs move by a few
+    ulps: then a last-ulp difference inside (sin of sinh(710) ~ 1e308) explains the mismatch."""
+    spread = 0.0
+    for k in range(len(point)):
+        for factor in (1 + 4e-16, 1 - 4e-16):
+            moved = list(point)
+            moved[k] = moved[k] * factor
+            v = np.asarray(reference(*moved), dtype=float)
+            with np.errstate(all="ignore"):
+                d = np.abs(v - np.asarray(want, dtype=float))
+            if np.isnan(d).any() or np.isinf(d).any():
+                return True
+            spread = max(spread, float(np.max(d)))
+    with np.errstate(all="ignore"):
+        gap = float(np.nanmax(np.abs(np.asarray(got, dtype=float) - np.asarray(want, dtype=float))))
+    return math.isfinite(gap) and spread >= 0.1 * gap
+
+
+def _same(a, b, what, reference=None, point=None):
+    bad = _mismatch(a, b)
+    if bad.any() and reference is not None and _ill_conditioned(reference, point, a, b):
+        return
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     assert not bad.any(), f"{what}: {a[bad][:3].tolist()} != {b[bad][:3].tolist()}"
 
 
@@ -94,8 +120,8 @@ def test_interpreter_and_python_agree_and_never_raise(expr, pts):
     for p in pts:
         v_ref, g_ref = reference.value_and_grad(*p)      # never raises: nan/inf instead
         v, g = interpreted.value_and_grad(*p)
-        _same(v, v_ref, f"value of {expr} at {p}")
-        _same(g, g_ref, f"gradient of {expr} at {p}")
+        _same(v, v_ref, f"value of {expr} at {p}", reference, p)
+        _same(g, g_ref, f"gradient of {expr} at {p}", reference.grad, p)
     assert not interpreted.ready
 
 
@@ -106,11 +132,15 @@ def test_interpreter_and_python_agree_and_never_raise(expr, pts):
 def test_compiled_targets_agree_with_python(exprs, pts):
     """Many programs as one multi-output function, compiled once per target, on a batch of points."""
     P = np.array(pts, dtype=float).T.copy()
-    ref_v, ref_j = cc.compile(exprs, list(VARS), backend="python").value_and_grad(*P)
+    reference = cc.compile(exprs, list(VARS), backend="python")
+    ref_v, ref_j = reference.value_and_grad(*P)
     for backend in ("numba", "llvm", "vm"):
         v, j = cc.compile(exprs, list(VARS), backend=backend).value_and_grad(*P)
-        _same(v, ref_v, f"{backend} values")
-        _same(j, ref_j, f"{backend} Jacobian")
+        for i in np.flatnonzero(_mismatch(np.array(v).T, np.array(ref_v).T).any(axis=1)
+                                | _mismatch(j, ref_j).reshape(len(pts), -1).any(axis=1)):
+            p = tuple(P[:, i])
+            _same(np.array(v)[:, i], np.array(ref_v)[:, i], f"{backend} values at {p}", reference, p)
+            _same(j[i], ref_j[i], f"{backend} Jacobian at {p}", reference.grad, p)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
