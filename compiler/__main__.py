@@ -1,7 +1,9 @@
 """Command line: ``python -m compiler <command>`` (installed as ``adjoint-compiler``).
 
-Commands: ``cache info`` (where the compiled-code cache is, what it holds) and
-``cache clear`` (empty it). A new command is one ``_add_<name>_command``
+Commands: ``show`` (the generated source or IR of an expression, or a
+standalone module), ``eval`` (value, gradient, Hessian at a point), ``cache
+info`` (where the compiled-code cache is, what it holds) and ``cache clear``
+(empty it). A new command is one ``_add_<name>_command``
 function appended to ``_COMMANDS``; each imports what it needs when it runs,
 so the command line starts fast.
 """
@@ -51,7 +53,18 @@ def _add_cache_command(commands: argparse._SubParsersAction) -> None:
     clear.set_defaults(run=_cache_clear)
 
 
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_cache_command]
+def _add_show_command(commands: argparse._SubParsersAction) -> None:
+    from compiler.cli import add_show_command
+    add_show_command(commands)
+
+
+def _add_eval_command(commands: argparse._SubParsersAction) -> None:
+    from compiler.cli import add_eval_command
+    add_eval_command(commands)
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_show_command, _add_eval_command, _add_cache_command]
 
 
 def _parser() -> argparse.ArgumentParser:
