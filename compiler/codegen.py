@@ -186,38 +186,36 @@ class Printer:
 
     # --- tensor ops (Numba dialect) ---
 
-    def _print_sum(self, node, x):
+    def _loops(self, shape: tuple) -> tuple[list[str], list[str], str]:
+        """Fresh index names for a loop nest over ``shape``, its ``for`` lines, and the body's indent."""
+        index = [self.names.fresh("i") for _ in shape]
+        heads = ["    " * depth + f"for {i} in range({d}):" for depth, (i, d) in enumerate(zip(index, shape))]
+        return index, heads, "    " * len(shape)
+
+    def _reduction_lines(self, node, name, x, start: str, update) -> list[str]:
+        """A reduction over ``node.params`` axes as loops: every element of ``x`` visited once,
+        ``update(accumulator, element)`` the line that folds it in."""
         axes, keepdims = node.params
         shape = node.args[0].shape
-        if len(axes) == len(shape):
-            total = f"np.sum({x})"
-            return f"np.full({node.shape}, {total})" if keepdims else total
-        for a in reversed(axes):  # Numba's np.sum takes one axis at a time
-            x = f"np.sum({x}, axis={a})"
-        return f"{x}.reshape({node.shape})" if keepdims else x
+        index, heads, pad = self._loops(shape)
+        kept = [i if k not in axes else "0" for k, i in enumerate(index)] if keepdims else \
+            [i for k, i in enumerate(index) if k not in axes]
+        element = f"{x}[{', '.join(index)}]"
+        if node.shape:
+            target = f"{name}[{', '.join(kept)}]"
+            return [f"{name} = np.full({node.shape}, {start})"] + heads + [pad + update(target, element)]
+        return [f"{name} = {start}"] + heads + [pad + update(name, element)]
 
-    def _reduce_rows(self, node, x, helper: str, whole: str):
-        """amax/amin in Numba: the reduced axes moved last, then a helper reduces each row."""
-        axes, keepdims = node.params
-        shape = node.args[0].shape
-        if len(axes) == len(shape):
-            total = f"{whole}({x})"
-            return f"np.full({node.shape}, {total})" if keepdims else total
-        kept = [k for k in range(len(shape)) if k not in axes]
-        perm = tuple(kept) + tuple(axes)
-        if perm != tuple(range(len(shape))):
-            x = f"np.transpose({x}, {perm})"
-        n = 1
-        for a in axes:
-            n *= shape[a]
-        rows = f"np.ascontiguousarray({x}).reshape((-1, {n}))"
-        return f"{self.helper(helper)}({rows}).reshape({node.shape})"
+    def _lines_sum(self, node, name, x):
+        return self._reduction_lines(node, name, x, "0.0", lambda acc, e: f"{acc} += {e}")
 
-    def _print_amax(self, node, x):
-        return self._reduce_rows(node, x, "_max_rows", "np.max")
+    def _lines_amax(self, node, name, x):  # nan wins, as in np.max
+        return self._reduction_lines(node, name, x, "-np.inf",
+                                     lambda acc, e: f"{acc} = {e} if ({e} > {acc} or {e} != {e}) else {acc}")
 
-    def _print_amin(self, node, x):
-        return self._reduce_rows(node, x, "_min_rows", "np.min")
+    def _lines_amin(self, node, name, x):
+        return self._reduction_lines(node, name, x, "np.inf",
+                                     lambda acc, e: f"{acc} = {e} if ({e} < {acc} or {e} != {e}) else {acc}")
 
     def _print_reshape(self, node, x):
         if not node.args[0].shape:
@@ -236,16 +234,23 @@ class Printer:
         return f"np.broadcast_to({x}, {node.shape})"
 
     def _print_matmul(self, node, a, b):
+        return f"{a} @ {b}"  # 1-D and 2-D operands; batches: _lines_matmul
+
+    def _lines_matmul(self, node, name, a, b):
         sa, sb = node.args[0].shape, node.args[1].shape
         if len(sa) <= 2 and len(sb) <= 2:
-            return f"{a} @ {b}"
-        a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
-        b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b
-        sa2 = (1,) + sa if len(sa) == 1 else sa
-        sb2 = sb + (1,) if len(sb) == 1 else sb
-        batch = ir.broadcast_shapes("matmul", [sa2[:-2], sb2[:-2]])
-        text = f"{self.helper('_bmm')}({a2}, {b2}, {batch}, {sa2[-2]}, {sa2[-1]}, {sb2[-1]})"
-        return text if len(sa) > 1 and len(sb) > 1 else f"{text}.reshape({node.shape})"
+            return [f"{name} = {a} @ {b}"]
+        # a loop over the batch axes, one 2-D (or 1-D) product per batch element
+        batch = node.shape[:-2] if len(sa) > 1 and len(sb) > 1 else node.shape[:-1]
+        index, heads, pad = self._loops(batch)
+
+        def operand(atom, shape):
+            own = shape[:-2] if len(shape) > 1 else ()
+            lead = len(batch) - len(own)
+            at = [index[lead + k] if d != 1 else "0" for k, d in enumerate(own)]
+            return f"{atom}[{', '.join(at)}]" if at else atom
+        return ([f"{name} = np.empty({node.shape})"] + heads
+                + [f"{pad}{name}[{', '.join(index)}] = {operand(a, sa)} @ {operand(b, sb)}"])
 
     def _print_concatenate(self, node, *xs):
         return f"np.concatenate(({', '.join(xs)},), axis={node.params[0]})"
@@ -329,7 +334,7 @@ class Printer:
         if k.doc:
             head.append(f'    """{k.doc}"""')
         if len(statements) <= self.max_statements:
-            body = self._body(statements)
+            body = self._body(statements, {n.id for n in _flatten(k.returns)})
             text = "\n".join(head + body + [f"    return {ret}"])
         else:
             text = self._split(k, head, statements, ret)
@@ -337,12 +342,91 @@ class Printer:
         self.entries.append(k.name)
         return text
 
-    def _body(self, statements) -> list[str]:
+    def _body(self, statements, live_after: set[int]) -> list[str]:
+        """The statements' lines; ``live_after`` holds the ids read after them (returned values)."""
         lines = []
+        groups = self._fusion_groups([node for _, node in statements], live_after) \
+            if self.dialect == "numba" else {}
+        done: set[int] = set()
         for comment, node in statements:
             if comment:
                 lines.append(f"    # {comment}")
-            lines.extend(f"    {line}" for line in self.statement(node))
+            if node.id in done:
+                continue
+            group = groups.get(node.id)
+            if group is not None:
+                members, stored = group
+                lines.extend(f"    {line}" for line in self._fused_loop(members, stored))
+                done.update(m.id for m in members)
+            else:
+                lines.extend(f"    {line}" for line in self.statement(node))
+        return lines
+
+    # --- fusion: a run of elementwise ops on one shape becomes one loop nest (Numba dialect) ---
+
+    def _fusable(self, node: Node) -> bool:
+        op = OPS[node.op]
+        return (bool(node.shape) and op.impl is None and op.shape_rule is None and node.args != ()
+                and not (node.op in NUMPY_VECTOR_OPS and math.prod(node.shape) >= NUMPY_VECTOR_MIN_SIZE))
+
+    def _fusion_groups(self, nodes: list[Node], live_after: set[int]) -> dict[int, tuple]:
+        """Runs of consecutive fusable statements of one shape: first member's id -> (members,
+        members whose array is needed outside the run)."""
+        consumers: dict[int, set[int]] = {}
+        for node in nodes:
+            for a in node.args:
+                consumers.setdefault(a.id, set()).add(node.id)
+        groups: dict[int, tuple] = {}
+        run: list[Node] = []
+
+        def flush():
+            if run:
+                ids = {m.id for m in run}
+                stored = [m for m in run if m.id in live_after or consumers.get(m.id, set()) - ids]
+                groups[run[0].id] = (list(run), stored)
+                run.clear()
+        for node in nodes:
+            if self._fusable(node) and (not run or node.shape == run[0].shape):
+                run.append(node)
+            else:
+                flush()
+                if self._fusable(node):
+                    run.append(node)
+        flush()
+        return groups
+
+    def _fused_loop(self, members: list[Node], stored: list[Node]) -> list[str]:
+        """One loop nest computing ``members`` element by element with their scalar ``fmt``;
+        the ``stored`` ones are written to arrays of the loop's shape."""
+        shape = members[0].shape
+        index = [self.names.fresh("i") for _ in shape]
+        scalar = {m.id: self.names.claim(self.node_name[m.id] + "_") for m in members}
+        stored_ids = {m.id for m in stored}
+
+        def element(a: Node) -> str:
+            if a.id in scalar:
+                return scalar[a.id]
+            atom = self.atom(a)
+            if not a.shape:
+                return atom
+            lead = len(shape) - len(a.shape)
+            at = [index[lead + k] if d != 1 else "0" for k, d in enumerate(a.shape)]
+            return f"{atom}[{', '.join(at)}]"
+        names = ", ".join(self.node_name[m.id] for m in members)
+        lines = [f"# one loop for {names}: elementwise on {shape}, no temporary arrays"]
+        lines += [f"{self.node_name[m.id]} = np.empty({shape}{', dtype=np.bool_' if m.dtype == 'bool' else ''})"
+                  for m in stored]
+        for depth, (i, d) in enumerate(zip(index, shape)):
+            lines.append("    " * depth + f"for {i} in range({d}):")
+        pad = "    " * len(shape)
+        at = ", ".join(index)
+        for m in members:
+            text = OPS[m.op].fmt.format(*(element(a) for a in m.args))
+            if m.id in stored_ids:
+                lines.append(f"{pad}{scalar[m.id]} = {text}")
+                lines.append(f"{pad}{self.node_name[m.id]}[{at}] = {scalar[m.id]}")
+            else:
+                lines.append(f"{pad}{scalar[m.id]} = {text}")
         return lines
 
     def _split(self, k: Kernel, head: list[str], statements, ret: str) -> str:
@@ -379,7 +463,7 @@ class Printer:
             args = [self.node_name[i] for i in uses[c]]
             live = [self.node_name[node.id] for _, node in chunk if node.id in needed_later[c]]
             out = ", ".join(live) + ("," if len(live) == 1 else "")
-            parts.append("\n".join([f"def {name}({', '.join(args)}):"] + self._body(chunk)
+            parts.append("\n".join([f"def {name}({', '.join(args)}):"] + self._body(chunk, needed_later[c])
                                    + [f"    return {out}" if live else "    return None"]))
             self.functions.append(name)
             calls.append(f"    {out} = {name}({', '.join(args)})" if live else f"    {name}({', '.join(args)})")
@@ -418,6 +502,7 @@ class NumPyPrinter(Printer):
     matmul and scatter-add, which run vectorized without a compiler."""
 
     dialect = "numpy"
+    _lines_sum = _lines_amax = _lines_amin = _lines_matmul = None  # NumPy's own, as expressions
 
     def _print_sum(self, node, x):
         axes, keepdims = node.params
@@ -461,8 +546,8 @@ class NumPyPrinter(Printer):
         return [f"{name} = np.zeros({shape})", f"np.add.at({name}, ({lead}{idx},), {g})"]
 
 
-# Helper functions a module defines when it uses them, per dialect. Numba has no
-# erf on arrays, no max along an axis and no batched matmul; NumPy has no erf.
+# Helper functions a module defines when it uses them, per dialect: neither NumPy nor
+# Numba has erf on arrays.
 _HELPERS = {
     "numba": {
         "_erf": '''def _erf(x):
@@ -472,26 +557,6 @@ _HELPERS = {
     for k in range(flat.size):
         out[k] = math.erf(flat[k])
     return out.reshape(x.shape)''',
-        "_max_rows": '''def _max_rows(rows):
-    """The largest element of each row (np.max along the last axis; nan wins, as in NumPy)."""
-    out = np.empty(rows.shape[0])
-    for i in range(rows.shape[0]):
-        out[i] = np.max(rows[i])
-    return out''',
-        "_min_rows": '''def _min_rows(rows):
-    """The smallest element of each row (np.min along the last axis)."""
-    out = np.empty(rows.shape[0])
-    for i in range(rows.shape[0]):
-        out[i] = np.min(rows[i])
-    return out''',
-        "_bmm": '''def _bmm(a, b, batch, m, k, n):
-    """a @ b for stacks of matrices: a broadcast to batch + (m, k), b to batch + (k, n)."""
-    a3 = np.ascontiguousarray(np.broadcast_to(a, batch + (m, k))).reshape((-1, m, k))
-    b3 = np.ascontiguousarray(np.broadcast_to(b, batch + (k, n))).reshape((-1, k, n))
-    out = np.empty((a3.shape[0], m, n))
-    for i in range(a3.shape[0]):
-        out[i] = a3[i] @ b3[i]
-    return out.reshape(batch + (m, n))''',
     },
     "numpy": {
         "_erf": '''_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf''',

@@ -285,6 +285,7 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
         for a in args:
             if a.shape:
                 shape = broadcast_shapes(op_name, [a.shape for a in args])
+                args = _unbroadcast_operands(args, shape)
                 break
     if op.simplify is not None:
         simpler = op.simplify(*args) if params is None else op.simplify(*args, params=params)
@@ -296,6 +297,8 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
         if a.op != "const":
             break
     else:
+        if op_name == "broadcast_to":  # kept as the small value and its shape, not a big array
+            return _intern((op_name, params, args[0].id), op_name, args, None, None, op.result, shape, params)
         values = [a.value for a in args]
         if shape or params is not None or any(a.shape for a in args):
             return constant(_ops.evaluate_array(op_name, params, values))
@@ -313,6 +316,28 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
     else:
         key = (op_name, params) + tuple([a.id for a in args])
     return _intern(key, op_name, args, None, None, op.result, shape, params)
+
+
+def _unbroadcast_operands(args: tuple, shape: tuple) -> tuple:
+    """An elementwise op broadcasts by itself: an operand that is ``broadcast_to(z)``, or a
+    constant array of one value, is replaced by ``z`` or that value when the result keeps
+    its shape (``x * broadcast_to(1.0, S)`` is ``x * 1.0``, which is ``x``)."""
+    out = list(args)
+    for k in range(len(out)):
+        while True:
+            a = out[k]
+            if a.op == "broadcast_to":
+                smaller = a.args[0]
+            elif a.op == "const" and a.shape and a.dtype == "float" and a.value.size and \
+                    (a.value == a.value.flat[0]).all() and not math.isnan(a.value.flat[0]):
+                smaller = constant(float(a.value.flat[0]))
+            else:
+                break
+            trial = out[:k] + [smaller] + out[k + 1:]
+            if broadcast_shapes("", [t.shape for t in trial]) != shape:
+                break
+            out = trial
+    return tuple(out)
 
 
 def broadcast_shapes(op_name: str, shapes: Sequence[tuple]) -> tuple:

@@ -505,17 +505,10 @@ class CompiledFunction:
             namespace = self._namespace
             if namespace is None:
                 self._filename, cached = _source_file(self.module.source, self.backend == "numba")
-                namespace = {"__name__": "compiler_generated", "__file__": self._filename}
-                if cached:
-                    # Numba's disk cache finds a function's globals by importing its module
-                    # by name: register the namespace while this function lives.
-                    modname = "compiler_generated_" + hashlib.sha256(self._filename.encode()).hexdigest()[:16]
-                    mod = types.ModuleType(modname)
-                    mod.__file__ = self._filename
-                    namespace = mod.__dict__
-                    sys.modules[modname] = mod
-                    weakref.finalize(self, sys.modules.pop, modname, None)
-                exec(builtins.compile(self.module.header, self._filename, "exec"), namespace)  # noqa: S102
+                module, new = _generated_module(self._filename, self.backend, self)
+                namespace = module.__dict__
+                if new:
+                    exec(builtins.compile(self.module.header, self._filename, "exec"), namespace)  # noqa: S102
                 self._namespace, self._numba_cache = namespace, cached
             if name not in namespace:
                 # Only the functions in use are defined: Python's own compile of a
@@ -600,6 +593,38 @@ class CompiledFunction:
 
 
 _FLAT_TARGETS = ("llvm", "vm")
+_GENERATED_FORMAT = 2  # in the cached file names: a new scheme of module names misses old entries
+_modules: dict[str, list] = {}  # module name -> [module, number of functions using it]
+_modules_lock = threading.Lock()
+
+
+def _generated_module(filename: str, backend: str, owner) -> tuple[types.ModuleType, bool]:
+    """The module that runs the generated source of ``filename`` for ``backend``, registered in
+    ``sys.modules`` while functions use it, and whether it is new. Numba finds a function's
+    globals by its module's name (its disk cache, so the name is a hash; and the object-mode
+    blocks of tensor kernels). Functions of one source and backend share it."""
+    name = "compiler_generated_" + hashlib.sha256(f"{backend}:{filename}".encode()).hexdigest()[:16]
+    with _modules_lock:
+        entry = _modules.get(name)
+        new = entry is None
+        if new:
+            module = types.ModuleType(name)
+            module.__file__ = filename
+            entry = _modules[name] = [module, 0]
+            sys.modules[name] = module
+        entry[1] += 1
+    weakref.finalize(owner, _release_module, name)
+    return entry[0], new
+
+
+def _release_module(name: str) -> None:
+    with _modules_lock:
+        entry = _modules.get(name)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _modules[name]
+                sys.modules.pop(name, None)
 
 
 def _source_file(source: str, numba_cache: bool) -> tuple[str, bool]:
@@ -609,7 +634,7 @@ def _source_file(source: str, numba_cache: bool) -> tuple[str, bool]:
     directory = cache.ensure_dir("numba") if numba_cache else None
     if directory is None:
         return f"<compiler-generated {digest}>.py", False
-    path = directory / f"gen_{digest}.py"
+    path = directory / f"gen{_GENERATED_FORMAT}_{digest}.py"
     try:
         if not path.exists() or path.read_text() != source:
             tmp = path.with_name(f".tmp-{digest}-{os.getpid()}-{threading.get_ident()}.py")

@@ -58,10 +58,11 @@ def check_arguments(args: tuple, inputs: Sequence[Node]) -> tuple[list[np.ndarra
         else:
             raise ShapeError(f"{where} must have shape {shape} (or (n,) + {shape} for a batch of n points), "
                              f"got shape {arr.shape}")
-        arrays.append(np.ascontiguousarray(arr, dtype=np.float64))
+        # (np.ascontiguousarray would make a 0-d array 1-d)
+        arrays.append(np.ascontiguousarray(arr, dtype=np.float64) if arr.ndim else float(arr))
     if n is None:
-        return [a if a.ndim else float(a) for a in arrays], None
-    return [a if b else a.reshape((1,) + a.shape) for a, b in zip(arrays, batched)], n
+        return arrays, None
+    return [a if b else np.reshape(a, (1,) + np.shape(a)) for a, b in zip(arrays, batched)], n
 
 
 def _shape_note(shape: tuple) -> str:
