@@ -577,7 +577,7 @@ def tensor_batch_driver(p: Printer, kernel: str, n_out: int, n_wrt: int | None) 
              "    for i in numba.prange(out0.shape[0]):"]
     if n_wrt is None:
         lines.append(f"        r = {kernel}({call})")
-        lines += [f"        out0[i] = r"] if n_out == 1 else [f"        out{k}[i] = r[{k}]" for k in range(n_out)]
+        lines += ["        out0[i] = r"] if n_out == 1 else [f"        out{k}[i] = r[{k}]" for k in range(n_out)]
     else:
         lines.append(f"        v, g = {kernel}({call})")
         if n_out == 1:

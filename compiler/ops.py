@@ -299,7 +299,7 @@ def transpose(x, perm: tuple):
 
 
 def reduce_sum(x, axes: tuple, keepdims: bool = False):
-    return ir.apply("sum", x, params=(tuple(axes), bool(keepdims))) if axes or keepdims and False else x
+    return ir.apply("sum", x, params=(tuple(axes), bool(keepdims))) if axes else x
 
 
 def sum_to(x, shape: tuple):
@@ -316,13 +316,13 @@ def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 
 
 def _vjp_sum(args, out, g):
-    (x,), (axes, keepdims) = args, out.params
+    (x,), (axes, _) = args, out.params
     return (broadcast_to(reshape(g, _keepdims_shape(x.shape, axes)), x.shape),)
 
 
 def _vjp_extremum(args, out, g):
     # the adjoint is shared equally by the elements that reach the extremum (as for maximum)
-    (x,), (axes, keepdims) = args, out.params
+    (x,), (axes, _) = args, out.params
     keep = _keepdims_shape(x.shape, axes)
     hit = ir.apply("eq", x, reshape(out, keep))
     count = ir.apply("sum", where(hit, 1.0, 0.0), params=(axes, True))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from . import ir, ops
+from . import ir
 from . import shapes as _shapes
 from .errors import ShapeError
 from .ir import Node

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ import pytest
 
 import compiler as cc
 from compiler import llvm_target, ops, runtime
+from compiler.bench.graphs import random_graph  # noqa: F401 - the workers import it from here
 
 x, y, z = cc.symbols("x y z")
 TARGETS = ("llvm", "vm")
@@ -83,17 +83,6 @@ def test_every_op_agrees_with_python_one_point(every_op, target):
         v, j = every_op[target].value_and_grad(*p)
         _close(v, v_ref, f"{target} values at {p}")
         _close(j, j_ref, f"{target} Jacobian at {p}")
-
-
-def random_graph(n_ops: int, seed: int = 0):
-    """The benchmark's random graph: 8 inputs, operands among the last 50 values."""
-    rng = random.Random(seed)
-    xs = list(cc.symbols(" ".join(f"x{i}" for i in range(8))))
-    vals = list(xs)
-    for _ in range(n_ops):
-        a, b = rng.choice(vals[-50:]), rng.choice(vals[-50:])
-        vals.append([a + b, a - b, a * b * 0.5, cc.sin(a), cc.exp(-a * a), cc.tanh(a)][rng.randrange(6)])
-    return sum(vals[-8:][1:], vals[-8]), xs
 
 
 @pytest.fixture(scope="module")
