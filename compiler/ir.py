@@ -31,7 +31,9 @@ from .errors import TracingError
 SCALAR: tuple = ()
 
 # The intern table: key -> weak reference to the node. A node that nobody
-# holds any more is dropped from the table by its reference's callback.
+# holds any more is dropped from the table by its reference's callback. The
+# key of a unary or binary op without params is one int (op code, operand ids:
+# ids stay below 2**40), of anything else a tuple.
 # The lock is reentrant: an allocation made while holding it can start a
 # garbage collection whose dead nodes run ``_drop`` in this same thread.
 _interned: dict = {}
@@ -143,19 +145,27 @@ def _new(op: str, args: tuple, value, name, dtype: str, shape: tuple = SCALAR, p
     return node
 
 
-def _intern(key: tuple, op: str, args: tuple, value, name, dtype: str, shape: tuple = SCALAR,
+def _intern(key, op: str, args: tuple, value, name, dtype: str, shape: tuple = SCALAR,
             params=None) -> Node:
     ref = _interned.get(key)
     if ref is not None:
         node = ref()
         if node is not None:
             return node
-    with _intern_lock:
-        ref = _interned.get(key)
-        node = ref() if ref is not None else None
-        if node is None:
-            node = _new(op, args, value, name, dtype, shape, params)
-            _interned[key] = _KeyedRef(node, key)
+    node = _new(op, args, value, name, dtype, shape, params)
+    ref = _KeyedRef(node, key)
+    held = _interned.setdefault(key, ref)  # atomic: of two threads making one node, one wins
+    if held is ref:
+        return node
+    other = held()
+    if other is not None:
+        return other
+    with _intern_lock:  # a dead node's entry, not yet dropped by its callback: replace it
+        held = _interned.get(key)
+        other = held() if held is not None else None
+        if other is not None:
+            return other
+        _interned[key] = ref
     return node
 
 
@@ -264,6 +274,21 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
     and shapes, applies the op's identities, folds constants, then interns.
     """
     op = _OPS[op_name]
+    # The fast path: two float scalars, neither constant (no identity, no folding) -- most of
+    # the nodes of a big graph and of its reverse pass are made here.
+    if params is None and len(operands) == 2 and op.arity == 2 and op.shape_rule is None:
+        a, b = operands
+        if type(a) is Node and type(b) is Node and a.dtype == "float" and b.dtype == "float" \
+                and not a.shape and not b.shape and a.op != "const" and b.op != "const":
+            if op.commutative and _after(a, b):
+                a, b = b, a
+            key = op.code | a.id << 8 | (b.id + 1) << 48  # an int: no tuple for the GC to track
+            ref = _interned.get(key)
+            if ref is not None:
+                node = ref()
+                if node is not None:
+                    return node
+            return _intern(key, op_name, (a, b), None, None, op.result)
     if len(operands) != op.arity and (op.arity >= 0 or not operands):
         expected = op.arity if op.arity >= 0 else "at least 1"
         raise TypeError(f"{op_name} takes {expected} operand(s), got {len(operands)}")
@@ -305,12 +330,12 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
         return constant(_ops.evaluate(op_name, *values))
     if params is None:
         if len(args) == 1:
-            key = (op_name, args[0].id)
+            key = op.code | args[0].id << 8
         elif len(args) == 2:
             a, b = args
             if op.commutative and _after(a, b):
                 args = (b, a)  # a+b and b+a are one node (exact: IEEE + and * commute)
-            key = (op_name, args[0].id, args[1].id)
+            key = op.code | args[0].id << 8 | (args[1].id + 1) << 48
         else:
             key = (op_name,) + tuple([a.id for a in args])
     else:

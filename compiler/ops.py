@@ -61,6 +61,7 @@ class Op:
     shape_rule: Optional[Callable] = None  # (operand shapes, params) -> shape; None: broadcast
     # a tensor op's NumPy implementation (params as keywords): constant folding, eager Values
     impl: Optional[Callable] = None
+    code: int = 0  # a small number of its own (set below): part of the intern keys of its nodes
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -472,6 +473,9 @@ for _op in _OPS:
     OPS[_op.name] = _op
 for _op in _TENSOR_OPS:
     OPS[_op.name] = _op
+for _k, _op in enumerate(OPS.values()):
+    object.__setattr__(_op, "code", _k)
+assert len(OPS) < 256  # the code takes the low 8 bits of an intern key
 #: ops of the scalar targets (llvm, vm, the interpreter): elementwise ops on scalars
 SCALAR_OPS = tuple(op.name for op in _OPS)
 
