@@ -124,3 +124,14 @@ def test_multiprocessing_pool_map_of_a_batch():
         values = pool.starmap(fn, [(X, 0.0) for X in chunks])
     for X, v in zip(chunks, values):
         np.testing.assert_allclose(v, fn(X, 0.0), rtol=1e-14)
+
+
+def test_batch_loops_release_the_gil():
+    """The batch drivers are compiled nogil (benchmarks/threads.py shows two threads on two cores)."""
+    fn = cc.compile(_expr(4), [x, y], backend="numba")
+    fn.value_and_grad(np.linspace(0, 1, 8), 0.5)
+    driver = fn._batch_driver("value_and_grad")
+    assert driver.targetoptions.get("nogil") is True
+    from compiler import native_batch, vm
+    assert native_batch.batch.targetoptions.get("nogil") is True
+    assert vm.interpreter().batch.targetoptions.get("nogil") is True
