@@ -1,0 +1,27 @@
+"""examples/tour.ipynb runs from top to bottom (its stored outputs are from such a run)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "tour.ipynb"
+
+
+def test_tour_notebook_executes(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    copy = tmp_path / "tour.ipynb"
+    shutil.copy(NOTEBOOK, copy)
+    nb = nbformat.read(copy, as_version=4)
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "stored without outputs"
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, errors
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "the speedup chart was not drawn"
