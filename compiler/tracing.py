@@ -1,4 +1,4 @@
-"""``@cc.jit``: compile a plain Python function of scalars by tracing it once.
+"""``@cc.jit``: compile a plain Python function of scalars (or tensors) by tracing it once.
 
 The function is called with one symbol per parameter (named after the
 parameter); whatever it builds is compiled. Python control flow on a traced
@@ -21,8 +21,8 @@ from . import ir
 from .runtime import CompiledFunction, compile
 
 
-def trace(fn: Callable, names: Sequence[str] | None = None):
-    """Call ``fn`` on fresh symbols; return (outputs, input symbols)."""
+def trace(fn: Callable, names: Sequence[str] | None = None, shapes: dict | None = None):
+    """Call ``fn`` on fresh symbols (of ``shapes[name]``, scalars by default); return (outputs, inputs)."""
     if names is None:
         params = list(inspect.signature(fn).parameters.values())
         for p in params:
@@ -30,20 +30,25 @@ def trace(fn: Callable, names: Sequence[str] | None = None):
                 raise TypeError(f"cc.jit traces functions of named scalar parameters; "
                                 f"{fn.__name__} has parameter {p}")
         names = [p.name for p in params]
-    inputs = [ir.symbol(n) for n in names]
+    shapes = shapes or {}
+    unknown = [k for k in shapes if k not in names]
+    if unknown:
+        raise ValueError(f"shapes names {unknown}, which are not parameters of {fn.__name__} ({', '.join(names)})")
+    inputs = [ir.symbol(n, ir.check_shape(shapes[n], f"the shape of {n!r}") if n in shapes else ()) for n in names]
     result = fn(*inputs)
     return result, inputs
 
 
-def jit(fn: Callable | None = None, *, wrt: Sequence[str] | None = None, backend: str = "numba",
-        **options) -> CompiledFunction | Callable[[Callable], CompiledFunction]:
+def jit(fn: Callable | None = None, *, wrt: Sequence[str] | None = None, backend: str = "auto",
+        shapes: dict | None = None, **options) -> CompiledFunction | Callable[[Callable], CompiledFunction]:
     """Trace ``fn`` once with symbolic arguments and compile it.
 
     Use as ``@cc.jit`` or ``@cc.jit(wrt=["x"], backend="python")``; ``wrt``
-    names parameters. The result is a ``CompiledFunction``.
+    names parameters; ``shapes={"W": (2, 3)}`` makes a parameter a tensor.
+    The result is a ``CompiledFunction``.
     """
     def decorate(f: Callable) -> CompiledFunction:
-        result, inputs = trace(f)
+        result, inputs = trace(f, shapes=shapes)
         by_name = {n.name: n for n in inputs}
         wrt_nodes = None
         if wrt is not None:

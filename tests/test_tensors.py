@@ -358,3 +358,15 @@ def test_against_torch_reductions_matmul_indexing():
     t = torch.tensor([1.0, 3.0, 3.0], dtype=torch.float64, requires_grad=True)
     torch.amax(t).backward()
     np.testing.assert_array_equal(t.grad.numpy(), [0.0, 0.5, 0.5])
+
+
+def test_jit_with_tensor_parameters():
+    @cc.jit(shapes={"W": (2, 3)}, backend="python")
+    def f(W, s):
+        return cc.sum(cc.tanh(W) * s)
+    W = arr(2, 3)
+    v, (gW, gs) = f.value_and_grad(W, 2.0)
+    assert v == pytest.approx(float(np.sum(np.tanh(W) * 2.0)), rel=1e-14)
+    np.testing.assert_allclose(gW, 2.0 * (1 - np.tanh(W) ** 2), rtol=1e-13)
+    with pytest.raises(ValueError, match="not parameters"):
+        cc.jit(lambda a: a, shapes={"b": (2,)})
