@@ -16,8 +16,11 @@ of the targets of the same schedule:
   Python interpreter of the instruction array (``vm.run_python``: no compile
   at all), tensor calls by the NumPy dialect of the generated code; once the
   calls have spent ``COMPILE_AFTER_SECONDS`` interpreted, the compiled code
-  is made in a background thread (``"numba"`` up to ``AUTO_NUMBA_MAX``
-  statements and for tensors, ``"llvm"`` above) and takes over when ready.
+  is made in the background (``"numba"`` up to ``AUTO_NUMBA_MAX`` statements
+  and for tensors, ``"llvm"`` above) and takes over when ready: by a child
+  process that stores it in the disk cache, so that the calls meanwhile keep
+  the GIL (a thread compiling here would slow them several times), then
+  loaded; in a thread when there is no usable cache.
   Batches wait for the compiled code; ``fn.wait()`` compiles now and blocks.
 
 Compiled code is kept in the on-disk cache (``compiler.cache``), keyed by a
@@ -152,6 +155,7 @@ class CompiledFunction:
         self._lock = threading.RLock()
         self._grad_fn: CompiledFunction | None = None
         self._compiling: dict[str, threading.Thread] = {}  # role -> background compile ("auto")
+        self._called: set[str] = set()  # the roles called so far (what ``ready`` is about)
         self._compile_error: BaseException | None = None
         # The scalar fast paths, replaced by the compiled kernel once it exists: "auto"
         # interprets the first calls while it compiles; the other backends compile at once.
@@ -356,8 +360,9 @@ class CompiledFunction:
 
     @property
     def ready(self) -> bool:
-        """True when every entry point runs compiled code (``"auto"`` interprets until then)."""
-        roles = ("value", "value_and_grad") if self.wrt else ("value",)
+        """True when the entry points called so far (value, value-and-gradient) run compiled
+        code; ``"auto"`` interprets until then. After ``wait()``, every entry point does."""
+        roles = [r for r in ("value", "value_and_grad") if r in self._called] or ["value"]
         return all(_is_compiled(getattr(self, _SLOT[r])) for r in roles)
 
     def wait(self) -> "CompiledFunction":
@@ -373,6 +378,7 @@ class CompiledFunction:
         True
         """
         roles = ("value", "value_and_grad") if self.wrt else ("value",)
+        self._called.update(roles)
         for role in roles:
             thread = self._compiling.get(role)
             if thread is not None:
@@ -404,6 +410,12 @@ class CompiledFunction:
 
     def _background(self, role: str) -> None:
         try:
+            # compiled by another process into the disk cache, then loaded here: a compile
+            # in this process would hold the GIL and slow the calls it is meant to speed up
+            # (without a usable cache, or if the child fails, it is compiled here after all)
+            self._compile_in_subprocess(role)
+            if _shutting_down.is_set():
+                return
             kernel = self._kernel(role, progress=False)
         except _Cancelled:
             return
@@ -416,6 +428,29 @@ class CompiledFunction:
             with _background_lock:
                 _background.discard(threading.current_thread())
         self._install(role, kernel)
+
+    def _compile_in_subprocess(self, role: str) -> bool:
+        """Compile ``role`` in a child process that stores the code in the disk cache; True
+        when it did (the cache is usable, the child succeeded)."""
+        if self.backend not in ("numba", "llvm") or cache.ensure_dir("numba") is None \
+                or os.environ.get("COMPILER_COMPILE_IN_SUBPROCESS", "1") == "0":
+            return False
+        import pickle
+        import subprocess
+        try:
+            payload = pickle.dumps(self)
+            child = subprocess.Popen([sys.executable, "-m", "compiler.compile_worker", role],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except (OSError, pickle.PicklingError, RecursionError):
+            return False
+        with _background_lock:
+            _children.add(child)
+        try:
+            child.communicate(payload)  # waits without the GIL
+        finally:
+            with _background_lock:
+                _children.discard(child)
+        return child.returncode == 0
 
     def _program(self, role: str):
         """The schedule of ``role`` assembled for the interpreters (``vm``), made once."""
@@ -756,6 +791,7 @@ class _Lazy:
         self.owner, self.role = owner, role
 
     def __call__(self, *args):
+        self.owner._called.add(self.role)
         kernel = self.owner._kernel(self.role)
         setattr(self.owner, _SLOT[self.role], kernel)
         return kernel(*args)
@@ -776,6 +812,7 @@ class _Interpreted:
             if type(a) is not float and not isinstance(a, _NUMBERS):
                 raise TypeError("not a number")  # arrays and the rest: the checked slow path
         owner = self.owner
+        owner._called.add(self.role)
         start = time.perf_counter()
         r = vm.run_python(owner._program(self.role), [float(a) for a in args])
         self.elapsed += time.perf_counter() - start
@@ -803,6 +840,7 @@ class _TensorEntry:
 
     def __call__(self, *args):
         owner, role = self.owner, self.role
+        owner._called.add(role)
         if role == "value_and_grad":
             owner._require_wrt()
         arrays, n = tensor_calls.check_arguments(args, owner.inputs)
@@ -846,13 +884,19 @@ _background_lock = threading.Lock()
 _shutting_down = threading.Event()
 
 
+_children: set = set()               # compile processes of background compiles
+
+
 @atexit.register
 def _stop_background_compiles() -> None:
-    """At exit, let background compiles stop at their next checkpoint (an LLVM part) and
-    wait for them: a thread inside LLVM while the process tears LLVM down could crash it."""
+    """At exit, stop the compile processes, let in-process compiles stop at their next
+    checkpoint (an LLVM part) and wait for them: a thread inside LLVM while the process
+    tears LLVM down could crash it."""
     _shutting_down.set()
     with _background_lock:
-        threads = list(_background)
+        children, threads = list(_children), list(_background)
+    for child in children:
+        child.kill()
     for thread in threads:
         thread.join()
 
