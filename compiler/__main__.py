@@ -67,9 +67,11 @@ def _add_eval_command(commands: argparse._SubParsersAction) -> None:
 def _add_bench_command(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench", help="benchmark the compiled code against baselines and peers",
-        description="Time value-and-gradient per call, in batches, for an MLP step and for random "
-                    "graphs of 100 to 100,000 ops, beside the eager tape engine, backend='python', "
-                    "Numba and the peers that are installed (SymPy, JAX, PyTorch, CasADi).")
+        description="Time value and gradient per call, in batches and for an MLP step, and how fast "
+                    "random graphs of 100 to 100,000 ops give a first gradient and compiled code "
+                    "(fresh processes, cold and warm cache), beside the eager tape engine, "
+                    "backend='python', Numba and the peers that are installed (SymPy, JAX, PyTorch, "
+                    "CasADi). Prints markdown tables; --json and --plot keep the results.")
     from compiler.bench import add_arguments  # light: the suites import their peers when they run
     add_arguments(bench)
     bench.set_defaults(run=_bench, parser=bench)

@@ -429,12 +429,36 @@ class CompiledFunction:
                 _background.discard(threading.current_thread())
         self._install(role, kernel)
 
+    def _in_disk_cache(self, role: str) -> bool:
+        """Whether the compiled code of ``role`` is in the disk cache already (then loading it
+        here beats starting a process); for llvm, the target is loaded on the way."""
+        if self.backend == "llvm":
+            with self._lock:
+                if role not in self._targets:
+                    target = _native_target(self.inputs, self.plan[role], role, False, compile=False)
+                    if target is None:
+                        return False
+                    self._targets[role] = target
+            return True
+        if self.backend == "numba":
+            directory = cache.ensure_dir("numba")
+            if directory is None:
+                return False
+            path, _ = _source_file(self.module.source, True)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            entry = self.module.entries[role]
+            return any(name.startswith(f"{stem}.{entry}-") and name.endswith(".nbi")
+                       for name in os.listdir(directory))
+        return False
+
     def _compile_in_subprocess(self, role: str) -> bool:
         """Compile ``role`` in a child process that stores the code in the disk cache; True
-        when it did (the cache is usable, the child succeeded)."""
+        when it did (the cache is usable, the child succeeded) or the code is cached already."""
         if self.backend not in ("numba", "llvm") or cache.ensure_dir("numba") is None \
                 or os.environ.get("COMPILER_COMPILE_IN_SUBPROCESS", "1") == "0":
             return False
+        if self._in_disk_cache(role):
+            return True
         import pickle
         import subprocess
         try:
@@ -719,10 +743,14 @@ def _progress_bar(total: int, what: str, enabled: bool):
     return tqdm(total=total, desc=what, unit="part", delay=1.0, file=sys.stderr, leave=False)
 
 
-def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool) -> _FlatTarget:
+def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool, module=None,
+                   compile: bool = True) -> _FlatTarget | None:
+    """The llvm build of ``plan``: loaded from the disk cache, else compiled (or, without
+    ``compile``, None). ``module`` is its LLVM IR when the caller has it already."""
     from . import llvm_target
-    with gc_paused():
-        module = llvm_target.emit(inputs, plan.outputs, plan.statements)
+    if module is None:
+        with gc_paused():
+            module = llvm_target.emit(inputs, plan.outputs, plan.statements)
     key = cache.entry_key("llvm", llvm_target.host_fingerprint(), *module.texts)
     kernel = None
     blob = cache.load(key, "o")
@@ -731,6 +759,8 @@ def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool) ->
             kernel = llvm_target.NativeKernel(llvm_target.unpack(blob), module)
         except Exception:  # a verified entry LLVM cannot load (another LLVM build): compile anew
             kernel = None
+    if kernel is None and not compile:
+        return None
     if kernel is None:
         bar = _progress_bar(len(module.texts), f"compiling {role} (llvm)", progress)
 

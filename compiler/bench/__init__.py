@@ -1,92 +1,121 @@
 """The benchmark suites behind ``python -m compiler bench``: how much faster the JIT makes the work.
 
-    python -m compiler bench                      # every suite, a few minutes on 2 cores
-    python -m compiler bench calls batch --quick  # some suites, smaller and fewer repeats
+    python -m compiler bench                      # every suite, several minutes on 2 cores
+    python -m compiler bench compile --quick      # one suite, smaller and fewer repeats
     python -m compiler bench --json out.json --plot out.png
 
 Suites (``SUITES``; adding one is one entry): ``calls`` (value and gradient of
 small functions, per call), ``batch`` (1e3 ... 1e7 points), ``mlp`` (a small
-network's training step), ``graphs`` (compile and call random graphs of 100 ...
-100,000 ops). Each case is timed side by side with its baselines (the eager
-tape engine, ``backend="python"``, Numba) and the peers that are installed
-(SymPy, JAX, PyTorch, CasADi); medians over interleaved repeats, warm-up
-excluded, compile times reported apart.
+network's training step), ``compile`` (time to first gradient and to compiled
+code of random graphs of 100 ... 100,000 ops, each in a fresh process, cold
+and warm cache). Each case is timed beside its baselines (the eager tape
+engine, ``backend="python"``, Numba) and the peers that are installed (SymPy,
+JAX, PyTorch, CasADi); medians over interleaved repeats, warm-up excluded,
+compile times reported apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .common import OtherLoad, Row, fmt_time, machine_info, table
+from .common import BenchmarkError, OtherLoad, Row, fmt_time, machine_info, table
+
+HELP_WIDTH = 79
 
 
 @dataclass(frozen=True)
 class Suite:
+    """A benchmark suite: ``run(quick, progress, **options)`` returns its rows and calls
+    ``progress()`` once per measurement, which ``steps(quick, **options)`` counts. ``options``
+    names the command-line options it takes; ``table(rows)`` formats its rows (default: a
+    timing table); ``panel(ax, rows)`` draws its chart on a matplotlib Axes, if it has one
+    (``ax=None``: only whether there is something to draw)."""
     name: str
     help: str
-    run: Callable          # (quick, progress) -> list[Row]
-    steps: Callable        # (quick) -> number of progress steps
+    run: Callable[..., list[Row]]
+    steps: Callable[..., int]
+    options: tuple[str, ...] = ()
+    table: Callable[[list[Row]], str] | None = None
+    panel: Callable[..., bool] | None = None
 
 
-def _suites() -> dict[str, Suite]:
-    from . import batch, calls, graphs_suite, mlp
-    return {
-        "calls": Suite("calls", "value and gradient per call: neuron, Rosenbrock 2 and 100", calls.run,
-                       lambda quick: 3),
-        "batch": Suite("batch", "value and gradient at 1e3 ... 1e7 points", batch.run,
-                       lambda quick: 3 if quick else 5),
-        "mlp": Suite("mlp", "an MLP's training step (value and gradient of the loss)", mlp.run, lambda quick: 1),
-        "graphs": Suite("graphs", "compile and call random graphs of 100 ... 100,000 ops", graphs_suite.run,
-                        graphs_suite.steps),
-    }
+def _lazy(ref: str) -> Callable:
+    """The function ``"module.name"`` of this package, imported when first called: suites import
+    Numba and their peers, and the command line must start fast."""
+    module, name = ref.rsplit(".", 1)
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)(*args, **kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
-SUITE_NAMES = ("calls", "batch", "mlp", "graphs")
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    Suite("calls", "value and gradient per call: neuron, Rosenbrock 2 and 100", _lazy("calls.run"),
+          lambda quick: 3, panel=_lazy("plots._speedups")),
+    Suite("batch", "value and gradient at 1e3 ... 1e7 points", _lazy("batch.run"),
+          lambda quick: 3 if quick else 5, panel=_lazy("plots._batch")),
+    Suite("mlp", "an MLP's training step (value and gradient of the loss)", _lazy("mlp.run"), lambda quick: 1),
+    Suite("compile", "time to first gradient and to compiled code of random graphs of 100 ... 100,000 ops "
+                     "(fresh processes, cold and warm cache)",
+          _lazy("compile_suite.run"), _lazy("compile_suite.steps"), options=("sizes", "numba_max_ops"),
+          table=_lazy("compile_suite.table"), panel=_lazy("compile_suite.panel")),
+)}
 
 
-def run(names: list[str], quick: bool, show_progress: bool = True) -> dict:
-    """Run the named suites; return ``{"machine", "rows", "load", "quick", "seconds"}``."""
-    suites = _suites()
-    total = sum(suites[n].steps(quick) for n in names)
+def run(names: list[str], quick: bool, show_progress: bool = True, options: dict | None = None) -> dict:
+    """Run the named suites; return ``{"machine", "rows", "load", "quick", "options", "seconds"}``.
+
+    ``options`` holds the suites' own options (``Suite.options``); each suite gets those it names.
+    """
+    options = options or {}
+    chosen = [SUITES[n] for n in names]
+    own = {s.name: {k: options[k] for k in s.options if options.get(k) is not None} for s in chosen}
     bar = None
     if show_progress:
         from tqdm import tqdm
+        total = sum(s.steps(quick, **own[s.name]) for s in chosen)
         bar = tqdm(total=total, desc="benchmarks", unit="step", file=sys.stderr, leave=False)
+    step = (lambda: bar.update(1)) if bar is not None else (lambda: None)
     rows: list[Row] = []
     loads = {}
     t0 = time.perf_counter()
     try:
-        for name in names:
+        for suite in chosen:
             if bar is not None:
-                bar.set_description(f"benchmark {name}")
+                bar.set_description(f"benchmark {suite.name}")
             with OtherLoad() as load:
-                rows += suites[name].run(quick, (lambda: bar.update(1)) if bar is not None else (lambda: None))
-            loads[name] = load.note()
+                rows += suite.run(quick, step, **own[suite.name])
+            loads[suite.name] = {"note": load.note(), **load.as_dict()}
     finally:
         if bar is not None:
             bar.close()
-    return {"machine": machine_info(), "rows": rows, "load": loads, "quick": quick,
+    return {"machine": machine_info(), "rows": rows, "load": loads, "quick": quick, "options": own,
             "seconds": time.perf_counter() - t0}
 
 
 def report(result: dict) -> str:
     """The results as markdown: one table per suite, the machine, the load."""
     m = result["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in m.items() if k not in ("cpu", "cores", "platform") and v)
-    out = [f"machine: {m['cpu']}, {m['cores']} cores, {m['platform']}", f"versions: {versions}", ""]
+    skip = ("cpu", "cores", "usable_cores", "platform")
+    versions = ", ".join(f"{k} {v}" for k, v in m.items() if k not in skip and v)
+    out = [f"machine: {m['cpu']}, {m['cores']} cores ({m.get('usable_cores', m['cores'])} usable), "
+           f"{m['platform']}", f"versions: {versions}", ""]
     rows = result["rows"]
-    for suite in SUITE_NAMES:
-        mine = [r for r in rows if r.suite == suite]
+    for suite in SUITES.values():
+        mine = [r for r in rows if r.suite == suite.name]
         if not mine:
             continue
-        out.append(f"## {suite}" + (" (quick)" if result["quick"] else ""))
-        out.append(_graphs_table(mine) if suite == "graphs" else _timing_table(mine))
-        out.append(result["load"].get(suite, ""))
+        out.append(f"## {suite.name}" + (" (quick)" if result["quick"] else ""))
+        out.append((suite.table or _timing_table)(mine))
+        out.append(result["load"].get(suite.name, {}).get("note", ""))
         out.append("")
     out.append(f"total: {result['seconds']:.0f} s")
     return "\n".join(out)
@@ -108,42 +137,69 @@ def _timing_table(rows: list[Row]) -> str:
                   "compile / first call", "note"], body)
 
 
-def _graphs_table(rows: list[Row]) -> str:
-    body = []
-    casadi = {r.size: r for r in rows if r.method == "casadi"}
-    for r in rows:
-        if r.seconds is None:
-            body.append([r.case, r.method, "-", "-", fmt_time(r.compile_seconds), "-", "-", "-", r.note])
-            continue
-        e = r.extra
-        peer = casadi.get(r.size)
-        body.append([f"{r.size:,}", r.method, str(e.get("statements") or "-"), fmt_time(e["ttfg"]),
-                     fmt_time(e["ttfg"] + e["ready"]), fmt_time(r.seconds),
-                     f"{e['ttfg'] / peer.extra['ttfg']:.2f}x" if peer and r is not peer else "-",
-                     f"{r.seconds / peer.seconds:.2f}x" if peer and r is not peer else "-", e.get("backend", "")])
-    return table(["ops", "route", "gradient statements", "time to first gradient", "time to compiled code",
-                  "per call", "first gradient / CasADi's", "per call / CasADi's", "note"], body)
+def plot(result: dict, path: str) -> bool:
+    """Draw the chart of each suite that ran and has one, side by side, into the PNG ``path``;
+    False when there is none to draw."""
+    rows = result["rows"]
+    panels = [s.panel for s in SUITES.values() if s.panel is not None and s.panel(None, rows)]
+    if not panels:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.0 * len(panels), 7.5), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        panel(ax, rows)
+    m = result["machine"]
+    fig.suptitle(f"adjoint-compiler benchmarks — {m['cpu']}, {m['cores']} cores", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m compiler bench ARGS``; returns the exit status. Example: ``main(["compile", "--quick"])``."""
     parser = argparse.ArgumentParser(prog="python -m compiler bench", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run_command(parser.parse_args(argv))
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ops counts separated by commas, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ops counts, got {text!r}")
+    return sizes
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suites", nargs="*", metavar="SUITE",
-                        help=f"suites to run (default: all): {', '.join(SUITE_NAMES)}")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under a minute)")
-    parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", help="also draw the charts (needs matplotlib)")
+    """The options of ``python -m compiler bench`` (and of ``main``)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the list of suites a list
+    if parser.description:
+        parser.description = textwrap.fill(" ".join(parser.description.split()), HELP_WIDTH)
+    parser.epilog = "suites:\n" + "\n".join(
+        textwrap.fill(s.help, HELP_WIDTH, initial_indent=f"  {s.name:<9} ", subsequent_indent=" " * 12)
+        for s in SUITES.values())
+    parser.add_argument("suites", nargs="*", metavar="SUITE", help=f"suites to run (default: all): {', '.join(SUITES)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes and fewer repeats (under a minute per suite on 2 cores)")
+    parser.add_argument("--json", metavar="FILE", help="also write every result (every repeat) as JSON")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="also draw the charts (needs matplotlib: pip install 'adjoint-compiler[bench]')")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--numba-max-ops", type=int, metavar="N",
+                        help="compile suite: the largest graph the numba routes compile (default 1000, "
+                             "100 with --quick; 10000 takes about a minute)")
+    parser.add_argument("--sizes", type=_sizes, help=argparse.SUPPRESS)  # compile suite: ops, e.g. 100,1000
 
 
 def run_command(args: argparse.Namespace) -> int:
-    unknown = [s for s in args.suites if s not in SUITE_NAMES]
+    unknown = [s for s in args.suites if s not in SUITES]
     if unknown:
-        print(f"error: unknown suite {', '.join(unknown)} (suites: {', '.join(SUITE_NAMES)})", file=sys.stderr)
+        print(f"error: unknown suite {', '.join(unknown)} (suites: {', '.join(SUITES)})", file=sys.stderr)
         return 2
     if args.plot:
         from .plots import require_matplotlib
@@ -151,14 +207,20 @@ def run_command(args: argparse.Namespace) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-    result = run(args.suites or list(SUITE_NAMES), args.quick, not args.no_progress)
+    options = {"sizes": args.sizes, "numba_max_ops": args.numba_max_ops}
+    try:
+        result = run(args.suites or list(SUITES), args.quick, not args.no_progress, options)
+    except BenchmarkError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(report(result))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({**result, "rows": [r.as_dict() for r in result["rows"]]}, f, indent=1, default=str)
         print(f"results written to {args.json}")
     if args.plot:
-        from .plots import plot
-        plot(result, args.plot)
-        print(f"charts written to {args.plot}")
+        if plot(result, args.plot):
+            print(f"charts written to {args.plot}")
+        else:
+            print("no chart: the suites that ran have none")
     return 0

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+QUIET_SHARE = 0.05  # other load (share of the machine) above which a note says times are inflated
+
 
 @dataclass
 class Row:
@@ -36,7 +38,7 @@ class Row:
 
 
 def calibrate(fn: Callable[[], object], min_time: float) -> int:
-    """The loop count (1, 2, 5, 10, 20, ...) for which ``min_time`` passes at least."""
+    """The loop count (1, 2, 5, 10, 20, ...) for which one repeat lasts at least ``min_time``."""
     number = 1
     while True:
         for k in (1, 2, 5):
@@ -48,13 +50,43 @@ def calibrate(fn: Callable[[], object], min_time: float) -> int:
         number *= 10
 
 
-def timed(cases: dict[str, Callable[[], object]], repeats: int, min_time: float,
-          interleave: bool = True) -> dict[str, tuple[float, float]]:
-    """Median seconds per call and relative spread of each case, repeats interleaved (or, with
+@dataclass
+class Timing:
+    """Every repeat of one timed case: ``loops`` calls per repeat, seconds per call of each."""
+    loops: int
+    per_call: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_call)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median (the range, under 4 repeats): the noise."""
+        xs = self.per_call
+        if len(xs) < 4:
+            return (max(xs) - min(xs)) / self.median
+        q = statistics.quantiles(xs, n=4)
+        return (q[2] - q[0]) / self.median
+
+    def ratio_to(self, other: "Timing") -> float:
+        """Median over repeats of self / other: a paired ratio, for cases timed interleaved."""
+        if len(self.per_call) != len(other.per_call):
+            raise ValueError("a paired ratio needs timings of the same interleaved repeats")
+        return statistics.median(a / b for a, b in zip(self.per_call, other.per_call))
+
+    def as_dict(self) -> dict:
+        return {"loops": self.loops, "median": self.median, "spread": self.spread, "per_call": self.per_call}
+
+
+def measure(cases: dict[str, Callable[[], object]], repeats: int, min_time: float,
+            interleave: bool = True) -> dict[str, Timing]:
+    """Every repeat of each case, each repeat a calibrated loop of at least ``min_time``;
+    repeats interleaved (so that a drift in machine speed hits the cases alike) or, with
     ``interleave=False``, each case's repeats together: libraries whose thread pools spin
-    after a call, such as BLAS and PyTorch, slow each other down when interleaved)."""
+    after a call, such as BLAS and PyTorch, slow each other down when interleaved."""
     loops = {name: calibrate(fn, min_time) for name, fn in cases.items()}
-    samples: dict[str, list[float]] = {name: [] for name in cases}
+    out = {name: Timing(loops[name], []) for name in cases}
     order = [name for _ in range(repeats) for name in cases] if interleave else \
         [name for name in cases for _ in range(repeats)]
     for name in order:
@@ -62,17 +94,14 @@ def timed(cases: dict[str, Callable[[], object]], repeats: int, min_time: float,
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        samples[name].append((time.perf_counter() - t0) / n)
-    out = {}
-    for name, xs in samples.items():
-        median = statistics.median(xs)
-        if len(xs) >= 4:
-            q = statistics.quantiles(xs, n=4)
-            spread = (q[2] - q[0]) / median
-        else:
-            spread = (max(xs) - min(xs)) / median
-        out[name] = (median, spread)
+        out[name].per_call.append((time.perf_counter() - t0) / n)
     return out
+
+
+def timed(cases: dict[str, Callable[[], object]], repeats: int, min_time: float,
+          interleave: bool = True) -> dict[str, tuple[float, float]]:
+    """Median seconds per call and relative spread of each case (``measure`` in short)."""
+    return {name: (t.median, t.spread) for name, t in measure(cases, repeats, min_time, interleave).items()}
 
 
 def first_call(fn: Callable, *args):
@@ -83,10 +112,15 @@ def first_call(fn: Callable, *args):
 
 
 class OtherLoad:
-    """CPU the rest of the machine used while a section ran (a context manager): /proc/stat
-    busy time minus this process's and its children's, as a share of the machine."""
+    """CPU the rest of the machine used while a section ran (a context manager).
 
-    share: float | None = None
+    /proc/stat busy time of all CPUs minus this process's and its children's own
+    CPU time, as a share of the machine's capacity over the wall time; and the
+    VM's steal time. Other work on a small machine inflates absolute times.
+    """
+
+    share: float | None = None  # other processes' CPU / (wall time * cores)
+    steal: float | None = None
 
     def __enter__(self):
         self._start = self._sample()
@@ -95,8 +129,10 @@ class OtherLoad:
     def __exit__(self, *exc):
         end = self._sample()
         if self._start is not None and end is not None:
-            wall, busy, own = (e - s for e, s in zip(end, self._start))
-            self.share = max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
+            wall, busy, steal, own = (e - s for e, s in zip(end, self._start))
+            capacity = wall * (os.cpu_count() or 1)
+            self.share = max(0.0, busy - own) / capacity
+            self.steal = steal / capacity
 
     @staticmethod
     def _sample():
@@ -105,17 +141,23 @@ class OtherLoad:
                 fields = list(map(int, fh.readline().split()[1:9]))
         except (OSError, ValueError):
             return None
-        user, nice, system, _idle, _iowait, irq, softirq, _steal = fields
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
         hz = os.sysconf("SC_CLK_TCK")
         own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
                                                     resource.getrusage(resource.RUSAGE_CHILDREN)))
-        return time.perf_counter(), (user + nice + system + irq + softirq) / hz, own
+        return time.perf_counter(), (user + nice + system + irq + softirq) / hz, steal / hz, own
+
+    def as_dict(self) -> dict:
+        return {"other_processes_cpu_share": self.share, "steal_share": self.steal}
 
     def note(self) -> str:
         if self.share is None:
-            return "load from other processes: unknown"
+            return "load from other processes: unknown (no /proc/stat)"
         text = f"load from other processes: {self.share:.0%} of the machine"
-        return text + (" (not quiet: absolute times are inflated)" if self.share > 0.05 else "")
+        if self.steal:
+            text += f" (VM steal {self.steal:.0%})"
+        quiet = self.share <= QUIET_SHARE and (self.steal or 0.0) <= QUIET_SHARE
+        return text + ("" if quiet else " (not quiet: absolute times are inflated)")
 
 
 def machine_info() -> dict:
@@ -126,7 +168,11 @@ def machine_info() -> dict:
             cpu = m.group(1).strip() if m else cpu
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    info = {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "python": platform.python_version(),
             "platform": platform.platform()}
     for name in ("numpy", "numba", "llvmlite", "sympy", "jax", "torch", "casadi"):
         info[name] = package_version(name)
@@ -154,6 +200,27 @@ def optional(name: str):
     if name == "torch":
         module.set_num_threads(os.cpu_count() or 1)
     return module
+
+
+class BenchmarkError(Exception):
+    """A measurement failed: the results of the run are not valid."""
+
+
+class MismatchError(BenchmarkError):
+    """Two methods that must compute the same numbers do not."""
+
+
+def check_close(what: str, reference, candidate, rtol: float) -> None:
+    """Raise ``MismatchError`` unless ``candidate`` equals ``reference`` to ``rtol`` (relative to
+    the largest magnitude of ``reference``: the components of a gradient differ in scale)."""
+    ref = [float(v) for v in (reference if isinstance(reference, (list, tuple)) else [reference])]
+    got = [float(v) for v in (candidate if isinstance(candidate, (list, tuple)) else [candidate])]
+    if len(ref) != len(got):
+        raise MismatchError(f"{what}: {len(got)} numbers, expected {len(ref)}")
+    scale = max((abs(v) for v in ref), default=0.0)
+    for i, (r, g) in enumerate(zip(ref, got)):
+        if not abs(g - r) <= rtol * scale:  # nan fails too
+            raise MismatchError(f"{what}: {g!r} at position {i}, expected {r!r} (relative tolerance {rtol:g})")
 
 
 def fmt_time(seconds: float | None) -> str:

@@ -1,9 +1,10 @@
-"""The random graph of the large-graph benchmark, for this library and for CasADi.
+"""The random graph of the compile benchmark, for this library and for CasADi.
 
-8 inputs; each new op takes its two operands among the previous 50 values and
-is one of ``a+b``, ``a-b``, ``a*b*0.5``, ``sin(a)``, ``exp(-a*a)``, ``tanh(a)``;
-the output is the sum of the last 8 values. The same seed gives the same
-function in both libraries (the random choices do not depend on the library).
+``n_inputs`` inputs; each new op takes its two operands among the previous
+``window`` values (uniformly) and is one of ``a+b``, ``a-b``, ``a*b*0.5``,
+``sin(a)``, ``exp(-a*a)``, ``tanh(a)`` (uniformly); the output is the sum of
+the last 8 values. The random choices do not depend on the library, so one
+seed gives the same function in both.
 
 >>> f, xs = random_graph(100)
 >>> len(xs), f.shape
@@ -16,13 +17,14 @@ import random
 
 N_INPUTS = 8
 WINDOW = 50
+N_SUMMED = 8  # the output is the sum of this many last values
 
 
-def _build(n_ops: int, seed: int, inputs: list, sin, exp, tanh):
+def _build(n_ops: int, seed: int, inputs: list, window: int, sin, exp, tanh):
     rng = random.Random(seed)
     vals = list(inputs)
     for _ in range(n_ops):
-        a, b = rng.choice(vals[-WINDOW:]), rng.choice(vals[-WINDOW:])
+        a, b = rng.choice(vals[-window:]), rng.choice(vals[-window:])
         kind = rng.randrange(6)
         if kind == 0:
             v = a + b
@@ -37,21 +39,31 @@ def _build(n_ops: int, seed: int, inputs: list, sin, exp, tanh):
         else:
             v = tanh(a)
         vals.append(v)
-    out = vals[-8]
-    for v in vals[-7:]:
+    out = vals[-N_SUMMED]
+    for v in vals[-N_SUMMED + 1:]:
         out = out + v
     return out
 
 
-def random_graph(n_ops: int, seed: int = 0):
+def random_graph(n_ops: int, seed: int = 0, n_inputs: int = N_INPUTS, window: int = WINDOW):
     """``(output, inputs)`` of the random graph with ``n_ops`` ops, as this library's expressions."""
     import compiler as cc
-    xs = list(cc.symbols(" ".join(f"x{i}" for i in range(N_INPUTS))))
-    return _build(n_ops, seed, xs, cc.sin, cc.exp, cc.tanh), xs
+    xs = [cc.Symbol(f"x{i}") for i in range(n_inputs)]
+    return _build(n_ops, seed, xs, window, cc.sin, cc.exp, cc.tanh), xs
 
 
-def random_graph_casadi(n_ops: int, seed: int = 0):
-    """``(output, x)`` of the same graph in CasADi's SX (``x`` is the 8-vector of inputs)."""
+def random_graph_casadi(n_ops: int, seed: int = 0, n_inputs: int = N_INPUTS, window: int = WINDOW):
+    """``(output, x)`` of the same graph as CasADi SX; ``x`` is the vector of the inputs.
+
+    >>> import pytest; ca = pytest.importorskip("casadi")
+    >>> import compiler as cc
+    >>> (f, xs), (g, x) = random_graph(300, seed=3), random_graph_casadi(300, seed=3)
+    >>> point = [0.1 * (i + 1) for i in range(8)]
+    >>> ours = cc.compile(f, xs, backend="python")(*point)
+    >>> theirs = float(ca.Function("g", [x], [g])(point))
+    >>> abs(ours - theirs) <= 1e-12 * abs(theirs)
+    True
+    """
     import casadi as ca
-    x = ca.SX.sym("x", N_INPUTS)
-    return _build(n_ops, seed, [x[i] for i in range(N_INPUTS)], ca.sin, ca.exp, ca.tanh), x
+    x = ca.SX.sym("x", n_inputs)
+    return _build(n_ops, seed, [x[i] for i in range(n_inputs)], window, ca.sin, ca.exp, ca.tanh), x

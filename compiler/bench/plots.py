@@ -1,5 +1,5 @@
-"""The benchmark charts: speedup over the eager tape, time against batch size, compile time
-against graph size (log-log), drawn with matplotlib into one PNG."""
+"""Chart panels of the calls and batch suites (speedup over the eager tape; time against batch
+size, log-log), drawn on a matplotlib Axes; ``compiler.bench.plot`` puts the panels side by side."""
 
 from __future__ import annotations
 
@@ -13,22 +13,6 @@ def require_matplotlib() -> str | None:
     except ImportError:
         return "--plot needs matplotlib: pip install 'adjoint-compiler[bench]'"
     return None
-
-
-def plot(result: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = result["rows"]
-    panels = [p for p in (_speedups, _batch, _graphs) if p(None, rows)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 6.4), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        panel(ax, rows)
-    m = result["machine"]
-    fig.suptitle(f"adjoint-compiler benchmarks — {m['cpu']}, {m['cores']} cores", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _speedups(ax, rows) -> bool:
@@ -82,27 +66,5 @@ def _batch(ax, rows) -> bool:
     ax.set_ylabel("seconds per batch (value + 3 gradients)")
     ax.set_title("batch evaluation")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
-    ax.grid(True, which="both", alpha=0.3)
-    return True
-
-
-def _graphs(ax, rows) -> bool:
-    """Log-log: time to first gradient (solid) and to compiled code (dashed) against graph size."""
-    series = defaultdict(list)
-    for r in rows:
-        if r.suite == "graphs" and r.seconds:
-            series[r.method].append((r.size, r.extra["ttfg"], r.extra["ttfg"] + r.extra["ready"]))
-    if ax is None:
-        return bool(series)
-    for method, pts in series.items():
-        pts.sort()
-        line, = ax.loglog([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{method}: first gradient")
-        if any(p[2] > p[1] * 1.05 for p in pts):
-            ax.loglog([p[0] for p in pts], [p[2] for p in pts], "s--", color=line.get_color(),
-                      label=f"{method}: compiled code")
-    ax.set_xlabel("ops in the random graph")
-    ax.set_ylabel("seconds (fresh process)")
-    ax.set_title("time to first gradient and to compiled code")
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     ax.grid(True, which="both", alpha=0.3)
     return True
