@@ -708,12 +708,15 @@ class _FlatTarget:
     """A kernel that reads its inputs from an array and writes its outputs (values, then the
     Jacobian row by row) to an array: the llvm and vm targets."""
 
-    def __init__(self, n_in: int, n_out: int, scalar, batch):
+    def __init__(self, n_in: int, n_out: int, scalar, batch, native=None):
         self.n_in, self.n_out = n_in, n_out
         self.scalar, self.batch = scalar, batch  # scalar(x, out); batch(arrays, strides, out2d)
+        self.native = native  # (ctypes function, scratch size) of machine code: a faster scalar path
 
     def scalar_call(self, many: bool, n_values: int, k: int, role: str):
         n_in, n_out, scalar = self.n_in, self.n_out, self.scalar
+        if self.native is not None:
+            return self._native_call(many, n_values, k, role)
 
         def call(*args):
             if len(args) != n_in:
@@ -732,6 +735,36 @@ class _FlatTarget:
             if not many:
                 return r[0], tuple(r[1:])
             return tuple(r[:n_values]), out[n_values:].reshape(n_values, k)
+        return call
+
+    def _native_call(self, many: bool, n_values: int, k: int, role: str):
+        """One point through ctypes buffers of this thread: no NumPy array per call (about
+        1.5 us instead of 5)."""
+        import ctypes
+        n_in, n_out = self.n_in, self.n_out
+        cfunc, n_scratch = self.native
+        local = threading.local()
+
+        def buffers():
+            x, out, s = (ctypes.c_double * n_in)(), (ctypes.c_double * n_out)(), (ctypes.c_double * n_scratch)()
+            local.b = (x, out, s, ctypes.addressof(x), ctypes.addressof(out), ctypes.addressof(s))
+            return local.b
+
+        def call(*args):
+            if len(args) != n_in:
+                raise TypeError("argument count")  # the checked slow path explains
+            b = getattr(local, "b", None) or buffers()
+            try:
+                b[0][:] = args
+            except (TypeError, ValueError):
+                raise TypeError("not numbers") from None  # arrays and the rest: the slow path
+            cfunc(b[3], b[4], 1, b[5])
+            r = b[1][:]
+            if role == "value":
+                return r[0] if not many else tuple(r)
+            if not many:
+                return r[0], tuple(r[1:])
+            return tuple(r[:n_values]), np.array(r[n_values:]).reshape(n_values, k)
         return call
 
 
@@ -786,7 +819,7 @@ def _native_target(inputs, plan: codegen.Schedule, role: str, progress: bool, mo
         from . import native_batch  # Numba: imported when a batch first needs it
         native_batch.batch(address, n_scratch, arrays, strides, out)
 
-    target = _FlatTarget(len(inputs), module.n_out, scalar, batch)
+    target = _FlatTarget(len(inputs), module.n_out, scalar, batch, native=(cfunc, n_scratch))
     target.kernel = kernel  # keeps the machine code alive
     return target
 
