@@ -263,10 +263,10 @@ class Printer:
         from .shapes import index_text
         index, shape = node.params
         placed = tuple(it for it in index if it[0] != "new")
-        target = tuple(d for it, d in zip(index, node.args[0].shape) if it[0] != "new") \
-            if node.args[0].shape else ()
+        axes = [it for it in index if it[0] != "int"]  # one per axis of the adjoint g
+        target = tuple(d for it, d in zip(axes, node.args[0].shape) if it[0] != "new")
         value = g
-        if len(placed) != len(index) and target:  # drop the size-1 axes that None added
+        if len(placed) != len(index) and node.args[0].shape:  # drop the size-1 axes that None added
             value = f"np.ascontiguousarray({g}).reshape({target})"
         return [f"{name} = np.zeros({shape})", f"{name}[{index_text(placed)}] = {value}"]
 
@@ -571,21 +571,26 @@ def tensor_batch_driver(p: Printer, kernel: str, n_out: int, n_wrt: int | None) 
     if not hasattr(p, "_strides"):
         p._strides = [p.names.claim(f"s_{a}") for a in arrays]
     call = ", ".join(f"{a}[i * {s}]" for a, s in zip(arrays, p._strides))
-    outs = [f"out{k}" for k in range(n_out)]
-    grads = [f"grad{k}_{j}" for k in range(n_out) for j in range(n_wrt or 0)]
-    lines = [f"def {kernel}_batch({', '.join(arrays + p._strides + outs + grads)}):",
-             "    for i in numba.prange(out0.shape[0]):"]
+    names = p.__dict__.setdefault("_driver_names", {})  # out0, grad0_1, ...: never an input's name
+    for wanted in [f"out{k}" for k in range(n_out)] + [f"grad{k}_{j}" for k in range(n_out)
+                                                       for j in range(n_wrt or 0)]:
+        if wanted not in names:
+            names[wanted] = p.names.claim(wanted)
+    outs = [names[f"out{k}"] for k in range(n_out)]
+    grads = [[names[f"grad{k}_{j}"] for j in range(n_wrt or 0)] for k in range(n_out)]
+    lines = [f"def {kernel}_batch({', '.join(arrays + p._strides + outs + sum(grads, []))}):",
+             f"    for i in numba.prange({outs[0]}.shape[0]):"]
     if n_wrt is None:
         lines.append(f"        r = {kernel}({call})")
-        lines += ["        out0[i] = r"] if n_out == 1 else [f"        out{k}[i] = r[{k}]" for k in range(n_out)]
+        lines += [f"        {outs[0]}[i] = r"] if n_out == 1 else [f"        {o}[i] = r[{k}]" for k, o in enumerate(outs)]
     else:
         lines.append(f"        v, g = {kernel}({call})")
         if n_out == 1:
-            lines.append("        out0[i] = v")
-            lines += [f"        grad0_{j}[i] = g[{j}]" for j in range(n_wrt)]
+            lines.append(f"        {outs[0]}[i] = v")
+            lines += [f"        {gr}[i] = g[{j}]" for j, gr in enumerate(grads[0])]
         else:
-            lines += [f"        out{k}[i] = v[{k}]" for k in range(n_out)]
-            lines += [f"        grad{k}_{j}[i] = g[{k}][{j}]" for k in range(n_out) for j in range(n_wrt)]
+            lines += [f"        {o}[i] = v[{k}]" for k, o in enumerate(outs)]
+            lines += [f"        {gr}[i] = g[{k}][{j}]" for k in range(n_out) for j, gr in enumerate(grads[k])]
     return "\n".join(lines)
 
 

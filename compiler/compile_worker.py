@@ -1,7 +1,8 @@
-"""The child process of a background compile: ``python -m compiler.compile_worker ROLE``.
+"""The child process of a background compile: ``python -m compiler.compile_worker ROLE [--batch]``.
 
 Reads a pickled ``CompiledFunction`` on stdin, compiles the kernel of ``ROLE``
-(Numba or LLVM), which stores it in the disk cache, and exits; the parent then
+(Numba or LLVM; with ``--batch`` its parallel batch loop too), which stores it
+in the disk cache, and exits; the parent then
 loads it from the cache. Compiling here keeps the parent's calls running at
 full speed meanwhile (a compile in the parent would hold its GIL).
 """
@@ -16,6 +17,8 @@ def main(argv: list[str]) -> int:
     role = argv[0]
     fn = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent process
     fn._kernel(role, progress=False)
+    if "--batch" in argv[1:]:
+        fn._batch_driver(role)
     return 0
 
 

@@ -116,7 +116,11 @@ def _simplify_pow(a, b):
 
 def _simplify_where(c, a, b):
     if c.op == "const":
-        return a if c.value else b
+        mask = np.asarray(c.value)
+        if mask.all():
+            return a
+        if not mask.any():
+            return b
     if a is b:
         return a
     return None
@@ -371,7 +375,13 @@ def _shapes():
 
 def _python_index(index: tuple) -> tuple:
     """A normalized index (``shapes.normalize_index``) as the tuple NumPy takes."""
-    return tuple(None if it[0] == "new" else it[1] if it[0] == "int" else slice(*it[1:]) for it in index)
+    return tuple(None if it[0] == "new" else it[1] if it[0] == "int" else _python_slice(*it[1:]) for it in index)
+
+
+def _python_slice(start: int, stop: int, step: int) -> slice:
+    """A resolved slice (``slice.indices``) as a slice again: a reversed range that runs past
+    index 0 resolves to stop -1, which Python would read as the last element."""
+    return slice(start, None if step < 0 and stop < 0 else stop, step)
 
 
 def _index_put(g, index, shape):

@@ -272,6 +272,10 @@ class CompiledFunction:
             return self._tensor_hessian(args)
         gfn = self.grad_fn
         jac = gfn.grad(*args)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
+        if isinstance(jac, tuple):  # a graph with tensors, scalar wrt: rows of per-wrt gradients
+            jac = np.asarray(jac if len(gfn.outputs) > 1 else (jac,), dtype=np.float64)
+            if jac.ndim == 3:  # (rows, n_wrt, n): the batch axis first
+                jac = np.moveaxis(jac, 2, 0)
         k = len(self.wrt)
         shape = (k, k) if not self._many else (len(self.outputs), k, k)
         return jac.reshape(jac.shape[:-2] + shape)
@@ -322,6 +326,13 @@ class CompiledFunction:
     def _tensor_hessian(self, args):
         if self._many:
             raise ValueError("the Hessian of tensors is defined for one scalar output")
+        if len(args) != len(self.inputs):
+            raise ArgumentError(self._count_message(len(args)))
+        for a, node in zip(args, self.inputs):
+            if np.ndim(a) != len(node.shape):
+                raise ShapeError(f"hessian of a function of tensors is taken at one point: input "
+                                 f"{node.name!r} needs shape {node.shape}, got {np.shape(a)} (for a batch, "
+                                 "call it point by point or use fn.hvp)")
         sizes = [math.prod(w.shape) for w in self.wrt]
         total = sum(sizes)
         if total > HESSIAN_MAX_SIZE:
@@ -380,43 +391,51 @@ class CompiledFunction:
         roles = ("value", "value_and_grad") if self.wrt else ("value",)
         self._called.update(roles)
         for role in roles:
-            thread = self._compiling.get(role)
-            if thread is not None:
-                thread.join()
+            for key in (role, f"{role} batch"):
+                thread = self._compiling.get(key)
+                if thread is not None:
+                    thread.join()
             if self._compile_error is not None:
                 raise self._compile_error
-            if not _is_compiled(getattr(self, _SLOT[role])):
-                self._install(role, self._kernel(role))
+            entry = getattr(self, _SLOT[role])
+            if not _is_compiled(entry):
+                driver = self._batch_driver(role) if isinstance(entry, _TensorEntry) and entry.batched else None
+                self._install(role, self._kernel(role), driver)
         return self
 
-    def _install(self, role: str, kernel) -> None:
-        """Make the compiled ``kernel`` answer the calls of ``role``."""
+    def _install(self, role: str, kernel, driver=None) -> None:
+        """Make the compiled ``kernel`` (and batch ``driver``) answer the calls of ``role``."""
         entry = getattr(self, _SLOT[role])
         if isinstance(entry, _TensorEntry):
             entry.compiled = kernel
+            if driver is not None:
+                entry.driver = driver
         else:
             setattr(self, _SLOT[role], kernel)
 
-    def _compile_in_background(self, role: str) -> None:
-        """Start compiling ``role`` in a thread (once); calls go on being interpreted meanwhile."""
+    def _compile_in_background(self, role: str, batch: bool = False) -> None:
+        """Start compiling ``role`` (with its batch driver if ``batch``) in a thread, once;
+        calls go on being interpreted meanwhile."""
+        key = f"{role} batch" if batch else role
         with _background_lock:
-            if role in self._compiling or _shutting_down.is_set():
+            if key in self._compiling or _shutting_down.is_set():
                 return
-            thread = threading.Thread(target=self._background, args=(role,), daemon=True,
-                                      name=f"compiler: {role} of {self._title[:40]}")
-            self._compiling[role] = thread
+            thread = threading.Thread(target=self._background, args=(role, batch), daemon=True,
+                                      name=f"compiler: {key} of {self._title[:40]}")
+            self._compiling[key] = thread
             _background.add(thread)
             thread.start()
 
-    def _background(self, role: str) -> None:
+    def _background(self, role: str, batch: bool = False) -> None:
         try:
             # compiled by another process into the disk cache, then loaded here: a compile
             # in this process would hold the GIL and slow the calls it is meant to speed up
             # (without a usable cache, or if the child fails, it is compiled here after all)
-            self._compile_in_subprocess(role)
+            self._compile_in_subprocess(role, batch)
             if _shutting_down.is_set():
                 return
             kernel = self._kernel(role, progress=False)
+            driver = self._batch_driver(role) if batch else None
         except _Cancelled:
             return
         except BaseException as exc:  # kept for wait(); calls stay interpreted, never wrong
@@ -427,9 +446,9 @@ class CompiledFunction:
         finally:
             with _background_lock:
                 _background.discard(threading.current_thread())
-        self._install(role, kernel)
+        self._install(role, kernel, driver)
 
-    def _in_disk_cache(self, role: str) -> bool:
+    def _in_disk_cache(self, role: str, batch: bool = False) -> bool:
         """Whether the compiled code of ``role`` is in the disk cache already (then loading it
         here beats starting a process); for llvm, the target is loaded on the way."""
         if self.backend == "llvm":
@@ -446,24 +465,26 @@ class CompiledFunction:
                 return False
             path, _ = _source_file(self.module.source, True)
             stem = os.path.splitext(os.path.basename(path))[0]
-            entry = self.module.entries[role]
-            return any(name.startswith(f"{stem}.{entry}-") and name.endswith(".nbi")
-                       for name in os.listdir(directory))
+            names = os.listdir(directory)
+            entries = [self.module.entries[role]] + ([self.module.batch[role]] if batch else [])
+            return all(any(name.startswith(f"{stem}.{entry}-") and name.endswith(".nbi") for name in names)
+                       for entry in entries)
         return False
 
-    def _compile_in_subprocess(self, role: str) -> bool:
+    def _compile_in_subprocess(self, role: str, batch: bool = False) -> bool:
         """Compile ``role`` in a child process that stores the code in the disk cache; True
         when it did (the cache is usable, the child succeeded) or the code is cached already."""
         if self.backend not in ("numba", "llvm") or cache.ensure_dir("numba") is None \
                 or os.environ.get("COMPILER_COMPILE_IN_SUBPROCESS", "1") == "0":
             return False
-        if self._in_disk_cache(role):
+        if self._in_disk_cache(role, batch):
             return True
         import pickle
         import subprocess
         try:
             payload = pickle.dumps(self)
-            child = subprocess.Popen([sys.executable, "-m", "compiler.compile_worker", role],
+            child = subprocess.Popen([sys.executable, "-m", "compiler.compile_worker", role]
+                                     + (["--batch"] if batch else []),
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except (OSError, pickle.PicklingError, RecursionError):
             return False
@@ -514,15 +535,16 @@ class CompiledFunction:
         names = ", ".join(self._input_names)
         return f"expected {len(self._input_names)} argument(s) ({names}), in this order; got {given}"
 
-    def _tensor_batch(self, role: str, arrays: list[np.ndarray], n: int):
-        """A batch of a function of tensors: outputs get a leading axis of length n."""
+    def _tensor_batch(self, role: str, arrays: list[np.ndarray], n: int, driver=None):
+        """A batch of a function of tensors: outputs get a leading axis of length n; ``driver``
+        is the batch loop to run (the compiled one by default)."""
         shapes = [o.shape for o in self.outputs]
         outs = [np.empty((n,) + s) for s in shapes]
         grads = [np.empty((n,) + w.shape) for _ in self.outputs for w in self.wrt] \
             if role == "value_and_grad" else []
         strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
         if n:
-            self._batch_driver(role)(*arrays, *strides, *outs, *grads)
+            (driver or self._batch_driver(role))(*arrays, *strides, *outs, *grads)
         values = outs[0] if not self._many else tuple(outs)
         if role == "value":
             return values
@@ -896,10 +918,14 @@ class _TensorEntry:
     def __init__(self, owner: CompiledFunction, role: str):
         self.owner, self.role, self.elapsed = owner, role, 0.0
         self.compiled = None  # the Numba kernel, once made
+        self.driver = None    # its compiled batch loop, once made
+        self.batched = False  # whether batches were asked for (then the driver is compiled too)
 
     @property
     def ready(self) -> bool:
-        return self.compiled is not None or self.owner.backend == "python"
+        if self.owner.backend == "python":
+            return True
+        return self.compiled is not None and (self.driver is not None or not self.batched)
 
     def __call__(self, *args):
         owner, role = self.owner, self.role
@@ -908,7 +934,7 @@ class _TensorEntry:
             owner._require_wrt()
         arrays, n = tensor_calls.check_arguments(args, owner.inputs)
         if n is not None:
-            return owner._tensor_batch(role, arrays, n)
+            return self._batch(arrays, n)
         kernel = self.compiled
         if kernel is None and owner.requested_backend == "auto":
             kernel = owner._numpy_function(owner.module.entries[role])
@@ -923,6 +949,23 @@ class _TensorEntry:
             kernel = self.compiled = owner._kernel(role)
         with np.errstate(all="ignore"):
             return tensor_calls.result(kernel(*arrays))
+
+
+    def _batch(self, arrays, n):
+        owner, role = self.owner, self.role
+        self.batched = True
+        if self.driver is None and owner.requested_backend == "auto":
+            # the NumPy module's loop, in Python, while Numba compiles the parallel one
+            driver = _python_batch(owner._numpy_function(owner.module.batch[role]))
+            start = time.perf_counter()
+            out = owner._tensor_batch(role, arrays, n, driver)
+            self.elapsed += time.perf_counter() - start
+            if self.elapsed >= COMPILE_AFTER_SECONDS:
+                owner._compile_in_background(role, batch=True)
+            return out
+        if self.driver is None:
+            self.driver = owner._batch_driver(role)
+        return owner._tensor_batch(role, arrays, n, self.driver)
 
 
 def _is_compiled(entry) -> bool:

@@ -53,6 +53,15 @@ def _node(x, what: str):
     return ir.as_node(x, what)
 
 
+def _operands(xs: Sequence, what: str) -> list:
+    """The operands of a join as nodes, or as Values when one of them is a ``cc.Value``."""
+    xs = list(xs)
+    if any(type(x).__name__ == "Value" for x in xs):
+        from .value import Value
+        return [x if isinstance(x, Value) else Value(x) for x in xs]
+    return [_node(x, f"{what} operand {i}") for i, x in enumerate(xs)]
+
+
 def _reduce(op_name: str, x, axis, keepdims: bool):
     x = _node(x, f"the operand of {op_name}")
     axes = _shapes.normalize_axes(axis, len(x.shape), op_name)
@@ -169,7 +178,7 @@ def broadcast_to(x, shape):
 
 def concatenate(xs: Sequence, axis: int = 0):
     """Join tensors along an existing ``axis``, as ``np.concatenate``."""
-    nodes = [_node(x, f"concatenate operand {i}") for i, x in enumerate(xs)]
+    nodes = _operands(xs, "concatenate")
     if not nodes:
         raise ValueError("concatenate needs at least one tensor")
     ndim = len(nodes[0].shape)
@@ -183,7 +192,7 @@ def concatenate(xs: Sequence, axis: int = 0):
 
 def stack(xs: Sequence, axis: int = 0):
     """Join tensors of one shape along a new ``axis``, as ``np.stack``."""
-    nodes = [_node(x, f"stack operand {i}") for i, x in enumerate(xs)]
+    nodes = _operands(xs, "stack")
     if not nodes:
         raise ValueError("stack needs at least one tensor")
     shape = nodes[0].shape

@@ -49,6 +49,7 @@ class Value:
     """
 
     __slots__ = ("data", "grad", "_op", "_prev", "_params", "label")
+    __array_ufunc__ = None  # ndarray <op> Value defers to Value's reflected operator
     backend: str = "auto"  # backend of the compiled adjoint programs (class-wide default)
 
     def __init__(self, data, label: str = ""):
@@ -78,6 +79,10 @@ class Value:
                 prev.append(a)
             elif op_name == "pow" and i == 1 and isinstance(a, (int, float)):
                 prev.append(float(a))  # a constant exponent belongs to the structure
+            elif op_name == "where" and i == 0 and _is_bool(a):
+                # a condition computed on .data: data (a 0/1 leaf compared with 1/2), not
+                # structure, so that a loop whose mask changes every step compiles once
+                prev.append(cls._apply("gt", Value(np.asarray(a, dtype=np.float64)), 0.5))
             elif isinstance(a, (int, float, np.ndarray)) or ir._is_real_scalar(a):
                 prev.append(Value(a))
             else:
@@ -154,6 +159,10 @@ class Value:
         """Set ``grad`` to 0 for this value and every value it was computed from."""
         for v in self._topo():
             v.grad = _zeros_like(v.data)
+
+
+def _is_bool(x) -> bool:
+    return isinstance(x, (bool, np.bool_)) or isinstance(x, np.ndarray) and x.dtype == bool
 
 
 def _as_data(data):
