@@ -44,7 +44,6 @@ import math
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 
 import compiler as cc  # noqa: E402
+from compiler.bench.common import OtherLoad  # noqa: E402
 
 NEURON_POINT = (0.4, 0.8, 1.0, -1.5)  # a, b, c, f
 CALL_RATIO_TARGET = 1.3               # compiler / hand-written, per call
@@ -153,56 +153,6 @@ def first_call(func, *args):
 
 
 # --------------------------------------------------------------------------- helpers
-
-class OtherLoad:
-    """CPU the rest of the machine used while a section ran (a context manager).
-
-    /proc/stat busy time, all CPUs, minus this process's and its children's own
-    CPU time, as a share of the machine's capacity over the wall time; and the
-    VM's steal time. Other work on a 2-core machine inflates absolute times
-    (paired ratios suffer less), so each section reports it.
-    """
-
-    share: float | None = None  # other processes' CPU / (wall time * cores)
-    steal: float | None = None
-
-    def __enter__(self):
-        self._start = self._sample()
-        return self
-
-    def __exit__(self, *exc):
-        end = self._sample()
-        if self._start is None or end is None:
-            return
-        wall, busy, steal, own = (e - s for e, s in zip(end, self._start))
-        capacity = wall * (os.cpu_count() or 1)
-        self.share = max(0.0, busy - own) / capacity
-        self.steal = steal / capacity
-
-    @staticmethod
-    def _sample():
-        try:
-            with open("/proc/stat") as fh:
-                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fh.readline().split()[1:9])
-        except (OSError, ValueError):
-            return None
-        hz = os.sysconf("SC_CLK_TCK")
-        own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                    resource.getrusage(resource.RUSAGE_CHILDREN)))
-        return time.perf_counter(), (user + nice + system + irq + softirq) / hz, steal / hz, own
-
-    def as_dict(self) -> dict:
-        return {"other_processes_cpu_share": self.share, "steal_share": self.steal}
-
-    def note(self) -> str:
-        if self.share is None:
-            return "load from other processes: unknown (no /proc/stat)"
-        text = (f"load from other processes during this section: {self.share:.0%} of the machine "
-                f"(VM steal {self.steal:.0%})")
-        if self.share > 0.05 or self.steal > 0.05:
-            text += " -- WARNING: the machine was not quiet; absolute times are inflated"
-        return text
-
 
 def machine_info() -> dict:
     cpu = "unknown"
