@@ -149,6 +149,7 @@ class CompiledFunction:
             backend = "numba" if size <= AUTO_NUMBA_MAX or self._tensor else "llvm"
         self.backend = backend
         self._targets: dict = {}  # role -> _FlatTarget (llvm, vm)
+        self._drivers: dict = {}  # role -> the batch loop, once made
         self._programs: dict = {}  # role -> vm.Program
         self._input_names = [n.name for n in self.inputs]
         self._namespace: dict | None = None
@@ -643,6 +644,8 @@ class CompiledFunction:
                 if not fn.signatures:
                     fn.compile(tensor_calls.numba_types([n.shape for n in self.inputs]))
                     fn.disable_compile()  # other argument types go to the checked slow path
+                    if not self._tensor:
+                        _refuse_arrays_at_once(fn)
         if self._tensor:
             return fn
         if role == "value_and_grad" and self._many:
@@ -650,6 +653,9 @@ class CompiledFunction:
         return fn
 
     def _batch_driver(self, role: str):
+        driver = self._drivers.get(role)
+        if driver is not None:  # every batch call comes here: made once
+            return driver
         with self._lock:
             self._kernel(role)
             name = self.module.batch[role]
@@ -675,6 +681,7 @@ class CompiledFunction:
                 namespace[name] = driver
             elif self.backend == "python":
                 driver = _python_batch(driver)
+            self._drivers[role] = driver
             return driver
 
 
@@ -1026,6 +1033,29 @@ def _stop_background_compiles() -> None:
         child.kill()
     for thread in threads:
         thread.join()
+
+
+def _refuse_arrays_at_once(dispatcher) -> None:
+    """Make a scalar kernel's Numba dispatcher turn arrays away in about a microsecond.
+
+    A batch call tries the scalar kernel first (that keeps one-point calls fast); on
+    arrays, Numba would look for new conversions and then explain the mismatch, typing
+    every argument in Python twice: ~50 µs per call, more than a 1,000-point batch takes.
+    Numbers keep Numba's conversions (ints, bools, float32). Both hooks are Numba's
+    dispatcher methods; if a release renames them, this only stops saving the time.
+    """
+    search = dispatcher._search_new_conversions
+
+    def search_unless_arrays(*args, **kws):
+        for a in args:
+            if type(a) is np.ndarray:
+                return False
+        return search(*args, **kws)
+
+    def mismatch(*args, **kws):
+        raise TypeError("the scalar kernel takes numbers")  # the checked slow path explains
+    dispatcher._search_new_conversions = search_unless_arrays
+    dispatcher._explain_matching_error = mismatch
 
 
 def _with_jacobian_array(kernel):

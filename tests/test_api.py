@@ -61,6 +61,23 @@ def test_batch_matches_scalar(both):
     np.testing.assert_allclose(H[3], both.hessian(X[3], Y[3]), rtol=1e-15)
 
 
+def test_batch_calls_skip_numbas_python_typing(fn, monkeypatch):
+    """A batch call first tries the scalar kernel (that keeps one-point calls fast); arrays are
+    turned away without Numba typing every argument in Python (~50 us a call)."""
+    from numba.core import dispatcher
+    fn.wait()
+    X = np.linspace(-1, 1, 5)
+    fn.value_and_grad(X, X)
+    typed = []
+    original = dispatcher._DispatcherBase.typeof_pyval
+    monkeypatch.setattr(dispatcher._DispatcherBase, "typeof_pyval",
+                        lambda self, v: typed.append(type(v).__name__) or original(self, v))
+    v, (gx, gy) = fn.value_and_grad(X, X)
+    np.testing.assert_array_equal(fn(X, 2.0), [fn(float(a), 2.0) for a in X])
+    assert typed == []
+    assert fn.value_and_grad(1, 2) == fn.value_and_grad(1.0, 2.0)  # numbers keep Numba's conversions
+
+
 def test_broadcasting_and_conversions(fn):
     X = np.linspace(-1, 1, 7)
     v = fn(X, 2.0)
