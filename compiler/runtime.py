@@ -167,8 +167,8 @@ class CompiledFunction:
         self._bind_fast_paths()
 
     def _bind_fast_paths(self) -> None:
-        """``value_and_grad`` and ``grad`` as closures in the instance: calling one costs about
-        60 ns less than a method (no bound-method object), a fifth of a small kernel's call."""
+        """``value_and_grad`` and ``grad`` as closures in the instance: no bound-method object
+        per call, 10-50 ns less than a method (measured on the neuron, a 250 ns kernel)."""
         slow = self._slow
 
         def value_and_grad(*args):
