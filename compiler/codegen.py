@@ -180,8 +180,9 @@ class Printer:
             # NumPy's SIMD loop beats a libm call per element several times over on big
             # arrays; objmode hands it the array (in plain Python it does nothing)
             layout = ", ".join([":"] * (len(node.shape) - 1) + ["::1"])
+            ufunc = OPS[node.op].fmt.split("(")[0]  # "np.log({0})" -> np.log
             return [f'with numba.objmode({name}="float64[{layout}]"):',
-                    f"    {name} = {self.expression(node)}"]
+                    f"    {name} = {self.helper('_quietly')}({ufunc}, {self.atom(node.args[0])})"]
         return [f"{name} = {self.expression(node)}"]
 
     # --- tensor ops (Numba dialect) ---
@@ -547,7 +548,8 @@ class NumPyPrinter(Printer):
 
 
 # Helper functions a module defines when it uses them, per dialect: neither NumPy nor
-# Numba has erf on arrays.
+# Numba has erf on arrays. Those in PYTHON_HELPERS stay plain Python (the others are
+# jitted with the kernels): objmode blocks call them.
 _HELPERS = {
     "numba": {
         "_erf": '''def _erf(x):
@@ -557,11 +559,22 @@ _HELPERS = {
     for k in range(flat.size):
         out[k] = math.erf(flat[k])
     return out.reshape(x.shape)''',
+        "_quietly": '''def _quietly(ufunc, x):
+    """A NumPy loop in an objmode block: nan/inf without warnings, as Numba's own loops give."""
+    with np.errstate(all="ignore"):
+        return ufunc(x)''',
     },
     "numpy": {
         "_erf": '''_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf''',
     },
 }
+PYTHON_HELPERS = {"_quietly"}
+
+
+def _jitted(p: Printer) -> list[str]:
+    """The functions of the module that Numba compiles: the kernels and the helpers they call."""
+    return p.functions + [name for name, text in p.helpers.items()
+                          if text.startswith("def ") and name not in PYTHON_HELPERS]
 
 
 def tensor_batch_driver(p: Printer, kernel: str, n_out: int, n_wrt: int | None) -> str:
@@ -672,8 +685,7 @@ def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node
         batch["value_and_grad"] = "value_and_grad_batch"
     header = _header(p, inputs, outputs, wrt, jac is not None, title)
     source = "\n\n\n".join([header] + list(pieces.values())) + "\n"
-    jitted = p.functions + [name for name, text in p.helpers.items() if text.startswith("def ")]
-    return Module(source, jitted, entries, batch, header, pieces, plan)
+    return Module(source, _jitted(p), entries, batch, header, pieces, plan)
 
 
 def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> str:
@@ -692,9 +704,8 @@ def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> st
         lines.append("# gradient with respect to: " + ", ".join(p.atom(n) for n in wrt))
     if p.input_comments:
         lines += ["# inputs renamed to valid identifiers:"] + p.input_comments
-    jitted = p.functions + [name for name, text in p.helpers.items() if text.startswith("def ")]
     lines += ["import math", "", "import numba", "import numpy as np", "",
-              f"KERNELS = {jitted!r}"]
+              f"KERNELS = {_jitted(p)!r}"]
     if p.constants:
         lines += [""] + [f"{name} = {text}" for name, text in p.constants.items()]
     for text in p.helpers.values():

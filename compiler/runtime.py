@@ -975,6 +975,8 @@ class _TensorEntry:
             return out
         if kernel is None:
             kernel = self.compiled = owner._kernel(role)
+        if owner.backend == "numba":  # never warns (its NumPy blocks run under np.errstate)
+            return tensor_calls.result(kernel(*arrays))
         with np.errstate(all="ignore"):
             return tensor_calls.result(kernel(*arrays))
 

@@ -71,9 +71,10 @@ def _shape_note(shape: tuple) -> str:
 
 def result(value):
     """A kernel's output as the user gets it: floats, and arrays that are their own."""
-    if isinstance(value, tuple):
-        return tuple(result(v) for v in value)
-    if isinstance(value, np.ndarray) and value.ndim:
+    kind = type(value)
+    if kind is tuple:
+        return tuple([result(v) for v in value])
+    if kind is np.ndarray and value.ndim:
         return np.array(value, dtype=np.float64)  # a copy: never a view of an argument or a constant
     return float(value)
 

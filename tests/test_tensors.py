@@ -1480,3 +1480,21 @@ def test_tensor_hessian_of_a_batch_names_the_input():
     close(fn.hessian(np.array([1.0, 2.0, 3.0])), np.diag([6.0, 12.0, 18.0]), rtol=1e-15)
     with pytest.raises(cc.ShapeError, match=r"input 'a' needs shape \(3,\), got \(5, 3\)"):
         fn.hessian(np.ones((5, 3)))
+
+
+@pytest.mark.parametrize("shape", [(3,), (64, 64)], ids=["Numba loops", "NumPy objmode block"])
+def test_compiled_tensor_calls_give_nan_without_warnings(shape):
+    """Domain errors give nan/inf silently, as for scalars, in one call and in a batch (whose
+    points run in Numba's worker threads): Numba's own loops never warn, and its NumPy
+    (objmode) blocks run under np.errstate."""
+    a = T("a", *shape)
+    fn = cc.compile(cc.sum(cc.log(a) / (a - 1.0)), [a], backend="numba")
+    x = np.full(shape, -1.0)
+    x.flat[1] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, (g,) = fn.value_and_grad(x)
+        vs, (gs,) = fn.value_and_grad(np.stack([x, x]))
+    assert np.isnan(v) and np.isnan(g.flat[0])
+    assert np.isnan(vs).all() and np.isnan(gs[:, 0].flat[0])
+    assert ("numba.objmode" in fn.source) == (len(shape) == 2)
