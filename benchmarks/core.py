@@ -42,7 +42,6 @@ import gc
 import json
 import math
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -63,6 +62,7 @@ import sympy as sp  # noqa: E402
 
 import compiler as cc  # noqa: E402
 from compiler.bench.common import OtherLoad  # noqa: E402
+from compiler.bench.common import machine_info as common_machine_info  # noqa: E402
 
 NEURON_POINT = (0.4, 0.8, 1.0, -1.5)  # a, b, c, f
 CALL_RATIO_TARGET = 1.3               # compiler / hand-written, per call
@@ -155,21 +155,8 @@ def first_call(func, *args):
 # --------------------------------------------------------------------------- helpers
 
 def machine_info() -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            m = re.search(r"^model name\s*:\s*(.+)$", fh.read(), re.M)
-            cpu = m.group(1).strip() if m else cpu
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable,
-            "numba_threads": numba.config.NUMBA_NUM_THREADS, "python": platform.python_version(),
-            "numba": numba.__version__, "numpy": np.__version__, "sympy": sp.__version__,
-            "platform": platform.platform()}
+    """The bench package's machine description, with the Numba thread count of this run."""
+    return {**common_machine_info(), "numba_threads": numba.config.NUMBA_NUM_THREADS}
 
 
 def import_jax():

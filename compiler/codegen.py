@@ -505,23 +505,20 @@ class NumPyPrinter(Printer):
     dialect = "numpy"
     _lines_sum = _lines_amax = _lines_amin = _lines_matmul = None  # NumPy's own, as expressions
 
-    def _print_sum(self, node, x):
+    def _reduction(self, node, x, function: str) -> str:
         axes, keepdims = node.params
         if len(axes) == len(node.args[0].shape) and not keepdims:
-            return f"np.sum({x})"
-        return f"np.sum({x}, axis={axes}, keepdims={keepdims})"
+            return f"{function}({x})"
+        return f"{function}({x}, axis={axes}, keepdims={keepdims})"
+
+    def _print_sum(self, node, x):
+        return self._reduction(node, x, "np.sum")
 
     def _print_amax(self, node, x):
-        axes, keepdims = node.params
-        if len(axes) == len(node.args[0].shape) and not keepdims:
-            return f"np.max({x})"
-        return f"np.max({x}, axis={axes}, keepdims={keepdims})"
+        return self._reduction(node, x, "np.max")
 
     def _print_amin(self, node, x):
-        axes, keepdims = node.params
-        if len(axes) == len(node.args[0].shape) and not keepdims:
-            return f"np.min({x})"
-        return f"np.min({x}, axis={axes}, keepdims={keepdims})"
+        return self._reduction(node, x, "np.min")
 
     def _print_reshape(self, node, x):
         if not node.shape:
