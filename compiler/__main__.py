@@ -18,7 +18,7 @@ from typing import Callable
 
 
 def _cache_info(args: argparse.Namespace) -> int:
-    from compiler.cache import cache_info
+    from compiler.runtime.cache import cache_info
 
     info = cache_info()
     print(info)
@@ -28,7 +28,7 @@ def _cache_info(args: argparse.Namespace) -> int:
 
 
 def _cache_clear(args: argparse.Namespace) -> int:
-    from compiler.cache import cache_dir, clear_cache
+    from compiler.runtime.cache import cache_dir, clear_cache
 
     try:
         removed = clear_cache()

@@ -78,7 +78,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from compiler.parse import parse_point
+    from compiler.frontend.parse import parse_point
     point = parse_point(args.at or "")
     fn, inputs = _compile(args, "auto")
     missing = [n.name for n in inputs if n.name not in point]

@@ -24,8 +24,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import ir, ops, reverse
+from . import frontend, ir
+from .ad import reverse
 from .errors import ShapeError
+from .frontend.dispatch import register_eager
+from .ir import ops
 from .runtime import CompiledFunction
 
 _CACHE_SIZE = 256  # compiled adjoint programs kept, least recently used dropped first
@@ -259,21 +262,20 @@ for _name in ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh",
     setattr(Value, _name, (lambda op_name: lambda self: Value._apply(op_name, self))(_name))
 
 
-def _install_tensor_methods() -> None:
-    from . import tensors
-    Value.sum = lambda self, axis=None, keepdims=False: tensors.sum(self, axis, keepdims)
-    Value.mean = lambda self, axis=None, keepdims=False: tensors.mean(self, axis, keepdims)
-    Value.max = lambda self, axis=None, keepdims=False: tensors.max(self, axis, keepdims)
-    Value.min = lambda self, axis=None, keepdims=False: tensors.min(self, axis, keepdims)
-    Value.logsumexp = lambda self, axis=None, keepdims=False: tensors.logsumexp(self, axis, keepdims)
-    Value.softmax = lambda self, axis=-1: tensors.softmax(self, axis)
-    Value.log_softmax = lambda self, axis=-1: tensors.log_softmax(self, axis)
-    Value.reshape = tensors.reshape
-    Value.transpose = tensors.transpose
-    Value.T = property(lambda self: tensors.transpose(self))
-    Value.__getitem__ = tensors.getitem
-    Value.__matmul__ = lambda self, other: tensors.matmul(self, other)
-    Value.__rmatmul__ = lambda self, other: tensors.matmul(other, self)
+# the tensor functions are methods too (computed eagerly through the dispatch table below)
+Value.sum = lambda self, axis=None, keepdims=False: frontend.sum(self, axis, keepdims)
+Value.mean = lambda self, axis=None, keepdims=False: frontend.mean(self, axis, keepdims)
+Value.max = lambda self, axis=None, keepdims=False: frontend.max(self, axis, keepdims)
+Value.min = lambda self, axis=None, keepdims=False: frontend.min(self, axis, keepdims)
+Value.logsumexp = lambda self, axis=None, keepdims=False: frontend.logsumexp(self, axis, keepdims)
+Value.softmax = lambda self, axis=-1: frontend.softmax(self, axis)
+Value.log_softmax = lambda self, axis=-1: frontend.log_softmax(self, axis)
+Value.reshape = frontend.reshape
+Value.transpose = frontend.transpose
+Value.T = property(lambda self: frontend.transpose(self))
+Value.__getitem__ = frontend.getitem
+Value.__matmul__ = lambda self, other: frontend.matmul(self, other)
+Value.__rmatmul__ = lambda self, other: frontend.matmul(other, self)
 
-
-_install_tensor_methods()
+# cc.sin(v), cc.where(mask, v, w), cc.concatenate([v, array]) ... compute eagerly on Values
+register_eager(Value, Value._apply, Value)

@@ -34,7 +34,7 @@ def main() -> int:
         return 0
     with atheris.instrument_imports(include=["compiler"]):
         import compiler as cc
-        from compiler.parse import _Builder, _checked, _parse_tokens, _Source, parse_point
+        from compiler.frontend.parse import _Builder, _checked, _parse_tokens, _Source, parse_point
 
     def by_tokens(text):
         """What parse gives when the token reader reads the text instead of Python's parser."""

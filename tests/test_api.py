@@ -286,7 +286,7 @@ def test_deep_chain_no_recursion_error(monkeypatch):
     assert pickle.loads(pickle.dumps(e)) is e
     assert "%300000 = add" in fn.ir
     # "auto" answers at once with its interpreter (kept from compiling here: LLVM takes ~30 s)
-    monkeypatch.setattr(cc.runtime, "COMPILE_AFTER_SECONDS", math.inf)
+    monkeypatch.setattr(cc.runtime.tiers, "COMPILE_AFTER_SECONDS", math.inf)
     v, (g,) = cc.compile(e, [x]).value_and_grad(0.5)
     value, slope = 0.5, 1.0   # forward-mode recurrence: an independent oracle
     for _ in range(100_000):

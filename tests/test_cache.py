@@ -14,8 +14,8 @@ import platformdirs
 import pytest
 
 import compiler
-from compiler import cache
-from compiler.cache import CacheWarning
+from compiler.runtime import cache
+from compiler.runtime.cache import CacheWarning
 
 PAYLOAD = b"def f(x):\n    return x\n\x00\xff" * 10
 OTHER_UID = 65534  # "nobody"
@@ -263,7 +263,7 @@ def test_store_leaves_no_temp_files():
 
 WRITER = """
 import sys
-from compiler import cache
+from compiler.runtime import cache
 key, payload = sys.argv[1], bytes(range(256)) * 256
 for _ in range(50):
     assert cache.store(key, "o", payload)

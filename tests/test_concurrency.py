@@ -130,8 +130,8 @@ def test_batch_loops_release_the_gil():
     """The batch drivers are compiled nogil (benchmarks/threads.py shows two threads on two cores)."""
     fn = cc.compile(_expr(4), [x, y], backend="numba")
     fn.value_and_grad(np.linspace(0, 1, 8), 0.5)
-    driver = fn._batch_driver("value_and_grad")
+    driver = fn._code.batch_driver("value_and_grad")
     assert driver.targetoptions.get("nogil") is True
-    from compiler import native_batch, vm
+    from compiler.runtime import interpreter, native_batch
     assert native_batch.batch.targetoptions.get("nogil") is True
-    assert vm.interpreter().batch.targetoptions.get("nogil") is True
+    assert interpreter.interpreter().batch.targetoptions.get("nogil") is True

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import compiler as cc
-from compiler import ops, runtime
+from compiler.ir import ops
+from compiler.runtime import tiers as runtime
 
 EXAMPLES = int(os.environ.get("COMPILER_FUZZ_EXAMPLES", "200"))
 COMPILED_EXAMPLES = max(2, EXAMPLES // 20)

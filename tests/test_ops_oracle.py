@@ -37,7 +37,8 @@ import pytest
 import sympy as sp
 
 import compiler as cc
-from compiler import ir, ops
+from compiler import ir
+from compiler.ir import ops
 
 x, y = cc.symbols("x y")
 X, Y = sp.symbols("x y", real=True)

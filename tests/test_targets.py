@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 import compiler as cc
-from compiler import llvm_target, ops, runtime
+from compiler.codegen import llvm as llvm_target
+from compiler.ir import ops
+from compiler.runtime import flat, tiers
 from compiler.bench.graphs import random_graph  # noqa: F401 - the workers import it from here
 
 x, y, z = cc.symbols("x y z")
@@ -32,11 +34,11 @@ for _name in ops.SCALAR_OPS:
     if _name in ("const", "var"):
         continue
     if _op.result == "bool":
-        EXPRESSIONS.append(cc.where(ops.ir.apply(_name, x, y), x * y, x - y))
+        EXPRESSIONS.append(cc.where(cc.ir.apply(_name, x, y), x * y, x - y))
     elif _name == "where":
         EXPRESSIONS.append(cc.where(x > z, x * x, y + z))
     else:
-        EXPRESSIONS.append(ops.ir.apply(_name, *(x, y, z)[:_op.arity]))
+        EXPRESSIONS.append(cc.ir.apply(_name, *(x, y, z)[:_op.arity]))
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e-310, -1e-310, 1e300, -1e300, 710.0,
            np.inf, -np.inf, np.nan]
@@ -145,7 +147,7 @@ def test_bad_arguments_still_checked(target):
 
 _WORKER = textwrap.dedent("""
     import json, sys, numpy as np, compiler as cc
-    from compiler import llvm_target
+    from compiler.runtime import llvm as llvm_target
     sys.path.insert(0, {tests!r})
     from test_targets import random_graph
     if {forbid_compile}:
@@ -157,7 +159,7 @@ _WORKER = textwrap.dedent("""
     v, g = fn.value_and_grad(*np.linspace(-1, 1, 8))
     hits = None
     if {backend!r} == "numba":
-        disp = fn._load("value_and_grad")["value_and_grad"]
+        disp = fn._code.load("value_and_grad")["value_and_grad"]
         hits = sum(disp.stats.cache_hits.values())
     print(json.dumps([v, list(g), hits]))
 """)
@@ -199,12 +201,12 @@ def test_numba_second_process_loads_from_cache(tmp_path):
 
 def test_progress_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("COMPILER_PROGRESS", "1")
-    assert runtime._progress_bar(3, "x", enabled=False) is None
-    bar = runtime._progress_bar(3, "x", enabled=True)
+    assert flat.progress_bar(3, "x", enabled=False) is None
+    bar = flat.progress_bar(3, "x", enabled=True)
     assert bar is not None and bar.delay == 1.0  # shown only past a second
     bar.close()
     monkeypatch.setenv("COMPILER_PROGRESS", "0")
-    assert runtime._progress_bar(3, "x", enabled=True) is None
+    assert flat.progress_bar(3, "x", enabled=True) is None
 
 
 # --- "auto": the Python interpreter answers first calls while the compiled code is made ---
@@ -212,7 +214,7 @@ def test_progress_can_be_turned_off(monkeypatch):
 @pytest.fixture
 def interpreted_only(monkeypatch):
     """Compiled functions of backend "auto" that never leave the interpreter."""
-    monkeypatch.setattr(runtime, "COMPILE_AFTER_SECONDS", math.inf)
+    monkeypatch.setattr(tiers, "COMPILE_AFTER_SECONDS", math.inf)
 
 
 def test_interpreter_agrees_with_python_on_every_op(every_op, interpreted_only):
@@ -243,12 +245,12 @@ def test_auto_interprets_first_then_switches_to_compiled_code(big, monkeypatch):
     f, xs, ref = big
     fn = cc.compile(f, xs)  # llvm once compiled
     p = list(np.linspace(-1, 1, 8))
-    monkeypatch.setattr(runtime, "COMPILE_AFTER_SECONDS", math.inf)
+    monkeypatch.setattr(tiers, "COMPILE_AFTER_SECONDS", math.inf)
     first = fn.value_and_grad(*p)
-    assert not fn.ready and not fn._compiling  # calls under the threshold compile nothing
-    monkeypatch.setattr(runtime, "COMPILE_AFTER_SECONDS", 0.0)
+    assert not fn.ready and not fn._tiers.compiling  # calls under the threshold compile nothing
+    monkeypatch.setattr(tiers, "COMPILE_AFTER_SECONDS", 0.0)
     fn.value_and_grad(*p)
-    assert "value_and_grad" in fn._compiling  # past the threshold, a call starts the compile
+    assert "value_and_grad" in fn._tiers.compiling  # past the threshold, a call starts the compile
     assert fn.wait() is fn and fn.ready
     compiled = fn.value_and_grad(*p)
     np.testing.assert_allclose(compiled[1], first[1], rtol=1e-13, atol=1e-15)
@@ -267,7 +269,7 @@ def test_auto_batches_use_compiled_code_at_once():
 
 def test_failed_background_compile_warns_and_keeps_interpreting(monkeypatch):
     fn = cc.compile(cc.tanh(x) * y, [x, y])
-    monkeypatch.setattr(runtime, "COMPILE_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(tiers, "COMPILE_AFTER_SECONDS", 0.0)
 
     def broken(role, progress=None):
         raise RuntimeError("simulated compiler failure")
@@ -275,7 +277,7 @@ def test_failed_background_compile_warns_and_keeps_interpreting(monkeypatch):
     with pytest.warns(RuntimeWarning, match="simulated compiler failure"):
         fn(0.5, 2.0)
         fn(0.5, 2.0)
-        fn._compiling["value"].join()
+        fn._tiers.compiling["value"].join()
     assert fn(0.5, 2.0) == pytest.approx(np.tanh(0.5) * 2.0, rel=1e-15)  # still right, interpreted
     with pytest.raises(RuntimeError, match="simulated"):
         fn.wait()
@@ -290,7 +292,7 @@ def test_exit_during_background_compile_is_clean(tmp_path):
         f, xs = random_graph(4000)
         fn = cc.compile(f, xs)
         assert fn.backend == "llvm"
-        cc.runtime.COMPILE_AFTER_SECONDS = 0.0
+        cc.runtime.tiers.COMPILE_AFTER_SECONDS = 0.0
         fn.value_and_grad(*[0.1] * 8)   # starts compiling 4+ LLVM parts in the background
         time.sleep(0.2)
         print("exiting", flush=True)

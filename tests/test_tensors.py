@@ -23,7 +23,10 @@ import numpy as np
 import pytest
 
 import compiler as cc
-from compiler import ir, ops, runtime
+from compiler import ir
+from compiler.ir import ops
+from compiler.runtime import tiers
+from compiler.runtime.code import Code
 from compiler import value as value_module
 
 # --- helpers ---
@@ -631,7 +634,7 @@ def test_arguments_are_converted_and_never_modified():
 def test_auto_runs_numpy_first_then_numba(monkeypatch):
     a = T("a", 64, 64)
     fn = cc.compile(cc.sum(cc.tanh(a @ a)), [a])
-    monkeypatch.setattr(runtime, "COMPILE_AFTER_SECONDS", math.inf)
+    monkeypatch.setattr(tiers, "COMPILE_AFTER_SECONDS", math.inf)
     x = rng_for("auto").uniform(-0.1, 0.1, (64, 64))
     first = fn.value_and_grad(x)
     assert not fn.ready
@@ -646,11 +649,11 @@ def test_auto_runs_numpy_first_then_numba(monkeypatch):
 def test_auto_batch_call_does_not_block_on_numba(monkeypatch):
     a = T("a", 3)
     fn = cc.compile(cc.sum(cc.sin(a) * a), [a])
-    monkeypatch.setattr(runtime, "COMPILE_AFTER_SECONDS", math.inf)
+    monkeypatch.setattr(tiers, "COMPILE_AFTER_SECONDS", math.inf)
 
     def no_compile(self, role, progress=None):
         raise AssertionError(f"Numba compile of {role!r} in the foreground")
-    monkeypatch.setattr(runtime.CompiledFunction, "_kernel", no_compile)
+    monkeypatch.setattr(Code, "kernel", no_compile)
     x = rng_for("auto batch").normal(size=(4, 3))
     v, (g,) = fn.value_and_grad(x)
     close(v, np.sum(np.sin(x) * x, axis=1))
@@ -658,9 +661,9 @@ def test_auto_batch_call_does_not_block_on_numba(monkeypatch):
     assert not fn.ready
     # then, in the background (a child process fills the disk cache), the kernel and its loop
     monkeypatch.undo()
-    monkeypatch.setattr(runtime, "COMPILE_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(tiers, "COMPILE_AFTER_SECONDS", 0.0)
     fn.value_and_grad(x)
-    fn._compiling["value_and_grad batch"].join()
+    fn._tiers.compiling["value_and_grad batch"].join()
     assert fn.ready and fn._vg.driver is not None
     v2, (g2,) = fn.value_and_grad(x)
     close(v2, v, rtol=1e-14)

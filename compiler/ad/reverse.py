@@ -18,10 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import ir
-from .errors import ShapeError
-from .ir import Node
-from .ops import OPS, sum_to
+from .. import ir
+from ..errors import ShapeError
+from ..ir import Node
+from ..ir.ops import OPS, sum_to
 
 
 def depends_on(order: Sequence[Node], wrt: Sequence[Node]) -> set[int]:

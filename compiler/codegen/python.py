@@ -1,4 +1,5 @@
-"""Code generation: scheduled IR -> readable, self-contained Python source.
+"""The Python printer: scheduled IR -> readable, self-contained Python (the Numba dialect;
+``numpy_printer`` holds the NumPy dialect, ``module`` assembles the module).
 
 The module this prints needs only ``math``, ``numpy`` and ``numba``:
 
@@ -17,15 +18,15 @@ template in ``ops.OPS``.
 
 from __future__ import annotations
 
-import keyword
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from . import ir
-from .ir import Node
-from .ops import OPS
+from .. import ir
+from ..ir import Node
+from ..ir.ops import OPS
+from ..ir.shapes import index_text
+from .names import NameTable, comment_text
 
 DEFAULT_MAX_STATEMENTS = 500  # lines per generated function before the schedule is split
 # Transcendental ops that the Numba dialect hands to NumPy's vectorized loops (an objmode
@@ -35,57 +36,6 @@ DEFAULT_MAX_STATEMENTS = 500  # lines per generated function before the schedule
 NUMPY_VECTOR_OPS = {"exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
                     "log1p", "expm1"}
 NUMPY_VECTOR_MIN_SIZE = 2048
-_RESERVED = {"np", "math", "numba", "i", "n", "r", "v", "g", "out", "grad", "value", "value_and_grad",
-             "value_batch", "value_and_grad_batch", "KERNELS", "BATCH_DRIVERS", "True", "False", "None"}
-
-
-class NameTable:
-    """Unique, valid Python identifiers for the generated module."""
-
-    def __init__(self):
-        self.taken: set[str] = set(_RESERVED)
-        self._counters: dict[str, int] = {}
-
-    def claim(self, wanted: str) -> str:
-        name = sanitize(wanted)
-        if name in self.taken:
-            k = 1
-            while f"{name}_{k}" in self.taken:
-                k += 1
-            name = f"{name}_{k}"
-        self.taken.add(name)
-        return name
-
-    def fresh(self, prefix: str) -> str:
-        k = self._counters.get(prefix, 0)
-        while f"{prefix}{k}" in self.taken:
-            k += 1
-        self._counters[prefix] = k + 1
-        self.taken.add(f"{prefix}{k}")
-        return f"{prefix}{k}"
-
-
-def sanitize(name: str) -> str:
-    """A valid ASCII identifier derived from any string (user text never reaches code).
-
-    >>> sanitize("x); import os #"), sanitize("lambda"), sanitize("a b")
-    ('x_import_os', 'lambda_', 'a_b')
-    """
-    text = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_")
-    if not text:
-        text = "arg"
-    if text[0].isdigit():
-        text = "_" + text
-    if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in _RESERVED:
-        text += "_"
-    return text
-
-
-def comment_text(text: str) -> str:
-    """User text made safe for a one-line comment (ASCII escapes, no line breaks)."""
-    return ascii(text)[1:-1]
-
-
 @dataclass
 class Kernel:
     """One generated function: its name, parameters and (nested) return structure of nodes."""
@@ -257,11 +207,9 @@ class Printer:
         return f"np.concatenate(({', '.join(xs)},), axis={node.params[0]})"
 
     def _print_getitem(self, node, x):
-        from .shapes import index_text
         return f"{x}[{index_text(node.params[0])}]"
 
     def _lines_index_put(self, node, name, g):
-        from .shapes import index_text
         index, shape = node.params
         placed = tuple(it for it in index if it[0] != "new")
         axes = [it for it in index if it[0] != "int"]  # one per axis of the adjoint g
@@ -498,52 +446,6 @@ class Printer:
         return "\n".join(lines)
 
 
-class NumPyPrinter(Printer):
-    """The same program for plain NumPy (``backend="python"``): NumPy's own reductions,
-    matmul and scatter-add, which run vectorized without a compiler."""
-
-    dialect = "numpy"
-    _lines_sum = _lines_amax = _lines_amin = _lines_matmul = None  # NumPy's own, as expressions
-
-    def _reduction(self, node, x, function: str) -> str:
-        axes, keepdims = node.params
-        if len(axes) == len(node.args[0].shape) and not keepdims:
-            return f"{function}({x})"
-        return f"{function}({x}, axis={axes}, keepdims={keepdims})"
-
-    def _print_sum(self, node, x):
-        return self._reduction(node, x, "np.sum")
-
-    def _print_amax(self, node, x):
-        return self._reduction(node, x, "np.max")
-
-    def _print_amin(self, node, x):
-        return self._reduction(node, x, "np.min")
-
-    def _print_reshape(self, node, x):
-        if not node.shape:
-            return f"np.reshape({x}, -1)[0]"
-        return f"np.reshape({x}, {node.shape})"
-
-    def _print_matmul(self, node, a, b):
-        return f"{a} @ {b}"
-
-    def _print_take(self, node, x):
-        axis, indices, ishape = node.params
-        idx = self._index_array(node)
-        if len(ishape) != 1:
-            idx = f"{idx}.reshape({ishape})"
-        return f"np.take({x}, {idx}, axis={axis})"
-
-    def _lines_scatter_add(self, node, name, g):
-        axis, indices, ishape, shape = node.params
-        idx = self._index_array(node)
-        if len(ishape) != 1:
-            idx = f"{idx}.reshape({ishape})"
-        lead = "slice(None), " * axis
-        return [f"{name} = np.zeros({shape})", f"np.add.at({name}, ({lead}{idx},), {g})"]
-
-
 # Helper functions a module defines when it uses them, per dialect: neither NumPy nor
 # Numba has erf on arrays. Those in PYTHON_HELPERS stay plain Python (the others are
 # jitted with the kernels): objmode blocks call them.
@@ -566,163 +468,3 @@ _HELPERS = {
     },
 }
 PYTHON_HELPERS = {"_quietly"}
-
-
-def _jitted(p: Printer) -> list[str]:
-    """The functions of the module that Numba compiles: the kernels and the helpers they call."""
-    return p.functions + [name for name, text in p.helpers.items()
-                          if text.startswith("def ") and name not in PYTHON_HELPERS]
-
-
-def tensor_batch_driver(p: Printer, kernel: str, n_out: int, n_wrt: int | None) -> str:
-    """The batch loop of a tensor function: input j of point i is ``x_j[i * s_j]`` (a scalar or
-    an array), output k goes to ``out_k[i]``, gradient j of output k to ``grad_k_j[i]``."""
-    arrays = [p.node_name[i] for i in p._input_ids]
-    if not hasattr(p, "_strides"):
-        p._strides = [p.names.claim(f"s_{a}") for a in arrays]
-    call = ", ".join(f"{a}[i * {s}]" for a, s in zip(arrays, p._strides))
-    names = p.__dict__.setdefault("_driver_names", {})  # out0, grad0_1, ...: never an input's name
-    for wanted in [f"out{k}" for k in range(n_out)] + [f"grad{k}_{j}" for k in range(n_out)
-                                                       for j in range(n_wrt or 0)]:
-        if wanted not in names:
-            names[wanted] = p.names.claim(wanted)
-    outs = [names[f"out{k}"] for k in range(n_out)]
-    grads = [[names[f"grad{k}_{j}"] for j in range(n_wrt or 0)] for k in range(n_out)]
-    lines = [f"def {kernel}_batch({', '.join(arrays + p._strides + outs + sum(grads, []))}):",
-             f"    for i in numba.prange({outs[0]}.shape[0]):"]
-    if n_wrt is None:
-        lines.append(f"        r = {kernel}({call})")
-        lines += [f"        {outs[0]}[i] = r"] if n_out == 1 else [f"        {o}[i] = r[{k}]" for k, o in enumerate(outs)]
-    else:
-        lines.append(f"        v, g = {kernel}({call})")
-        if n_out == 1:
-            lines.append(f"        {outs[0]}[i] = v")
-            lines += [f"        {gr}[i] = g[{j}]" for j, gr in enumerate(grads[0])]
-        else:
-            lines += [f"        {o}[i] = v[{k}]" for k, o in enumerate(outs)]
-            lines += [f"        {gr}[i] = g[{k}][{j}]" for k in range(n_out) for j, gr in enumerate(grads[k])]
-    return "\n".join(lines)
-
-
-@dataclass
-class Module:
-    """Generated source and the names of what it defines."""
-    source: str
-    kernels: list[str]        # every function to JIT as a scalar kernel (parts included)
-    entries: dict[str, str]   # role ("value", "value_and_grad") -> function name
-    batch: dict[str, str]     # role -> batch driver name
-    header: str = ""          # imports, constants, helpers; with ``pieces``, lets the runtime define
-    #                           one function at a time
-    pieces: dict = field(default_factory=dict)  # function name -> its source text (parts included)
-    plan: dict = field(default_factory=dict)    # role -> Schedule: what the other targets compile
-
-
-@dataclass
-class Schedule:
-    """The order of evaluation of one kernel, shared by every target (Python, LLVM, interpreter)."""
-    outputs: list[Node]   # flat: the values, then the Jacobian row by row
-    sections: list        # [(comment, [nodes])]: the forward sweep, then the adjoint sweep
-
-    @property
-    def nodes(self) -> list[Node]:
-        """Every node in order, inputs and constants included."""
-        return [n for _, nodes in self.sections for n in nodes]
-
-    @property
-    def statements(self) -> list[Node]:
-        """The nodes that compute something, in order (inputs and constants are not statements)."""
-        return [n for _, nodes in self.sections for n in nodes if n.op not in ("const", "var")]
-
-
-def schedule(outputs: Sequence[Node], jac: list[list[Node]] | None,
-             forward: list[Node] | None = None) -> dict[str, Schedule]:
-    """Role (``"value"``, ``"value_and_grad"``) -> its schedule: primal nodes, then adjoint nodes.
-
-    ``forward`` is ``ir.topo_order(outputs)`` when the caller has it already.
-    """
-    forward = forward if forward is not None else ir.topo_order(outputs)
-    plan = {"value": Schedule(list(outputs), [("forward sweep", forward)])}
-    if jac is not None:
-        flat = [x for row in jac for x in row]
-        adjoint = ir.topo_order(flat, exclude={n.id for n in forward})
-        plan["value_and_grad"] = Schedule(list(outputs) + flat,
-                                          [("forward sweep", forward), ("adjoint sweep", adjoint)])
-    return plan
-
-
-def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
-             jac: list[list[Node]] | None, labels: dict | None = None,
-             max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "",
-             plan: dict[str, Schedule] | None = None, dialect: str = "numba") -> Module:
-    """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``.
-
-    ``plan`` is ``schedule(outputs, jac)`` when the caller has it already;
-    ``dialect`` is ``"numba"`` or ``"numpy"`` (they differ only for tensor ops).
-    """
-    p = (NumPyPrinter if dialect == "numpy" else Printer)(inputs, max_statements, labels)
-    tensor = any(n.shape for n in inputs) or any(n.shape for sched in (plan or {}).values()
-                                                 for n in sched.statements)
-    single = len(outputs) == 1
-    out_ret = outputs[0] if single else tuple(outputs)
-    plan = plan if plan is not None else schedule(outputs, jac)
-    pieces = {"value": p.kernel(Kernel("value", inputs, out_ret, "Forward sweep: the value.",
-                                       plan["value"].sections))}
-    entries, batch = {"value": "value"}, {"value": "value_batch"}
-    if jac is not None:
-        grad_ret = tuple(jac[0]) if single else tuple(tuple(row) for row in jac)
-        pieces["value_and_grad"] = p.kernel(Kernel(
-            "value_and_grad", inputs, (out_ret, grad_ret),
-            "Forward sweep, then the adjoint sweep in reverse order: value, gradient.",
-            plan["value_and_grad"].sections))
-        entries["value_and_grad"] = "value_and_grad"
-    driver = (lambda *a: tensor_batch_driver(p, *a[:1], *a[2:])) if tensor else p.batch_driver
-    pieces["value_batch"] = driver("value", len(inputs), len(outputs), None)
-    if jac is not None:
-        pieces["value_and_grad_batch"] = driver("value_and_grad", len(inputs), len(outputs), len(wrt))
-        batch["value_and_grad"] = "value_and_grad_batch"
-    header = _header(p, inputs, outputs, wrt, jac is not None, title)
-    source = "\n\n\n".join([header] + list(pieces.values())) + "\n"
-    return Module(source, _jitted(p), entries, batch, header, pieces, plan)
-
-
-def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> str:
-    ins = ", ".join(p.atom(n) for n in inputs)
-    lines = ['"""Generated by compiler: value and reverse-mode gradient kernels.',
-             "",
-             "Plain Python as printed; the numba backend wraps each function of KERNELS in",
-             "numba.njit(error_model='numpy') and each batch driver in numba.njit(parallel=True).",
-             "Call with numpy.float64 numbers for NumPy semantics (nan/inf, never an exception).",
-             '"""']
-    # user text only ever appears in these one-line comments, escaped
-    if title:
-        lines.append(f"# {comment_text(title)}")
-    lines.append(f"# inputs: {ins}; outputs: {len(outputs)}")
-    if with_grad:
-        lines.append("# gradient with respect to: " + ", ".join(p.atom(n) for n in wrt))
-    if p.input_comments:
-        lines += ["# inputs renamed to valid identifiers:"] + p.input_comments
-    lines += ["import math", "", "import numba", "import numpy as np", "",
-              f"KERNELS = {_jitted(p)!r}"]
-    if p.constants:
-        lines += [""] + [f"{name} = {text}" for name, text in p.constants.items()]
-    for text in p.helpers.values():
-        lines += ["", "", text]
-    return "\n".join(lines)
-
-
-def standalone(module: Module, jit: bool) -> str:
-    """The module's source, with (``jit``) a footer that compiles its functions with Numba on
-    import, as the numba backend does: the kernels with ``njit``, the batch drivers in parallel."""
-    if not jit:
-        return module.source
-    drivers = sorted(set(module.batch.values()))
-    footer = f'''
-
-# --- compiled by Numba when this module is imported (delete this block to run plain Python) ---
-for _name in KERNELS:
-    globals()[_name] = numba.njit(error_model="numpy", cache=True)(globals()[_name])
-for _name in {drivers!r}:
-    globals()[_name] = numba.njit(error_model="numpy", nogil=True, parallel=True, cache=True)(globals()[_name])
-del _name
-'''
-    return module.source + footer

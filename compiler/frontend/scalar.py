@@ -1,7 +1,8 @@
 """Building expressions: symbols, Python operators, and the function library.
 
-Every function here builds IR through ``ir.apply``; when an argument is an
-eager ``cc.Value`` it computes eagerly instead (see ``value.py``). The same
+Every function here builds IR through ``dispatch.call`` (``ir.apply``, or an
+eager computation when an operand is of a registered eager type such as
+``cc.Value``). The same
 functions are installed as methods (``x.exp()``, ``x.relu()``) and as NumPy
 ufunc overrides (``np.sin(x)``).
 
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 from typing import Union
 
-from . import ir, ops
-from .ir import Node
+from .. import ir
+from ..ir import Node, ops
+from .dispatch import call as _call
 
 Number = Union[int, float]
 ExprLike = Union[Node, Number]
@@ -46,15 +48,6 @@ def symbols(names: str) -> Node | tuple[Node, ...]:
         raise ValueError("symbols() got no names")
     made = tuple(ir.symbol(p) for p in parts)
     return made[0] if len(made) == 1 else made
-
-
-def _call(op_name: str, *args):
-    for a in args:
-        if type(a).__name__ == "Value":
-            from .value import Value
-            if isinstance(a, Value):
-                return Value._apply(op_name, *args)
-    return ir.apply(op_name, *args)
 
 
 def _unary(op_name: str, doc: str):

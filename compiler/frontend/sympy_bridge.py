@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from . import ir
-from .errors import UnsupportedError
-from .ir import Node
-from .ops import OPS
+from .. import ir
+from ..errors import UnsupportedError
+from ..ir import Node
+from ..ir.ops import OPS
 
 
 def to_sympy(expr: Node | Sequence[Node]):
@@ -33,7 +33,6 @@ def to_sympy(expr: Node | Sequence[Node]):
     done: dict[int, object] = {}
     for node in ir.topo_order(roots):
         if node.shape or node.op not in ("const", "var") and OPS[node.op].sympy is None:
-            from .errors import UnsupportedError
             what = f"tensor of shape {node.shape}" if node.shape else f"{node.op!r} op"
             raise UnsupportedError(f"to_sympy: a {what} has no SymPy counterpart here "
                                    "(SymPy conversion covers scalar expressions)")

@@ -20,10 +20,12 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from . import ir
-from . import shapes as _shapes
-from .errors import ShapeError
-from .ir import Node
+from .. import ir
+from ..errors import ShapeError
+from ..ir import Node
+from ..ir import shapes as _shapes
+from .dispatch import EAGER, call as _build, eager_of, operand as _node
+from .scalar import abs as abs_, exp, log, where
 
 AxisLike = "int | tuple[int, ...] | None"
 
@@ -37,28 +39,12 @@ def Tensor(name: str, shape) -> Node:
     return ir.symbol(name, ir.check_shape(shape, f"the shape of Tensor {name!r}"))
 
 
-def _build(op_name: str, *args, params=None):
-    """``ir.apply``, or the eager computation when an argument is a ``cc.Value``."""
-    for a in args:
-        if type(a).__name__ == "Value":
-            from .value import Value
-            if isinstance(a, Value):
-                return Value._apply(op_name, *args, params=params)
-    return ir.apply(op_name, *args, params=params)
-
-
-def _node(x, what: str):
-    if type(x).__name__ == "Value":
-        return x
-    return ir.as_node(x, what)
-
-
 def _operands(xs: Sequence, what: str) -> list:
-    """The operands of a join as nodes, or as Values when one of them is a ``cc.Value``."""
+    """The operands of a join as nodes, or all lifted to an eager type when one of them is one."""
     xs = list(xs)
-    if any(type(x).__name__ == "Value" for x in xs):
-        from .value import Value
-        return [x if isinstance(x, Value) else Value(x) for x in xs]
+    rules = eager_of(xs)
+    if rules is not None:
+        return [x if type(x) in EAGER else rules.lift(x) for x in xs]
     return [_node(x, f"{what} operand {i}") for i, x in enumerate(xs)]
 
 
@@ -116,7 +102,6 @@ def logsumexp(x, axis: AxisLike = None, keepdims: bool = False):
     axes = _shapes.normalize_axes(axis, len(x.shape), "logsumexp")
     if not axes:
         return x
-    from .frontend import exp, log, where, abs as abs_
     m = stop_gradient(_reduce("amax", x, axes, True))
     m = stop_gradient(where(_build("lt", abs_(m), math.inf), m, 0.0))  # all -inf (or an inf): no shift
     out = log(_reduce("sum", exp(x - m), axes, True)) + m
@@ -125,7 +110,6 @@ def logsumexp(x, axis: AxisLike = None, keepdims: bool = False):
 
 def softmax(x, axis: int = -1):
     """``exp(x) / sum(exp(x))`` along ``axis``, computed as ``exp(x - logsumexp(x))``: no overflow."""
-    from .frontend import exp
     return exp(x - logsumexp(x, axis=axis, keepdims=True))
 
 

@@ -1,4 +1,4 @@
-"""The IR: a hash-consed DAG of nodes.
+"""IR nodes: interning, constants, symbols, and ``apply``, the one way nodes are made.
 
 A ``Node`` is an op from ``ops.OPS`` applied to operand nodes. Nodes are
 immutable and interned: building the same op on the same operands twice
@@ -12,9 +12,8 @@ or ``"bool"`` for comparisons) and the static ``params`` of ops that have
 them (the axes of a sum, the shape of a reshape). Every graph walk here is
 iterative, so a chain 100,000 nodes deep is fine.
 
-Nodes are also the user's expression objects: they overload Python's
-operators (``x * y + 1``) and have methods (``x.exp()``), defined in
-``frontend``.
+Nodes are also the user's expression objects: their operators
+(``x * y + 1``) and methods (``x.exp()``) are installed by ``frontend``.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ import math
 import threading
 import weakref
 import zlib
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from .errors import TracingError
+from ..errors import ShapeError, TracingError
 
 SCALAR: tuple = ()
 
@@ -100,7 +99,7 @@ class Node:
     def __repr__(self) -> str:
         return short_str(self)
 
-    # Pickling is by structure (issue 5 builds on this); interning restores sharing.
+    # Pickling is by structure; interning restores sharing.
     def __reduce__(self):
         return (_rebuild, (to_table([self]),))
 
@@ -238,9 +237,6 @@ def as_node(x, what: str = "operand") -> Node:
         if isinstance(x, bool):
             return constant(x)
         return constant(float(x))
-    converted = _from_foreign(x)
-    if converted is not None:
-        return converted
     import numpy as np
     if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
         return constant(x)
@@ -254,16 +250,6 @@ def _is_real_scalar(x) -> bool:
     import numpy as np
     return isinstance(x, (np.floating, np.integer, np.bool_)) or (
         isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "biuf")
-
-
-def _from_foreign(x):
-    """SymPy expressions are accepted wherever a node is (converted on the fly)."""
-    import sys
-    sympy = sys.modules.get("sympy")
-    if sympy is not None and isinstance(x, sympy.Basic):
-        from .sympy_bridge import from_sympy
-        return from_sympy(x)
-    return None
 
 
 def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
@@ -375,7 +361,6 @@ def broadcast_shapes(op_name: str, shapes: Sequence[tuple]) -> tuple:
             d = s[k - ndim + len(s)] if k - ndim + len(s) >= 0 else 1
             if d != 1:
                 if size not in (1, d):
-                    from .errors import ShapeError
                     listed = " and ".join(str(tuple(s)) for s in shapes)
                     raise ShapeError(f"{op_name}: shapes {listed} do not broadcast together "
                                      f"(NumPy rules: sizes must match or be 1, from the last axis)")
@@ -405,194 +390,9 @@ def _check_dtypes(op_name: str, args: tuple) -> None:
                 "conditions: use cc.where(condition, value_if_true, value_if_false)")
 
 
-# --- graph walks (all iterative) ---
-
-def topo_order(roots: Iterable[Node], limit: int | None = None,
-               exclude: set[int] | dict | None = None) -> list[Node] | None:
-    """All nodes reachable from ``roots``, each after its operands.
-
-    With ``limit``, returns None as soon as more than ``limit`` nodes are found.
-    Nodes whose id is in ``exclude`` are neither listed nor looked through.
-    The order is by creation (``Node.id``): a node is always made after its
-    operands, so sorting the reachable nodes by id is a topological order, and
-    finding them needs no post-order bookkeeping.
-    """
-    found: dict[int, Node] = {}
-    if exclude:
-        found.update(dict.fromkeys(exclude))
-    stack = list(roots)
-    pop, push = stack.pop, stack.extend
-    while stack:
-        node = pop()
-        if node.id in found:
-            continue
-        found[node.id] = node
-        if limit is not None and len(found) > limit:
-            return None
-        push(node.args)
-    if exclude:
-        return [n for n in (found[k] for k in sorted(found)) if n is not None]
-    return [found[k] for k in sorted(found)]
-
-
-def free_symbols(roots: Iterable[Node]) -> list[Node]:
-    """The variable nodes the roots depend on, in order of first appearance."""
-    return [n for n in topo_order(roots) if n.op == "var"]
-
-
-def format_const(value) -> str:
-    """A constant as Python source text (``np.inf``/``np.nan`` for non-finite; arrays as ``np.array``)."""
-    if isinstance(value, bool):
-        return repr(value)
-    if not isinstance(value, float):
-        return _format_array(value)
-    if math.isnan(value):
-        return "np.nan"
-    if math.isinf(value):
-        return "np.inf" if value > 0 else "(-np.inf)"
-    text = repr(value)
-    return f"({text})" if text.startswith("-") else text
-
-
-def _format_array(array) -> str:
-    """``np.array([...])`` reproducing ``array`` exactly (float repr round-trips)."""
-    def item(v):
-        if array.dtype.kind == "b":
-            return repr(bool(v))
-        return format_const(float(v)).strip("()")
-    rows = [item(v) for v in array.ravel().tolist()]
-    flat = "[" + ", ".join(rows) + "]"
-    dtype = "np.bool_" if array.dtype.kind == "b" else "np.float64"
-    if array.ndim == 1:
-        return f"np.array({flat}, dtype={dtype})"
-    return f"np.array({flat}, dtype={dtype}).reshape({array.shape})"
-
-
-def _const_label(node: Node) -> str:
-    """How a constant reads in listings: a number, or an array summary."""
-    if not node.shape:
-        return format_const(node.value)
-    if node.value.size <= 4:
-        return "[" + ", ".join(format_const(float(v)) if node.dtype == "float" else repr(bool(v))
-                               for v in node.value.ravel().tolist()) + f"]{{{_shape_text(node.shape)}}}"
-    return f"array{{{_shape_text(node.shape)}}}"
-
-
-def _shape_text(shape: tuple) -> str:
-    return "x".join(str(d) for d in shape) if shape else "scalar"
-
-
-def _params_text(node: Node) -> str:
-    if node.params is None:
-        return ""
-    names = _OPS[node.op].params or ()
-    return " " + " ".join(f"{k}={v!r}" for k, v in zip(names, node.params))
-
-
-def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
-    """A readable listing of the graph: one line per node, operands first.
-
-    >>> import compiler as cc
-    >>> x = cc.Symbol("x")
-    >>> print(format_ir([cc.sin(x) * x]))
-    %0 = var x
-    %1 = sin %0
-    %2 = mul %0 %1
-    return %2
-    """
-    label: dict[int, str] = {}
-    lines = []
-    for node in topo_order(outputs):
-        if node.op == "const":
-            label[node.id] = _const_label(node)
-            continue
-        label[node.id] = f"%{len(lines)}"
-        if node.op == "var":
-            body = f"var {node.name!a}" if not node.name.isidentifier() else f"var {node.name}"
-        else:
-            body = " ".join([node.op] + [label[a.id] for a in node.args]) + _params_text(node)
-        kind = [node.dtype] if node.dtype != "float" else []
-        if node.shape:
-            kind.append(_shape_text(node.shape))
-        suffix = f"  : {' '.join(kind)}" if kind else ""
-        lines.append(f"{label[node.id]} = {body}{suffix}")
-    lines.append("return " + ", ".join(label[o.id] for o in outputs))
-    return "\n".join(lines)
-
-
-_PRECEDENCE = {"<": 0, "<=": 0, ">": 0, ">=": 0, "==": 0, "+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4}
-_MAX_STR = 400  # longer expressions print as a summary
-_MAX_STR_NODES = 200
-
-
-def short_str(node: Node) -> str:
-    """Infix text of a small expression, or a summary of a large one (never recursive)."""
-    OPS = _ops.OPS
-    text: dict[int, tuple[str, int]] = {}
-    atom = 9
-    nodes = topo_order([node], limit=_MAX_STR_NODES)
-    if nodes is None:
-        return f"<{node.op} expression of more than {_MAX_STR_NODES} nodes>"
-    for n in nodes:
-        if n.op == "const":
-            text[n.id] = (_const_label(n).replace("np.", ""), atom)
-        elif n.op == "var":
-            text[n.id] = (n.name if n.name.isidentifier() else ascii(n.name), atom)
-        else:
-            op = OPS[n.op]
-            parts = [text[a.id] for a in n.args]
-            if op.infix:
-                p = _PRECEDENCE[op.infix]
-                left = parts[0][0] if parts[0][1] >= p else f"({parts[0][0]})"
-                # right operand: same precedence needs parens except for ** (right-assoc)
-                rp = parts[1][1] > p or (parts[1][1] == p and op.infix == "**")
-                right = parts[1][0] if rp else f"({parts[1][0]})"
-                if op.infix == "**" and parts[0][1] == p:
-                    left = f"({parts[0][0]})"
-                s, prec = f"{left} {op.infix} {right}", p
-            elif n.op == "neg":
-                s, prec = "-" + (parts[0][0] if parts[0][1] > 3 else f"({parts[0][0]})"), 3
-            else:
-                extra = [f"{k}={v!r}" for k, v in zip(op.params or (), n.params or ())]
-                s, prec = f"{n.op}({', '.join([p[0] for p in parts] + extra)})", atom
-            if len(s) > _MAX_STR:
-                return f"<{node.op} expression of {len(nodes)} nodes>"
-            text[n.id] = (s, prec)
-    return text[node.id][0]
-
-
-# --- serialization by structure ---
-
-def to_table(outputs: Sequence[Node]) -> tuple:
-    """The graph as a flat tuple of (op, operand indices, value, name, shape, params) rows,
-    and the output indices."""
-    index: dict[int, int] = {}
-    rows = []
-    for n in topo_order(outputs):
-        index[n.id] = len(rows)
-        rows.append((n.op, tuple(index[a.id] for a in n.args), n.value, n.name, n.shape, n.params))
-    return tuple(rows), tuple(index[o.id] for o in outputs)
-
-
-def from_table(table: tuple) -> list[Node]:
-    """Rebuild the nodes of ``to_table`` (interning restores sharing)."""
-    rows, outs = table
-    nodes: list[Node] = []
-    for op, operands, value, name, shape, params in rows:
-        if op == "const":
-            nodes.append(constant(value))
-        elif op == "var":
-            nodes.append(symbol(name, shape))
-        else:
-            nodes.append(apply(op, *(nodes[i] for i in operands), params=params))
-    return [nodes[i] for i in outs]
-
-
-def _rebuild(table: tuple) -> Node:
-    return from_table(table)[0]
-
-
-# At the end: ops builds its derivative rules with this module's apply.
+# At the end: the op table builds its derivative rules with ``apply``, and the
+# listings and serialization (``graph``) are built on ``Node``.
 from . import ops as _ops  # noqa: E402
+from .graph import _rebuild, short_str, to_table  # noqa: E402
 
 _OPS = _ops.OPS

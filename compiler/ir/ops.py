@@ -28,7 +28,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import ir
+from . import shapes
+from .node import apply, constant
 
 SQRT_PI_INV_2 = 2.0 / math.sqrt(math.pi)  # d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)
 
@@ -38,7 +39,7 @@ def _is_const(node, value) -> bool:
 
 
 def where(cond, a, b):
-    return ir.apply("where", cond, a, b)
+    return apply("where", cond, a, b)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def _simplify_sub(a, b):
     if _is_const(b, 0.0):
         return a
     if _is_const(a, 0.0):
-        return ir.apply("neg", b)
+        return apply("neg", b)
     return None
 
 
@@ -90,7 +91,7 @@ def _simplify_mul(a, b):
         if _is_const(x, 1.0):
             return y
         if _is_const(x, -1.0):
-            return ir.apply("neg", y)
+            return apply("neg", y)
     return None
 
 
@@ -98,7 +99,7 @@ def _simplify_div(a, b):
     if _is_const(b, 1.0):
         return a
     if _is_const(b, -1.0):
-        return ir.apply("neg", a)
+        return apply("neg", a)
     return None
 
 
@@ -110,7 +111,7 @@ def _simplify_pow(a, b):
     if _is_const(b, 1.0):
         return a
     if _is_const(b, 0.0):  # pow(x, 0) == 1 for every x, nan included
-        return ir.constant(1.0)
+        return constant(1.0)
     return None
 
 
@@ -137,22 +138,22 @@ def _vjp_pow(args, out, g):
     # d/da is masked only where a == 0 too (elsewhere b * a**(b-1) is 0 at b == 0
     # already), so that its own derivative in b, a Hessian entry, stays exact.
     da_raw = b * a ** (b - 1.0)
-    da = where(ir.apply("eq", a, 0.0), where(ir.apply("eq", b, 0.0), 0.0, da_raw), da_raw)
-    db = where(ir.apply("eq", a, 0.0), 0.0, out * a.log())
+    da = where(apply("eq", a, 0.0), where(apply("eq", b, 0.0), 0.0, da_raw), da_raw)
+    db = where(apply("eq", a, 0.0), 0.0, out * a.log())
     return (g * da, g * db)
 
 
 def _vjp_maximum(args, out, g):
     # Ties split the adjoint equally between both operands (as PyTorch and JAX do).
     a, b = args
-    tie = ir.apply("eq", a, b)
+    tie = apply("eq", a, b)
     half = 0.5 * g
     return (where(a > b, g, where(tie, half, 0.0)), where(b > a, g, where(tie, half, 0.0)))
 
 
 def _vjp_minimum(args, out, g):
     a, b = args
-    tie = ir.apply("eq", a, b)
+    tie = apply("eq", a, b)
     half = 0.5 * g
     return (where(a < b, g, where(tie, half, 0.0)), where(b < a, g, where(tie, half, 0.0)))
 
@@ -255,7 +256,7 @@ _OPS = [
        lambda args, out, g: (g * (SQRT_PI_INV_2 * (-(args[0] * args[0])).exp()),),
        lambda sp, a: sp.erf(a), llvm=_call("erf"), array_fmt="_erf({0})"),
     # piecewise functions; the derivative at a kink follows PyTorch: relu'(0) = 0, abs'(0) = 0
-    Op("abs", 1, "np.abs({0})", lambda args, out, g: (g * ir.apply("sign", args[0]),),
+    Op("abs", 1, "np.abs({0})", lambda args, out, g: (g * apply("sign", args[0]),),
        lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
     Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a), llvm=_llvm_sign),
     Op("relu", 1, "np.maximum({0}, 0.0)", lambda args, out, g: (where(args[0] > 0.0, g, 0.0),),
@@ -292,19 +293,19 @@ _OPS = [
 # The code generator spells them (``codegen``: one printer method per op).
 
 def reshape(x, shape: tuple):
-    return ir.apply("reshape", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
+    return apply("reshape", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
 
 
 def broadcast_to(x, shape: tuple):
-    return ir.apply("broadcast_to", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
+    return apply("broadcast_to", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
 
 
 def transpose(x, perm: tuple):
-    return ir.apply("transpose", x, params=(tuple(perm),)) if tuple(perm) != tuple(range(len(perm))) else x
+    return apply("transpose", x, params=(tuple(perm),)) if tuple(perm) != tuple(range(len(perm))) else x
 
 
 def reduce_sum(x, axes: tuple, keepdims: bool = False):
-    return ir.apply("sum", x, params=(tuple(axes), bool(keepdims))) if axes else x
+    return apply("sum", x, params=(tuple(axes), bool(keepdims))) if axes else x
 
 
 def sum_to(x, shape: tuple):
@@ -313,7 +314,7 @@ def sum_to(x, shape: tuple):
         return x
     lead = len(x.shape) - len(shape)
     axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(shape) if d == 1 and x.shape[lead + k] != 1)
-    return reshape(ir.apply("sum", x, params=(axes, True)) if axes else x, shape)
+    return reshape(apply("sum", x, params=(axes, True)) if axes else x, shape)
 
 
 def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
@@ -329,8 +330,8 @@ def _vjp_extremum(args, out, g):
     # the adjoint is shared equally by the elements that reach the extremum (as for maximum)
     (x,), (axes, _) = args, out.params
     keep = _keepdims_shape(x.shape, axes)
-    hit = ir.apply("eq", x, reshape(out, keep))
-    count = ir.apply("sum", where(hit, 1.0, 0.0), params=(axes, True))
+    hit = apply("eq", x, reshape(out, keep))
+    count = apply("sum", where(hit, 1.0, 0.0), params=(axes, True))
     return (where(hit, reshape(g, keep) / count, 0.0),)
 
 
@@ -350,9 +351,9 @@ def _vjp_matmul(args, out, g):
     # promote 1-D operands as matmul does, use the 2-D rule, then undo the promotion
     a2 = reshape(a, (1,) + a.shape) if len(a.shape) == 1 else a
     b2 = reshape(b, b.shape + (1,)) if len(b.shape) == 1 else b
-    g2 = reshape(g, _shapes().matmul_shape(a2.shape, b2.shape))
-    da = sum_to(ir.apply("matmul", g2, _swap_last(b2)), a2.shape)
-    db = sum_to(ir.apply("matmul", _swap_last(a2), g2), b2.shape)
+    g2 = reshape(g, shapes.matmul_shape(a2.shape, b2.shape))
+    da = sum_to(apply("matmul", g2, _swap_last(b2)), a2.shape)
+    db = sum_to(apply("matmul", _swap_last(a2), g2), b2.shape)
     return (reshape(da, a.shape), reshape(db, b.shape))
 
 
@@ -363,14 +364,9 @@ def _vjp_concatenate(args, out, g):
         size = a.shape[axis]
         index = tuple(("slice", start, start + size, 1) if k == axis else ("slice", 0, d, 1)
                       for k, d in enumerate(g.shape))
-        parts.append(ir.apply("getitem", g, params=(index,)))
+        parts.append(apply("getitem", g, params=(index,)))
         start += size
     return tuple(parts)
-
-
-def _shapes():
-    from . import shapes
-    return shapes
 
 
 def _python_index(index: tuple) -> tuple:
@@ -427,40 +423,40 @@ def _simplify_transpose(x, params):
 
 _TENSOR_OPS = [
     _tensor_op("sum", 1, ("axes", "keepdims"),
-               lambda s, p: _shapes().reduce_shape(s[0], p[0], p[1]),
+               lambda s, p: shapes.reduce_shape(s[0], p[0], p[1]),
                lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims), _vjp_sum, simplify=_no_axes),
     _tensor_op("amax", 1, ("axes", "keepdims"),
-               lambda s, p: _shapes().reduce_shape(s[0], p[0], p[1]),
+               lambda s, p: shapes.reduce_shape(s[0], p[0], p[1]),
                lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims), _vjp_extremum,
                simplify=_no_axes),
     _tensor_op("amin", 1, ("axes", "keepdims"),
-               lambda s, p: _shapes().reduce_shape(s[0], p[0], p[1]),
+               lambda s, p: shapes.reduce_shape(s[0], p[0], p[1]),
                lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims), _vjp_extremum,
                simplify=_no_axes),
-    _tensor_op("reshape", 1, ("shape",), lambda s, p: _shapes().reshape_shape(s[0], p[0]),
+    _tensor_op("reshape", 1, ("shape",), lambda s, p: shapes.reshape_shape(s[0], p[0]),
                lambda x, shape: np.reshape(x, shape), lambda args, out, g: (reshape(g, args[0].shape),),
                simplify=_simplify_reshape),
-    _tensor_op("transpose", 1, ("perm",), lambda s, p: _shapes().transpose_shape(s[0], p[0]),
+    _tensor_op("transpose", 1, ("perm",), lambda s, p: shapes.transpose_shape(s[0], p[0]),
                lambda x, perm: np.transpose(x, perm), _vjp_transpose, simplify=_simplify_transpose),
     # its adjoint is g itself: the reverse pass sums every adjoint back to its operand's shape
-    _tensor_op("broadcast_to", 1, ("shape",), lambda s, p: _shapes().broadcast_to_shape(s[0], p[0]),
+    _tensor_op("broadcast_to", 1, ("shape",), lambda s, p: shapes.broadcast_to_shape(s[0], p[0]),
                lambda x, shape: np.broadcast_to(x, shape).copy(), lambda args, out, g: (g,)),
-    _tensor_op("matmul", 2, None, lambda s, p: _shapes().matmul_shape(s[0], s[1]),
+    _tensor_op("matmul", 2, None, lambda s, p: shapes.matmul_shape(s[0], s[1]),
                lambda a, b: np.matmul(a, b), _vjp_matmul),
-    _tensor_op("concatenate", -1, ("axis",), lambda s, p: _shapes().concatenate_shape(s, p[0]),
+    _tensor_op("concatenate", -1, ("axis",), lambda s, p: shapes.concatenate_shape(s, p[0]),
                lambda *xs, axis: np.concatenate(xs, axis=axis), _vjp_concatenate),
-    _tensor_op("getitem", 1, ("index",), lambda s, p: _shapes().index_shape(s[0], p[0]),
+    _tensor_op("getitem", 1, ("index",), lambda s, p: shapes.index_shape(s[0], p[0]),
                lambda x, index: x[_python_index(index)],
-               lambda args, out, g: (ir.apply("index_put", g, params=(out.params[0], args[0].shape)),)),
+               lambda args, out, g: (apply("index_put", g, params=(out.params[0], args[0].shape)),)),
     # zeros of ``shape`` with g written at ``index``: the adjoint of getitem
     _tensor_op("index_put", 1, ("index", "shape"), lambda s, p: p[1], _index_put,
-               lambda args, out, g: (ir.apply("getitem", g, params=(out.params[0],)),)),
+               lambda args, out, g: (apply("getitem", g, params=(out.params[0],)),)),
     _tensor_op("take", 1, ("axis", "indices", "index_shape"),
-               lambda s, p: _shapes().take_shape(s[0], p[0], p[2]), _take,
-               lambda args, out, g: (ir.apply("scatter_add", g, params=out.params + (args[0].shape,)),)),
+               lambda s, p: shapes.take_shape(s[0], p[0], p[2]), _take,
+               lambda args, out, g: (apply("scatter_add", g, params=out.params + (args[0].shape,)),)),
     # zeros of ``shape`` with g added at ``indices`` along ``axis``: the adjoint of take
     _tensor_op("scatter_add", 1, ("axis", "indices", "index_shape", "shape"), lambda s, p: p[3], _scatter_add,
-               lambda args, out, g: (ir.apply("take", g, params=out.params[:3]),)),
+               lambda args, out, g: (apply("take", g, params=out.params[:3]),)),
 ]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 
 def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
@@ -99,7 +99,7 @@ def matmul_shape(a: tuple, b: tuple) -> tuple:
         raise ShapeError(f"matmul: shapes {a} and {b} do not match: the last axis of the first ({a2[-1]}) "
                          f"must equal the {'only' if len(b) == 1 else 'second-to-last'} axis of the second "
                          f"({b2[-2]})")
-    from .ir import broadcast_shapes
+    from .node import broadcast_shapes
     try:
         batch = broadcast_shapes("matmul", [a2[:-2], b2[:-2]])
     except ShapeError:

@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ArgumentError, ShapeError
-from .ir import Node
+from ..errors import ArgumentError, ShapeError
+from ..ir import Node
 
 
 def check_arguments(args: tuple, inputs: Sequence[Node]) -> tuple[list[np.ndarray], int | None]:
@@ -88,3 +88,34 @@ def numba_types(shapes: Sequence[tuple], batch: bool = False) -> tuple:
         ndim = len(shape) + (1 if batch else 0)
         out.append(numba.types.Array(numba.float64, ndim, "C") if ndim else numba.float64)
     return tuple(out)
+
+
+def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarray], int | None]:
+    """Each argument as a float64 1-D array (length 1 for numbers) and the batch length, or None."""
+    arrays, n, n_from = [], None, None
+    for i, (a, name) in enumerate(zip(args, names)):
+        where = f"argument {name!r} (position {i + 1})"
+        if isinstance(a, (bool, int, float, np.number)) and not isinstance(a, (complex, np.complexfloating)):
+            arrays.append(np.array([a], dtype=np.float64))
+            continue
+        if isinstance(a, (str, bytes, complex, np.complexfloating)) or a is None:
+            raise ArgumentError(f"{where} must be a real number or a 1-D array of them, got {type(a).__name__}")
+        try:
+            arr = np.asarray(a)
+        except Exception as exc:  # ragged lists and other objects numpy cannot take
+            raise ArgumentError(f"{where} must be a real number or a 1-D array of them, got {type(a).__name__}") from exc
+        if arr.dtype.kind not in "biuf":
+            raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}")
+        if arr.ndim == 0:
+            arrays.append(arr.astype(np.float64).reshape(1))
+            continue
+        if arr.ndim != 1:
+            raise ShapeError(f"{where} must be a number or a 1-D array, got an array of shape {arr.shape}")
+        arrays.append(np.ascontiguousarray(arr, dtype=np.float64))
+        if arr.shape[0] != 1 or n is None:
+            if n is None or n == 1:
+                n, n_from = arr.shape[0], (name, arr.shape)
+            elif arr.shape[0] != n:
+                raise ShapeError(f"array arguments have incompatible lengths: {n_from[0]!r} has shape "
+                                 f"{n_from[1]} and {name!r} has shape {arr.shape}")
+    return arrays, n

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .._version import __version__
+
 __all__ = ["CacheInfo", "CacheWarning", "cache_dir", "cache_info", "clear_cache", "ensure_dir",
            "entry_key", "entry_path", "load", "store"]
 
@@ -135,11 +137,7 @@ def _not_writable(root: Path, reason: str) -> None:
 @functools.lru_cache(maxsize=None)
 def _environment() -> tuple[str, ...]:
     """Everything besides the caller's parts that a compiled entry depends on."""
-    try:  # lazily: the package imports the runtime, which uses this module
-        from compiler import __version__ as version
-    except ImportError:  # called while the package itself is still being imported
-        version = importlib.metadata.version("adjoint-compiler")
-    versions = [f"format={FORMAT_VERSION}", f"python={sys.version}", f"adjoint-compiler={version}"]
+    versions = [f"format={FORMAT_VERSION}", f"python={sys.version}", f"adjoint-compiler={__version__}"]
     for dist in ("numpy", "numba", "llvmlite"):
         try:
             versions.append(f"{dist}={importlib.metadata.version(dist)}")

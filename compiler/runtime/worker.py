@@ -1,4 +1,4 @@
-"""The child process of a background compile: ``python -m compiler.compile_worker ROLE [--batch]``.
+"""The child process of a background compile: ``python -m compiler.runtime.worker ROLE [--batch]``.
 
 Reads a pickled ``CompiledFunction`` on stdin, compiles the kernel of ``ROLE``
 (Numba or LLVM; with ``--batch`` its parallel batch loop too), which stores it
@@ -16,9 +16,9 @@ import sys
 def main(argv: list[str]) -> int:
     role = argv[0]
     fn = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent process
-    fn._kernel(role, progress=False)
+    fn._code.kernel(role, progress=False)
     if "--batch" in argv[1:]:
-        fn._batch_driver(role)
+        fn._code.batch_driver(role)
     return 0
 
 

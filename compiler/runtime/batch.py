@@ -1,0 +1,88 @@
+"""Calls that leave the fast path: checked arguments, then one point or a batch.
+
+A scalar function's batch takes 1-D arrays (numbers are shared by every point)
+and runs the compiled parallel loop; a tensor function's batch takes a leading
+axis on its inputs.
+
+>>> import numpy as np, compiler as cc
+>>> x = cc.Symbol("x")
+>>> fn = cc.compile(x * x, [x], backend="python")
+>>> checked_call(fn, "value", (np.array([1.0, 2.0]),))
+array([1., 4.])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ArgumentError
+from . import arguments
+from .flat import FLAT_TARGETS
+
+SLOT = {"value": "_value", "value_and_grad": "_vg"}  # the attribute holding each role's fast path
+
+
+def checked_call(fn, role: str, args: tuple):
+    """A call that the fast path turned away: arguments checked, then one point or a batch."""
+    if fn._tensor:  # its entry checks every call; this repeats the check to raise its error
+        return getattr(fn, SLOT[role])(*args)
+    if role == "value_and_grad":
+        fn._require_wrt()
+    if len(args) != len(fn._input_names):
+        raise ArgumentError(count_message(fn, len(args)))
+    arrays, n = arguments.check_scalar_arguments(args, fn._input_names)
+    if n is None:  # every argument is a number
+        kernel = fn._value if role == "value" else fn._vg
+        return kernel(*[float(a[0]) for a in arrays])
+    return run_batch(fn, role, arrays, n)
+
+
+def count_message(fn, given: int) -> str:
+    names = ", ".join(fn._input_names)
+    return f"expected {len(fn._input_names)} argument(s) ({names}), in this order; got {given}"
+
+
+def tensor_batch(fn, role: str, arrays: list[np.ndarray], n: int, driver=None):
+    """A batch of a function of tensors: outputs get a leading axis of length n; ``driver``
+    is the batch loop to run (the compiled one by default)."""
+    shapes = [o.shape for o in fn.outputs]
+    outs = [np.empty((n,) + s) for s in shapes]
+    grads = [np.empty((n,) + w.shape) for _ in fn.outputs for w in fn.wrt] \
+        if role == "value_and_grad" else []
+    strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
+    if n:
+        (driver or fn._code.batch_driver(role))(*arrays, *strides, *outs, *grads)
+    values = outs[0] if not fn._many else tuple(outs)
+    if role == "value":
+        return values
+    k = len(fn.wrt)
+    rows = [tuple(grads[i * k:(i + 1) * k]) for i in range(len(fn.outputs))]
+    return values, rows[0] if not fn._many else tuple(rows)
+
+
+def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
+    """A batch of a scalar function: 1-D arrays (length 1 for shared numbers) in, arrays out."""
+    n_out, k = len(fn.outputs), len(fn.wrt)
+    if fn.backend in FLAT_TARGETS:
+        target = fn._code.target(role)
+        flat = np.empty((target.n_out, n))
+        if n:
+            strides = np.array([0 if a.shape[0] == 1 else 1 for a in arrays], dtype=np.int64)
+            target.batch(tuple(arrays), strides, flat)
+        if role == "value":
+            return flat[0] if not fn._many else tuple(flat)
+        if not fn._many:
+            return flat[0], tuple(flat[1:])
+        return tuple(flat[:n_out]), np.ascontiguousarray(flat[n_out:].reshape(n_out, k, n).transpose(2, 0, 1))
+    out = np.empty((n_out, n))
+    strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
+    if role == "value":
+        if n:
+            fn._code.batch_driver("value")(*arrays, *strides, out)
+        return out[0] if not fn._many else tuple(out)
+    grad = np.empty((k, n)) if not fn._many else np.empty((n, n_out, k))
+    if n:
+        fn._code.batch_driver("value_and_grad")(*arrays, *strides, out, grad)
+    if not fn._many:
+        return out[0], tuple(grad)
+    return tuple(out), grad

@@ -1,0 +1,320 @@
+"""The code of one compiled function, for its backend: the generated Python module
+(defined function by function, JIT-compiled by Numba for "numba"), its scalar kernels
+and batch drivers, and the llvm and vm targets (``flat``). Made on first use, once.
+
+>>> import compiler as cc
+>>> x = cc.Symbol("x")
+>>> code = Code(cc.compile(x * x, [x], backend="python"))
+>>> code.kernel("value_and_grad")(3.0)
+(9.0, (6.0,))
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import os
+import sys
+import threading
+import types
+import weakref
+
+import numpy as np
+
+from .. import codegen
+from ..codegen import vm
+from . import arguments, cache
+from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
+from .gc_pause import gc_paused
+
+_JIT_OPTIONS = dict(error_model="numpy")  # nan/inf like NumPy, never an exception
+# Batch drivers release the GIL; scalar kernels keep it: nogil costs more per
+# call than the kernel of a small expression, and a thread gains nothing from it there.
+_BATCH_OPTIONS = dict(error_model="numpy", nogil=True, parallel=True)
+
+
+class Code:
+    """What runs the calls of one ``CompiledFunction`` (``fn``): its modules, kernels, drivers."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._module: codegen.Module | None = None
+        self._numpy_module: codegen.Module | None = None
+        self._namespace: dict | None = None
+        self._targets: dict = {}   # role -> FlatTarget (llvm, vm)
+        self._drivers: dict = {}   # role -> the batch loop, once made
+        self._programs: dict = {}  # role -> vm.Program
+
+    @property
+    def module(self) -> codegen.Module:
+        """The generated Python module (printed on first use: the llvm and vm targets do not need it)."""
+        with self.fn._lock:
+            if self._module is None:
+                dialect = "numpy" if self.fn._tensor and self.fn.backend == "python" else "numba"
+                self._module = self.generate(dialect)
+            return self._module
+
+    def generate(self, dialect: str) -> codegen.Module:
+        with gc_paused():
+            return codegen.generate(self.fn.inputs, self.fn.outputs, self.fn.wrt, self.fn._jac, self.fn._labels,
+                                    self.fn._max_statements, self.fn._title, self.fn.plan, dialect)
+
+    def numpy_function(self, name: str):
+        """Function ``name`` of the NumPy-dialect module, run by plain Python: what "auto"
+        runs for tensors while Numba compiles (NumPy needs no compile)."""
+        with self.fn._lock:
+            if self._numpy_module is None:
+                module = self._module if self.fn.backend == "python" else self.generate("numpy")
+                namespace = {"__name__": "compiler_generated_numpy"}
+                exec(builtins.compile(module.source, "<compiler-generated numpy>", "exec"), namespace)  # noqa: S102
+                self._numpy_module, self._numpy_namespace = module, namespace
+            return self._numpy_namespace[name]
+
+    def in_disk_cache(self, role: str, batch: bool = False) -> bool:
+        """Whether the compiled code of ``role`` is in the disk cache already (then loading it
+        here beats starting a process); for llvm, the target is loaded on the way."""
+        if self.fn.backend == "llvm":
+            with self.fn._lock:
+                if role not in self._targets:
+                    target = native_target(self.fn.inputs, self.fn.plan[role], role, False, compile=False)
+                    if target is None:
+                        return False
+                    self._targets[role] = target
+            return True
+        if self.fn.backend == "numba":
+            directory = cache.ensure_dir("numba")
+            if directory is None:
+                return False
+            path, _ = _source_file(self.module.source, True)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            names = os.listdir(directory)
+            entries = [self.module.entries[role]] + ([self.module.batch[role]] if batch else [])
+            return all(any(name.startswith(f"{stem}.{entry}-") and name.endswith(".nbi") for name in names)
+                       for entry in entries)
+        return False
+
+    def program(self, role: str):
+        """The schedule of ``role`` assembled for the interpreters (``vm``), made once."""
+        program = self._programs.get(role)
+        if program is None:
+            if role == "value_and_grad":
+                self.fn._require_wrt()
+            plan = self.fn.plan[role]
+            with gc_paused():
+                program = self._programs[role] = vm.assemble(self.fn.inputs, plan.outputs, plan.nodes)
+        return program
+
+    def load(self, name: str) -> dict:
+        """The namespace of the generated module, with function ``name`` defined (and JIT-wrapped)."""
+        with self.fn._lock:
+            namespace = self._namespace
+            if namespace is None:
+                self._filename, cached = _source_file(self.module.source, self.fn.backend == "numba")
+                module, new = _generated_module(self._filename, self.fn.backend, self)
+                namespace = module.__dict__
+                if new:
+                    exec(builtins.compile(self.module.header, self._filename, "exec"), namespace)  # noqa: S102
+                self._namespace, self._numba_cache = namespace, cached
+            if name not in namespace:
+                # Only the functions in use are defined: Python's own compile of a
+                # huge generated function is not free. Blank lines in front keep the
+                # line numbers of the file (Numba's disk cache names functions by them).
+                text = self.module.pieces[name]
+                line = self.module.source.count("\n", 0, self.module.source.index(text))
+                with gc_paused():
+                    code = builtins.compile("\n" * line + text, self._filename, "exec")
+                exec(code, namespace)  # noqa: S102
+                if self.fn.backend == "numba":
+                    import numba
+                    for fname in self.module.kernels:
+                        if fname in namespace and not hasattr(namespace[fname], "py_func"):
+                            namespace[fname] = numba.njit(cache=self._numba_cache, **_JIT_OPTIONS)(namespace[fname])
+            return namespace
+
+    def kernel(self, role: str, progress: bool | None = None):
+        """The scalar kernel of ``role``, compiled for float64 arguments only."""
+        if role == "value_and_grad":
+            self.fn._require_wrt()
+        if self.fn.backend in FLAT_TARGETS:
+            return self.target(role, progress).scalar_call(self.fn._many, len(self.fn.outputs), len(self.fn.wrt), role)
+        name = self.module.entries[role]
+        fn = self.load(name)[name]
+        if self.fn.backend == "python":
+            fn = _python_kernel(fn, len(self.fn.inputs)) if not self.fn._tensor else _numpy_kernel(fn)
+        else:
+            with self.fn._lock:
+                if not fn.signatures:
+                    fn.compile(arguments.numba_types([n.shape for n in self.fn.inputs]))
+                    fn.disable_compile()  # other argument types go to the checked slow path
+                    if not self.fn._tensor:
+                        _refuse_arrays_at_once(fn)
+        if self.fn._tensor:
+            return fn
+        if role == "value_and_grad" and self.fn._many:
+            return _with_jacobian_array(fn)
+        return fn
+
+    def batch_driver(self, role: str):
+        driver = self._drivers.get(role)
+        if driver is not None:  # every batch call comes here: made once
+            return driver
+        with self.fn._lock:
+            self.kernel(role)
+            name = self.module.batch[role]
+            namespace = self.load(name)
+            driver = namespace[name]
+            if self.fn.backend == "numba" and not hasattr(driver, "signatures"):
+                import numba
+                driver = numba.njit(cache=self._numba_cache, **_BATCH_OPTIONS)(driver)
+                if self.fn._tensor:
+                    shapes = [n.shape for n in self.fn.inputs]
+                    outs = [o.shape for o in self.fn.outputs]
+                    if role == "value_and_grad":
+                        outs += [w.shape for _ in self.fn.outputs for w in self.fn.wrt]
+                    sig = (arguments.numba_types(shapes, batch=True) + (numba.int64,) * len(shapes)
+                           + arguments.numba_types(outs, batch=True))
+                else:
+                    arr = numba.float64[::1]
+                    sig = [arr] * len(self.fn.inputs) + [numba.int64] * len(self.fn.inputs) + [numba.float64[:, ::1]]
+                    if role == "value_and_grad":
+                        sig.append(numba.float64[:, ::1] if not self.fn._many else numba.float64[:, :, ::1])
+                driver.compile(tuple(sig))
+                driver.disable_compile()
+                namespace[name] = driver
+            elif self.fn.backend == "python":
+                driver = python_batch(driver)
+            self._drivers[role] = driver
+            return driver
+
+    def target(self, role: str, progress: bool | None = None) -> FlatTarget:
+        """The llvm or vm build of ``role``, made (or loaded from the disk cache) on first use."""
+        with self.fn._lock:
+            target = self._targets.get(role)
+            if target is None:
+                if role == "value_and_grad":
+                    self.fn._require_wrt()
+                progress = self.fn._progress if progress is None else progress
+                if self.fn.backend == "llvm":
+                    target = native_target(self.fn.inputs, self.fn.plan[role], role, progress)
+                else:
+                    target = vm_target(self.program(role))
+                self._targets[role] = target
+            return target
+
+
+_GENERATED_FORMAT = 2  # in the cached file names: a new scheme of module names misses old entries
+_modules: dict[str, list] = {}  # module name -> [module, number of functions using it]
+_modules_lock = threading.Lock()
+
+
+def _generated_module(filename: str, backend: str, owner) -> tuple[types.ModuleType, bool]:
+    """The module that runs the generated source of ``filename`` for ``backend``, registered in
+    ``sys.modules`` while functions use it, and whether it is new. Numba finds a function's
+    globals by its module's name (its disk cache, so the name is a hash; and the object-mode
+    blocks of tensor kernels). Functions of one source and backend share it."""
+    name = "compiler_generated_" + hashlib.sha256(f"{backend}:{filename}".encode()).hexdigest()[:16]
+    with _modules_lock:
+        entry = _modules.get(name)
+        new = entry is None
+        if new:
+            module = types.ModuleType(name)
+            module.__file__ = filename
+            entry = _modules[name] = [module, 0]
+            sys.modules[name] = module
+        entry[1] += 1
+    weakref.finalize(owner, _release_module, name)
+    return entry[0], new
+
+
+def _release_module(name: str) -> None:
+    with _modules_lock:
+        entry = _modules.get(name)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _modules[name]
+                sys.modules.pop(name, None)
+
+
+def _source_file(source: str, numba_cache: bool) -> tuple[str, bool]:
+    """A file name for the generated module; with the disk cache, the module is written there
+    so that Numba caches its machine code beside it. Returns (path, Numba may cache)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    directory = cache.ensure_dir("numba") if numba_cache else None
+    if directory is None:
+        return f"<compiler-generated {digest}>.py", False
+    path = directory / f"gen{_GENERATED_FORMAT}_{digest}.py"
+    try:
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_name(f".tmp-{digest}-{os.getpid()}-{threading.get_ident()}.py")
+            tmp.write_text(source)
+            tmp.replace(path)
+    except OSError:
+        return f"<compiler-generated {digest}>.py", False
+    return str(path), True
+
+
+
+
+def _refuse_arrays_at_once(dispatcher) -> None:
+    """Make a scalar kernel's Numba dispatcher turn arrays away in about a microsecond.
+
+    A batch call tries the scalar kernel first (that keeps one-point calls fast); on
+    arrays, Numba would look for new conversions and then explain the mismatch, typing
+    every argument in Python twice: ~50 µs per call, more than a 1,000-point batch takes.
+    Numbers keep Numba's conversions (ints, bools, float32). Both hooks are Numba's
+    dispatcher methods; if a release renames them, this only stops saving the time.
+    """
+    search = dispatcher._search_new_conversions
+
+    def search_unless_arrays(*args, **kws):
+        for a in args:
+            if type(a) is np.ndarray:
+                return False
+        return search(*args, **kws)
+
+    def mismatch(*args, **kws):
+        raise TypeError("the scalar kernel takes numbers")  # the checked slow path explains
+    dispatcher._search_new_conversions = search_unless_arrays
+    dispatcher._explain_matching_error = mismatch
+
+
+def _with_jacobian_array(kernel):
+    def run(*args):
+        value, jac = kernel(*args)
+        return value, np.array(jac, dtype=np.float64)
+    return run
+
+
+def _python_kernel(fn, n_inputs: int):
+    """The un-jitted kernel with NumPy semantics: float64 in, Python floats out."""
+    def run(*args):
+        if len(args) != n_inputs or not all(isinstance(a, (int, float, np.floating, np.integer)) for a in args):
+            raise TypeError("not a scalar call")  # routed to the checked slow path
+        with np.errstate(all="ignore"):
+            return _to_python(fn(*(np.float64(a) for a in args)))
+    return run
+
+
+def python_batch(driver):
+    def run(*args):
+        with np.errstate(all="ignore"):
+            driver(*args)
+    return run
+
+
+def _to_python(result):
+    if isinstance(result, tuple):
+        return tuple(_to_python(r) for r in result)
+    return float(result)
+
+
+
+
+def _numpy_kernel(fn):
+    def run(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    return run
+
+

@@ -1,0 +1,103 @@
+"""The native target's machine code: LLVM IR (``codegen.llvm``) compiled by llvmlite for
+this CPU, in parts, to object files (what the disk cache keeps) and loaded for calls.
+
+>>> len(host_fingerprint().split("|"))
+6
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+
+from ..codegen.llvm import CHUNK, NativeModule
+
+OPT_LEVEL = 2       # LLVM optimization level of the native target
+_SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
+_init_lock = threading.Lock()
+_target_machine = None
+
+
+def _new_target_machine(llvm):
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=OPT_LEVEL, jit=True)
+
+
+def _llvm():
+    """llvmlite's binding layer, initialized once, and a target machine for this CPU."""
+    global _target_machine
+    import llvmlite.binding as llvm
+    with _init_lock:
+        if _target_machine is None:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            _target_machine = _new_target_machine(llvm)
+    return llvm, _target_machine
+
+
+def host_fingerprint() -> str:
+    """What compiled object code depends on: triple, CPU, features, LLVM version (for cache keys)."""
+    llvm, _ = _llvm()
+    return "|".join([llvm.get_process_triple(), llvm.get_host_cpu_name(),
+                     llvm.get_host_cpu_features().flatten(), ".".join(map(str, llvm.llvm_version_info)),
+                     f"O{OPT_LEVEL}", f"chunk{CHUNK}"])
+
+
+def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
+    """Optimize and compile each part to a relocatable object file (what the disk cache stores).
+
+    ``progress``, if given, is called with the number of parts done after each one.
+    """
+    llvm, tm = _llvm()
+    objects = []
+    for k, text in enumerate(module.texts):
+        mod = llvm.parse_assembly(text)
+        mod.triple = llvm.get_process_triple()
+        pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
+        pb = llvm.create_pass_builder(tm, pto)
+        pb.getModulePassManager().run(mod, pb)
+        objects.append(tm.emit_object(mod))
+        if progress is not None:
+            progress(k + 1)
+    return objects
+
+
+def pack(objects: list[bytes]) -> bytes:
+    """Object files as one byte string: a count, the lengths, the bytes."""
+    head = struct.pack(f"<Q{len(objects)}Q", len(objects), *map(len, objects))
+    return head + b"".join(objects)
+
+
+def unpack(blob: bytes) -> list[bytes]:
+    (n,) = struct.unpack_from("<Q", blob)
+    sizes = struct.unpack_from(f"<{n}Q", blob, 8)
+    objects, at = [], 8 + 8 * n
+    for size in sizes:
+        objects.append(blob[at:at + size])
+        at += size
+    if at != len(blob):
+        raise ValueError("malformed object bundle")
+    return objects
+
+
+class NativeKernel:
+    """Machine code loaded from object files: ``address`` of ``kernel`` and a ctypes handle."""
+
+    def __init__(self, objects: list[bytes], module: NativeModule):
+        llvm, _ = _llvm()
+        with _init_lock:
+            empty = llvm.parse_assembly("")
+            empty.triple = llvm.get_process_triple()
+            # the engine owns (and frees) its target machine: one of its own
+            self._engine = llvm.create_mcjit_compiler(empty, _new_target_machine(llvm))
+            for obj in objects:
+                self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            self._engine.finalize_object()
+            self.address = self._engine.get_function_address("kernel")
+        if not self.address:
+            raise RuntimeError("compiled object has no 'kernel' symbol")
+        self.n_in, self.n_out, self.n_scratch = module.n_in, module.n_out, module.n_scratch
+        self.cfunc = _SIGNATURE(self.address)

@@ -1,0 +1,283 @@
+"""Tiers: what answers the calls of each role ("value", "value_and_grad") of a function, and
+the background compiles that replace an interpreter by compiled code.
+
+Each role's entry is one of: ``Lazy`` (compiles on its first call: backends other
+than "auto"), ``Interpreted`` ("auto": the Python interpreter of the instruction
+array answers until the compiled kernel is ready), ``TensorEntry`` (functions of
+tensors: shapes checked on every call; the NumPy module under "auto" until Numba's
+kernel is ready), or, once made, the compiled kernel itself (the fast path).
+
+Under "auto", once calls have spent ``COMPILE_AFTER_SECONDS`` interpreted, the
+code is compiled by a child process (``worker``) that stores it in the disk cache,
+then loaded here: a compile in this process would hold the GIL and slow the calls
+it is meant to speed up. Without a usable cache it is compiled in a thread.
+
+>>> import compiler as cc
+>>> x = cc.Symbol("x")
+>>> fn = cc.compile(x * x, [x])
+>>> type(fn._value).__name__, fn(3.0), fn.ready
+('Interpreted', 9.0, False)
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from . import arguments, batch, cache, interpreter
+from .batch import SLOT
+from .code import python_batch
+from .flat import Cancelled, shutting_down
+
+_NUMBERS = (int, float, np.floating, np.integer)
+ROLES = tuple(SLOT)
+# "auto" starts compiling a function once its calls have spent this long interpreted: a
+# script that makes a few calls never compiles (nor waits at exit for a compile), a loop
+# compiles after a bounded delay, as a ski-rental rule would.
+COMPILE_AFTER_SECONDS = 0.05
+
+
+class Lazy:
+    """Stands in for a scalar kernel until its first call compiles it."""
+
+    def __init__(self, owner, role: str):
+        self.owner, self.role = owner, role
+
+    def __call__(self, *args):
+        owner = self.owner
+        owner._tiers.called.add(self.role)
+        kernel = owner._code.kernel(self.role)
+        setattr(owner, SLOT[self.role], kernel)
+        return kernel(*args)
+
+
+class Interpreted:
+    """Answers the scalar calls of one role with the Python interpreter
+    (``interpreter.run_python``) until the compiled kernel, made in the background,
+    takes its place."""
+
+    def __init__(self, owner, role: str):
+        self.owner, self.role, self.elapsed = owner, role, 0.0  # seconds spent interpreted
+        self.n_in = len(owner.inputs)
+
+    def __call__(self, *args):
+        if len(args) != self.n_in:
+            raise TypeError("argument count")  # the checked slow path explains
+        for a in args:
+            if type(a) is not float and not isinstance(a, _NUMBERS):
+                raise TypeError("not a number")  # arrays and the rest: the checked slow path
+        owner = self.owner
+        owner._tiers.called.add(self.role)
+        start = time.perf_counter()
+        r = interpreter.run_python(owner._code.program(self.role), [float(a) for a in args])
+        self.elapsed += time.perf_counter() - start
+        if self.elapsed >= COMPILE_AFTER_SECONDS:
+            owner._tiers.compile_in_background(self.role)
+        n = len(owner.outputs)
+        if self.role == "value":
+            return r[0] if not owner._many else tuple(r)
+        if not owner._many:
+            return r[0], tuple(r[1:])
+        return tuple(r[:n]), np.array(r[n:]).reshape(n, len(owner.wrt))
+
+
+class TensorEntry:
+    """Calls of one role of a function of tensors: shapes checked on every call, then the
+    compiled kernel (or, under "auto" until it is ready, the NumPy module)."""
+
+    def __init__(self, owner, role: str):
+        self.owner, self.role, self.elapsed = owner, role, 0.0
+        self.compiled = None  # the Numba kernel, once made
+        self.driver = None    # its compiled batch loop, once made
+        self.batched = False  # whether batches were asked for (then the driver is compiled too)
+
+    @property
+    def ready(self) -> bool:
+        if self.owner.backend == "python":
+            return True
+        return self.compiled is not None and (self.driver is not None or not self.batched)
+
+    def __call__(self, *args):
+        owner, role = self.owner, self.role
+        owner._tiers.called.add(role)
+        if role == "value_and_grad":
+            owner._require_wrt()
+        arrays, n = arguments.check_arguments(args, owner.inputs)
+        if n is not None:
+            return self._batch(arrays, n)
+        kernel = self.compiled
+        if kernel is None and owner.requested_backend == "auto":
+            code = owner._code
+            kernel = code.numpy_function(code.module.entries[role])
+            start = time.perf_counter()
+            with np.errstate(all="ignore"):
+                out = arguments.result(kernel(*arrays))
+            self.elapsed += time.perf_counter() - start
+            if self.elapsed >= COMPILE_AFTER_SECONDS:
+                owner._tiers.compile_in_background(role)
+            return out
+        if kernel is None:
+            kernel = self.compiled = owner._code.kernel(role)
+        if owner.backend == "numba":  # never warns (its NumPy blocks run under np.errstate)
+            return arguments.result(kernel(*arrays))
+        with np.errstate(all="ignore"):
+            return arguments.result(kernel(*arrays))
+
+    def _batch(self, arrays, n):
+        owner, role = self.owner, self.role
+        self.batched = True
+        if self.driver is None and owner.requested_backend == "auto":
+            # the NumPy module's loop, in Python, while Numba compiles the parallel one
+            code = owner._code
+            driver = python_batch(code.numpy_function(code.module.batch[role]))
+            start = time.perf_counter()
+            out = batch.tensor_batch(owner, role, arrays, n, driver)
+            self.elapsed += time.perf_counter() - start
+            if self.elapsed >= COMPILE_AFTER_SECONDS:
+                owner._tiers.compile_in_background(role, batch=True)
+            return out
+        if self.driver is None:
+            self.driver = owner._code.batch_driver(role)
+        return batch.tensor_batch(owner, role, arrays, n, self.driver)
+
+
+def first_entry(owner, role: str):
+    """The entry that answers the first calls of ``role``."""
+    if owner._tensor:
+        return TensorEntry(owner, role)
+    return Interpreted(owner, role) if owner.requested_backend == "auto" else Lazy(owner, role)
+
+
+def is_compiled(entry) -> bool:
+    if isinstance(entry, TensorEntry):
+        return entry.ready
+    return not isinstance(entry, (Interpreted, Lazy))
+
+
+class Tiers:
+    """The compiles of one function (``fn``): which roles were called, the background
+    compiles under way, and installing compiled code in place of an interpreter."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.called: set[str] = set()  # the roles called so far (what ``ready`` is about)
+        self.compiling: dict[str, threading.Thread] = {}  # role (or "role batch") -> its compile
+        self.error: BaseException | None = None  # a background compile's failure, for wait()
+
+    def ready(self) -> bool:
+        roles = [r for r in ROLES if r in self.called] or ["value"]
+        return all(is_compiled(getattr(self.fn, SLOT[r])) for r in roles)
+
+    def wait(self) -> None:
+        """Compile every role now (joining background compiles under way)."""
+        fn = self.fn
+        roles = ROLES if fn.wrt else ("value",)
+        self.called.update(roles)
+        for role in roles:
+            for key in (role, f"{role} batch"):
+                thread = self.compiling.get(key)
+                if thread is not None:
+                    thread.join()
+            if self.error is not None:
+                raise self.error
+            entry = getattr(fn, SLOT[role])
+            if not is_compiled(entry):
+                driver = fn._code.batch_driver(role) if isinstance(entry, TensorEntry) and entry.batched else None
+                self.install(role, fn._code.kernel(role), driver)
+
+    def install(self, role: str, kernel, driver=None) -> None:
+        """Make the compiled ``kernel`` (and batch ``driver``) answer the calls of ``role``."""
+        entry = getattr(self.fn, SLOT[role])
+        if isinstance(entry, TensorEntry):
+            entry.compiled = kernel
+            if driver is not None:
+                entry.driver = driver
+        else:
+            setattr(self.fn, SLOT[role], kernel)
+
+    def compile_in_background(self, role: str, batch: bool = False) -> None:
+        """Start compiling ``role`` (with its batch driver if ``batch``) in a thread, once;
+        calls go on being interpreted meanwhile."""
+        key = f"{role} batch" if batch else role
+        with _background_lock:
+            if key in self.compiling or shutting_down.is_set():
+                return
+            thread = threading.Thread(target=self._background, args=(role, batch), daemon=True,
+                                      name=f"compiler: {key} of {self.fn._title[:40]}")
+            self.compiling[key] = thread
+            _background.add(thread)
+            thread.start()
+
+    def _background(self, role: str, batch: bool = False) -> None:
+        code = self.fn._code
+        try:
+            # compiled by another process into the disk cache, then loaded here (without a
+            # usable cache, or if the child fails, it is compiled here after all)
+            self._compile_in_subprocess(role, batch)
+            if shutting_down.is_set():
+                return
+            kernel = code.kernel(role, progress=False)
+            driver = code.batch_driver(role) if batch else None
+        except Cancelled:
+            return
+        except BaseException as exc:  # kept for wait(); calls stay interpreted, never wrong
+            self.error = exc
+            warnings.warn(f"compiling {self.fn!r} failed ({type(exc).__name__}: {exc}); its calls "
+                          "are interpreted; fn.wait() raises the error", RuntimeWarning)
+            return
+        finally:
+            with _background_lock:
+                _background.discard(threading.current_thread())
+        self.install(role, kernel, driver)
+
+    def _compile_in_subprocess(self, role: str, batch: bool = False) -> bool:
+        """Compile ``role`` in a child process that stores the code in the disk cache; True
+        when it did (the cache is usable, the child succeeded) or the code is cached already."""
+        fn = self.fn
+        if fn.backend not in ("numba", "llvm") or cache.ensure_dir("numba") is None \
+                or os.environ.get("COMPILER_COMPILE_IN_SUBPROCESS", "1") == "0":
+            return False
+        if fn._code.in_disk_cache(role, batch):
+            return True
+        import pickle
+        import subprocess
+        try:
+            payload = pickle.dumps(fn)
+            child = subprocess.Popen([sys.executable, "-m", "compiler.runtime.worker", role]
+                                     + (["--batch"] if batch else []),
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except (OSError, pickle.PicklingError, RecursionError):
+            return False
+        with _background_lock:
+            _children.add(child)
+        try:
+            child.communicate(payload)  # waits without the GIL
+        finally:
+            with _background_lock:
+                _children.discard(child)
+        return child.returncode == 0
+
+
+_background: set = set()            # live background compile threads
+_children: set = set()              # compile processes of background compiles
+_background_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_background_compiles() -> None:
+    """At exit, stop the compile processes, let in-process compiles stop at their next
+    checkpoint (an LLVM part) and wait for them: a thread inside LLVM while the process
+    tears LLVM down could crash it."""
+    shutting_down.set()
+    with _background_lock:
+        children, threads = list(_children), list(_background)
+    for child in children:
+        child.kill()
+    for thread in threads:
+        thread.join()
