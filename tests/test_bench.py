@@ -1,7 +1,9 @@
-"""`python -m compiler bench`: the compile suite end to end (JSON, PNG), the command line, the other suites."""
+"""`python -m compiler bench`: the compile suite end to end (JSON, PNG), the core suite at tiny sizes, the
+command line, the other suites."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -12,7 +14,8 @@ import sys
 import pytest
 
 import compiler as cc
-from compiler.bench import compile_suite
+from compiler.bench import SUITES, compile_suite, core
+from compiler.bench.batch import expression
 from compiler.bench.common import MismatchError
 from compiler.bench.graphs import random_graph, random_graph_casadi
 
@@ -101,9 +104,75 @@ def test_random_graph_is_the_same_function_in_casadi():
     assert list(ours[1]) == pytest.approx(list(grad.full().ravel()), rel=1e-9, abs=1e-12)
 
 
+# the core suite at tiny sizes; the python backend: nothing of the compiler's to compile
+TINY = core.Config(call_repeats=3, call_min_time=0.001, n_batch=200, batch_repeats=3, batch_min_time=0.001,
+                   n_python=50, n_memory=1_000, backend="python")
+
+
+def _sympy_peer_for_numpy(returns, error=0.0):
+    """The core suite's SymPy peer without its Numba compiles (seconds each): the same derivatives,
+    lambdified for NumPy; ``error`` is added to the last point's d/dz."""
+    sp = pytest.importorskip("sympy")
+    x, y, z = sp.symbols("x y z")
+    f = expression(sp)(x, y, z)
+    g = sp.lambdify((x, y, z), returns([f, sp.diff(f, x), sp.diff(f, y), sp.diff(f, z)]), "numpy")
+
+    def loop(X, Y, Z, out, gx, gy, gz):
+        for dst, src in zip((out, gx, gy, gz), g(X, Y, Z)):
+            dst[:] = src
+        gz[-1] += error
+    return loop, 0.0
+
+
+def test_core_suite_tables_agreement_and_child(tmp_path, monkeypatch):
+    """Every row of the three sections, and mismatches fail the suite. A few seconds: tiny sizes,
+    NumPy in place of the SymPy peers' Numba loops, no JAX."""
+    monkeypatch.setattr(core, "sympy_peer", _sympy_peer_for_numpy)
+    monkeypatch.setattr(core, "optional", lambda name: None)
+    # the memory process must not import the caller's files: a json.py here would stop it
+    (tmp_path / "json.py").write_text("raise SystemExit('imported from the working directory')\n")
+    monkeypatch.chdir(tmp_path)
+    steps = []
+    rows = core.run(True, lambda: steps.append(1), config=TINY)
+    assert len(steps) == core.steps(True) == 3
+
+    text = core.table(rows)
+    for line in ("### 1. Per call", "| compiler, python: fn.value_and_grad(a, b, c, f) ",
+                 "| hand-written @numba.njit ", "diagnostic: the same, @numba.njit(error_model='numpy')",
+                 '| compiler, backend="python" ', "(target <= 1.3: ", "JIT speedup, python backend",
+                 "### 2. Batch: value and gradient (x, y, z) at 200 points",
+                 "| sympy lambdify (tuple) + njit, prange, preallocated out ",
+                 "| sympy lambdify (list) + njit, prange, preallocated out ",
+                 '| compiler, backend="python" (50 points, scaled) ', "jax: skipped",
+                 "max |difference|: python 0.0e+00, sympy_tuple ", "### 3. Peak memory",
+                 "at 1,000 points (python, fresh process)", "| **RSS beyond inputs + outputs** "):
+        assert line in text, line
+    assert text.count("load from other processes") == 2  # per call and batch
+
+    by = {(r.extra["section"], r.extra["key"]): r for r in rows}
+    assert set(by) == {("per_call", k) for k in ("compiler", "hand", "hand_opts", "python", "empty")} | \
+        {("batch", k) for k in ("compiler", "sympy_tuple", "sympy_list", "python")} | {("memory", "compiler")}
+    for (section, key), r in by.items():
+        if section != "memory":
+            assert len(r.extra["timing"]["per_call"]) == 3 and r.seconds > 0, (section, key)
+    assert by["per_call", "hand"].extra["vs_hand"] == 1.0
+    assert set(by["batch", "compiler"].extra["max_abs_diff"]) == {"python", "sympy_tuple", "sympy_list"}
+    mem = by["memory", "compiler"].extra
+    assert mem["n"] == 1_000 and mem["output_bytes"] == 4 * 8 * 1_000 and mem["input_bytes"] == 3 * 8 * 1_000
+    json.loads(json.dumps([r.as_dict() for r in rows]))  # --json writes these
+
+    monkeypatch.setattr(core, "sympy_peer", functools.partial(_sympy_peer_for_numpy, error=1e-6))
+    with pytest.raises(MismatchError, match=r"sympy \(tuple\) against the compiler: 1 of 800 values"):
+        core.batch(TINY)
+    monkeypatch.setattr(core, "neuron", lambda m: lambda a, b, c, f: m.tanh((c + a * b) * f) * (1 + 1e-6))
+    with pytest.raises(MismatchError, match="neuron: compiler against hand-written"):
+        core.per_call(TINY)
+
+
 def test_bench_help_and_bad_suite(tmp_path):
+    assert "core" in SUITES
     ok = _bench(["--help"], tmp_path)
-    assert ok.returncode == 0 and "--quick" in ok.stdout and "compile" in ok.stdout
+    assert ok.returncode == 0 and "--quick" in ok.stdout and "compile" in ok.stdout and "core" in ok.stdout
     assert "--sizes" not in ok.stdout  # an option for tests and experiments, not in the help
     bad = _bench(["nope"], tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown suite nope")

@@ -8,10 +8,12 @@ Suites (``SUITES``; adding one is one entry): ``calls`` (value and gradient of
 small functions, per call), ``batch`` (1e3 ... 1e7 points), ``mlp`` (a small
 network's training step), ``compile`` (time to first gradient and to compiled
 code of random graphs of 100 ... 100,000 ops, each in a fresh process, cold
-and warm cache). Each case is timed beside its baselines (the eager tape
-engine, ``backend="python"``, Numba) and the peers that are installed (SymPy,
-JAX, PyTorch, CasADi); medians over interleaved repeats, warm-up excluded,
-compile times reported apart.
+and warm cache), ``core`` (the core issue's measurements as paired ratios:
+per call against hand-written Numba, a batch of 1e6 points, peak memory).
+Each case is timed beside its baselines (the eager tape engine,
+``backend="python"``, Numba) and the peers that are installed (SymPy, JAX,
+PyTorch, CasADi); medians over interleaved repeats, warm-up excluded, compile
+times reported apart.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                      "(fresh processes, cold and warm cache)",
           _lazy("compile_suite.run"), _lazy("compile_suite.steps"), options=("sizes", "numba_max_ops"),
           table=_lazy("compile_suite.table"), panel=_lazy("compile_suite.panel")),
+    Suite("core", "the core issue's paired ratios: the neuron per call against hand-written Numba, 1e6 points "
+                  "against SymPy + Numba and JAX, the peak memory of 1e7 points (fresh process)",
+          _lazy("core.run"), _lazy("core.steps"), table=_lazy("core.table")),
 )}
 
 

@@ -4,6 +4,11 @@ Timing is timeit-style: a case is calibrated to a loop count whose repeat lasts
 at least ``min_time``, repeats of the cases compared are interleaved (so that a
 drift in machine speed hits them alike), and the median per call is reported.
 Warm-up (a JIT's compile) happens before any timing and is reported apart.
+A case is a function of no arguments, or a ``timeit.Timer``: the statement as a
+user writes it, timed without a function call around it.
+
+Suites that measure in a fresh process start it with ``run_module``: never from
+the caller's working directory, whose files a child must not import.
 """
 
 from __future__ import annotations
@@ -12,12 +17,21 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+import timeit
 from dataclasses import dataclass, field
 from typing import Callable
 
 QUIET_SHARE = 0.05  # other load (share of the machine) above which a note says times are inflated
+PROBE_TIMEOUT = 60  # seconds for a child to start and find the package
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds compiler/
+
+Case = Callable[[], object] | timeit.Timer
 
 
 @dataclass
@@ -37,15 +51,26 @@ class Row:
         return {k: v for k, v in self.__dict__.items()}
 
 
-def calibrate(fn: Callable[[], object], min_time: float) -> int:
+def _runner(case: Case) -> Callable[[int], float]:
+    """The seconds ``number`` runs of ``case`` take, as a function of ``number``."""
+    if isinstance(case, timeit.Timer):
+        return case.timeit  # the statement itself, in timeit's loop (garbage collector paused)
+
+    def run(number: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            case()
+        return time.perf_counter() - t0
+    return run
+
+
+def calibrate(case: Case, min_time: float) -> int:
     """The loop count (1, 2, 5, 10, 20, ...) for which one repeat lasts at least ``min_time``."""
+    run = _runner(case)
     number = 1
     while True:
         for k in (1, 2, 5):
-            t0 = time.perf_counter()
-            for _ in range(number * k):
-                fn()
-            if time.perf_counter() - t0 >= min_time:
+            if run(number * k) >= min_time:
                 return number * k
         number *= 10
 
@@ -79,26 +104,23 @@ class Timing:
         return {"loops": self.loops, "median": self.median, "spread": self.spread, "per_call": self.per_call}
 
 
-def measure(cases: dict[str, Callable[[], object]], repeats: int, min_time: float,
+def measure(cases: dict[str, Case], repeats: int, min_time: float,
             interleave: bool = True) -> dict[str, Timing]:
     """Every repeat of each case, each repeat a calibrated loop of at least ``min_time``;
     repeats interleaved (so that a drift in machine speed hits the cases alike) or, with
     ``interleave=False``, each case's repeats together: libraries whose thread pools spin
     after a call, such as BLAS and PyTorch, slow each other down when interleaved."""
-    loops = {name: calibrate(fn, min_time) for name, fn in cases.items()}
+    loops = {name: calibrate(case, min_time) for name, case in cases.items()}
+    runners = {name: _runner(case) for name, case in cases.items()}
     out = {name: Timing(loops[name], []) for name in cases}
     order = [name for _ in range(repeats) for name in cases] if interleave else \
         [name for name in cases for _ in range(repeats)]
     for name in order:
-        fn, n = cases[name], loops[name]
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        out[name].per_call.append((time.perf_counter() - t0) / n)
+        out[name].per_call.append(runners[name](loops[name]) / loops[name])
     return out
 
 
-def timed(cases: dict[str, Callable[[], object]], repeats: int, min_time: float,
+def timed(cases: dict[str, Case], repeats: int, min_time: float,
           interleave: bool = True) -> dict[str, tuple[float, float]]:
     """Median seconds per call and relative spread of each case (``measure`` in short)."""
     return {name: (t.median, t.spread) for name, t in measure(cases, repeats, min_time, interleave).items()}
@@ -200,6 +222,43 @@ def optional(name: str):
     if name == "torch":
         module.set_num_threads(os.cpu_count() or 1)
     return module
+
+
+def run_module(module: str, args: list[str], env: dict | None = None,
+               timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``python -m module args`` in a fresh process, its output captured as text.
+
+    The child starts in an empty directory of its own: ``-m`` puts the working
+    directory first on the import path, and the caller's files must not be
+    imported. It imports this very copy of the package: when a child would not
+    find it by itself (this process found it through its working directory or
+    an entry it added to ``sys.path``), its directory goes first on
+    ``PYTHONPATH``. ``env`` (default: this process's) is the child's environment.
+    """
+    env = dict(os.environ if env is None else env)
+    cwd = tempfile.mkdtemp(prefix="compiler-bench-child-")
+    try:
+        if _child_finds(env, cwd) != os.path.realpath(os.path.join(PACKAGE_ROOT, "compiler", "__init__.py")):
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                              env=env, cwd=cwd, timeout=timeout)
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
+_PROBE = "import importlib.util as u; s = u.find_spec('compiler'); print(s.origin if s else '')"
+_found: dict[tuple, str] = {}  # what _PROBE printed, per environment
+
+
+def _child_finds(env: dict, cwd: str) -> str:
+    """The file a child started in ``cwd`` with ``env`` imports as ``compiler`` (found, not run)."""
+    key = (env.get("PYTHONPATH"), env.get("PYTHONHOME"), env.get("PYTHONNOUSERSITE"))
+    if key not in _found:
+        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env, cwd=cwd,
+                               timeout=PROBE_TIMEOUT)
+        origin = probe.stdout.strip()
+        _found[key] = os.path.realpath(origin) if probe.returncode == 0 and origin else ""
+    return _found[key]
 
 
 class BenchmarkError(Exception):

@@ -27,14 +27,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
-from .common import BenchmarkError, Row, check_close, fmt_time, optional, table as markdown_table
+from .common import (BenchmarkError, Row, check_close, fmt_time, optional, run_module,
+                     table as markdown_table)
 
 SUITE = "compile"
 SIZES = (100, 1_000, 10_000, 100_000)
@@ -124,10 +124,10 @@ def _worker(route: str, n_ops: int, cache: str, repeats: int, min_time: float) -
     """One measurement in a fresh process on the cache directory ``cache``."""
     env = {k: v for k, v in os.environ.items() if k not in ("COMPILER_CACHE", "NUMBA_CACHE_DIR")}
     env.update(COMPILER_CACHE_DIR=cache, COMPILER_PROGRESS="0")
-    cmd = [sys.executable, "-m", "compiler.bench.worker", route, str(n_ops), str(repeats), str(min_time)]
     t0 = time.perf_counter()
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT)
+        out = run_module("compiler.bench.worker", [route, str(n_ops), str(repeats), str(min_time)], env=env,
+                         timeout=WORKER_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise BenchmarkError(f"compile suite: {route} at {n_ops:,} ops took over {WORKER_TIMEOUT} s") from None
     wall = time.perf_counter() - t0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Row, first_call, optional, timed
+from .common import Row, first_call, optional, run_module, timed
 
 SUITE = "mlp"
 SIZES = (2, 64, 64, 1)
@@ -86,13 +86,10 @@ def run(quick: bool, progress) -> list[Row]:
     """Each method in a fresh process: thread pools of one library (NumPy's BLAS, PyTorch's)
     slow the others down when they share a process."""
     import json
-    import subprocess
-    import sys
     case = f"MLP {'-'.join(map(str, SIZES))} tanh, batch {BATCH}, MSE"
     rows, reference = [], None
     for method in METHODS:
-        out = subprocess.run([sys.executable, "-m", "compiler.bench.mlp", method] + (["--quick"] if quick else []),
-                             capture_output=True, text=True, timeout=1800)
+        out = run_module("compiler.bench.mlp", [method] + (["--quick"] if quick else []), timeout=1800)
         if out.returncode != 0:
             raise RuntimeError(f"mlp: {method} failed:\n{out.stderr[-2000:]}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
