@@ -45,9 +45,10 @@ def _add_cache_command(commands: argparse._SubParsersAction) -> None:
                                             "$COMPILER_CACHE_DIR if set; COMPILER_CACHE=0 turns it off.")
     cache.set_defaults(parser=cache)
     actions = cache.add_subparsers(title="actions", metavar="ACTION")
-    info = actions.add_parser("info", help="print where the cache is, its entries and size",
-                              description="Print where the cache is, its entries and size, "
-                                          "and why it is not used if it is not.")
+    info = actions.add_parser("info", help="print where the cache is, its files and their size by kind",
+                              description="Print where the cache is, how many files and bytes it holds "
+                                          "of each kind (llvm object code, Numba's cache of the generated "
+                                          "modules, the vm interpreter), and why it is not used if it is not.")
     info.set_defaults(run=_cache_info)
     clear = actions.add_parser("clear", help="remove every file in the cache",
                                description="Remove every file and subdirectory in the cache directory.")

@@ -39,12 +39,13 @@ def trace(fn: Callable, names: Sequence[str] | None = None, shapes: dict | None 
     return result, inputs
 
 
-def jit(fn: Callable | None = None, *, wrt: Sequence[str] | None = None, backend: str = "auto",
+def jit(fn: Callable | None = None, *, wrt: str | Sequence[str] | None = None, backend: str = "auto",
         shapes: dict | None = None, **options) -> CompiledFunction | Callable[[Callable], CompiledFunction]:
     """Trace ``fn`` once with symbolic arguments and compile it.
 
     Use as ``@cc.jit`` or ``@cc.jit(wrt=["x"], backend="python")``; ``wrt``
-    names parameters; ``shapes={"W": (2, 3)}`` makes a parameter a tensor.
+    names parameters (one name alone, ``wrt="x"``, as ``cc.compile(wrt=x)``);
+    ``shapes={"W": (2, 3)}`` makes a parameter a tensor.
     The result is a ``CompiledFunction``.
     """
     def decorate(f: Callable) -> CompiledFunction:
@@ -52,11 +53,13 @@ def jit(fn: Callable | None = None, *, wrt: Sequence[str] | None = None, backend
         by_name = {n.name: n for n in inputs}
         wrt_nodes = None
         if wrt is not None:
-            unknown = [w for w in wrt if w not in by_name]
+            names = [wrt] if isinstance(wrt, str) else list(wrt)
+            unknown = [w for w in names if w not in by_name]
             if unknown:
                 raise ValueError(f"wrt names {unknown} are not parameters of {f.__name__} "
                                  f"({', '.join(by_name)})")
-            wrt_nodes = [by_name[w] for w in wrt]
+            # one name alone (wrt="w") gives that input's derivative itself, as cc.compile(wrt=w)
+            wrt_nodes = by_name[wrt] if isinstance(wrt, str) else [by_name[w] for w in names]
         compiled = compile(result, inputs, wrt_nodes, backend=backend, **options)
         compiled.__wrapped__ = f
         compiled.__doc__ = f.__doc__

@@ -28,7 +28,7 @@ from . import frontend, ir
 from .ad import reverse
 from .errors import ShapeError
 from .frontend.dispatch import register_eager
-from .ir import ops
+from .ir import evaluate, ops
 from .runtime import CompiledFunction
 
 _CACHE_SIZE = 256  # compiled adjoint programs kept, least recently used dropped first
@@ -41,7 +41,8 @@ class Value:
 
     Attributes: ``data`` (its number, or float64 array), ``grad`` (d root / d
     this value after ``root.backward()``, of the same shape, accumulated
-    across calls until ``zero_grad()``).
+    across calls until ``zero_grad()``; ``grad = None`` counts as zero, as in
+    PyTorch).
 
     >>> import numpy as np
     >>> a = Value(np.array([1.0, 2.0]))
@@ -101,9 +102,9 @@ class Value:
         elif any(shapes):
             ir.broadcast_shapes(op_name, shapes)
         if params is None and not any(shapes):
-            data = ops.evaluate(op_name, *values)
+            data = evaluate.evaluate(op_name, *values)
         else:
-            data = ops.evaluate_array(op_name, params, values)
+            data = evaluate.evaluate_array(op_name, params, values)
         out = cls.__new__(cls)
         out.data, out.grad = data, _zeros_like(data)
         out._op, out._prev, out._params, out.label = op_name, tuple(prev), params, ""
@@ -156,7 +157,8 @@ class Value:
             grads = (grads,)
         for position, g in zip(grad_positions, grads):
             v = order[position]
-            v.grad = v.grad + g
+            # None is zero, as in PyTorch (whose habit is `p.grad = None` to reset a gradient)
+            v.grad = (_zeros_like(v.data) if v.grad is None else v.grad) + g
 
     def zero_grad(self) -> None:
         """Set ``grad`` to 0 for this value and every value it was computed from."""

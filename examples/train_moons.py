@@ -55,8 +55,12 @@ def main(argv=None) -> int:
     loss = cc.mean(cc.softplus(logits) - y * logits)   # cross-entropy of sigmoid(logits)
     t0 = time.perf_counter()
     step = cc.compile(loss, params + [X, y], wrt=params, backend=args.backend)
-    print(f"compiled the loss and its gradient in {time.perf_counter() - t0:.2f} s "
-          f"({len(step.plan['value_and_grad'].statements)} statements)")
+    print(f"built the loss and its gradient in {time.perf_counter() - t0:.2f} s "
+          f"({len(step.plan['value_and_grad'].statements)} statements; no machine code yet)")
+    if args.backend not in ("auto", "python"):  # compile now, so that the steps below time only steps
+        t0 = time.perf_counter()
+        step.wait()
+        print(f"compiled by {step.backend} in {time.perf_counter() - t0:.2f} s")
 
     values = model.values()
     optimizer = Adam(values, lr=0.02) if args.optimizer == "adam" else SGD(values, lr=0.5, momentum=0.9)
@@ -74,6 +78,8 @@ def main(argv=None) -> int:
     accuracy = float(np.mean((predict(*values, data) > 0.5) == (labels > 0.5)))
     print(f"{args.steps} steps in {elapsed:.2f} s ({elapsed / max(1, args.steps) * 1e6:.0f} us per step); "
           f"loss {losses[0]:.4f} -> {losses[-1]:.4f}; training accuracy {accuracy:.1%}")
+    if args.backend == "auto":  # the first steps ran NumPy code while Numba compiled in the background
+        print(f"steps answered at the end by: {step.tier}")
 
     if args.plot:
         plot(args.plot, model, values, data, labels, args.backend)

@@ -398,3 +398,83 @@ def test_chunked_numba():
     split = cc.compile(e, [x, y], max_statements=40)
     ref = cc.compile(e, [x, y], backend="python")
     np.testing.assert_allclose(split.value_and_grad(0.3, 0.7)[1], ref.value_and_grad(0.3, 0.7)[1], rtol=1e-12)
+
+
+# --- one rule for the form of derivatives (wrt as a list, or one input alone) ---
+
+def test_scipy_minimize_takes_value_and_grad_and_hessian_of_one_tensor_wrt():
+    from scipy.optimize import minimize, rosen, rosen_der, rosen_hess
+    p = cc.Tensor("p", (3,))
+    f = cc.sum(100.0 * (p[1:] - p[:-1] ** 2) ** 2 + (1.0 - p[:-1]) ** 2)
+    fn = cc.compile(f, [p], wrt=p, backend="python")
+    x0 = np.array([-1.2, 1.0, 0.5])
+    v, g = fn.value_and_grad(x0)
+    assert v == pytest.approx(rosen(x0), rel=1e-15)
+    np.testing.assert_allclose(g, rosen_der(x0), rtol=1e-14)
+    np.testing.assert_allclose(fn.hessian(x0), rosen_hess(x0), rtol=1e-14)
+    result = minimize(fn.value_and_grad, x0, jac=True, hess=fn.hessian, method="trust-exact")
+    assert result.success
+    np.testing.assert_allclose(result.x, np.ones(3), atol=1e-6)
+
+
+def test_wrt_list_gives_tuples_and_blocks_wrt_alone_gives_the_entry():
+    p, q = cc.Tensor("p", (2,)), cc.Symbol("q")
+    f = cc.sum(cc.exp(p) * q) + q ** 3
+    pt, qt = np.array([0.1, -0.3]), 0.7
+    listed = cc.compile(f, [p, q], wrt=[p], backend="python")
+    alone = cc.compile(f, [p, q], wrt=p, backend="python")
+    (g,) = listed.grad(pt, qt)
+    np.testing.assert_array_equal(alone.grad(pt, qt), g)
+    ((H,),) = listed.hessian(pt, qt)
+    np.testing.assert_array_equal(alone.hessian(pt, qt), H)
+    np.testing.assert_allclose(H, np.diag(np.exp(pt) * qt), rtol=1e-15)
+    # scalars: wrt=x gives floats; in a list, the (k,) tuple and (k, k) matrix as before
+    fx = cc.compile(x * x * y, [x, y], wrt=x, backend="python")
+    assert fx.grad(2.0, 3.0) == 12.0 and fx.value_and_grad(2.0, 3.0) == (12.0, 12.0)
+    assert fx.hessian(2.0, 3.0) == 6.0 and fx.hvp(2.0, 3.0, v=1.0) == 6.0
+    np.testing.assert_array_equal(fx.grad(np.array([1.0, 2.0]), 3.0), [6.0, 12.0])
+    assert cc.compile(x * x * y, [x, y], wrt=[x], backend="python").grad(2.0, 3.0) == (12.0,)
+    # several outputs: the Jacobian's wrt axis goes
+    many = cc.compile([x * y, x + y], [x, y], wrt=y, backend="python")
+    np.testing.assert_array_equal(many.grad(2.0, 3.0), [2.0, 1.0])
+    # a pickled function keeps the form
+    assert pickle.loads(pickle.dumps(fx)).grad(2.0, 3.0) == 12.0
+
+
+def test_jit_wrt_one_name_alone():
+    @cc.jit(wrt="a", backend="python")
+    def f(a, b):
+        return a * a * b
+    assert f.grad(2.0, 3.0) == 12.0
+
+
+# --- what a new user sees ---
+
+def test_repr_shows_the_tier_that_answers_and_the_target():
+    fn = cc.compile(x * y, [x, y])
+    text = repr(fn)
+    assert fn.tier == "interpreter" and not fn.ready
+    assert "backend='auto' (interpreter now, 'numba' once compiled)" in text, text
+    fn.wait()
+    assert fn.tier == "numba" and "backend='auto' (compiled: 'numba')" in repr(fn)
+    lazy = cc.compile(x * y, [x, y], backend="numba")
+    assert "(compiles on first call)" in repr(lazy) and lazy.tier == "not compiled yet"
+    tensor = cc.compile(cc.sum(cc.Tensor("t", (3,))), [cc.Tensor("t", (3,))])
+    assert tensor.tier == "numpy" and "numpy now" in repr(tensor)
+    assert cc.compile(x, [x], backend="python").tier == "python"
+
+
+def test_inputs_given_as_names_say_to_make_symbols():
+    with pytest.raises(TypeError, match=r"inputs\[0\] must be a symbol.*got 'x'; names are not symbols: "
+                                        r"make them with cc.symbols\('x'\)"):
+        cc.compile(x * y, ["x", "y"])
+    with pytest.raises(TypeError, match=r"inputs must be a list of symbols, got str.*cc.symbols"):
+        cc.compile(x * y, "x y")
+
+
+def test_arguments_are_positional_and_help_shows_them():
+    import inspect
+    fn = cc.compile(x * y, [x, y], backend="python")
+    assert str(inspect.signature(fn.value_and_grad)) == "(x, y, /)"
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        fn.value_and_grad(x=1.0, y=2.0)

@@ -86,7 +86,7 @@ def test_versions_are_part_of_the_key(what, monkeypatch):
     elif what == "python":
         monkeypatch.setattr(sys, "version", sys.version + " (another build)")
     elif what == "package":
-        monkeypatch.setattr(compiler, "__version__", "999.0")
+        monkeypatch.setattr(compiler._version, "__version__", "999.0")
     else:
         real = importlib.metadata.version
         monkeypatch.setattr(importlib.metadata, "version", lambda d: "999.0" if d == what else real(d))
@@ -289,7 +289,8 @@ def test_temp_file_of_a_killed_writer_is_never_read_and_is_cleared():
     (sub / ".tmp-k1ll3d").write_bytes(cache.MAGIC + b"\x01" * 12)  # cut off inside the digest
     assert cache.load(key, "py") is None
     info = cache.cache_info()
-    assert info.entries == 0 and info.size_bytes == len(cache.MAGIC) + 12
+    assert info.other == cache.CacheKind(1, len(cache.MAGIC) + 12) and info.llvm.files == 0
+    assert info.files == 1 and info.size_bytes == len(cache.MAGIC) + 12
     assert cache.clear_cache() == 1
     assert not (sub / ".tmp-k1ll3d").exists()
 
@@ -317,14 +318,52 @@ def test_info_and_clear_count_files(root, tmp_path, monkeypatch):
     (cache.ensure_dir("numba") / "f.nbi").write_bytes(b"n" * 100)
     header = len(cache.MAGIC) + 32
     info = cache.cache_info()
-    assert (info.path, info.entries, info.usable, info.reason) == (root, 3, True, None)
+    assert (info.path, info.files, info.usable, info.reason) == (root, 4, True, None)
     assert info.size_bytes == 2 * (header + len(PAYLOAD)) + header + 3 + 100
-    assert str(info) == f"cache at {root}: 3 entries, 0.0 MB"
+    assert str(info).splitlines()[0] == f"cache at {root}: 4 files, 723 B"
     assert cache.clear_cache() == 4
     assert root.is_dir() and os.listdir(root) == []
     assert cache.clear_cache() == 0
     monkeypatch.setenv("COMPILER_CACHE_DIR", str(tmp_path / "missing"))
     assert cache.clear_cache() == 0
+
+
+def test_info_counts_what_its_size_counts_by_kind(root):
+    """Every file under the cache dir is counted, in the total and in one kind, with its bytes."""
+    stored("a", kind="o")
+    stored("b", kind="o", payload=b"xyz")
+    numba, vm = cache.ensure_dir("numba"), cache.ensure_dir("vm")
+    (numba / "__pycache__").mkdir()
+    files = {
+        numba / "gen2_abc.py": 1000, numba / "__pycache__" / "gen2_abc.value-18.py311.nbi": 200,
+        numba / "__pycache__" / "gen2_abc.value-18.py311.1.nbc": 300_000,
+        vm / "vm_0123.py": 5000, vm / ".tmp-0123-1.py": 7,             # a cut-off write of the vm module
+        root / "ab" / ".tmp-k1ll3d": 11, root / "stray.txt": 13,
+    }
+    (root / "ab").mkdir(mode=0o700)
+    for path, size in files.items():
+        path.write_bytes(b"b" * size)
+    on_disk = [p for p in root.rglob("*") if p.is_file()]
+    info = cache.cache_info()
+    assert info.files == info.entries == len(on_disk) == 9
+    assert info.size_bytes == sum(p.stat().st_size for p in on_disk)
+    header = len(cache.MAGIC) + 32
+    assert info.llvm == cache.CacheKind(2, 2 * header + len(PAYLOAD) + 3)
+    assert info.numba == cache.CacheKind(3, 301_200)
+    assert info.vm == cache.CacheKind(1, 5000)
+    assert info.other == cache.CacheKind(3, 7 + 11 + 13)
+    assert sum(getattr(info, kind).files for kind in cache.KINDS) == info.files
+    lines = str(info).splitlines()
+    assert lines[0] == f"cache at {root}: 9 files, 306.6 kB"
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["llvm", "2", "files"], ["numba", "3", "files"], ["vm", "1", "file"], ["other", "3", "files"]]
+    assert "301.2 kB  generated modules" in lines[2] and "5.0 kB  the vm interpreter" in lines[3]
+
+
+def test_info_of_an_empty_cache_names_the_kinds_without_other(root):
+    lines = str(cache.cache_info()).splitlines()
+    assert lines[0] == f"cache at {root}: 0 files, 0 B"
+    assert [line.split()[0] for line in lines[1:]] == ["llvm", "numba", "vm"]
 
 
 def test_clear_does_not_follow_symlinks(root, tmp_path):
@@ -355,7 +394,9 @@ def test_cli_info_and_clear(root):
     stored("b")
     info = run_cli("cache", "info")
     assert info.returncode == 0, info.stderr
-    assert f"cache at {root}: 2 entries" in info.stdout
+    assert f"cache at {root}: 2 files" in info.stdout
+    assert [line.split()[:3] for line in info.stdout.splitlines()[1:]] == [
+        ["llvm", "2", "files"], ["numba", "0", "files"], ["vm", "0", "files"]]
     clear = run_cli("cache", "clear")
     assert clear.returncode == 0, clear.stderr
     assert "removed 2 files" in clear.stdout

@@ -1,6 +1,7 @@
 """Front-ends: SymPy in and out, @cc.jit tracing, the eager Value API, gradcheck, NumPy ufuncs."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -53,6 +54,39 @@ def test_from_sympy_unsupported_names_function_and_lists_supported():
         cc.from_sympy(sp.Piecewise((X, X > 0)))
     with pytest.raises(cc.UnsupportedError, match="complex"):
         cc.from_sympy(sp.I * X)
+
+
+@pytest.mark.parametrize("names", ["x0:10", "x:3", "a:d", "A:C", "x2:5", "x10:12", "x y0:2 z", "xa:c",
+                                   "a1b2:4", "θ0:2", "x:1", "p0:2, q:s"])
+def test_symbols_reads_sympys_ranges(names):
+    made = cc.symbols(names)
+    assert isinstance(made, tuple)
+    assert [s.name for s in made] == [str(s) for s in sp.symbols(names)]
+    assert made == tuple(cc.Symbol(str(s)) for s in sp.symbols(names))
+
+
+@pytest.mark.parametrize("names, message", [
+    ("x:", "not one of SymPy's ranges"),
+    (":3", "not one of SymPy's ranges"),         # SymPy: symbols named 0, 1, 2
+    ("0:3", "not one of SymPy's ranges"),
+    ("x1:3y", "not one of SymPy's ranges"),      # SymPy: x1y, x2y
+    ("x(0:3)", "not one of SymPy's ranges"),
+    ("x:y:z", "not one of SymPy's ranges"),
+    ("a:D", "not one of SymPy's ranges"),        # SymPy: a ... z, A ... D
+    (r"x\:3", "not one of SymPy's ranges"),      # SymPy: the one symbol x:3
+    ("x5:2", "the range 'x5:2' is empty"),
+    ("u d:a", "the range 'd:a' (name 2 of 'u d:a') is empty"),
+    ("x0:10000000", "more than 1,000,000 symbols"),
+    pytest.param("x0:" + "9" * 5000, "more than 1,000,000 symbols", id="x0:9...9 of 5000 digits"),
+])
+def test_symbols_refuses_other_names_with_a_colon(names, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cc.symbols(names)
+    assert cc.Symbol(names).name == names    # one symbol of any name is still cc.Symbol's
+
+
+def test_symbols_without_ranges_is_unchanged():
+    assert cc.symbols("x") is x and cc.symbols("x, y") == (x, y)
 
 
 # --- @cc.jit ---
@@ -128,6 +162,23 @@ def test_value_basic(python_values):
     assert a.grad == 14.0          # accumulates
     y.zero_grad()
     assert a.grad == 0.0 and y.grad == 0.0
+
+
+def test_value_grad_none_counts_as_zero(python_values):
+    """PyTorch's habit: `p.grad = None` resets a gradient; backward() then sets it afresh."""
+    a = cc.Value(3.0)
+    w = cc.Value(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    loss = (w * a).sum()
+    a.grad = w.grad = loss.grad = None
+    loss.backward()
+    assert a.grad == 10.0 and loss.grad == 1.0
+    np.testing.assert_array_equal(w.grad, np.full((2, 2), 3.0))
+    loss.backward()                # and accumulates from there, as before
+    assert a.grad == 20.0
+    np.testing.assert_array_equal(w.grad, np.full((2, 2), 6.0))
+    w.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, np.full((2, 2), 3.0))
 
 
 def test_value_micrograd_reference(python_values):

@@ -116,9 +116,26 @@ def test_symbols_mapping():
     assert cc.parse("a*b + c", symbols={"a": x, "b": y * 2, "c": 1.5}) is x * (y * 2) + 1.5
     assert cc.parse("a + 1", symbols={"a": sp.Symbol("x")}) is x + 1
     assert cc.parse("a", symbols={"a": sp.sin(sp.Symbol("y"))}) is cc.sin(y)
-    e = parse_error("a + zz", symbols={"a": x})
+
+
+def test_names_missing_from_symbols_are_new_symbols():
+    """symbols= maps some names to your symbols; any other name is cc.Symbol(name), as without it."""
+    assert cc.parse("x*y", symbols={"x": z}) is z * cc.Symbol("y")
+    assert cc.parse("a*y", symbols={"a": x}) is x * cc.Symbol("y")     # the README's example
+    assert cc.parse("a + zz", symbols={"a": x}) is x + cc.Symbol("zz")
+    assert cc.parse("a * pi", symbols={}) is cc.Symbol("a") * math.pi
+
+
+def test_strict_makes_symbols_a_whitelist():
+    assert cc.parse("a * pi + e", symbols={"a": x}, strict=True) is x * math.pi + math.e
+    e = parse_error("a + zz", symbols={"a": x}, strict=True)
     assert (e.column, e.piece) == (5, "zz")
-    assert "unknown name at column 5" in str(e) and "not in symbols=" in str(e)
+    assert "unknown name at column 5" in str(e) and "`zz` is not in symbols= (a)" in str(e)
+    assert "strict=True" in str(e)
+    e = parse_error("1 + y", strict=True)  # no symbols=: no name is allowed
+    assert (e.column, e.piece) == (5, "y") and "not in symbols= (empty)" in str(e)
+    with pytest.raises(TypeError, match="strict=True or False"):
+        cc.parse("x", strict="yes")
 
 
 @pytest.mark.parametrize("symbols, error", [

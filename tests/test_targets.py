@@ -273,7 +273,7 @@ def test_failed_background_compile_warns_and_keeps_interpreting(monkeypatch):
 
     def broken(role, progress=None):
         raise RuntimeError("simulated compiler failure")
-    monkeypatch.setattr(fn, "_kernel", broken)
+    monkeypatch.setattr(fn._code, "kernel", broken)
     with pytest.warns(RuntimeWarning, match="simulated compiler failure"):
         fn(0.5, 2.0)
         fn(0.5, 2.0)

@@ -583,7 +583,7 @@ def test_stop_gradient():
     np.testing.assert_array_equal(g, np.zeros(3))
     np.testing.assert_array_equal(cc.compile(cc.stop_gradient(a), [a], backend="python")(x), x)
     # second order: stop_gradient(a) is a constant for the Hessian too
-    H = cc.compile(cc.sum(cc.stop_gradient(a) * a * a), [a], backend="python").hessian(x)
+    H = cc.compile(cc.sum(cc.stop_gradient(a) * a * a), [a], wrt=a, backend="python").hessian(x)
     np.testing.assert_array_equal(H, np.diag(2.0 * x))
     s = cc.Symbol("s")
     assert cc.compile(cc.stop_gradient(s) * s, [s], backend="python").grad(3.0) == (3.0,)
@@ -713,14 +713,27 @@ def test_hvp_equals_hessian_times_v():
         hv = fn.hvp(*args, v=v)
         assert hv[0].shape == (2, 3) and hv[1].shape == (2,)
         close(_flatten(*hv), full @ _flatten(*v), rtol=1e-12, atol=1e-13)
-    # one wrt input: hessian is one array of shape S + S, hvp takes and gives a bare array
+    # wrt given as one input: hessian is one array of shape S + S, hvp takes and gives a bare
+    # array; given as a list of one, the same in the one-entry tuples of the general rule
     a = T("a", 2, 2)
-    single = cc.compile(cc.sum(cc.exp(a) * a) + cc.sum(a @ a), [a], backend="python")
+    f = cc.sum(cc.exp(a) * a) + cc.sum(a @ a)
+    single = cc.compile(f, [a], wrt=a, backend="python")
+    listed = cc.compile(f, [a], backend="python")
     x = rng.uniform(-1, 1, (2, 2))
     Hs = single.hessian(x)
     assert Hs.shape == (2, 2, 2, 2)
+    ((H11,),) = listed.hessian(x)
+    close(H11, Hs, rtol=0, atol=0)
     v = rng.normal(size=(2, 2))
     close(single.hvp(x, v=v), np.tensordot(Hs, v, axes=2), rtol=1e-12, atol=1e-13)
+    (hv,) = listed.hvp(x, v=(v,))
+    close(hv, single.hvp(x, v=v), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="v must be a tuple with one entry per wrt input"):
+        listed.hvp(x, v=v)
+    g1 = single.grad(x)
+    (g2,) = listed.grad(x)
+    assert isinstance(g1, np.ndarray) and g1.shape == (2, 2)
+    close(g1, g2, rtol=0, atol=0)
     close(Hs.reshape(4, 4), Hs.reshape(4, 4).T, rtol=0, atol=1e-14)
 
 
@@ -736,9 +749,6 @@ def test_hessian_of_every_case_matches_differences_of_the_gradient(case):
     if not any(case.shapes):  # scalar inputs only: the scalar API's (n_wrt, n_wrt) matrix
         full = np.asarray(H)
         assert full.shape == (len(inputs), len(inputs))
-    elif len(inputs) == 1:
-        assert np.shape(H) == case.shapes[0] * 2
-        full = np.reshape(H, (sizes[0], sizes[0]))
     else:
         assert [[np.shape(b) for b in row] for row in H] == [[si + sj for sj in case.shapes] for si in case.shapes]
         full = np.block([[np.reshape(H[i][j], (sizes[i], sizes[j])) for j in range(len(inputs))]
@@ -1451,7 +1461,7 @@ def test_torch_hessian():
     a = T("a", 2, 3)
     x = rng_for("torch hessian").normal(size=(2, 3))
     H = cc.compile(cc.sum(cc.tanh(a @ X_CONST) ** 2) + cc.logsumexp(a * a) + cc.sum(cc.softmax(a) * W(2, 3)),
-                   [a], backend="python").hessian(x)
+                   [a], wrt=a, backend="python").hessian(x)
 
     def f(t):
         return ((torch.tanh(t @ torch.tensor(X_CONST)) ** 2).sum() + torch.logsumexp((t * t).reshape(-1), 0)
@@ -1479,7 +1489,7 @@ def test_gradcheck_of_tensor_inputs():
 
 def test_tensor_hessian_of_a_batch_names_the_input():
     a = T("a", 3)
-    fn = cc.compile(cc.sum(a ** 3), [a], backend="python")
+    fn = cc.compile(cc.sum(a ** 3), [a], wrt=a, backend="python")
     close(fn.hessian(np.array([1.0, 2.0, 3.0])), np.diag([6.0, 12.0, 18.0]), rtol=1e-15)
     with pytest.raises(cc.ShapeError, match=r"input 'a' needs shape \(3,\), got \(5, 3\)"):
         fn.hessian(np.ones((5, 3)))

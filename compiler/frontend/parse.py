@@ -44,7 +44,7 @@ _ACCEPTED = (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Ca
 _VALUE, _CONDITION, _BUILD = 0, 1, 2
 
 
-def parse(text: str, symbols: Mapping[str, Any] | None = None) -> Node:
+def parse(text: str, symbols: Mapping[str, Any] | None = None, *, strict: bool = False) -> Node:
     """The expression written in ``text``, built from the library's functions.
 
     Accepted: numbers (read as float64: ``1e999`` is inf; an integer beyond
@@ -56,18 +56,27 @@ def parse(text: str, symbols: Mapping[str, Any] | None = None) -> Node:
     ``TypeError``. Blanks around the text are ignored. Nothing in the text
     is evaluated.
 
-    Each name becomes ``Symbol(name)``, spelled as written. With ``symbols=``
-    (name -> expression, number or SymPy expression) a name is looked up there
-    and a name missing from it is a ``ParseError``; a mapping entry ``pi`` or
-    ``e`` takes the place of the constant, one named after a function is a
-    ``ValueError``.
+    Each name becomes ``Symbol(name)``, spelled as written, unless
+    ``symbols=`` (name -> expression, number or SymPy expression) maps it to
+    something else; a name missing from ``symbols=`` is still ``Symbol(name)``
+    (as SymPy's ``parse_expr`` does with ``local_dict``). A mapping entry ``pi``
+    or ``e`` takes the place of the constant, one named after a function is a
+    ``ValueError``. ``strict=True`` makes ``symbols=`` a whitelist, for text
+    from untrusted sources: a name not in it (besides ``pi`` and ``e``) is a
+    ``ParseError``.
 
     >>> parse("sin(x)*y + x**2")
     y * sin(x) + x ** 2.0
+    >>> parse("a*y", symbols={"a": 2.0})
+    y * 2.0
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() takes the expression as a str, got {type(text).__name__}")
+    if not isinstance(strict, bool):
+        raise TypeError(f"parse() takes strict=True or False, got {type(strict).__name__}")
     names = _symbol_table(symbols)
+    if strict and names is None:
+        names = {}  # strict with no symbols=: no name is allowed, only pi and e
     source = _Source(_checked(text))
     try:
         # Python's parser warns of "invalid decimal literal" and the like; such text is refused anyway
@@ -86,7 +95,7 @@ def parse(text: str, symbols: Mapping[str, Any] | None = None) -> Node:
             tree = _parse_tokens(source)
         except MemoryError:
             raise _error(text, "expression too large", "out of memory while reading it") from None
-    return _Builder(source, names).build(tree)
+    return _Builder(source, names, strict).build(tree)
 
 
 def parse_point(text: str) -> dict[str, float]:
@@ -181,8 +190,8 @@ def _describe(node) -> str:
 
 
 class _Builder:
-    def __init__(self, source: _Source, names: dict[str, Node] | None):
-        self.source, self.names = source, names
+    def __init__(self, source: _Source, names: dict[str, Node] | None, strict: bool = False):
+        self.source, self.names, self.strict = source, names, strict
 
     def build(self, tree: ast.Expression) -> Node:
         """Check every node before its operands (errors come in reading order), build after them."""
@@ -294,9 +303,11 @@ class _Builder:
             return self.names[name]
         if name in CONSTANTS:
             return ir.constant(CONSTANTS[name])
-        if self.names is not None:
+        if self.strict:
             known = ", ".join(sorted(self.names)[:20]) + (", ..." if len(self.names) > 20 else "")
-            raise self.source.error("unknown name", f"{_quote(name)} is not in symbols= ({known or 'empty'})", node)
+            raise self.source.error("unknown name", (
+                f"{_quote(name)} is not in symbols= ({known or 'empty'}); strict=True accepts only the names "
+                "in symbols=, pi and e"), node)
         return ir.symbol(name)
 
     def _number(self, node: ast.Constant) -> Node:

@@ -14,6 +14,7 @@ y * sin(x) + x ** 2.0
 
 from __future__ import annotations
 
+import re
 from typing import Union
 
 from .. import ir
@@ -36,18 +37,62 @@ def Symbol(name: str) -> Node:
     return ir.symbol(name)
 
 
+MAX_RANGE = 1_000_000  # symbols one range may make; more inputs than this want a cc.Tensor
+# SymPy's range syntax, as far as symbols() reads it: a prefix, then start:end in digits (all
+# the digits before the ':' are the start, 0 if there are none; the end is excluded) or in
+# letters of one case (the end included).
+_NUMBER_RANGE = re.compile(r"([^:\\]*[^0-9:\\])([0-9]*):([0-9]+)")
+_LETTER_RANGE = re.compile(r"([^:\\]*)([a-z]:[a-z]|[A-Z]:[A-Z])")
+_RANGES = "x0:10 (x0 ... x9), x:3 (x0, x1, x2), a:d (a, b, c, d)"
+
+
 def symbols(names: str) -> Node | tuple[Node, ...]:
     """Several symbols from names separated by spaces or commas (one name gives one symbol).
 
+    SymPy's ranges give a tuple: ``"x0:3"`` or ``"x:3"`` is ``x0, x1, x2``, and
+    ``"a:c"`` is ``a, b, c``; any other name with a ``:`` is a ``ValueError``
+    (``Symbol`` takes any name).
+
     >>> x, y = symbols("x y")
+    >>> symbols("x0:3")
+    (x0, x1, x2)
     """
     if not isinstance(names, str):
         raise TypeError(f"symbols() takes a str of names separated by spaces or commas, got {type(names).__name__}")
     parts = [p for p in names.replace(",", " ").split() if p]
     if not parts:
         raise ValueError("symbols() got no names")
-    made = tuple(ir.symbol(p) for p in parts)
-    return made[0] if len(made) == 1 else made
+    where = (lambda i: f" (name {i} of {names!r:.80})") if len(parts) > 1 else (lambda i: "")
+    made = tuple(ir.symbol(n) for i, p in enumerate(parts, 1) for n in _range_names(p, where(i)))
+    return made[0] if len(parts) == 1 and ":" not in parts[0] else made
+
+
+def _range_names(name: str, where: str) -> list[str]:
+    """The names ``name`` stands for in ``symbols()``: itself, or the names of its range."""
+    if ":" not in name:
+        return [name]
+    number, letter = _NUMBER_RANGE.fullmatch(name), _LETTER_RANGE.fullmatch(name)
+    if number:
+        prefix, first, last = number[1], number[2] or "0", number[3]
+        # a start or end of 40 digits is beyond any range; int() of thousands would refuse
+        start, stop = (int(first), int(last)) if len(first) + len(last) < 40 else (0, MAX_RANGE + 1)
+        made = range(start, stop)
+        example = f"{prefix}{start}:{start + 3} is {', '.join(f'{prefix}{start + i}' for i in range(3))}"
+    elif letter:
+        prefix, (first, last) = letter[1], letter[2].split(":")
+        made = [chr(c) for c in range(ord(first), ord(last) + 1)]
+        a = "a" if first.islower() else "A"
+        example = f"{prefix}{a}:{chr(ord(a) + 2)} is {', '.join(prefix + chr(ord(a) + i) for i in range(3))}"
+    else:
+        raise ValueError(f"symbols(): {name!r:.80}{where} has a ':' but is not one of SymPy's ranges that "
+                         f"symbols() reads: {_RANGES}; for one symbol with this name, use cc.Symbol({name!r:.80})")
+    if not made:
+        raise ValueError(f"symbols(): the range {name!r:.80}{where} is empty; its end must come after its "
+                         f"start ({example})")
+    if len(made) > MAX_RANGE:
+        raise ValueError(f"symbols(): the range {name!r:.80}{where} makes more than {MAX_RANGE:,} symbols; "
+                         "for that many inputs use cc.Tensor(name, shape)")
+    return [f"{prefix}{i}" for i in made]
 
 
 def _unary(op_name: str, doc: str):

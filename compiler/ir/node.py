@@ -312,8 +312,8 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
             return _intern((op_name, params, args[0].id), op_name, args, None, None, op.result, shape, params)
         values = [a.value for a in args]
         if shape or params is not None or any(a.shape for a in args):
-            return constant(_ops.evaluate_array(op_name, params, values))
-        return constant(_ops.evaluate(op_name, *values))
+            return constant(_evaluate.evaluate_array(op_name, params, values))
+        return constant(_evaluate.evaluate(op_name, *values))
     if params is None:
         if len(args) == 1:
             key = op.code | args[0].id << 8
@@ -392,6 +392,7 @@ def _check_dtypes(op_name: str, args: tuple) -> None:
 
 # At the end: the op table builds its derivative rules with ``apply``, and the
 # listings and serialization (``graph``) are built on ``Node``.
+from . import evaluate as _evaluate  # noqa: E402
 from . import ops as _ops  # noqa: E402
 from .graph import _rebuild, short_str, to_table  # noqa: E402
 

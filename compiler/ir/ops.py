@@ -14,7 +14,7 @@ Each ``Op`` entry carries everything the passes need to know about one op:
 * ``simplify``: the exact identities applied at construction (``x*1 -> x``).
 
 The numeric implementation used for constant folding and for the eager
-``Value`` API is built from ``fmt`` itself (see ``_numeric``), so folding,
+``Value`` API is built from ``fmt`` itself (see ``evaluate``), so folding,
 eager evaluation and generated code share one definition of every op.
 
 Adding an op is adding one entry to ``OPS``.
@@ -460,22 +460,8 @@ _TENSOR_OPS = [
 ]
 
 
-def _numeric(op: Op) -> Callable:
-    """The op's scalar implementation, made from its own source template.
-
-    The template is library text, never user text. Evaluating it on
-    ``numpy.float64`` operands gives exactly the semantics of the generated
-    code (nan/inf as NumPy gives them, never an exception).
-    """
-    params = [f"a{i}" for i in range(op.arity)]
-    body = op.fmt.format(*params)
-    return eval(f"lambda {', '.join(params)}: {body}", {"np": np, "math": math})  # noqa: S307
-
-
 OPS: dict[str, Op] = {}
 for _op in _OPS:
-    if _op.arity:
-        object.__setattr__(_op, "numeric", _numeric(_op))
     OPS[_op.name] = _op
 for _op in _TENSOR_OPS:
     OPS[_op.name] = _op
@@ -489,44 +475,3 @@ SCALAR_OPS = tuple(op.name for op in _OPS)
 FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos",
              "atan", "atan2", "log1p", "expm1", "abs", "relu", "sigmoid", "softplus", "erf",
              "maximum", "minimum", "where", "sign")
-
-
-def evaluate(name: str, *values) -> float | bool:
-    """Apply op ``name`` to numbers with the semantics of the generated code.
-
-    >>> evaluate("log", -1.0)
-    nan
-    """
-    with np.errstate(all="ignore"):
-        result = OPS[name].numeric(*(np.float64(v) for v in values))
-    if OPS[name].result == "bool":
-        return bool(result)
-    return float(result)
-
-
-def _erf_array(x):
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
-
-
-_array_functions: dict = {}
-
-
-def evaluate_array(name: str, params, values):
-    """Apply op ``name`` (with ``params``) to numbers and arrays, as NumPy: constant folding and
-    the eager Value API. A 0-d result is a Python number."""
-    op = OPS[name]
-    with np.errstate(all="ignore"):
-        if op.impl is not None:
-            result = op.impl(*values, **dict(zip(op.params or (), params or ())))
-        else:
-            fn = _array_functions.get(name)
-            if fn is None:
-                args = [f"a{i}" for i in range(op.arity)]
-                body = (op.array_fmt or op.fmt).format(*args)
-                fn = _array_functions[name] = eval(  # noqa: S307 - library text
-                    f"lambda {', '.join(args)}: {body}", {"np": np, "math": math, "_erf": _erf_array})
-            result = fn(*(np.asarray(v, dtype=bool if isinstance(v, bool) else None) for v in values))
-    result = np.asarray(result)
-    if result.ndim == 0:
-        return bool(result) if result.dtype.kind == "b" else float(result)
-    return result

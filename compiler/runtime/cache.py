@@ -35,9 +35,9 @@ from pathlib import Path
 
 import platformdirs
 
-from .._version import __version__
+from .. import _version
 
-__all__ = ["CacheInfo", "CacheWarning", "cache_dir", "cache_info", "clear_cache", "ensure_dir",
+__all__ = ["CacheInfo", "CacheKind", "CacheWarning", "cache_dir", "cache_info", "clear_cache", "ensure_dir",
            "entry_key", "entry_path", "load", "store"]
 
 FORMAT_VERSION = 1  # bump when the meaning of a payload changes: old entries then never hit
@@ -60,19 +60,64 @@ class CacheWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class CacheInfo:
-    """What ``cache_info()`` reports; ``str()`` of it reads "cache at PATH: N entries, X.Y MB".
+class CacheKind:
+    """The files of one kind in the cache: how many, and their bytes."""
+    files: int = 0
+    size_bytes: int = 0
 
-    ``usable`` is True when entries are both loaded and stored; ``reason`` says why not.
+
+# What each kind of file is, by where it lives in the cache dir: "llvm" the entries of store()
+# (<key[:2]>/<key>.o), "numba" and "vm" the files under ensure_dir("numba") and ensure_dir("vm")
+# (modules, and Numba's cache beside them: .nbi index and .nbc files), "other" the rest.
+KINDS = {
+    "llvm": "object code of the llvm target",
+    "numba": "generated modules, Numba's index and machine code",
+    "vm": "the vm interpreter, Numba's index and machine code",
+    "other": "temporary files of cut-off writes, files put there by hand",
+}
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What ``cache_info()`` reports: every file under the cache dir, counted and sized by kind.
+
+    ``files`` and ``size_bytes`` count them all; ``llvm``, ``numba``, ``vm``
+    and ``other`` split them by kind (see ``KINDS``). ``usable`` is True when
+    entries are both loaded and stored; ``reason`` says why not. ``str()``
+    reads "cache at PATH: N files, X.Y MB", then a line per kind.
     """
     path: Path
-    entries: int
+    files: int
     size_bytes: int
     usable: bool
     reason: str | None = None
+    llvm: CacheKind = CacheKind()
+    numba: CacheKind = CacheKind()
+    vm: CacheKind = CacheKind()
+    other: CacheKind = CacheKind()
+
+    @property
+    def entries(self) -> int:
+        """The number of files: the name of ``files`` before they were counted by kind."""
+        return self.files
 
     def __str__(self) -> str:
-        return f"cache at {self.path}: {self.entries} entries, {self.size_bytes / 1e6:.1f} MB"
+        lines = [f"cache at {self.path}: {self.files} file{'s' if self.files != 1 else ''}, "
+                 f"{_size(self.size_bytes)}"]
+        for name, what in KINDS.items():
+            kind = getattr(self, name)
+            if name != "other" or kind.files:
+                lines.append(f"  {name:<6}{kind.files:>7} file{'s' if kind.files != 1 else ' '}"
+                             f"{_size(kind.size_bytes):>10}  {what}")
+        return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    """Bytes for people: "512 B", "12.3 kB", "37.3 MB", "1.2 GB" (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 def cache_dir() -> Path:
@@ -137,7 +182,7 @@ def _not_writable(root: Path, reason: str) -> None:
 @functools.lru_cache(maxsize=None)
 def _environment() -> tuple[str, ...]:
     """Everything besides the caller's parts that a compiled entry depends on."""
-    versions = [f"format={FORMAT_VERSION}", f"python={sys.version}", f"adjoint-compiler={__version__}"]
+    versions = [f"format={FORMAT_VERSION}", f"python={sys.version}", f"adjoint-compiler={_version.__version__}"]
     for dist in ("numpy", "numba", "llvmlite"):
         try:
             versions.append(f"{dist}={importlib.metadata.version(dist)}")
@@ -275,10 +320,21 @@ def _is_entry(root: Path, dirpath: str, name: str) -> bool:
             and _KIND_RE.fullmatch(kind) is not None)
 
 
-def cache_info() -> CacheInfo:
-    """Where the cache is, how many entries and bytes it holds, and whether it is used.
+def _kind(root: Path, dirpath: str, name: str) -> str:
+    """Which of ``KINDS`` the file ``name`` in ``dirpath`` is."""
+    if _is_entry(root, dirpath, name):
+        return "llvm"
+    top = Path(dirpath).relative_to(root).parts[:1]
+    if top in (("numba",), ("vm",)) and not name.startswith(_TEMP_PREFIX):
+        return top[0]
+    return "other"
 
-    Example: ``print(cache_info())`` prints "cache at /home/me/.cache/adjoint-compiler: 12 entries, 0.3 MB".
+
+def cache_info() -> CacheInfo:
+    """Where the cache is, how many files and bytes of each kind it holds, and whether it is used.
+
+    Example: ``print(cache_info())`` prints "cache at /home/me/.cache/adjoint-compiler: 25 files,
+    37.3 MB" and a line per kind (llvm, numba, vm; other when there are such files).
     """
     root = cache_dir()
     if _enabled():
@@ -287,15 +343,19 @@ def cache_info() -> CacheInfo:
         reason = f"disabled by COMPILER_CACHE={os.environ['COMPILER_CACHE']}"
     if reason is None and not os.access(root, os.W_OK):
         reason = "read-only: entries are loaded but not stored"
-    entries = size = 0
+    counts = {name: [0, 0] for name in KINDS}  # files, bytes
     for dirpath, _, filenames in _walk(root):
         for name in filenames:
             try:
-                size += os.lstat(os.path.join(dirpath, name)).st_size
+                size = os.lstat(os.path.join(dirpath, name)).st_size
             except OSError:  # removed meanwhile by another process
                 continue
-            entries += _is_entry(root, dirpath, name)
-    return CacheInfo(root, entries, size, reason is None, reason)
+            count = counts[_kind(root, dirpath, name)]
+            count[0] += 1
+            count[1] += size
+    kinds = {name: CacheKind(files, size) for name, (files, size) in counts.items()}
+    return CacheInfo(root, sum(k.files for k in kinds.values()), sum(k.size_bytes for k in kinds.values()),
+                     reason is None, reason, **kinds)
 
 
 def clear_cache() -> int:

@@ -13,8 +13,10 @@ the background, ``batch`` runs checked calls and batches.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+import sys
 import threading
 from typing import Sequence
 
@@ -52,12 +54,16 @@ def _as_outputs(expr) -> tuple[list[Node], bool]:
 
 def _as_symbols(seq, what: str) -> list[Node]:
     if isinstance(seq, (Node, str)) or not hasattr(seq, "__iter__"):
-        raise TypeError(f"{what} must be a list of symbols, got {type(seq).__name__}")
+        raise TypeError(f"{what} must be a list of symbols, got {type(seq).__name__}: {seq!r:.80}"
+                        + (" (make symbols with cc.symbols(...))" if isinstance(seq, str) else ""))
     nodes = []
     for i, s in enumerate(seq):
         node = as_expr(s, f"{what}[{i}]") if not isinstance(s, (int, float, str)) else None
         if node is None or node.op != "var":
-            raise TypeError(f"{what}[{i}] must be a symbol (cc.Symbol or sympy.Symbol), got {s!r:.80}")
+            hint = (f"; names are not symbols: make them with cc.symbols({s!r}) and pass those"
+                    if isinstance(s, str) else "")
+            raise TypeError(f"{what}[{i}] must be a symbol (cc.Symbol, cc.Tensor or sympy.Symbol), "
+                            f"got {s!r:.80}{hint}")
         nodes.append(node)
     seen = set()
     for i, n in enumerate(nodes):
@@ -72,6 +78,11 @@ class CompiledFunction:
 
     Arguments are numbers (one point) or 1-D arrays of equal length (many
     points, run by a parallel batch loop); scalars broadcast against arrays.
+    They are positional, in the order of ``inputs``.
+
+    ``backend`` is the target the code compiles to (under "auto", the one it
+    will switch to), ``requested_backend`` what was asked for, ``tier`` what
+    answers calls now, ``ready`` whether compiled code does.
 
     >>> import compiler as cc
     >>> x, y = cc.symbols("x y")
@@ -83,11 +94,13 @@ class CompiledFunction:
     def __init__(self, outputs: Sequence[Node], inputs: Sequence[Node], wrt: Sequence[Node],
                  backend: str = "auto", many: bool = False,
                  max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, title: str = "",
-                 progress: bool = True):
+                 progress: bool = True, single: bool = False):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.outputs, self.inputs, self.wrt = list(outputs), list(inputs), list(wrt)
         self._many, self._max_statements, self._progress = many, max_statements, progress
+        # ``wrt`` given as one input, not a list: derivatives drop the per-input level
+        self._single = bool(single) and len(self.wrt) == 1
         self._labels: dict = {}
         with gc_paused():
             order = ir.topo_order(self.outputs)
@@ -128,20 +141,37 @@ class CompiledFunction:
         def slow(role, args):
             return batch.checked_call(self, role, args)
 
-        def value_and_grad(*args):
-            try:
-                return self._vg(*args)
-            except TypeError:
-                return slow("value_and_grad", args)
+        if not self._single:
+            def value_and_grad(*args):
+                try:
+                    return self._vg(*args)
+                except TypeError:
+                    return slow("value_and_grad", args)
 
-        def grad(*args):
-            try:
-                return self._vg(*args)[1]
-            except TypeError:
-                return slow("value_and_grad", args)[1]
+            def grad(*args):
+                try:
+                    return self._vg(*args)[1]
+                except TypeError:
+                    return slow("value_and_grad", args)[1]
+        else:  # one wrt given alone: its derivative itself, not a 1-tuple
+            def value_and_grad(*args):
+                try:
+                    value, g = self._vg(*args)
+                except TypeError:
+                    value, g = slow("value_and_grad", args)
+                return value, _only(g, self._many)
+
+            def grad(*args):
+                return value_and_grad(*args)[1]
         for fast, method in ((value_and_grad, CompiledFunction.value_and_grad), (grad, CompiledFunction.grad)):
             fast.__doc__, fast.__qualname__ = method.__doc__, method.__qualname__
+            fast.__signature__ = self._signature  # help() shows the inputs, positional only
             setattr(self, method.__name__, fast)
+
+    @property
+    def _signature(self) -> inspect.Signature:
+        return inspect.Signature([inspect.Parameter(codegen.sanitize(n), inspect.Parameter.POSITIONAL_ONLY)
+                                  for n in self._input_names])
 
 
     @property
@@ -154,7 +184,7 @@ class CompiledFunction:
     def __reduce__(self):
         table = ir.to_table(self.outputs + self.inputs + self.wrt)
         return (_unpickle, (table, len(self.outputs), len(self.inputs), self.requested_backend, self._many,
-                            self._max_statements, self._title, self._progress))
+                            self._max_statements, self._title, self._progress, self._single))
 
     # --- what was generated ---
 
@@ -187,9 +217,32 @@ class CompiledFunction:
         """A listing of the IR graph of the outputs (see also ``fn.grad_fn.ir``)."""
         return ir.format_ir(self.outputs)
 
+    @property
+    def tier(self) -> str:
+        """What answers calls now: ``"interpreter"`` or ``"numpy"`` (the first calls under
+        "auto", while nothing is compiled), else the compiled target (``fn.backend``).
+
+        >>> import compiler as cc
+        >>> x = cc.Symbol("x")
+        >>> cc.compile(x * x, [x]).tier
+        'interpreter'
+        """
+        if self.backend == "python" or self.ready:
+            return self.backend
+        if self.requested_backend == "auto":
+            return "numpy" if self._tensor else "interpreter"
+        return "not compiled yet"
+
     def __repr__(self) -> str:
         names = ", ".join(self._input_names)
-        return f"<CompiledFunction of ({names}), {len(self.outputs)} output(s), backend={self.backend!r}>"
+        if self.requested_backend == "auto":
+            tier = self.tier
+            state = (f"compiled: {tier!r}" if tier == self.backend
+                     else f"{tier} now, {self.backend!r} once compiled")
+            backend = f"backend='auto' ({state})"
+        else:
+            backend = f"backend={self.backend!r}" + ("" if self.ready else " (compiles on first call)")
+        return f"<CompiledFunction of ({names}), {len(self.outputs)} output(s), {backend}>"
 
     def __str__(self) -> str:
         return repr(self) + "\n" + self.ir
@@ -202,22 +255,29 @@ class CompiledFunction:
     # are not taken: accepting them costs more than the kernel itself here.
 
     def __call__(self, *args):
-        """The value: a float (a tuple of floats for several outputs), or arrays for array arguments."""
+        """The value: a float (a tuple of floats for several outputs), or arrays for array arguments.
+
+        Arguments are positional, in the order of the inputs (keywords are not taken:
+        they would cost more than a small kernel's whole call)."""
         try:
             return self._value(*args)
         except TypeError:
             return batch.checked_call(self, "value", args)
 
     def value_and_grad(self, *args):
-        """``(value, gradient)``; the gradient is a tuple over ``wrt`` (a Jacobian array for several outputs)."""
+        """``(value, gradient)``: see ``grad`` for the gradient's form."""
         try:
             return self._vg(*args)
         except TypeError:
             return batch.checked_call(self, "value_and_grad", args)
 
     def grad(self, *args):
-        """The gradient over ``wrt``: a tuple of floats (of arrays for a batch); for several
-        outputs the Jacobian, shape ``(n_out, n_wrt)`` (``(n, n_out, n_wrt)`` for a batch)."""
+        """The gradient: one entry per ``wrt`` input, in order, each of that input's shape (a
+        float for a scalar; a leading batch axis for a batch), as a tuple; or the entry
+        itself when ``wrt`` was given as one input (``wrt=p``, not ``[p]``), so that
+        ``scipy.optimize.minimize(fn.value_and_grad, x0, jac=True, hess=fn.hessian)`` works.
+        For several scalar outputs: the Jacobian, shape ``(n_out, n_wrt)`` (``(n, n_out,
+        n_wrt)`` for a batch; ``(n_out,)`` for one ``wrt`` given alone)."""
         return self.value_and_grad(*args)[1]
 
     def hessian(self, *args):
@@ -225,11 +285,13 @@ class CompiledFunction:
         ``(n_out, n_wrt, n_wrt)`` for several outputs; a leading batch axis for arrays.
 
         With tensors (one output, one point): blocks ``H[i][j]`` of shape
-        ``wrt[i].shape + wrt[j].shape`` (one array when there is one ``wrt``),
-        computed as ``hvp`` of every unit vector. For many parameters use ``hvp``.
+        ``wrt[i].shape + wrt[j].shape``, computed as ``hvp`` of every unit vector
+        (for many parameters use ``hvp``). As for ``grad``, a ``wrt`` given as one
+        input gives the block ``H[0][0]`` itself.
         """
         if self._tensor and any(w.shape for w in self.wrt):
-            return self._tensor_hessian(args)
+            blocks = self._tensor_hessian(args)
+            return blocks[0][0] if self._single else blocks
         gfn = self.grad_fn
         jac = gfn.grad(*args)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
         if isinstance(jac, tuple):  # a graph with tensors, scalar wrt: rows of per-wrt gradients
@@ -238,12 +300,17 @@ class CompiledFunction:
                 jac = np.moveaxis(jac, 2, 0)
         k = len(self.wrt)
         shape = (k, k) if not self._many else (len(self.outputs), k, k)
-        return jac.reshape(jac.shape[:-2] + shape)
+        hessian = jac.reshape(jac.shape[:-2] + shape)
+        if self._single:
+            hessian = hessian[..., 0, 0]
+            return float(hessian) if hessian.ndim == 0 else hessian
+        return hessian
 
     def hvp(self, *args, v):
         """The Hessian-vector product ``H @ v`` of a scalar output, without forming ``H``:
-        ``v`` has one array per ``wrt`` input (a tuple; a bare array when there is one),
-        the result likewise. Cost: about two gradients (reverse-over-reverse).
+        ``v`` has one entry per ``wrt`` input, of its shape (a tuple; the entry itself when
+        ``wrt`` was given as one input), the result likewise. Cost: about two gradients
+        (reverse-over-reverse).
 
         >>> import compiler as cc
         >>> x, y = cc.symbols("x y")
@@ -252,13 +319,19 @@ class CompiledFunction:
         """
         if self._many:
             raise ValueError("hvp is defined for one scalar output; compile each output on its own")
-        single = len(self.wrt) == 1 and not isinstance(v, (tuple, list))
-        vs = (v,) if single else tuple(v)
+        if self._single:
+            vs = (v,)
+        elif not isinstance(v, (tuple, list)):
+            raise ArgumentError(f"v must be a tuple with one entry per wrt input "
+                                f"({', '.join(w.name for w in self.wrt)}), got {type(v).__name__}; "
+                                "compile with wrt=<one input> (not a list) to pass it alone")
+        else:
+            vs = tuple(v)
         if len(vs) != len(self.wrt):
             raise ArgumentError(f"v must have one entry per wrt input ({', '.join(w.name for w in self.wrt)}), "
                                 f"got {len(vs)}")
         out = self.hvp_fn.grad(*args, *vs)
-        return out[0] if single else out
+        return out[0] if self._single else out
 
     @property
     def hvp_fn(self) -> "CompiledFunction":
@@ -313,7 +386,7 @@ class CompiledFunction:
                 col += sj
             blocks.append(tuple(line))
             row += si
-        return blocks[0][0] if len(self.wrt) == 1 else tuple(blocks)
+        return tuple(blocks)
 
     @property
     def grad_fn(self) -> "CompiledFunction":
@@ -360,10 +433,19 @@ class CompiledFunction:
 
 
 def _unpickle(table, n_out: int, n_in: int, backend: str, many: bool, max_statements, title: str,
-              progress: bool) -> CompiledFunction:
+              progress: bool, single: bool = False) -> CompiledFunction:
     nodes = ir.from_table(table)
     outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
-    return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress)
+    return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single)
+
+
+def _only(gradient, many: bool):
+    """The gradient of the one ``wrt`` input out of its per-input level."""
+    if not many:
+        return gradient[0]
+    if isinstance(gradient, tuple):  # rows of tensor gradients
+        return tuple(row[0] for row in gradient)
+    return gradient[..., 0]  # the Jacobian array of scalar outputs
 
 
 def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "auto",
@@ -371,8 +453,11 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
             ) -> CompiledFunction:
     """Compile ``expr`` (an expression, a SymPy expression, or a list of them) as a function of ``inputs``.
 
-    Derivatives are taken with respect to ``wrt`` (default: all inputs). An
-    input the expression does not use has derivative 0. ``backend`` is one of
+    Derivatives are taken with respect to ``wrt`` (default: all inputs), a list
+    of inputs, or one input alone (``wrt=p``): then ``grad``, ``hessian`` and
+    ``hvp`` give that input's derivative itself instead of a 1-tuple (see
+    ``CompiledFunction.grad``). An input the expression does not use has
+    derivative 0. ``backend`` is one of
     ``BACKENDS`` (see the module docstring); ``progress=False`` silences the
     progress bar that a compile longer than a second shows on stderr.
 
@@ -384,13 +469,24 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
     """
     outputs, many = _as_outputs(expr)
     ins = _as_symbols(inputs, "inputs")
+    single = False
     if wrt is None:
         # the default: every input, when there is a gradient to take (scalar outputs)
         wrt_nodes = ins if not any(o.shape for o in outputs) else []
+    elif _is_one_symbol(wrt):
+        wrt_nodes, single = _as_symbols([wrt], "wrt"), True
     else:
         wrt_nodes = _as_symbols(wrt, "wrt")
         for i, w in enumerate(wrt_nodes):
             if w.id not in {n.id for n in ins}:
                 raise ValueError(f"wrt[{i}] {w.name!r} is not one of the inputs {[n.name for n in ins]}")
     title = ", ".join(ir.short_str(o) for o in outputs)
-    return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200], progress)
+    return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200], progress, single)
+
+
+def _is_one_symbol(x) -> bool:
+    """Whether ``wrt`` names one input (a symbol, not a list of them)."""
+    if isinstance(x, Node):
+        return True
+    sympy = sys.modules.get("sympy")
+    return sympy is not None and isinstance(x, sympy.Symbol)

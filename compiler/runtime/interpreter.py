@@ -23,7 +23,8 @@ from pathlib import Path
 
 
 from ..codegen.vm import OPCODES, Program, interpreter_source
-from ..ir.ops import OPS, evaluate
+from ..ir.evaluate import evaluate
+from ..ir.ops import OPS
 from . import cache
 
 

@@ -1,0 +1,237 @@
+"""The README's code is true: every Python block runs as written, every excerpt of generated
+source is what the library generates, every shell command is one the tests run, and the
+claims of its Functions bullet hold."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import compiler as cc
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int      # README line of the opening fence
+    lang: str      # the fence's info string: "python", "bash" or "" (a diagram, a listing)
+    code: str
+    section: str   # the "## " heading above it
+    prose: str     # the paragraph just above it
+
+    @property
+    def name(self) -> str:
+        return f"README.md:{self.line}"
+
+
+def _blocks(text: str) -> list[Block]:
+    blocks, section, paragraph, fence, body, blank = [], "", [], None, [], False
+    for number, line in enumerate(text.splitlines(), 1):
+        if fence is not None:
+            if line.startswith("```"):
+                blocks.append(Block(fence[0], fence[1], "\n".join(body) + "\n", section, " ".join(paragraph)))
+                fence, body, paragraph = None, [], []
+            else:
+                body.append(line)
+        elif line.startswith("```"):
+            fence = (number, line[3:].strip())
+        elif line.startswith("## "):
+            section, paragraph = line[3:].strip(), []
+        elif not line.strip():
+            blank = True
+        else:
+            paragraph = [*([] if blank else paragraph), line.strip()]
+            blank = False
+    assert fence is None, f"README.md:{fence[0]}: a code block is not closed"
+    return blocks
+
+
+BLOCKS = _blocks(README.read_text(encoding="utf-8"))
+
+
+def _program(section: str) -> Block:
+    return next(b for b in BLOCKS if b.section == section and b.lang == "python")
+
+
+# Excerpts of generated source: a phrase of the paragraph above the block -> the section
+# whose program builds the function, and the expression (in that program's namespace) of
+# its source. The program runs in a fresh process, as a reader's would: the numbering of
+# the generated statements follows the order in which the process made the IR nodes.
+EXCERPTS: dict[str, tuple[str, str]] = {
+    "What the generated source looks like": ("Tour", "fn.source"),
+    "the Numba dialect (the MLP of *Tensors*": (
+        "Tensors", "cc.compile(loss, step.inputs, wrt=step.wrt, backend='numba').source"),
+}
+
+
+def _source_in_a_fresh_process(block: Block, expression: str, scratch: Path) -> str:
+    driver = ("import sys\nns = {'__name__': '__main__'}\n"
+              "exec(compile(sys.stdin.read(), 'README.md', 'exec'), ns)\n"
+              f"sys.stdout.write(eval({expression!r}, ns))\n")
+    out = subprocess.run([sys.executable, "-c", driver], input=block.code, capture_output=True, text=True,
+                         cwd=scratch, timeout=300, check=False)
+    assert out.returncode == 0, f"{block.name} does not run in a fresh process: {out.stderr[-2000:]}"
+    return out.stdout
+
+
+def _excerpt_of(block: Block) -> tuple[str, str] | None:
+    return next((v for phrase, v in EXCERPTS.items() if phrase in block.prose), None)
+
+
+PROGRAMS = [b for b in BLOCKS if b.lang == "python" and _excerpt_of(b) is None]
+EXCERPT_BLOCKS = [b for b in BLOCKS if b.lang == "python" and _excerpt_of(b) is not None]
+
+
+@pytest.fixture(scope="module")
+def run_block(tmp_path_factory):
+    """Runs a block in a fresh namespace, in a scratch directory (the tour writes f_module.py),
+    once per module; tracebacks point at the README's own lines."""
+    done: dict[int, dict] = {}
+    scratch = tmp_path_factory.mktemp("readme")
+
+    def run(block: Block) -> dict:
+        if block.line not in done:
+            code = compile("\n" * block.line + block.code, str(README), "exec")
+            ns = {"__name__": "__main__"}
+            here = os.getcwd()
+            os.chdir(scratch)
+            try:
+                exec(code, ns)  # noqa: S102 (the README's own code: running it is the test)
+            finally:
+                os.chdir(here)
+            done[block.line] = ns
+        return done[block.line]
+
+    run.scratch = scratch
+    return run
+
+
+def _check_tour(ns: dict, scratch: Path) -> None:
+    fn, X, Y, gx = ns["fn"], ns["X"], ns["Y"], ns["gx"]
+    assert fn(1.0, 2.0) == pytest.approx(math.sin(1.0) * 2.0 + 1.0, rel=1e-15)
+    assert fn.grad(1.0, 2.0) == pytest.approx([math.cos(1.0) * 2.0 + 2.0, math.sin(1.0)], rel=1e-15)
+    assert float(np.abs(gx - (np.cos(X) * Y + 2 * X)).max()) < 1e-12
+    assert (scratch / "f_module.py").exists()
+
+
+def _check_tensors(ns: dict, scratch: Path) -> None:
+    params = [ns[k] for k in ("W1v", "b1v", "W2v", "b2v")]
+    assert [g.shape for g in ns["grads"]] == [p.shape for p in params]
+    W1v, b1v, W2v, b2v = params
+    expected = np.mean((np.tanh(ns["Xv"] @ W1v + b1v) @ W2v + b2v - ns["yv"]) ** 2)
+    assert ns["value"] == pytest.approx(expected, rel=1e-12)
+
+
+CHECKS: dict[str, Callable[[dict, Path], None]] = {"Tour": _check_tour, "Tensors": _check_tensors}
+
+
+@pytest.mark.parametrize("block", PROGRAMS, ids=[b.name for b in PROGRAMS])
+def test_python_block_runs_as_written(block, run_block):
+    """Each block alone, with its own imports, in a fresh namespace: what a reader pastes."""
+    try:
+        ns = run_block(block)
+    except Exception as e:
+        raise AssertionError(f"{block.name} (section {block.section!r}) does not run: {type(e).__name__}: {e}") from e
+    if block.section in CHECKS:
+        CHECKS[block.section](ns, run_block.scratch)
+
+
+def _normalised(line: str) -> str:
+    return " ".join(line.split())
+
+
+@pytest.mark.parametrize("block", EXCERPT_BLOCKS, ids=[b.name for b in EXCERPT_BLOCKS])
+def test_generated_source_excerpt_is_generated(block, run_block):
+    """Every line of the excerpt but `...` appears, in order, in the real source."""
+    section, expression = _excerpt_of(block)
+    source = _source_in_a_fresh_process(_program(section), expression, run_block.scratch)
+    real = [_normalised(s) for s in source.splitlines()]
+    at = 0
+    for offset, line in enumerate(block.code.splitlines(), 1):
+        want = _normalised(line)
+        if not want or want in ("...", "…"):
+            continue
+        try:
+            at = real.index(want, at) + 1
+        except ValueError:
+            pytest.fail(f"{block.name}: line {block.line + offset} of the README, {line.strip()!r}, is not "
+                        f"in the generated source (after the lines matched before it)")
+
+
+def test_every_block_is_known():
+    """A block is Python (run or checked above), shell (below) or a plain listing."""
+    assert PROGRAMS
+    for phrase in EXCERPTS:
+        matches = [b.name for b in EXCERPT_BLOCKS if phrase in b.prose]
+        assert len(matches) == 1, f"the excerpt introduced by {phrase!r}: found at {matches} (update EXCERPTS)"
+    for block in BLOCKS:
+        assert block.lang in ("python", "bash", ""), f"{block.name}: unknown block language {block.lang!r}"
+
+
+def _commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for block in (b for b in BLOCKS if b.lang == "bash"):
+        for offset, line in enumerate(block.code.splitlines(), 1):
+            for command in line.split("#")[0].split("&&"):
+                if command.strip():
+                    found.append((f"README.md:{block.line + offset}", shlex.split(command)))
+    return found
+
+
+def test_shell_commands_are_run_by_the_tests():
+    """The commands of the ```bash blocks are run elsewhere (test_examples, test_cli, test_bench,
+    test_cache); here each must be one of those forms, and its subcommand's flags must exist."""
+    tests_text = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").glob("test_*.py"))
+    flags: dict[str, set[str]] = {}
+    for where, argv in _commands():
+        assert argv[0] == "python", f"{where}: {argv}"
+        if argv[1:4] == ["-m", "pip", "install"] or argv[1:3] == ["-m", "pytest"]:
+            continue
+        if argv[1].startswith("examples/"):
+            assert (ROOT / argv[1]).exists(), f"{where}: no {argv[1]}"
+            assert Path(argv[1]).name in tests_text, f"{where}: no test runs {argv[1]}"
+            continue
+        assert argv[1:3] == ["-m", "compiler"], f"{where}: a command no test runs: {argv}"
+        sub = argv[3]
+        assert f'"{sub}"' in tests_text, f"{where}: no test runs `python -m compiler {sub}`"
+        flags.setdefault(sub, set()).update(a.split("=")[0] for a in argv[4:] if a.startswith("-"))
+    for sub, used in flags.items():
+        out = subprocess.run([sys.executable, "-m", "compiler", sub, "--help"], check=False, capture_output=True,
+                             text=True, timeout=120, cwd=ROOT, env=dict(os.environ))
+        assert out.returncode == 0, out.stderr[-2000:]
+        for flag in used:
+            assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", out.stdout), \
+                f"README: `python -m compiler {sub} {flag}`: no such option in its --help"
+
+
+# The Functions bullet of the Tour: sigmoid and softplus never overflow where the true result
+# is finite; log1p and expm1 keep full precision near 0.
+@pytest.mark.parametrize("backend", ["python", "auto"])
+def test_functions_bullet_overflow_and_precision(backend):
+    a, b, c, d = cc.symbols("a b c d")
+    fn = cc.compile([cc.softplus(a), cc.sigmoid(b), cc.expm1(c), cc.log1p(d)], [a, b, c, d], backend=backend)
+    for stage in ("first calls", "compiled") if backend == "auto" else ("first calls",):
+        if stage == "compiled":
+            fn.wait()
+            assert fn.ready
+        assert tuple(fn(1000.0, -1000.0, 1e-20, 1e-20)) == (1000.0, 0.0, 1e-20, 1e-20), stage
+        assert tuple(fn(-1000.0, 1000.0, -1e-20, -1e-20)) == (0.0, 1.0, -1e-20, -1e-20), stage
+        for big in (710.0, 745.0, 1e4, 1e308):
+            for s in (big, -big):
+                value = np.asarray(fn(s, s, 0.0, 0.0))
+                grad = np.asarray(fn.grad(s, s, 0.0, 0.0))
+                assert np.isfinite(value[:2]).all() and np.isfinite(grad).all(), (stage, s, value, grad)
+                softplus = s if s > 0 else math.log1p(math.exp(s))
+                assert value[0] == softplus and 0.0 <= value[1] <= 1.0, (stage, s, value)
