@@ -34,7 +34,8 @@ def main() -> int:
         return 0
     with atheris.instrument_imports(include=["compiler"]):
         import compiler as cc
-        from compiler.frontend.parse import _Builder, _checked, _parse_tokens, _Source, parse_point
+        from compiler.frontend.parse import _Builder, _checked, _Source, parse_point
+        from compiler.frontend.tokens import _parse_tokens
 
     def by_tokens(text):
         """What parse gives when the token reader reads the text instead of Python's parser."""

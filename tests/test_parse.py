@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 import compiler as cc
 from compiler import ir
 from compiler.ir import ops
-from compiler.frontend.parse import MAX_TEXT_LENGTH, _Builder, _checked, _parse_tokens, _Source, parse_point
+from compiler.frontend.parse import MAX_TEXT_LENGTH, _Builder, _checked, _Source, parse_point
+from compiler.frontend.tokens import _parse_tokens
 
 x, y, z = cc.symbols("x y z")
 c = ir.constant

@@ -9,6 +9,7 @@ self-contained Python source in a Numba dialect and a NumPy dialect;
 any of it is the ``runtime``'s job: nothing here imports Numba or llvmlite.
 
 >>> from compiler import ir
+>>> from compiler.codegen import generate
 >>> x = ir.symbol("x")
 >>> source = generate([x], [ir.apply("sin", x)], [x], [[ir.apply("cos", x)]]).pieces["value_and_grad"]
 >>> for line in source.splitlines()[2:]: print(line)
@@ -19,7 +20,15 @@ any of it is the ``runtime``'s job: nothing here imports Numba or llvmlite.
     return v0, (a0,)
 """
 
-from .module import Module, generate, standalone  # noqa: F401
 from .names import sanitize  # noqa: F401
-from .python import DEFAULT_MAX_STATEMENTS  # noqa: F401
-from .schedule import Schedule, schedule  # noqa: F401
+from .schedule import DEFAULT_MAX_STATEMENTS, Schedule, schedule  # noqa: F401
+
+_PRINTED = ("Module", "generate", "standalone")
+
+
+def __getattr__(name: str):
+    """The printers (``module``) load on first use: ``import compiler`` does not need them."""
+    if name in _PRINTED:
+        from . import module
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

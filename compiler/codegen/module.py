@@ -15,8 +15,8 @@ from typing import Sequence
 from ..ir import Node
 from .names import comment_text
 from .numpy_printer import NumPyPrinter
-from .python import DEFAULT_MAX_STATEMENTS, PYTHON_HELPERS, Kernel, Printer
-from .schedule import Schedule, schedule
+from .python import PYTHON_HELPERS, Kernel, Printer
+from .schedule import DEFAULT_MAX_STATEMENTS, Schedule, schedule
 
 
 def _jitted(p: Printer) -> list[str]:

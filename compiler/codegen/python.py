@@ -27,8 +27,8 @@ from ..ir import Node
 from ..ir.ops import OPS
 from ..ir.shapes import index_text
 from .names import NameTable, comment_text
+from .schedule import DEFAULT_MAX_STATEMENTS
 
-DEFAULT_MAX_STATEMENTS = 500  # lines per generated function before the schedule is split
 # Transcendental ops that the Numba dialect hands to NumPy's vectorized loops (an objmode
 # block) on arrays of at least NUMPY_VECTOR_MIN_SIZE elements: Numba calls libm once per
 # element (about 9 ns for tanh here), NumPy's SIMD loops take about 2 ns, and an objmode

@@ -16,6 +16,8 @@ from typing import Sequence
 from .. import ir
 from ..ir import Node
 
+DEFAULT_MAX_STATEMENTS = 500  # lines per generated function before the schedule is split
+
 
 @dataclass
 class Schedule:

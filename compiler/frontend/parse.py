@@ -26,7 +26,6 @@ from ..ir import Node
 from ..ir.ops import FUNCTIONS, OPS
 from .dispatch import as_expr
 from .source import _ALLOWED, MAX_TEXT_LENGTH, _checked, _error, _error_at, _quote, _Source, _syntax_error  # noqa: F401
-from .tokens import _parse_tokens
 
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -92,6 +91,7 @@ def parse(text: str, symbols: Mapping[str, Any] | None = None, *, strict: bool =
         tree = None  # too deep for Python's parser to hand over: read it again without recursion
     if tree is None:
         try:
+            from .tokens import _parse_tokens  # only deep text needs it: imported then
             tree = _parse_tokens(source)
         except MemoryError:
             raise _error(text, "expression too large", "out of memory while reading it") from None

@@ -18,8 +18,7 @@ import threading
 import numpy as np
 
 from ..codegen import Schedule
-from ..codegen import llvm as codegen_llvm
-from . import cache, interpreter, llvm
+from . import cache
 from .gc_pause import gc_paused
 
 FLAT_TARGETS = ("llvm", "vm")
@@ -109,6 +108,8 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
                    compile: bool = True) -> FlatTarget | None:
     """The llvm build of ``plan``: loaded from the disk cache, else compiled (or, without
     ``compile``, None). ``module`` is its LLVM IR when the caller has it already."""
+    from ..codegen import llvm as codegen_llvm  # the llvm target's modules: imported when used
+    from . import llvm
     if module is None:
         with gc_paused():
             module = codegen_llvm.emit(inputs, plan.outputs, plan.statements)
@@ -153,6 +154,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
 
 
 def vm_target(program) -> FlatTarget:
+    from . import interpreter
     interp = interpreter.interpreter()
     code, consts, outs = program.arrays
 
