@@ -16,13 +16,17 @@ built on ``compile``. This module is the public API and nothing else.
 
 from ._version import __version__  # noqa: F401
 from . import ir  # noqa: F401
-from .errors import (ArgumentError, CompilerError, ParseError, ShapeError, TracingError,  # noqa: F401
-                     UnsupportedError)
-from .frontend import (Symbol, abs, acos, asin, atan, atan2, broadcast_to, concatenate, cos,  # noqa: F401
-                       cosh, erf, exp, expm1, from_sympy, log, log1p, log_softmax, logsumexp,
-                       matmul, max, maximum, mean, min, minimum, relu, reshape, sigmoid, sign, sin,
-                       sinh, softmax, softplus, sqrt, stack, stop_gradient, sum, symbols, take, tan,
-                       tanh, Tensor, to_sympy, transpose, where)
+from .errors import (ArgumentError, CacheError, CompilerError, ParseError, ShapeError, TracingError,  # noqa: F401
+                     UnsupportedError, UnsupportedFunctionError)
+from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, broadcast_to,  # noqa: F401
+                       cbrt, ceil, clip, concatenate, cos, cosh, cumprod, cumsum, diag, diagonal, diff, dot,
+                       einsum, erf, exp, exp2, expand_dims, expm1, flip, floor, floor_divide, from_sympy, hypot,
+                       inner, kron, log, log1p, log2, log10, log_softmax, logaddexp, logaddexp2, logsumexp,
+                       matmul, max, maximum, mean, min, minimum, mod, moveaxis, norm, numpy_functions, outer,
+                       pad, prod, ravel, relu, repeat, reshape, rint, roll, rot90, sigmoid, sign, sin, sinh,
+                       softmax, softplus, sqrt, square, squeeze, stack, std, stop_gradient, sum, swapaxes,
+                       symbols, take, tan, tanh, tensordot, Tensor, tile, to_sympy, trace, transpose, tril,
+                       triu, var, where)
 from .frontend.parse import parse  # noqa: F401
 from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401

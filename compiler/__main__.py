@@ -28,14 +28,17 @@ def _cache_info(args: argparse.Namespace) -> int:
 
 
 def _cache_clear(args: argparse.Namespace) -> int:
-    from compiler.runtime.cache import cache_dir, clear_cache
+    from compiler.runtime.cache import cache_dir, cache_info, clear_cache
 
     try:
         removed = clear_cache()
-    except OSError as e:  # a read-only cache, or files of another user
+    except OSError as e:  # not a cache (CacheError), a read-only cache, or files of another user
         print(f"cannot clear the cache: {e}", file=sys.stderr)
         return 1
     print(f"removed {removed} file{'s' if removed != 1 else ''} from {cache_dir()}")
+    left = cache_info().other.files
+    if left:
+        print(f"left {left} file{'s' if left != 1 else ''} that the cache did not write")
     return 0
 
 
@@ -50,8 +53,12 @@ def _add_cache_command(commands: argparse._SubParsersAction) -> None:
                                           "of each kind (llvm object code, Numba's cache of the generated "
                                           "modules, the vm interpreter), and why it is not used if it is not.")
     info.set_defaults(run=_cache_info)
-    clear = actions.add_parser("clear", help="remove every file in the cache",
-                               description="Remove every file and subdirectory in the cache directory.")
+    clear = actions.add_parser("clear", help="remove the files the cache wrote",
+                               description="Remove the files the cache wrote (compiled code, generated "
+                                           "modules, Numba's files, cut-off writes) and its emptied folders; "
+                                           "other files stay. A directory that is not private to this user, "
+                                           "or that holds other files and no CACHEDIR.TAG of this library, is "
+                                           "refused (exit status 1).")
     clear.set_defaults(run=_cache_clear)
 
 

@@ -42,3 +42,14 @@ class ParseError(CompilerError, ValueError):
                  column: int | None = None, piece: str | None = None):
         super().__init__(message)
         self.text, self.line, self.column, self.piece = text, line, column, piece
+
+
+class CacheError(CompilerError, OSError):
+    """The cache directory cannot be cleared safely (``cc.clear_cache``, ``cache clear``):
+    it is not private to this user, or it holds files the cache did not write and no
+    ``CACHEDIR.TAG`` of this library. The message names the directory and what was found."""
+
+
+class UnsupportedFunctionError(CompilerError, TypeError):
+    """A NumPy function (or ufunc) called with a symbolic expression has no implementation here:
+    raised at the call, naming the function (``cc.numpy_functions()`` lists those that work)."""

@@ -478,3 +478,12 @@ def test_arguments_are_positional_and_help_shows_them():
     assert str(inspect.signature(fn.value_and_grad)) == "(x, y, /)"
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         fn.value_and_grad(x=1.0, y=2.0)
+
+
+def test_python_backend_where_with_a_literal_branch_divides_as_numpy():
+    """A literal branch of where is a float64 in the plain-Python kernel: 1 / 0 is inf, never
+    ZeroDivisionError (found by the fuzz suite: log(where(z < y, x, 0.0)))."""
+    z = cc.Symbol("z")
+    fn = cc.compile(cc.log(cc.where(z < y, x, 0.0)), [x, y, z], backend="python")
+    assert fn.value_and_grad(1.0, 2.0, 3.0) == (-math.inf, (0.0, 0.0, 0.0))
+    assert fn.value_and_grad(1.0, 3.0, 2.0) == (0.0, (1.0, 0.0, 0.0))

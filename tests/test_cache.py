@@ -315,14 +315,14 @@ def test_info_and_clear_count_files(root, tmp_path, monkeypatch):
     stored("a")
     stored("b")
     stored("a", kind="o", payload=b"xyz")
-    (cache.ensure_dir("numba") / "f.nbi").write_bytes(b"n" * 100)
+    (cache.ensure_dir("numba", "__pycache__") / "gen2_abc.value-18.py311.nbi").write_bytes(b"n" * 100)
     header = len(cache.MAGIC) + 32
     info = cache.cache_info()
     assert (info.path, info.files, info.usable, info.reason) == (root, 4, True, None)
     assert info.size_bytes == 2 * (header + len(PAYLOAD)) + header + 3 + 100
     assert str(info).splitlines()[0] == f"cache at {root}: 4 files, 723 B"
     assert cache.clear_cache() == 4
-    assert root.is_dir() and os.listdir(root) == []
+    assert root.is_dir() and os.listdir(root) == [cache.MARKER]  # the label stays: it is still a cache
     assert cache.clear_cache() == 0
     monkeypatch.setenv("COMPILER_CACHE_DIR", str(tmp_path / "missing"))
     assert cache.clear_cache() == 0
@@ -343,7 +343,7 @@ def test_info_counts_what_its_size_counts_by_kind(root):
     (root / "ab").mkdir(mode=0o700)
     for path, size in files.items():
         path.write_bytes(b"b" * size)
-    on_disk = [p for p in root.rglob("*") if p.is_file()]
+    on_disk = [p for p in root.rglob("*") if p.is_file() and p != root / cache.MARKER]
     info = cache.cache_info()
     assert info.files == info.entries == len(on_disk) == 9
     assert info.size_bytes == sum(p.stat().st_size for p in on_disk)
@@ -372,8 +372,10 @@ def test_clear_does_not_follow_symlinks(root, tmp_path):
     (outside / "keep").write_bytes(b"k")
     stored()
     (root / "link").symlink_to(outside)
-    cache.clear_cache()
-    assert (outside / "keep").exists() and os.listdir(root) == []
+    (root / "numba").mkdir(mode=0o700)
+    (root / "numba" / "__pycache__").symlink_to(outside)  # a folder of the cache's name, as a link
+    assert cache.clear_cache() == 1
+    assert (outside / "keep").exists() and sorted(os.listdir(root)) == [cache.MARKER, "link", "numba"]
 
 
 def test_ensure_dir_takes_one_plain_name():

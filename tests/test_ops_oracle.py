@@ -150,7 +150,34 @@ CASES = [
            hess=[(1.0, 2.0), (-1.0, -2.0)]),
     binary("maximum", "maximum", cc.maximum, sp.Max, [(1.0, 2.0), (2.0, 1.0), (-3.0, 0.5)]),
     binary("minimum", "minimum", cc.minimum, sp.Min, [(1.0, 2.0), (2.0, 1.0), (-3.0, 0.5)]),
+    # NumPy's further ufuncs
+    unary("log2", lambda A: sp.log(A) / sp.log(2), [1e-300, 1e-5, 0.5, 2.0, 8.0, 1e300], hess=[0.5, 3.0]),
+    unary("log10", lambda A: sp.log(A) / sp.log(10), [1e-300, 1e-5, 0.5, 2.0, 1e3, 1e300], hess=[0.5, 3.0]),
+    unary("exp2", lambda A: 2 ** A, [-1000.0, -30.0, -1.0, 0.0, 1e-8, 0.5, 20.0, 1000.0], hess=[0.5, -3.0]),
+    unary("cbrt", lambda A: sp.Piecewise((-(-A) ** sp.Rational(1, 3), A < 0), (A ** sp.Rational(1, 3), True)),
+          [-27.0, -2.0, -1e-300, 1e-300, 1e-3, 3.0, 1e300], hess=[-2.0, 3.0], same_node=False),
+    unary("asinh", sp.asinh, [-1e300, -30.0, -0.5, 0.0, 1e-8, 0.5, 30.0, 1e300], hess=[0.5, -3.0]),
+    unary("acosh", sp.acosh, [1.0 + 2**-30, 1.5, 2.0, 30.0, 1e300], hess=[1.5, 3.0]),
+    unary("atanh", sp.atanh, [-0.99, -0.5, 0.0, 1e-8, 0.5, 0.99], hess=[0.5, -0.9]),
+    # piecewise constant: the oracle's derivatives of floor are 0 (see _flat_steps); points off the jumps
+    unary("floor", sp.floor, [-2.5, -0.5, 0.3, 1.7, 1e15 + 0.5], hess=[-0.5, 1.7]),
+    unary("ceil", sp.ceiling, [-2.5, -0.5, 0.3, 1.7, 1e15 + 0.5], hess=[-0.5, 1.7]),
+    unary("rint", lambda A: sp.floor(A + sp.Rational(1, 2)), [-2.7, -0.4, 0.3, 1.6, 2.4], hess=[-0.4, 1.6]),
+    binary("hypot", "hypot", cc.hypot, lambda A, B: sp.sqrt(A ** 2 + B ** 2),
+           [(3.0, 4.0), (-1e200, 1e200), (1e-200, -1e-200), (0.5, -2.0), (1e300, 1.0)],
+           hess=[(3.0, 4.0), (0.5, -2.0)]),
+    binary("logaddexp", "logaddexp", cc.logaddexp, lambda A, B: sp.log(sp.exp(A) + sp.exp(B)),
+           [(0.5, -0.25), (1000.0, 999.0), (-1000.0, -1001.0), (3.0, 3.0), (-30.0, 20.0)],
+           hess=[(0.5, -0.25), (3.0, 3.0)], same_node=False),
+    binary("logaddexp2", "logaddexp2", cc.logaddexp2, lambda A, B: sp.log(2 ** A + 2 ** B) / sp.log(2),
+           [(0.5, -0.25), (1000.0, 999.0), (-1000.0, -1001.0), (3.0, 3.0), (-30.0, 20.0)],
+           hess=[(0.5, -0.25), (3.0, 3.0)], same_node=False),
+    binary("mod", "mod", lambda a, b: a % b, lambda A, B: A - B * sp.floor(A / B),
+           [(5.5, 2.0), (-5.5, 2.0), (5.5, -2.0), (0.3, 0.7), (7.25, 1.5)]),
+    binary("floordiv", "floordiv", lambda a, b: a // b, lambda A, B: sp.floor(A / B),
+           [(5.5, 2.0), (-5.5, 2.0), (5.5, -2.0), (0.3, 0.7), (7.25, 1.5)], same_node=False),
 ]
+NO_SYMPY = {"rint"}  # SymPy has no rounding to the nearest even integer: to_sympy refuses it
 
 # where(cond, a, b) for every comparison; the points hit true, false and a tie
 _COMPARISONS = {"lt": sp.StrictLessThan, "le": sp.LessThan, "gt": sp.StrictGreaterThan,
@@ -178,13 +205,19 @@ def _dirac_delta(arg, *order):
     return mp.mpf(0)
 
 
+def _flat_steps(d):
+    """SymPy leaves the derivatives of floor and ceiling unevaluated: they are 0 off the jumps
+    (where every point of a case lies), so they are replaced by 0."""
+    return d.replace(lambda t: isinstance(t, (sp.Derivative, sp.Subs)), lambda t: sp.S.Zero)
+
+
 @functools.lru_cache(maxsize=None)
 def _oracle_function(case_id: str):
     case = CASE_BY_ID[case_id]
     syms = case.sp_symbols
     e = case.oracle(*syms)
-    grad = [sp.diff(e, s) for s in syms]
-    hess = [[sp.diff(g, s) for s in syms] for g in grad]
+    grad = [_flat_steps(sp.diff(e, s)) for s in syms]
+    hess = [[_flat_steps(sp.diff(g, s)) for s in syms] for g in grad]
     return sp.lambdify(syms, [e, grad, hess], modules=[{"DiracDelta": _dirac_delta}, "mpmath"])
 
 
@@ -286,6 +319,15 @@ KINKS = [  # (case, point, value, gradient)
     ("pow", (0.0, 2.0), 0.0, (0.0, 0.0)),
     ("pow", (0.0, 0.0), 1.0, (0.0, 0.0)),
     ("pow", (2.0, 0.0), 1.0, (0.0, math.log(2.0))),
+    # hypot(x, 0) is |x|: derivative 0 at the origin, as abs'(0); rounding has derivative 0 at a jump too
+    ("hypot", (0.0, 0.0), 0.0, (0.0, 0.0)),
+    ("hypot", (-0.0, 0.0), 0.0, (0.0, 0.0)),
+    ("floor", (2.0,), 2.0, (0.0,)),
+    ("ceil", (-1.0,), -1.0, (0.0,)),
+    ("rint", (2.5,), 2.0, (0.0,)),  # ties to even
+    ("rint", (3.5,), 4.0, (0.0,)),
+    ("floordiv", (6.0, 2.0), 3.0, (0.0, 0.0)),
+    ("mod", (6.0, 2.0), 0.0, (1.0, -3.0)),
     # where at a tie follows its comparison; the gradient flows through the selected branch only
     ("where_lt", (1.5, 1.5), math.sin(1.5) + 1.5, (math.cos(1.5), 1.0)),
     ("where_le", (1.5, 1.5), 1.5 ** 3, (1.5 ** 2, 2 * 1.5 * 1.5)),
@@ -330,6 +372,31 @@ SPECIAL = [  # (case, point, value, gradient or None when only "no exception, ba
     ("sin", (nan,), nan, (nan,)),
     ("sin", (inf,), nan, (nan,)),
     ("relu", (inf,), inf, (1.0,)),
+    ("log2", (0.0,), -inf, (inf,)),
+    ("log2", (-1.0,), nan, None),
+    ("log10", (inf,), inf, (0.0,)),
+    ("exp2", (inf,), inf, (inf,)),
+    ("exp2", (-inf,), 0.0, (0.0,)),
+    ("cbrt", (0.0,), 0.0, (inf,)),
+    ("cbrt", (-inf,), -inf, (0.0,)),
+    ("asinh", (inf,), inf, (0.0,)),
+    ("acosh", (1.0,), 0.0, (inf,)),
+    ("acosh", (0.5,), nan, None),
+    ("atanh", (1.0,), inf, (inf,)),
+    ("atanh", (-2.0,), nan, None),
+    ("hypot", (inf, nan), inf, None),
+    ("logaddexp", (inf, inf), inf, None),
+    ("logaddexp", (-inf, -inf), -inf, None),
+    ("logaddexp", (-inf, 1.0), 1.0, (0.0, 1.0)),
+    ("logaddexp2", (inf, 2.0), inf, None),
+    ("floor", (-inf,), -inf, (0.0,)),
+    ("rint", (nan,), nan, (0.0,)),
+    ("mod", (1.0, 0.0), nan, None),
+    ("mod", (-1.0, inf), inf, None),      # Python's and NumPy's: the sign of the divisor
+    ("mod", (1.0, -inf), -inf, None),
+    ("floordiv", (1.0, 0.0), inf, (0.0, 0.0)),
+    ("floordiv", (1.0, -inf), -1.0, (0.0, 0.0)),  # Numba's own np.floor_divide gives -0.0 here
+    ("floordiv", (inf, 1.0), nan, (0.0, 0.0)),
 ]
 
 
@@ -424,7 +491,13 @@ def _at(e, point: dict) -> mp.mpf:
     return mp.mpf(sp.N(e.xreplace({s: sp.Float(point[s.name], 60) for s in e.free_symbols}), 40))
 
 
-@by_id(CASES)
+def test_an_op_without_a_sympy_counterpart_is_refused():
+    assert {c.id for c in CASES if ops.OPS[c.ops[0]].sympy is None} == NO_SYMPY
+    with pytest.raises(cc.UnsupportedError, match="rint"):
+        cc.to_sympy(cc.rint(x))
+
+
+@by_id([c for c in CASES if c.id not in NO_SYMPY])
 def test_sympy_round_trip(case):
     e = case.expr()
     names = [s.name for s in case.symbols]

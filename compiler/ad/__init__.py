@@ -3,8 +3,12 @@
 Takes: IR outputs and the inputs to differentiate with respect to.
 Gives: IR for their derivatives, built with the op table's rules
 (``ir.ops.OPS[op].vjp``), so a derivative is an ordinary graph that the same
-passes can differentiate again (a Hessian is reverse-over-reverse). Today:
-``reverse`` (reverse mode); forward mode and sparsity are to land here.
+passes can differentiate again (a Hessian is reverse-over-reverse, an ``hvp``
+forward-over-reverse); and, as data, the structural sparsity of Jacobians and
+Hessians and their colourings. Modules: ``reverse`` (reverse mode), ``forward``
+(forward mode, derived from the vjp rules by linearise-and-transpose),
+``sparsity`` (patterns, element by element) and ``coloring`` (distance-2 and
+star colourings, and where each derivative is read from compressed sweeps).
 
 >>> from compiler import ir
 >>> from compiler.ad import reverse

@@ -39,7 +39,20 @@ def adjoints(output: Node, order: Sequence[Node], dep: set[int], seed: Node | No
     ``order`` is a topological order containing ``output``'s graph and ``dep``
     the ids that depend on the wrt inputs (see ``depends_on``). Keys are node ids.
     """
-    adj: dict[int, Node] = {output.id: seed if seed is not None else ir.constant(1.0)}
+    return propagate({output.id: seed if seed is not None else ir.constant(1.0)}, order, dep)
+
+
+def seeded(outputs: Sequence[Node], seeds: Sequence[Node]) -> dict[int, Node]:
+    """The starting adjoints of a sweep seeded at several outputs (a node listed twice adds up)."""
+    adj: dict[int, Node] = {}
+    for out, seed in zip(outputs, seeds):
+        adj[out.id] = seed if out.id not in adj else adj[out.id] + seed
+    return adj
+
+
+def propagate(adj: dict[int, Node], order: Sequence[Node], dep: set[int]) -> dict[int, Node]:
+    """Sweep ``order`` in reverse from the adjoints in ``adj`` (node id -> adjoint, updated in
+    place and returned): every node's adjoint is complete when it is reached."""
     for node in reversed(order):
         g = adj.get(node.id)
         if g is None or not node.args or node.id not in dep:
@@ -83,3 +96,23 @@ def jacobian(outputs: Sequence[Node], wrt: Sequence[Node], labels: dict | None =
                     labels.setdefault(a.id, by_id[primal_id])
         rows.append([adj.get(w.id, zeros[w.id]) for w in wrt])
     return rows
+
+
+def zeros_like(node: Node) -> Node:
+    """The constant 0 of ``node``'s shape: the derivative of what does not depend on it."""
+    return ir.constant(np.zeros(node.shape)) if node.shape else ir.constant(0.0)
+
+
+def vjp(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Sequence[Node],
+        order: Sequence[Node] | None = None) -> list[Node]:
+    """``sum_i seeds[i] . d outputs[i] / d wrt[j]`` for each ``wrt[j]`` (of its shape), as IR: one
+    reverse sweep seeded at every output at once (``seeds[i]`` has the shape of ``outputs[i]``).
+
+    >>> import compiler as cc
+    >>> x, u = cc.symbols("x u")
+    >>> vjp([x * x], [u], [x])
+    [x * u + x * u]
+    """
+    order = order if order is not None else ir.topo_order(outputs)
+    adj = propagate(seeded(outputs, seeds), order, depends_on(order, wrt))
+    return [adj.get(w.id, zeros_like(w)) for w in wrt]

@@ -9,7 +9,8 @@ small functions, per call), ``batch`` (1e3 ... 1e7 points), ``mlp`` (a small
 network's training step), ``compile`` (time to first gradient and to compiled
 code of random graphs of 100 ... 100,000 ops, each in a fresh process, cold
 and warm cache), ``core`` (the core issue's measurements as paired ratios:
-per call against hand-written Numba, a batch of 1e6 points, peak memory).
+per call against hand-written Numba, a batch of 1e6 points, peak memory),
+``sparse`` (sparse Hessians and Jacobians by colouring, and ``jvp``).
 Each case is timed beside its baselines (the eager tape engine,
 ``backend="python"``, Numba) and the peers that are installed (SymPy, JAX,
 PyTorch, CasADi); medians over interleaved repeats, warm-up excluded, compile
@@ -72,6 +73,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("core", "the core issue's paired ratios: the neuron per call against hand-written Numba, 1e6 points "
                   "against SymPy + Numba and JAX, the peak memory of 1e7 points (fresh process)",
           _lazy("core.run"), _lazy("core.steps"), table=_lazy("core.table")),
+    Suite("sparse", "sparse Hessians and Jacobians by colouring (chained Rosenbrock, a banded residual; 1e3 ... "
+                    "1e5 variables) beside CasADi and JAX's dense ones, and jvp per call beside value",
+          _lazy("sparse.run"), _lazy("sparse.steps"), table=_lazy("sparse.table")),
 )}
 
 

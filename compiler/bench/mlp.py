@@ -4,8 +4,10 @@
 
 A 2-64-64-1 tanh MLP, batch 256, mean squared error; the value and the
 gradient with respect to every weight, per call. Methods: this library
-(Numba, after its compile; and its NumPy code, ``backend="python"``), PyTorch
-eager autograd and ``jax.jit(jax.value_and_grad)``, when installed.
+(Numba, after its compile; its NumPy code, ``backend="python"``; and the same
+network written with ``np.einsum("bi,ij->bj", h, W)`` for ``h @ W``, which
+must lower to the same products), PyTorch eager autograd and
+``jax.jit(jax.value_and_grad)``, when installed.
 """
 
 from __future__ import annotations
@@ -26,17 +28,18 @@ def _data(rng):
     return weights, rng.normal(size=(BATCH, SIZES[0])), rng.normal(size=(BATCH, SIZES[-1]))
 
 
-def _forward(params, X, tanh):
+def _forward(params, X, tanh, product=lambda h, w: h @ w):
     """The network on X: linear layers, tanh between them."""
     h = X
     for k in range(0, len(params), 2):
-        h = h @ params[k] + params[k + 1]
+        h = product(h, params[k]) + params[k + 1]
         if k < len(params) - 2:
             h = tanh(h)
     return h
 
 
-METHODS = ("compiler (Numba)", 'compiler, backend="python" (NumPy)', "PyTorch eager", "jax.jit(value_and_grad)")
+METHODS = ("compiler (Numba)", 'compiler, backend="python" (NumPy)', "compiler, np.einsum for @ (Numba)",
+           "PyTorch eager", "jax.jit(value_and_grad)")
 
 
 def measure(method: str, quick: bool) -> dict | None:
@@ -48,7 +51,8 @@ def measure(method: str, quick: bool) -> dict | None:
         import compiler as cc
         params = [cc.Tensor(f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}", w.shape) for k, w in enumerate(weights)]
         Xs, ys = cc.Tensor("X", X.shape), cc.Tensor("y", y.shape)
-        loss = cc.mean((_forward(params, Xs, cc.tanh) - ys) ** 2)
+        product = (lambda h, w: np.einsum("bi,ij->bj", h, w)) if "einsum" in method else (lambda h, w: h @ w)
+        loss = cc.mean((_forward(params, Xs, cc.tanh, product) - ys) ** 2)
         step = cc.compile(loss, params + [Xs, ys], wrt=params,
                           backend="python" if "NumPy" in method else "auto")
         _, ready = first_call(step.wait)

@@ -75,6 +75,12 @@ class Emitter:
         self.lines.append(f"  {r} = fcmp {cond} double {a}, {b}")
         return r
 
+    def logic(self, instruction: str, a: str, b: str) -> str:
+        """``and``/``or``/``xor`` of two flags (``fcmp`` results)."""
+        r = self._fresh()
+        self.lines.append(f"  {r} = {instruction} i1 {a}, {b}")
+        return r
+
     def select(self, c: str, a: str, b: str) -> str:
         r = self._fresh()
         self.lines.append(f"  {r} = select i1 {c}, double {a}, double {b}")

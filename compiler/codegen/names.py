@@ -9,8 +9,14 @@ escaped one-line comment, never as code.
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 import re
+
+# Longer identifiers are cut, and end with a hash of the whole name, so they stay unique (Numba's
+# LLVM names break beyond about 1,000 characters: "redefinition of argument").
+MAX_IDENTIFIER = 64
+_HASH_DIGITS = 8
 
 _RESERVED = {"np", "math", "numba", "i", "n", "r", "v", "g", "out", "grad", "value", "value_and_grad",
              "value_batch", "value_and_grad_batch", "KERNELS", "BATCH_DRIVERS", "True", "False", "None"}
@@ -43,16 +49,20 @@ class NameTable:
 
 
 def sanitize(name: str) -> str:
-    """A valid ASCII identifier derived from any string (user text never reaches code).
+    """A valid ASCII identifier derived from any string (user text never reaches code), at most
+    ``MAX_IDENTIFIER`` characters (and a keyword's ``_``).
 
-    >>> sanitize("x); import os #"), sanitize("lambda"), sanitize("a b")
-    ('x_import_os', 'lambda_', 'a_b')
+    >>> sanitize("x); import os #"), sanitize("lambda"), sanitize("a b"), len(sanitize("a" * 5000))
+    ('x_import_os', 'lambda_', 'a_b', 64)
     """
     text = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_")
     if not text:
         text = "arg"
     if text[0].isdigit():
         text = "_" + text
+    if len(text) > MAX_IDENTIFIER:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_DIGITS]
+        text = f"{text[:MAX_IDENTIFIER - _HASH_DIGITS - 1]}_{digest}"
     if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in _RESERVED:
         text += "_"
     return text

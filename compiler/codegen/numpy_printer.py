@@ -10,7 +10,7 @@ class NumPyPrinter(Printer):
     matmul and scatter-add, which run vectorized without a compiler."""
 
     dialect = "numpy"
-    _lines_sum = _lines_amax = _lines_amin = _lines_matmul = None  # NumPy's own, as expressions
+    _lines_sum = _lines_amax = _lines_amin = _lines_matmul = _lines_cumsum = None  # NumPy's own, as expressions
 
     def _reduction(self, node, x, function: str) -> str:
         axes, keepdims = node.params
@@ -31,6 +31,12 @@ class NumPyPrinter(Printer):
         if not node.shape:
             return f"np.reshape({x}, -1)[0]"
         return f"np.reshape({x}, {node.shape})"
+
+    def _print_cumsum(self, node, x):
+        axis, reverse = node.params
+        if reverse:  # the running sums from the last element back
+            return f"np.flip(np.cumsum(np.flip({x}, {axis}), axis={axis}), {axis})"
+        return f"np.cumsum({x}, axis={axis})"
 
     def _print_matmul(self, node, a, b):
         return f"{a} @ {b}"

@@ -26,6 +26,7 @@ from .. import ir
 from ..ir import Node
 from ..ir.ops import OPS
 from ..ir.shapes import index_text
+from .helpers import HELPERS, PYTHON_HELPERS, used_in  # noqa: F401 - PYTHON_HELPERS: module.py
 from .names import NameTable, comment_text
 from .schedule import DEFAULT_MAX_STATEMENTS
 
@@ -104,20 +105,34 @@ class Printer:
         return name
 
     def helper(self, name: str) -> str:
-        self.helpers.setdefault(name, _HELPERS[self.dialect][name])
+        self.helpers.setdefault(name, HELPERS[self.dialect][name])
         return name
 
     def expression(self, node: Node) -> str:
         atoms = [self.atom(a) for a in node.args]
+        if node.op == "where" and not node.shape:
+            # a branch that is a literal would be a Python float, not a float64, where the
+            # source runs as plain Python (backend "python"): 1.0 / 0.0 would then raise
+            atoms = [f"np.float64({t})" if a.op == "const" and k else t
+                     for k, (t, a) in enumerate(zip(atoms, node.args))]
         special = getattr(self, f"_print_{node.op}", None)
         if special is not None:
             return special(node, *atoms)
         op = OPS[node.op]
         if op.array_fmt and (node.shape or any(a.shape for a in node.args)):
-            if "_erf(" in op.array_fmt:
-                self.helper("_erf")
-            return op.array_fmt.format(*atoms)
-        return op.fmt.format(*atoms)
+            return self.spelled(op.array_fmt, atoms)
+        return self.spelled(self.scalar_fmt(op), atoms)
+
+    def scalar_fmt(self, op) -> str:
+        """How ``op`` reads on scalars in this dialect (``numba_fmt`` where Numba's NumPy differs)."""
+        return op.numba_fmt if op.numba_fmt and self.dialect == "numba" else op.fmt
+
+    def spelled(self, fmt: str, atoms) -> str:
+        """``fmt`` with its operands, the helpers it calls defined in the module."""
+        text = fmt.format(*atoms)
+        for name in used_in(fmt, self.dialect):
+            self.helper(name)
+        return text
 
     def statement(self, node: Node) -> list[str]:
         """The lines that define ``node`` (one, except for ops that build an array in place)."""
@@ -205,6 +220,22 @@ class Printer:
 
     def _print_concatenate(self, node, *xs):
         return f"np.concatenate(({', '.join(xs)},), axis={node.params[0]})"
+
+    def _lines_cumsum(self, node, name, x):
+        """Running sums: a loop over the other axes, an accumulator along the axis."""
+        axis, reverse = node.params
+        n = node.shape[axis]
+        index, heads, pad = self._loops(node.shape[:axis] + node.shape[axis + 1:])
+        j, total = self.names.fresh("j"), self.names.fresh("s")
+        at = ", ".join(index[:axis] + [j] + index[axis:])
+        steps = f"range({n - 1}, -1, -1)" if reverse else f"range({n})"
+        return ([f"{name} = np.empty({node.shape})"] + heads
+                + [f"{pad}{total} = 0.0", f"{pad}for {j} in {steps}:",
+                   f"{pad}    {total} += {x}[{at}]", f"{pad}    {name}[{at}] = {total}"])
+
+    def _print_triangle(self, node, x):
+        k, upper = node.params
+        return f"np.{'triu' if upper else 'tril'}({x}, {k})"
 
     def _print_getitem(self, node, x):
         return f"{x}[{index_text(node.params[0])}]"
@@ -370,7 +401,7 @@ class Printer:
         pad = "    " * len(shape)
         at = ", ".join(index)
         for m in members:
-            text = OPS[m.op].fmt.format(*(element(a) for a in m.args))
+            text = self.spelled(self.scalar_fmt(OPS[m.op]), [element(a) for a in m.args])
             if m.id in stored_ids:
                 lines.append(f"{pad}{scalar[m.id]} = {text}")
                 lines.append(f"{pad}{self.node_name[m.id]}[{at}] = {scalar[m.id]}")
@@ -444,27 +475,3 @@ class Printer:
                 lines += [f"        out[{k}, i] = v[{k}]" for k in range(n_out)]
                 lines += [f"        grad[i, {k}, {j}] = g[{k}][{j}]" for k in range(n_out) for j in range(n_wrt)]
         return "\n".join(lines)
-
-
-# Helper functions a module defines when it uses them, per dialect: neither NumPy nor
-# Numba has erf on arrays. Those in PYTHON_HELPERS stay plain Python (the others are
-# jitted with the kernels): objmode blocks call them.
-_HELPERS = {
-    "numba": {
-        "_erf": '''def _erf(x):
-    """math.erf of every element (NumPy has no erf)."""
-    flat = np.ascontiguousarray(x).ravel()
-    out = np.empty(flat.size)
-    for k in range(flat.size):
-        out[k] = math.erf(flat[k])
-    return out.reshape(x.shape)''',
-        "_quietly": '''def _quietly(ufunc, x):
-    """A NumPy loop in an objmode block: nan/inf without warnings, as Numba's own loops give."""
-    with np.errstate(all="ignore"):
-        return ufunc(x)''',
-    },
-    "numpy": {
-        "_erf": '''_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf''',
-    },
-}
-PYTHON_HELPERS = {"_quietly"}

@@ -13,9 +13,17 @@ register themselves in ``dispatch`` rather than being imported here.
 y * sin(x) + x ** 2.0
 """
 
-from .scalar import (Symbol, abs, acos, asin, atan, atan2, cos, cosh, erf, exp, expm1,  # noqa: F401
-                     log, log1p, maximum, minimum, relu, sigmoid, sign, sin, sinh, softplus, sqrt,
-                     symbols, tan, tanh, where)
-from .tensors import (Tensor, broadcast_to, concatenate, getitem, log_softmax, logsumexp, matmul,  # noqa: F401
-                      max, mean, min, reshape, softmax, stack, stop_gradient, sum, take, transpose)
+from .scalar import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, clip, cos,  # noqa: F401
+                     cosh, erf, exp, exp2, expm1, floor, floor_divide, hypot, log, log1p, log2, log10,
+                     logaddexp, logaddexp2, maximum, minimum, mod, relu, rint, sigmoid, sign, sin, sinh,
+                     softplus, sqrt, square, symbols, tan, tanh, where)
+from .tensors import (Tensor, cumprod, cumsum, log_softmax, logsumexp, max, mean, min, prod, softmax,  # noqa: F401
+                      std, stop_gradient, sum, var)
+from .arrays import (broadcast_to, concatenate, expand_dims, moveaxis, ravel, reshape, squeeze, stack,  # noqa: F401
+                     swapaxes, transpose)
+from .manipulation import diff, flip, pad, repeat, roll, rot90, tile  # noqa: F401
+from .indexing import getitem, take  # noqa: F401
+from .linalg import (diag, diagonal, dot, einsum, inner, kron, matmul, norm, outer, tensordot, trace,  # noqa: F401
+                     tril, triu)
+from .numpy_api import numpy_functions  # noqa: F401 - also makes expressions NumPy duck arrays
 from .sympy_bridge import from_sympy, to_sympy  # noqa: F401

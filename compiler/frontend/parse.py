@@ -16,6 +16,8 @@ that builds the same tree without recursion.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import math
 import warnings
 from typing import Any, Mapping
@@ -25,7 +27,8 @@ from ..errors import ParseError
 from ..ir import Node
 from ..ir.ops import FUNCTIONS, OPS
 from .dispatch import as_expr
-from .source import _ALLOWED, MAX_TEXT_LENGTH, _checked, _error, _error_at, _quote, _Source, _syntax_error  # noqa: F401
+from .source import (_ALLOWED, MAX_TERMS, MAX_TEXT_LENGTH, _checked, _error, _error_at,  # noqa: F401
+                     _quote, _Source, _syntax_error)
 
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -50,8 +53,9 @@ def parse(text: str, symbols: Mapping[str, Any] | None = None, *, strict: bool =
     float range is a ``ParseError``), names, ``pi`` and ``e``, unary ``- +``,
     ``+ - * / **``, the functions of ``ops.FUNCTIONS`` with their number of
     arguments, and one comparison ``< <= > >=`` as the condition of
-    ``where(cond, a, b)``. Anything else, and text longer than
-    ``MAX_TEXT_LENGTH`` characters, raises ``ParseError``; a non-str is a
+    ``where(cond, a, b)``. Anything else, text longer than
+    ``MAX_TEXT_LENGTH`` characters and text of more than ``MAX_TERMS`` names
+    and numbers, raises ``ParseError``; a non-str is a
     ``TypeError``. Blanks around the text are ignored. Nothing in the text
     is evaluated.
 
@@ -77,6 +81,11 @@ def parse(text: str, symbols: Mapping[str, Any] | None = None, *, strict: bool =
     if strict and names is None:
         names = {}  # strict with no symbols=: no name is allowed, only pi and e
     source = _Source(_checked(text))
+    with _gc_paused():  # the trees and nodes made here hold no cycles; a long text makes many
+        return _parse(text, source, names, strict)
+
+
+def _parse(text: str, source: _Source, names: dict[str, Node] | None, strict: bool) -> Node:
     try:
         # Python's parser warns of "invalid decimal literal" and the like; such text is refused anyway
         with warnings.catch_warnings():
@@ -96,6 +105,19 @@ def parse(text: str, symbols: Mapping[str, Any] | None = None, *, strict: bool =
         except MemoryError:
             raise _error(text, "expression too large", "out of memory while reading it") from None
     return _Builder(source, names, strict).build(tree)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """The cyclic garbage collector paused: its full passes over a growing heap of syntax and
+    IR nodes cost more than reading a long text itself."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def parse_point(text: str) -> dict[str, float]:

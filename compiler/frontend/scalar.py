@@ -14,7 +14,9 @@ y * sin(x) + x ** 2.0
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 from typing import Union
 
 from .. import ir
@@ -123,6 +125,16 @@ relu = _unary("relu", "max(x, 0); relu'(0) = 0.")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), without overflow for any x.")
 softplus = _unary("softplus", "log(1 + exp(x)), without overflow for any x.")
 erf = _unary("erf", "The error function.")
+log2 = _unary("log2", "Base-2 logarithm (nan for x < 0, -inf at 0).")
+log10 = _unary("log10", "Base-10 logarithm (nan for x < 0, -inf at 0).")
+exp2 = _unary("exp2", "2**x.")
+cbrt = _unary("cbrt", "Cube root (negative for x < 0; derivative inf at 0).")
+asinh = _unary("asinh", "Inverse hyperbolic sine (np.arcsinh).")
+acosh = _unary("acosh", "Inverse hyperbolic cosine (np.arccosh; nan for x < 1).")
+atanh = _unary("atanh", "Inverse hyperbolic tangent (np.arctanh; +-inf at +-1, nan beyond).")
+floor = _unary("floor", "The largest integer <= x. Piecewise constant: derivative 0 (at the jumps too).")
+ceil = _unary("ceil", "The smallest integer >= x. Piecewise constant: derivative 0 (at the jumps too).")
+rint = _unary("rint", "The nearest integer, ties to even (np.rint). Piecewise constant: derivative 0.")
 
 
 def atan2(y: ExprLike, x: ExprLike):
@@ -138,6 +150,96 @@ def maximum(a: ExprLike, b: ExprLike):
 def minimum(a: ExprLike, b: ExprLike):
     """The smaller of a and b; at a tie the adjoint is split equally."""
     return _call("minimum", a, b)
+
+
+def hypot(a: ExprLike, b: ExprLike):
+    """``sqrt(a**2 + b**2)`` without overflow or underflow; its derivative at the origin is 0
+    (``hypot(x, 0)`` is ``abs(x)``, and ``abs'(0) = 0``)."""
+    return _call("hypot", a, b)
+
+
+def logaddexp(a: ExprLike, b: ExprLike):
+    """``log(exp(a) + exp(b))`` without overflow, as ``np.logaddexp``."""
+    return _call("logaddexp", a, b)
+
+
+def logaddexp2(a: ExprLike, b: ExprLike):
+    """``log2(2**a + 2**b)`` without overflow, as ``np.logaddexp2``."""
+    return _call("logaddexp2", a, b)
+
+
+def mod(a: ExprLike, b: ExprLike):
+    """The remainder of ``a / b`` with the sign of ``b``: Python's ``a % b``, ``np.mod``.
+    d/da is 1, d/db is ``-floor_divide(a, b)`` (away from the jumps)."""
+    return _call("mod", a, b)
+
+
+remainder = mod
+
+
+def floor_divide(a: ExprLike, b: ExprLike):
+    """``floor(a / b)`` as Python's ``a // b`` and ``np.floor_divide``; derivative 0."""
+    return _call("floordiv", a, b)
+
+
+# --- composed from the ops above: exact (NumPy computes them the same way) ---
+
+def square(x: ExprLike):
+    """``x * x`` (``np.square``)."""
+    return _call("mul", x, x)
+
+
+def fmax(a: ExprLike, b: ExprLike):
+    """The larger of a and b, ignoring a nan (``np.fmax``); a tie gives ``a`` its sign, as NumPy,
+    and splits the adjoint as ``maximum`` does."""
+    return where(_call("eq", b, b), where(_call("eq", a, a), maximum(b, a), b), a)
+
+
+def fmin(a: ExprLike, b: ExprLike):
+    """The smaller of a and b, ignoring a nan (``np.fmin``)."""
+    return where(_call("eq", b, b), where(_call("eq", a, a), minimum(b, a), b), a)
+
+
+def deg2rad(x: ExprLike):
+    """Degrees to radians: ``x * (pi / 180)``, as ``np.deg2rad`` computes it."""
+    return _call("mul", x, math.pi / 180.0)
+
+
+def rad2deg(x: ExprLike):
+    """Radians to degrees: ``x * (180 / pi)``, as ``np.rad2deg`` computes it."""
+    return _call("mul", x, 180.0 / math.pi)
+
+
+def trunc(x: ExprLike):
+    """The integer part of x, towards 0 (``np.trunc``; -0.0 for -1 < x < 0); derivative 0."""
+    return where(_call("lt", x, 0.0), ceil(x), floor(x))
+
+
+def reciprocal(x: ExprLike):
+    """``1 / x``."""
+    return _call("div", 1.0, x)
+
+
+def clip(x: ExprLike, lo=None, hi=None):
+    """``x`` limited to ``[lo, hi]`` (either may be None), as ``np.clip``; at a bound the
+    derivative is x's (PyTorch's ``clamp``: 1 at the bound, where JAX gives 1/2)."""
+    if lo is None and hi is None:
+        raise ValueError("clip: give lo, hi or both (np.clip: one of a_min and a_max must be given)")
+    out = x
+    if lo is not None:
+        out = where(_call("lt", out, lo), lo, out)
+    if hi is not None:
+        out = where(_call("gt", out, hi), hi, out)
+    return out
+
+
+def nan_to_num(x: ExprLike, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None):
+    """``x`` with nan, inf and -inf replaced by numbers (the largest finite floats by default),
+    as ``np.nan_to_num``; where replaced, the derivative is 0."""
+    big = sys.float_info.max
+    out = where(_call("eq", x, x), x, float(nan))
+    out = where(_call("eq", x, math.inf), big if posinf is None else float(posinf), out)
+    return where(_call("eq", x, -math.inf), -big if neginf is None else float(neginf), out)
 
 
 def where(cond, a: ExprLike, b: ExprLike):
@@ -168,7 +270,8 @@ def _binary_methods(op_name):
     return forward, reflected
 
 
-for _dunder, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("pow", "pow")):
+for _dunder, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("pow", "pow"),
+                     ("mod", "mod"), ("floordiv", "floordiv")):
     _fwd, _rev = _binary_methods(_op)
     setattr(Node, f"__{_dunder}__", _fwd)
     setattr(Node, f"__r{_dunder}__", _rev)
@@ -179,31 +282,15 @@ for _dunder, _op in (("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge")):
 Node.__neg__ = lambda self: ir.apply("neg", self)
 Node.__pos__ = lambda self: self
 Node.__abs__ = lambda self: ir.apply("abs", self)
+Node.__divmod__ = lambda self, other: (_call("floordiv", self, other), _call("mod", self, other))
+Node.__rdivmod__ = lambda self, other: (_call("floordiv", other, self), _call("mod", other, self))
 
 _METHODS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
-            "log1p", "expm1", "abs", "sign", "relu", "sigmoid", "softplus", "erf")
+            "log1p", "expm1", "abs", "sign", "relu", "sigmoid", "softplus", "erf", "log2", "log10", "exp2",
+            "cbrt", "asinh", "acosh", "atanh", "floor", "ceil", "rint")
 for _name in _METHODS:
     setattr(Node, _name, (lambda op_name: lambda self: ir.apply(op_name, self))(_name))
 Node.maximum = lambda self, other: ir.apply("maximum", self, other)
 Node.minimum = lambda self, other: ir.apply("minimum", self, other)
 
-# NumPy ufuncs applied to expressions build IR: np.sin(x) is cc.sin(x).
-UFUNC_OPS = {
-    "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div",
-    "negative": "neg", "power": "pow", "exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin",
-    "cos": "cos", "tan": "tan", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "arcsin": "asin",
-    "arccos": "acos", "arctan": "atan", "arctan2": "atan2", "log1p": "log1p", "expm1": "expm1",
-    "absolute": "abs", "sign": "sign", "maximum": "maximum", "minimum": "minimum",
-    "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge", "matmul": "matmul",
-}
-
-
-def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
-    op_name = UFUNC_OPS.get(ufunc.__name__)
-    if method != "__call__" or kwargs or op_name is None:
-        return NotImplemented
-    return _call(op_name, *inputs)
-
-
-Node.__array_ufunc__ = _array_ufunc
 assert set(_METHODS) <= set(ops.OPS)

@@ -14,6 +14,10 @@ from ..ir.ops import FUNCTIONS
 
 #: Longer text is refused before it is parsed.
 MAX_TEXT_LENGTH = 1_000_000
+#: Text of more terms (names and numbers) is refused before it is parsed: every term is a node
+#: to build, about 10 us each, so 200,000 terms take seconds (and a 1 MB sum would take 10 s or more).
+MAX_TERMS = 200_000
+_TERM = re.compile(r"[\w.]+")  # a run of name or number characters (counted, so some are function names)
 
 MAX_SHOWN_LINE = 200  # a longer line is shown in an error as an excerpt around the column
 EXCERPT_CONTEXT = 40  # characters shown on each side of the error in such an excerpt
@@ -33,6 +37,12 @@ def _checked(text: str, empty_ok: bool = False) -> str:
                          f"{MAX_TEXT_LENGTH:,}", text=text)
     if not empty_ok and not text.strip():
         raise ParseError("empty expression: the text has nothing to parse", text=text)
+    if len(text) > MAX_TERMS:  # (fewer characters cannot hold more terms)
+        terms = len(_TERM.findall(text))
+        if terms > MAX_TERMS:
+            raise ParseError(f"expression too large: about {terms:,} terms (names and numbers), the limit is "
+                             f"MAX_TERMS = {MAX_TERMS:,}; build larger expressions in Python (for example "
+                             "with sum() over symbols, or cc.Tensor for many inputs)", text=text)
     null = text.find("\0")
     if null >= 0:
         raise _error_at(text, null, "\0", "null character", "text cannot contain a null character (\\0)")

@@ -11,6 +11,7 @@ sin(x) ** 2.0
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 from .. import ir
@@ -63,7 +64,10 @@ def _function_table(sp):
     table = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan",
              sp.tanh: "tanh", sp.sinh: "sinh", sp.cosh: "cosh", sp.asin: "asin", sp.acos: "acos",
              sp.atan: "atan", sp.atan2: "atan2", sp.Abs: "abs", sp.sign: "sign", sp.erf: "erf",
-             cfunctions.log1p: "log1p", cfunctions.expm1: "expm1"}
+             cfunctions.log1p: "log1p", cfunctions.expm1: "expm1", cfunctions.log2: "log2",
+             cfunctions.log10: "log10", cfunctions.exp2: "exp2", cfunctions.hypot: "hypot",
+             sp.asinh: "asinh", sp.acosh: "acosh", sp.atanh: "atanh", sp.floor: "floor",
+             sp.ceiling: "ceil", sp.Mod: "mod"}
     comparisons = {sp.StrictLessThan: "lt", sp.LessThan: "le", sp.StrictGreaterThan: "gt",
                    sp.GreaterThan: "ge", sp.Equality: "eq"}
     return table, comparisons
@@ -85,10 +89,16 @@ def from_sympy(expr) -> Node:
     >>> cc.from_sympy(sp.Max(sp.Symbol("x"), 0))
     maximum(0.0, x)
     """
-    import sympy as sp
     if isinstance(expr, Node):
         return expr
-    expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
+    sympy = sys.modules.get("sympy")  # a SymPy object exists only once SymPy is imported
+    if sympy is None or not isinstance(expr, sympy.Basic):
+        if isinstance(expr, (bool, int, float)) or type(expr).__module__ == "numpy" and hasattr(expr, "dtype"):
+            return ir.as_node(expr, "from_sympy's argument")
+        # never sympify: it evaluates text (and other objects' reprs) as Python
+        raise TypeError(f"from_sympy takes a SymPy expression, got {type(expr).__name__}: {expr!r:.80}"
+                        + ("; read text with cc.parse(text)" if isinstance(expr, (str, bytes)) else ""))
+    import sympy as sp
     table, comparisons = _function_table(sp)
     done: dict = {}
     stack = [(expr, False)]

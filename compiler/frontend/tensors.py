@@ -1,10 +1,11 @@
-"""Tensor front-end: array inputs, reductions, linear algebra, reshaping and indexing.
+"""Tensor front-end: array inputs, reductions and running sums and products.
 
 Expressions may have a shape: ``cc.Tensor("W", (2, 16))`` is a float64 input
 of that shape, NumPy arrays mix in as constants, and every scalar function
 (``cc.tanh``, ``+``, ``cc.where`` ...) applies elementwise with NumPy
 broadcasting. Shapes are checked when the expression is built: a mismatch is
-a ``ShapeError`` (a ``ValueError``) naming the shapes.
+a ``ShapeError`` (a ``ValueError``) naming the shapes. Reshaping and joins are
+in ``arrays``, indexing in ``indexing``, products in ``linalg``.
 
 >>> import compiler as cc
 >>> W, x = cc.Tensor("W", (2, 3)), cc.Tensor("x", (3,))
@@ -17,15 +18,17 @@ The same functions are methods (``W.sum(axis=0)``, ``W.reshape(3, 2)``,
 
 from __future__ import annotations
 
+import builtins
 import math
-from typing import Sequence
 
 from .. import ir
 from ..errors import ShapeError
 from ..ir import Node
 from ..ir import shapes as _shapes
-from .dispatch import EAGER, call as _build, eager_of, operand as _node
-from .scalar import abs as abs_, exp, log, where
+from .arrays import broadcast_to, concatenate, reshape, transpose
+from .dispatch import call as _build, operand as _node
+from .indexing import getitem
+from .scalar import abs as abs_, exp, log, sqrt, where
 
 AxisLike = "int | tuple[int, ...] | None"
 
@@ -37,15 +40,6 @@ def Tensor(name: str, shape) -> Node:
     (256, 2)
     """
     return ir.symbol(name, ir.check_shape(shape, f"the shape of Tensor {name!r}"))
-
-
-def _operands(xs: Sequence, what: str) -> list:
-    """The operands of a join as nodes, or all lifted to an eager type when one of them is one."""
-    xs = list(xs)
-    rules = eager_of(xs)
-    if rules is not None:
-        return [x if type(x) in EAGER else rules.lift(x) for x in xs]
-    return [_node(x, f"{what} operand {i}") for i, x in enumerate(xs)]
 
 
 def _reduce(op_name: str, x, axis, keepdims: bool):
@@ -87,6 +81,47 @@ def min(x, axis: AxisLike = None, keepdims: bool = False):  # noqa: A001 - mirro
     return _reduce("amin", x, axis, keepdims)
 
 
+def var(x, axis: AxisLike = None, keepdims: bool = False, ddof: int = 0):
+    """Variance over ``axis``: ``sum((x - mean)**2) / (n - ddof)``, computed as ``np.var`` does."""
+    x = _node(x, "the operand of var")
+    axes = _shapes.normalize_axes(axis, len(x.shape), "var")
+    count = math.prod(x.shape[a] for a in axes)
+    d = x - mean(x, axes, keepdims=True)
+    return _reduce("sum", d * d, axes, keepdims) / float(builtins.max(count - ddof, 0))
+
+
+def std(x, axis: AxisLike = None, keepdims: bool = False, ddof: int = 0):
+    """Standard deviation, ``sqrt(var(x))`` (its derivative is nan where the variance is 0)."""
+    return sqrt(var(x, axis, keepdims, ddof))
+
+
+def prod(x, axis: AxisLike = None, keepdims: bool = False):
+    """Product over ``axis``, as ``np.prod``.
+
+    Composed of ``*``: the axis is halved ``log2(n)`` times (a pairwise product tree), so the
+    derivative needs no division and is exact where elements are 0. Rounding can differ from
+    NumPy's in the last bits (a different order of the products).
+    """
+    x = _node(x, "the operand of prod")
+    axes = _shapes.normalize_axes(axis, len(x.shape), "prod")
+    if not axes:
+        return x
+    out_shape = _shapes.reduce_shape(x.shape, axes, keepdims)
+    if any(x.shape[a] == 0 for a in axes):
+        return broadcast_to(1.0, out_shape)  # the empty product
+    kept = [a for a in range(len(x.shape)) if a not in axes]
+    # the reduced axes last, as one axis
+    flat = reshape(transpose(x, tuple(kept) + axes), tuple(x.shape[a] for a in kept) + (-1,))
+    n = flat.shape[-1]
+    size = 1 << (n - 1).bit_length()  # the next power of 2: pad with ones (exact: 1 * y is y)
+    if size != n:
+        flat = concatenate([flat, broadcast_to(1.0, flat.shape[:-1] + (size - n,))], axis=-1)
+    while flat.shape[-1] > 1:
+        half = flat.shape[-1] // 2
+        flat = getitem(flat, (Ellipsis, slice(0, half))) * getitem(flat, (Ellipsis, slice(half, None)))
+    return reshape(flat, out_shape)
+
+
 def stop_gradient(x):
     """``x`` itself, with derivative 0: what flows through it is treated as a constant."""
     return _build("stop_gradient", x)
@@ -118,163 +153,40 @@ def log_softmax(x, axis: int = -1):
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
-# --- linear algebra and reshaping ---
+# --- running sums and products ---
 
-def matmul(a, b):
-    """``a @ b`` as NumPy: 1-D and 2-D operands, and batches ``(..., m, k) @ (..., k, n)``
-    with broadcast batch axes.
+def _along(x, axis, what: str):
+    """``x`` and a non-negative axis; ``axis=None`` runs over the flattened ``x``, as NumPy."""
+    x = _node(x, f"the operand of {what}")
+    if axis is None:
+        return reshape(x, -1), 0
+    if not x.shape:
+        raise ShapeError(f"{what}: a scalar has no axis {axis} (use axis=None)")
+    return x, _shapes.normalize_axis(axis, len(x.shape), what)
 
-    >>> matmul(Tensor("A", (5, 2, 3)), Tensor("B", (3, 4))).shape
-    (5, 2, 4)
+
+def cumsum(x, axis: int | None = None):
+    """Running sums along ``axis`` (of the flattened ``x`` by default), as ``np.cumsum``.
+    One op; its adjoint is the running sum of the adjoint from the other end."""
+    x, axis = _along(x, axis, "cumsum")
+    return _build("cumsum", x, params=(axis, False))
+
+
+def cumprod(x, axis: int | None = None):
+    """Running products along ``axis`` (of the flattened ``x`` by default), as ``np.cumprod``.
+
+    Composed of ``*`` as a log-depth scan (step k multiplies by the running products
+    ``2**k`` places back): its derivative needs no division, so it is exact where
+    elements are 0. The work is ``n log2(n)`` products, and rounding can differ from
+    NumPy's sequential products in the last bits.
     """
-    return _build("matmul", a, b)
-
-
-def reshape(x, *shape):
-    """``x`` with a new shape of the same size (one ``-1`` is inferred), as ``np.reshape``."""
-    x = _node(x, "the operand of reshape")
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = shape[0]
-    new = _shapes.resolve_reshape(x.shape, shape)
-    return _build("reshape", x, params=(new,)) if new != x.shape else x
-
-
-def transpose(x, *axes):
-    """``x`` with its axes permuted (reversed by default), as ``np.transpose``."""
-    x = _node(x, "the operand of transpose")
-    if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):
-        axes = axes[0]
-    ndim = len(x.shape)
-    if axes is None or axes == ():
-        perm = tuple(reversed(range(ndim)))
-    else:
-        perm = tuple(_shapes.normalize_axis(a, ndim, "transpose") for a in axes)
-        _shapes.transpose_shape(x.shape, perm)
-    return _build("transpose", x, params=(perm,)) if perm != tuple(range(ndim)) else x
-
-
-def broadcast_to(x, shape):
-    """``x`` broadcast to ``shape``, as ``np.broadcast_to``."""
-    x = _node(x, "the operand of broadcast_to")
-    shape = ir.check_shape(shape, "broadcast_to shape")
-    return _build("broadcast_to", x, params=(shape,)) if shape != x.shape else x
-
-
-def concatenate(xs: Sequence, axis: int = 0):
-    """Join tensors along an existing ``axis``, as ``np.concatenate``."""
-    nodes = _operands(xs, "concatenate")
-    if not nodes:
-        raise ValueError("concatenate needs at least one tensor")
-    ndim = len(nodes[0].shape)
-    if ndim == 0:
-        raise ShapeError("concatenate: scalars cannot be concatenated (use cc.stack)")
-    axis = _shapes.normalize_axis(axis, ndim, "concatenate")
-    if len(nodes) == 1:
-        return nodes[0]
-    return _build("concatenate", *nodes, params=(axis,))
-
-
-def stack(xs: Sequence, axis: int = 0):
-    """Join tensors of one shape along a new ``axis``, as ``np.stack``."""
-    nodes = _operands(xs, "stack")
-    if not nodes:
-        raise ValueError("stack needs at least one tensor")
-    shape = nodes[0].shape
-    for i, n in enumerate(nodes):
-        if n.shape != shape:
-            raise ShapeError(f"stack: all tensors must have one shape; operand 0 has shape {shape}, "
-                             f"operand {i} has shape {n.shape}")
-    axis = _shapes.normalize_axis(axis, len(shape) + 1, "stack")
-    expanded = shape[:axis] + (1,) + shape[axis:]
-    parts = [reshape(n, expanded) for n in nodes]
-    return parts[0] if len(parts) == 1 else _build("concatenate", *parts, params=(axis,))
-
-
-def take(x, indices, axis: int = 0):
-    """Elements of ``x`` at integer ``indices`` along ``axis`` (repeats allowed), as ``np.take``;
-    the adjoint adds back at those positions (scatter-add)."""
-    x = _node(x, "the operand of take")
-    if not x.shape:
-        raise ShapeError("take: a scalar has no axis to index")
-    axis = _shapes.normalize_axis(axis, len(x.shape), "take")
-    flat, ishape = _shapes.check_indices(indices, x.shape[axis], axis)
-    return _build("take", x, params=(axis, flat, ishape))
-
-
-def getitem(x, index):
-    """``x[index]``: ints, slices, ``None``, ``...``, or one integer array with full slices elsewhere."""
-    x = _node(x, "the indexed expression")
-    if not x.shape:
-        raise IndexError("a scalar expression cannot be indexed")
-    items = index if isinstance(index, tuple) else (index,)
-    arrays = [k for k, it in enumerate(items) if _is_index_array(it)]
-    if arrays:
-        if len(arrays) > 1 or any(not _full_slice(it) for k, it in enumerate(items) if k != arrays[0]) \
-                or any(it is None or it is Ellipsis for it in items):
-            raise IndexError("integer-array indexing takes one index array with full slices before it "
-                             "(x[idx], x[:, idx]); use cc.take for the general case")
-        return take(x, _as_index_array(items[arrays[0]]), axis=arrays[0])
-    normalized = _shapes.normalize_index(x.shape, index)
-    trivial = all(it[0] == "slice" and it[1:] == (0, d, 1) for it, d in zip(normalized, x.shape))
-    if trivial and len(normalized) == len(x.shape):
-        return x
-    return _build("getitem", x, params=(normalized,))
-
-
-def _is_index_array(item) -> bool:
-    import numpy as np
-    if isinstance(item, np.ndarray):
-        if item.dtype.kind == "b":
-            raise IndexError("boolean masks select a data-dependent number of elements; "
-                             "use cc.where(mask, x, 0.0) instead")
-        return True
-    return isinstance(item, list)
-
-
-def _as_index_array(item):
-    import numpy as np
-    arr = np.asarray(item)
-    if arr.dtype.kind == "b":
-        raise IndexError("boolean masks select a data-dependent number of elements; use cc.where(mask, x, 0.0)")
-    if arr.size == 0:
-        arr = arr.astype(np.int64)
-    return arr
-
-
-def _full_slice(item) -> bool:
-    return isinstance(item, slice) and item == slice(None)
-
-
-# --- methods and operators on expressions ---
-
-def _install_methods() -> None:
-    Node.sum = lambda self, axis=None, keepdims=False: sum(self, axis, keepdims)
-    Node.mean = lambda self, axis=None, keepdims=False: mean(self, axis, keepdims)
-    Node.max = lambda self, axis=None, keepdims=False: max(self, axis, keepdims)
-    Node.min = lambda self, axis=None, keepdims=False: min(self, axis, keepdims)
-    Node.logsumexp = lambda self, axis=None, keepdims=False: logsumexp(self, axis, keepdims)
-    Node.softmax = lambda self, axis=-1: softmax(self, axis)
-    Node.log_softmax = lambda self, axis=-1: log_softmax(self, axis)
-    Node.reshape = reshape
-    Node.transpose = transpose
-    Node.T = property(lambda self: transpose(self))
-    Node.ndim = property(lambda self: len(self.shape))
-    Node.size = property(lambda self: math.prod(self.shape))
-    Node.__getitem__ = getitem
-    Node.__matmul__ = lambda self, other: matmul(self, other)
-    Node.__rmatmul__ = lambda self, other: matmul(other, self)
-
-    def length(self):
-        if not self.shape:
-            raise TypeError("len() of a scalar expression")
-        return self.shape[0]
-
-    def iterate(self):
-        if not self.shape:
-            raise TypeError("iteration over a scalar expression")
-        return (getitem(self, k) for k in range(self.shape[0]))
-    Node.__len__ = length
-    Node.__iter__ = iterate
-
-
-_install_methods()
+    x, axis = _along(x, axis, "cumprod")
+    n = x.shape[axis]
+    shift = 1
+    while shift < n:
+        before = [slice(None)] * len(x.shape)
+        before[axis] = slice(0, n - shift)
+        ones = x.shape[:axis] + (shift,) + x.shape[axis + 1:]
+        x = x * concatenate([broadcast_to(1.0, ones), getitem(x, tuple(before))], axis=axis)
+        shift *= 2
+    return x

@@ -128,7 +128,8 @@ def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-_PRECEDENCE = {"<": 0, "<=": 0, ">": 0, ">=": 0, "==": 0, "+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4}
+_PRECEDENCE = {"<": 0, "<=": 0, ">": 0, ">=": 0, "==": 0, "+": 1, "-": 1, "*": 2, "/": 2, "%": 2, "//": 2,
+               "neg": 3, "**": 4}
 _MAX_STR = 400  # longer expressions print as a summary
 _MAX_STR_NODES = 200
 

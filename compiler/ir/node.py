@@ -385,9 +385,11 @@ def _check_dtypes(op_name: str, args: tuple) -> None:
         rest = args
     for a in rest:
         if a.dtype == "bool":
+            what = (f"the boolean {a.value} is" if a.op == "const" else f"comparison {short_str(a)} is")
             raise TypeError(
-                f"comparison {short_str(a)} used as a number in {op_name}; comparisons are "
-                "conditions: use cc.where(condition, value_if_true, value_if_false)")
+                f"{what} used as a number in {op_name}; booleans and comparisons are conditions: use "
+                "cc.where(condition, value_if_true, value_if_false)" + (", or write 1.0 or 0.0 for a number"
+                                                                        if a.op == "const" else ""))
 
 
 # At the end: the op table builds its derivative rules with ``apply``, and the

@@ -11,13 +11,17 @@ Each ``Op`` entry carries everything the passes need to know about one op:
   pass can be applied to its own output (Hessians are reverse-over-reverse),
 * ``sympy``: its SymPy counterpart, used by ``to_sympy`` and by the tests'
   SymPy oracle,
-* ``simplify``: the exact identities applied at construction (``x*1 -> x``).
+* ``simplify``: the exact identities applied at construction (``x*1 -> x``),
+* ``llvm``: its lowering for the native target, with ``fmt``'s NumPy semantics,
+* ``numba_fmt``: a spelling for Numba where Numba's own NumPy function differs.
 
 The numeric implementation used for constant folding and for the eager
 ``Value`` API is built from ``fmt`` itself (see ``evaluate``), so folding,
 eager evaluation and generated code share one definition of every op.
 
-Adding an op is adding one entry to ``OPS``.
+The elementwise ops are here; the tensor ops (shape rules, NumPy
+implementations) are in ``tensor_ops``. Adding an op is adding one entry to
+one of the two lists.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import shapes
 from .node import apply, constant
 
 SQRT_PI_INV_2 = 2.0 / math.sqrt(math.pi)  # d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)
+LN2, LN10 = math.log(2.0), math.log(10.0)
+LOG2E = 1.0 / LN2  # NumPy's NPY_LOG2E: log2(1 + t) is LOG2E * log1p(t) in np.logaddexp2
 
 
 def _is_const(node, value) -> bool:
@@ -58,6 +63,9 @@ class Op:
     llvm: Optional[Callable] = None
     # --- tensors ---
     array_fmt: Optional[str] = None      # the spelling on NumPy arrays, where ``fmt`` is scalar-only
+    # the spelling in Numba-compiled code, where Numba's version of the NumPy function differs
+    # (a helper function of ``codegen.helpers``, printed into the module)
+    numba_fmt: Optional[str] = None
     params: Optional[tuple] = None       # names of the static params (``("axes", "keepdims")``)
     shape_rule: Optional[Callable] = None  # (operand shapes, params) -> shape; None: broadcast
     # a tensor op's NumPy implementation (params as keywords): constant folding, eager Values
@@ -164,6 +172,25 @@ def _vjp_atan2(args, out, g):
     return (g * x / r, -(g * y) / r)
 
 
+def _vjp_hypot(args, out, g):
+    # hypot(x, 0) is |x|: at the origin the derivative is 0, as abs'(0) = 0 (PyTorch's convention)
+    a, b = args
+    origin = apply("eq", out, 0.0)
+    return (where(origin, 0.0, g * (a / out)), where(origin, 0.0, g * (b / out)))
+
+
+def _vjp_logaddexp(scale):
+    # d/da log(e**a + e**b) = sigmoid(a - b): finite for every finite a, b (no exp(a - out) overflow)
+    def vjp(args, out, g):
+        a, b = args
+        return (g * ((a - b) * scale).sigmoid(), g * ((b - a) * scale).sigmoid())
+    return vjp
+
+
+def _floor_divide(a, b):
+    return apply("floordiv", a, b)
+
+
 # --- LLVM lowerings (llvm_target.Emitter): the same NumPy semantics as ``fmt`` ---
 
 def _bin(instruction):
@@ -199,6 +226,38 @@ def _llvm_softplus(e, a):
     return e.binary("fadd", t, _llvm_maximum(e, a, e.const(0.0)))
 
 
+def _llvm_logaddexp(base2: bool):
+    """np.logaddexp (np.logaddexp2): a tie gives a + log(2) (a + 1), so inf and -inf stay themselves."""
+    def lower(e, a, b):
+        d = e.binary("fsub", a, b)
+
+        def tail(high, t):  # high + log(1 + e**t) (log2(1 + 2**t)), t <= 0
+            log = e.call("log1p", e.call("llvm.exp2.f64" if base2 else "llvm.exp.f64", t))
+            return e.binary("fadd", high, e.binary("fmul", e.const(LOG2E), log) if base2 else log)
+        zero = e.const(0.0)
+        apart = e.select(e.fcmp("ogt", d, zero), tail(a, e.neg(d)),
+                         e.select(e.fcmp("ole", d, zero), tail(b, d), d))  # d is nan: nan
+        return e.select(e.fcmp("oeq", a, b), e.binary("fadd", a, e.const(1.0 if base2 else LN2)), apart)
+    return lower
+
+
+def _llvm_divmod(e, a, b):
+    """NumPy's divmod of floats (npy_divmod): the floor quotient and the remainder with the sign of b."""
+    zero, one = e.const(0.0), e.const(1.0)
+    fmod = e.binary("frem", a, b)  # C's fmod
+    nonzero = e.fcmp("une", fmod, zero)  # nan counts, as in C's `if (mod)`
+    adjust = e.logic("and", nonzero, e.logic("xor", e.fcmp("olt", b, zero), e.fcmp("olt", fmod, zero)))
+    mod = e.select(nonzero, e.select(adjust, e.binary("fadd", fmod, b), fmod), e.call("llvm.copysign.f64", zero, b))
+    div = e.binary("fdiv", e.binary("fsub", a, fmod), b)
+    div = e.select(adjust, e.binary("fsub", div, one), div)
+    floor = e.call("llvm.floor.f64", div)
+    floor = e.select(e.fcmp("ogt", e.binary("fsub", div, floor), e.const(0.5)), e.binary("fadd", floor, one), floor)
+    quotient = e.binary("fdiv", a, b)
+    floor = e.select(e.fcmp("une", div, zero), floor, e.call("llvm.copysign.f64", zero, quotient))
+    by_zero = e.fcmp("oeq", b, zero)
+    return e.select(by_zero, quotient, floor), e.select(by_zero, fmod, mod)
+
+
 def _no_grad(n):
     return lambda args, out, g: (None,) * n
 
@@ -210,9 +269,9 @@ def _comparison(name, symbol, sympy_name, fcmp):
 
 
 def _cfunction(name):
-    def build(sp, a):
+    def build(sp, *args):
         from sympy.codegen import cfunctions
-        return getattr(cfunctions, name)(a)
+        return getattr(cfunctions, name)(*args)
     return build
 
 
@@ -271,6 +330,39 @@ _OPS = [
        lambda args, out, g: (g * args[0].sigmoid(),), lambda sp, a: sp.log(1 + sp.exp(a)), llvm=_llvm_softplus),
     Op("maximum", 2, "np.maximum({0}, {1})", _vjp_maximum, lambda sp, a, b: sp.Max(a, b), llvm=_llvm_maximum),
     Op("minimum", 2, "np.minimum({0}, {1})", _vjp_minimum, lambda sp, a, b: sp.Min(a, b), llvm=_llvm_minimum),
+    # more of NumPy's ufuncs (log2, log10, exp2, hypot, cbrt: SymPy's C functions)
+    Op("log2", 1, "np.log2({0})", lambda args, out, g: (g / (args[0] * LN2),), _cfunction("log2"),
+       llvm=_call("llvm.log2.f64")),
+    Op("log10", 1, "np.log10({0})", lambda args, out, g: (g / (args[0] * LN10),), _cfunction("log10"),
+       llvm=_call("llvm.log10.f64")),
+    Op("exp2", 1, "np.exp2({0})", lambda args, out, g: (g * (out * LN2),), _cfunction("exp2"),
+       llvm=_call("llvm.exp2.f64")),
+    # 1/sqrt(1 + x*x) would overflow to 0 past |x| = 1e154; hypot does not
+    Op("asinh", 1, "np.arcsinh({0})", lambda args, out, g: (g / apply("hypot", args[0], 1.0),),
+       lambda sp, a: sp.asinh(a), llvm=_call("asinh")),
+    # (x - 1)(x + 1) rather than x*x - 1: exact near x = 1, no overflow for large x
+    Op("acosh", 1, "np.arccosh({0})",
+       lambda args, out, g: (g / ((args[0] - 1.0).sqrt() * (args[0] + 1.0).sqrt()),),
+       lambda sp, a: sp.acosh(a), llvm=_call("acosh")),
+    Op("atanh", 1, "np.arctanh({0})", lambda args, out, g: (g / ((1.0 - args[0]) * (1.0 + args[0])),),
+       lambda sp, a: sp.atanh(a), llvm=_call("atanh")),
+    Op("cbrt", 1, "np.cbrt({0})", lambda args, out, g: (g / (3.0 * (out * out)),),
+       lambda sp, a: sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3), llvm=_call("cbrt")),
+    Op("hypot", 2, "np.hypot({0}, {1})", _vjp_hypot, _cfunction("hypot"),
+       llvm=_call("hypot")),
+    Op("logaddexp", 2, "np.logaddexp({0}, {1})", _vjp_logaddexp(1.0),
+       lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)), llvm=_llvm_logaddexp(False)),
+    Op("logaddexp2", 2, "np.logaddexp2({0}, {1})", _vjp_logaddexp(LN2),
+       lambda sp, a, b: sp.log(2 ** a + 2 ** b) / sp.log(2), llvm=_llvm_logaddexp(True)),
+    # rounding: piecewise constant, derivative 0 (also at the jumps, where none exists)
+    Op("floor", 1, "np.floor({0})", _no_grad(1), lambda sp, a: sp.floor(a), llvm=_call("llvm.floor.f64")),
+    Op("ceil", 1, "np.ceil({0})", _no_grad(1), lambda sp, a: sp.ceiling(a), llvm=_call("llvm.ceil.f64")),
+    Op("rint", 1, "np.rint({0})", _no_grad(1), None, llvm=_call("llvm.rint.f64")),  # ties to even
+    # Python's % and // on floats (NumPy's too): the remainder has the sign of the divisor
+    Op("mod", 2, "np.remainder({0}, {1})", lambda args, out, g: (g, -(g * _floor_divide(*args))),
+       lambda sp, a, b: sp.Mod(a, b), infix="%", llvm=lambda e, a, b: _llvm_divmod(e, a, b)[1]),
+    Op("floordiv", 2, "np.floor_divide({0}, {1})", _no_grad(2), lambda sp, a, b: sp.floor(a / b),
+       infix="//", llvm=lambda e, a, b: _llvm_divmod(e, a, b)[0], numba_fmt="_floor_divide({0}, {1})"),
     # the identity, with no derivative: numerically stable forms (logsumexp) hold a shift constant
     Op("stop_gradient", 1, "{0}", _no_grad(1), None, llvm=lambda e, a: a),
     # selection and comparisons
@@ -286,179 +378,9 @@ _OPS = [
 ]
 
 
-# --- tensor ops: the shape changes, static params (``Node.params``) say how ---
-#
-# Each entry: its shape rule (a ShapeError at build time), its NumPy
-# implementation (constant folding, eager Values) and its derivative rule as IR.
-# The code generator spells them (``codegen``: one printer method per op).
-
-def reshape(x, shape: tuple):
-    return apply("reshape", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
-
-
-def broadcast_to(x, shape: tuple):
-    return apply("broadcast_to", x, params=(tuple(shape),)) if tuple(shape) != x.shape else x
-
-
-def transpose(x, perm: tuple):
-    return apply("transpose", x, params=(tuple(perm),)) if tuple(perm) != tuple(range(len(perm))) else x
-
-
-def reduce_sum(x, axes: tuple, keepdims: bool = False):
-    return apply("sum", x, params=(tuple(axes), bool(keepdims))) if axes else x
-
-
-def sum_to(x, shape: tuple):
-    """``x`` summed over the axes along which ``shape`` was broadcast to ``x.shape`` (adjoints of broadcasts)."""
-    if x.shape == shape:
-        return x
-    lead = len(x.shape) - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(shape) if d == 1 and x.shape[lead + k] != 1)
-    return reshape(apply("sum", x, params=(axes, True)) if axes else x, shape)
-
-
-def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
-    return tuple(1 if k in axes else d for k, d in enumerate(shape))
-
-
-def _vjp_sum(args, out, g):
-    (x,), (axes, _) = args, out.params
-    return (broadcast_to(reshape(g, _keepdims_shape(x.shape, axes)), x.shape),)
-
-
-def _vjp_extremum(args, out, g):
-    # the adjoint is shared equally by the elements that reach the extremum (as for maximum)
-    (x,), (axes, _) = args, out.params
-    keep = _keepdims_shape(x.shape, axes)
-    hit = apply("eq", x, reshape(out, keep))
-    count = apply("sum", where(hit, 1.0, 0.0), params=(axes, True))
-    return (where(hit, reshape(g, keep) / count, 0.0),)
-
-
-def _vjp_transpose(args, out, g):
-    perm = out.params[0]
-    inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
-    return (transpose(g, inverse),)
-
-
-def _swap_last(x):
-    perm = tuple(range(len(x.shape) - 2)) + (len(x.shape) - 1, len(x.shape) - 2)
-    return transpose(x, perm)
-
-
-def _vjp_matmul(args, out, g):
-    a, b = args
-    # promote 1-D operands as matmul does, use the 2-D rule, then undo the promotion
-    a2 = reshape(a, (1,) + a.shape) if len(a.shape) == 1 else a
-    b2 = reshape(b, b.shape + (1,)) if len(b.shape) == 1 else b
-    g2 = reshape(g, shapes.matmul_shape(a2.shape, b2.shape))
-    da = sum_to(apply("matmul", g2, _swap_last(b2)), a2.shape)
-    db = sum_to(apply("matmul", _swap_last(a2), g2), b2.shape)
-    return (reshape(da, a.shape), reshape(db, b.shape))
-
-
-def _vjp_concatenate(args, out, g):
-    axis, = out.params
-    parts, start = [], 0
-    for a in args:
-        size = a.shape[axis]
-        index = tuple(("slice", start, start + size, 1) if k == axis else ("slice", 0, d, 1)
-                      for k, d in enumerate(g.shape))
-        parts.append(apply("getitem", g, params=(index,)))
-        start += size
-    return tuple(parts)
-
-
-def _python_index(index: tuple) -> tuple:
-    """A normalized index (``shapes.normalize_index``) as the tuple NumPy takes."""
-    return tuple(None if it[0] == "new" else it[1] if it[0] == "int" else _python_slice(*it[1:]) for it in index)
-
-
-def _python_slice(start: int, stop: int, step: int) -> slice:
-    """A resolved slice (``slice.indices``) as a slice again: a reversed range that runs past
-    index 0 resolves to stop -1, which Python would read as the last element."""
-    return slice(start, None if step < 0 and stop < 0 else stop, step)
-
-
-def _index_put(g, index, shape):
-    out = np.zeros(shape, dtype=np.float64)
-    out[_python_index(index)] = g
-    return out
-
-
-def _take(x, axis, indices, index_shape):
-    return np.take(x, np.array(indices, dtype=np.int64).reshape(index_shape), axis=axis)
-
-
-def _scatter_add(g, axis, indices, index_shape, shape):
-    out = np.zeros(shape, dtype=np.float64)
-    idx = np.array(indices, dtype=np.int64).reshape(index_shape)
-    np.add.at(out, (slice(None),) * axis + (idx,), g)
-    return out
-
-
-def _tensor_op(name, arity, params, shape_rule, impl, vjp, result="float", simplify=None):
-    return Op(name, arity, "", vjp, params=params, shape_rule=shape_rule, impl=impl, result=result,
-              simplify=simplify)
-
-
-def _no_axes(x, params):  # a reduction over no axes is the identity
-    axes, keepdims = params
-    return x if not axes else None
-
-
-def _simplify_reshape(x, params):
-    if x.op == "reshape":  # reshape of a reshape: one reshape
-        return reshape(x.args[0], params[0])
-    return None
-
-
-def _simplify_transpose(x, params):
-    if x.op == "transpose":  # transposes compose
-        inner = x.args[0]
-        perm = tuple(x.params[0][p] for p in params[0])
-        return transpose(inner, perm)
-    return None
-
-
-_TENSOR_OPS = [
-    _tensor_op("sum", 1, ("axes", "keepdims"),
-               lambda s, p: shapes.reduce_shape(s[0], p[0], p[1]),
-               lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims), _vjp_sum, simplify=_no_axes),
-    _tensor_op("amax", 1, ("axes", "keepdims"),
-               lambda s, p: shapes.reduce_shape(s[0], p[0], p[1]),
-               lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims), _vjp_extremum,
-               simplify=_no_axes),
-    _tensor_op("amin", 1, ("axes", "keepdims"),
-               lambda s, p: shapes.reduce_shape(s[0], p[0], p[1]),
-               lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims), _vjp_extremum,
-               simplify=_no_axes),
-    _tensor_op("reshape", 1, ("shape",), lambda s, p: shapes.reshape_shape(s[0], p[0]),
-               lambda x, shape: np.reshape(x, shape), lambda args, out, g: (reshape(g, args[0].shape),),
-               simplify=_simplify_reshape),
-    _tensor_op("transpose", 1, ("perm",), lambda s, p: shapes.transpose_shape(s[0], p[0]),
-               lambda x, perm: np.transpose(x, perm), _vjp_transpose, simplify=_simplify_transpose),
-    # its adjoint is g itself: the reverse pass sums every adjoint back to its operand's shape
-    _tensor_op("broadcast_to", 1, ("shape",), lambda s, p: shapes.broadcast_to_shape(s[0], p[0]),
-               lambda x, shape: np.broadcast_to(x, shape).copy(), lambda args, out, g: (g,)),
-    _tensor_op("matmul", 2, None, lambda s, p: shapes.matmul_shape(s[0], s[1]),
-               lambda a, b: np.matmul(a, b), _vjp_matmul),
-    _tensor_op("concatenate", -1, ("axis",), lambda s, p: shapes.concatenate_shape(s, p[0]),
-               lambda *xs, axis: np.concatenate(xs, axis=axis), _vjp_concatenate),
-    _tensor_op("getitem", 1, ("index",), lambda s, p: shapes.index_shape(s[0], p[0]),
-               lambda x, index: x[_python_index(index)],
-               lambda args, out, g: (apply("index_put", g, params=(out.params[0], args[0].shape)),)),
-    # zeros of ``shape`` with g written at ``index``: the adjoint of getitem
-    _tensor_op("index_put", 1, ("index", "shape"), lambda s, p: p[1], _index_put,
-               lambda args, out, g: (apply("getitem", g, params=(out.params[0],)),)),
-    _tensor_op("take", 1, ("axis", "indices", "index_shape"),
-               lambda s, p: shapes.take_shape(s[0], p[0], p[2]), _take,
-               lambda args, out, g: (apply("scatter_add", g, params=out.params + (args[0].shape,)),)),
-    # zeros of ``shape`` with g added at ``indices`` along ``axis``: the adjoint of take
-    _tensor_op("scatter_add", 1, ("axis", "indices", "index_shape", "shape"), lambda s, p: p[3], _scatter_add,
-               lambda args, out, g: (apply("take", g, params=out.params[:3]),)),
-]
-
+# The tensor ops (``tensor_ops``) build on ``Op`` and ``where`` above.
+from .tensor_ops import (TENSOR_OPS as _TENSOR_OPS, broadcast_to, reduce_sum, reshape, sum_to,  # noqa: E402,F401
+                         transpose)
 
 OPS: dict[str, Op] = {}
 for _op in _OPS:
@@ -474,4 +396,5 @@ SCALAR_OPS = tuple(op.name for op in _OPS)
 #: Functions a user can call (``cc.sin``); internal ops (``sign``, ``eq``) are usable too.
 FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos",
              "atan", "atan2", "log1p", "expm1", "abs", "relu", "sigmoid", "softplus", "erf",
-             "maximum", "minimum", "where", "sign")
+             "maximum", "minimum", "where", "sign", "log2", "log10", "exp2", "cbrt", "asinh", "acosh",
+             "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod")

@@ -123,7 +123,19 @@ def concatenate_shape(shapes: Sequence[tuple], axis: int) -> tuple:
     return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
 
 
-# --- indexing: x[...] with ints, slices, None and (one) integer array ---
+def cumsum_shape(shape: tuple, axis: int) -> tuple:
+    if not 0 <= axis < len(shape):
+        raise ShapeError(f"cumsum: axis {axis} is out of range for a tensor of shape {shape}")
+    return shape
+
+
+def triangle_shape(shape: tuple) -> tuple:
+    if len(shape) < 2:
+        raise ShapeError(f"tril/triu: a tensor of shape {shape} has no last two axes to take a triangle of")
+    return shape
+
+
+# --- indexing: x[...] with ints, slices, None and ... (integer arrays: frontend.indexing) ---
 
 def normalize_index(shape: tuple, index) -> tuple:
     """A basic index (ints, slices, None, one Ellipsis) as a hashable tuple of
@@ -159,8 +171,8 @@ def normalize_index(shape: tuple, index) -> tuple:
                 raise IndexError(f"index {i} is out of bounds for axis {axis} with size {size}")
             out.append(("int", i % size))
         else:
-            raise IndexError(f"unsupported index {it!r:.60}: use ints, slices, None, ... "
-                             "or one integer array (x[idx], x[:, idx])")
+            raise IndexError(f"unsupported index {it!r:.60}: use ints, slices, None, ..., "
+                             "integer arrays or constant boolean masks")
         axis += 1
     return tuple(out)
 

@@ -31,8 +31,9 @@ Modules: ``function`` (compile, CompiledFunction), ``tiers`` (what answers
 each call; background compiles), ``code`` (the generated module, kernels and
 batch drivers), ``flat`` (the llvm and vm targets), ``llvm`` (llvmlite),
 ``interpreter`` (the instruction-array interpreters), ``native_batch``,
-``arguments`` and ``batch`` (checked calls), ``cache``, ``worker`` (the child
-process of a background compile).
+``arguments`` and ``batch`` (checked calls), ``cache``, ``cache_files`` and
+``numba_cache`` (the disk cache: entries, its directory, Numba's files in it, verified), ``worker`` (the child process of
+a background compile), ``forks`` (``os.fork`` while a thread compiles).
 
 Compiled code is kept in the on-disk cache (``runtime.cache``), keyed by a
 hash of what was generated, so a second process never compiles it again.

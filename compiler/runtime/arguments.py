@@ -5,6 +5,12 @@ point) or ``(n,) + S`` (a batch of ``n`` points); arguments of one point are
 shared by every point of a batch. Results are Python floats for scalars and
 fresh arrays (never views of the arguments) for tensors.
 
+Arguments are never written: read-only arrays (``np.frombuffer``, a memmap opened
+``"r"``, ``np.broadcast_to``, ``setflags(write=False)``) are taken as they are by
+the batch loops of scalar functions, which are compiled for read-only arrays, and
+copied for the kernels of tensor functions. A masked array is refused (its mask
+would be silently dropped); an integer beyond float64 range is refused.
+
 >>> import numpy as np
 >>> from compiler import ir
 >>> W = ir.symbol("W", (2, 3))
@@ -38,13 +44,15 @@ def check_arguments(args: tuple, inputs: Sequence[Node]) -> tuple[list[np.ndarra
         where = f"argument {node.name!r} (position {i + 1})"
         if isinstance(a, (str, bytes, complex, np.complexfloating)) or a is None:
             raise ArgumentError(f"{where} must be real numbers (shape {node.shape}), got {type(a).__name__}")
+        _refuse_masked_or_huge(a, where)
         try:
             arr = np.asarray(a)
         except Exception as exc:  # ragged lists and objects NumPy cannot take
             raise ArgumentError(f"{where} must be real numbers (shape {node.shape}), "
                                 f"got {type(a).__name__}") from exc
         if arr.dtype.kind not in "biuf":
-            raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}")
+            raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}"
+                                + _HUGE_HINT * (arr.dtype.kind == "O"))
         shape = node.shape
         if arr.shape == shape:
             batched.append(False)
@@ -58,8 +66,13 @@ def check_arguments(args: tuple, inputs: Sequence[Node]) -> tuple[list[np.ndarra
         else:
             raise ShapeError(f"{where} must have shape {shape} (or (n,) + {shape} for a batch of n points), "
                              f"got shape {arr.shape}")
-        # (np.ascontiguousarray would make a 0-d array 1-d)
-        arrays.append(np.ascontiguousarray(arr, dtype=np.float64) if arr.ndim else float(arr))
+        # (np.ascontiguousarray would make a 0-d array 1-d); the kernels are compiled for
+        # writable arrays (and never write them): a read-only one is copied
+        if arr.ndim:
+            arr = np.ascontiguousarray(arr, dtype=np.float64)
+            arrays.append(arr if arr.flags.writeable else arr.copy())
+        else:
+            arrays.append(float(arr))
     if n is None:
         return arrays, None
     return [a if b else np.reshape(a, (1,) + np.shape(a)) for a, b in zip(arrays, batched)], n
@@ -91,27 +104,32 @@ def numba_types(shapes: Sequence[tuple], batch: bool = False) -> tuple:
 
 
 def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarray], int | None]:
-    """Each argument as a float64 1-D array (length 1 for numbers) and the batch length, or None."""
+    """Each argument as a read-only float64 1-D array (length 1 for numbers: the batch loops
+    are compiled for read-only arrays, so that one of the caller's is never copied) and the
+    batch length, or None."""
     arrays, n, n_from = [], None, None
     for i, (a, name) in enumerate(zip(args, names)):
         where = f"argument {name!r} (position {i + 1})"
         if isinstance(a, (bool, int, float, np.number)) and not isinstance(a, (complex, np.complexfloating)):
-            arrays.append(np.array([a], dtype=np.float64))
+            _refuse_masked_or_huge(a, where)
+            arrays.append(_read_only(np.array([a], dtype=np.float64)))
             continue
         if isinstance(a, (str, bytes, complex, np.complexfloating)) or a is None:
             raise ArgumentError(f"{where} must be a real number or a 1-D array of them, got {type(a).__name__}")
+        _refuse_masked_or_huge(a, where)
         try:
             arr = np.asarray(a)
         except Exception as exc:  # ragged lists and other objects numpy cannot take
             raise ArgumentError(f"{where} must be a real number or a 1-D array of them, got {type(a).__name__}") from exc
         if arr.dtype.kind not in "biuf":
-            raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}")
+            raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}"
+                                + _HUGE_HINT * (arr.dtype.kind == "O"))
         if arr.ndim == 0:
-            arrays.append(arr.astype(np.float64).reshape(1))
+            arrays.append(_read_only(arr.astype(np.float64).reshape(1)))
             continue
         if arr.ndim != 1:
             raise ShapeError(f"{where} must be a number or a 1-D array, got an array of shape {arr.shape}")
-        arrays.append(np.ascontiguousarray(arr, dtype=np.float64))
+        arrays.append(_read_only(np.ascontiguousarray(arr, dtype=np.float64)))
         if arr.shape[0] != 1 or n is None:
             if n is None or n == 1:
                 n, n_from = arr.shape[0], (name, arr.shape)
@@ -119,3 +137,28 @@ def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarr
                 raise ShapeError(f"array arguments have incompatible lengths: {n_from[0]!r} has shape "
                                  f"{n_from[1]} and {name!r} has shape {arr.shape}")
     return arrays, n
+
+
+_HUGE_HINT = " (an integer beyond float64 range, about 1.8e308, is not a float64)"
+
+
+def _refuse_masked_or_huge(a, where: str) -> None:
+    """A masked array (its mask would be silently dropped) or a Python int that no float64
+    holds (``10**400``) is an ``ArgumentError`` that says so."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise ArgumentError(f"{where} is a masked array; the mask would be ignored: pass "
+                            "a.filled(value) (or a.data to use the masked values as they are)")
+    if isinstance(a, int) and not isinstance(a, bool):
+        try:
+            float(a)
+        except OverflowError:
+            raise ArgumentError(f"{where} is an integer of {len(str(abs(a)))} digits, beyond float64 range "
+                                "(about 1.8e308); pass float('inf') if that is what is meant") from None
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    """A read-only view of ``arr`` (the array itself when it is read-only already)."""
+    if arr.flags.writeable:
+        arr = arr.view()
+        arr.flags.writeable = False
+    return arr

@@ -1,18 +1,25 @@
 """Persistent on-disk cache of compiled code, safe to share between processes.
 
 An entry is ``<cache_dir>/<key[:2]>/<key>.<kind>``: a magic header, the sha256
-of the payload, then the payload. A corrupted or truncated entry is deleted
-and reads as a miss; an entry this user does not own, that others can write,
-or that is a symlink is ignored, so no unverified or foreign bytes are ever
-returned. Writes go to a temporary file that is renamed into place, so readers
-never see a partial entry and concurrent writers of one key both succeed.
+of the entry's name and its payload, then the payload. A corrupted or truncated
+entry, or one copied over another's name, is deleted and reads as a miss; an
+entry this user does not own, that others can write, or that is a symlink is
+ignored, so no unverified or foreign bytes are ever returned. Writes go to a
+temporary file that is renamed into place, so readers never see a partial entry
+and concurrent writers of one key both succeed. Numba's own files (its cache of
+the generated modules) are written and checked the same way (``numba_cache``),
+with ``read_file`` and ``write_file``.
 
-Where it lives: ``$COMPILER_CACHE_DIR`` if set, else the user cache directory
+Where it lives: ``$COMPILER_CACHE_DIR`` if set (a relative path is resolved once,
+against the working directory of the first use), else the user cache directory
 (``~/.cache/adjoint-compiler`` on Linux). ``COMPILER_CACHE=0`` (or ``off``,
 ``false``, ``no``) turns it off. A directory that is not private to this user
 (other owner, group/other writable, a symlink) is never used, and a read-only
 one is only read; each such problem gives one ``CacheWarning`` per process,
-and functions are then compiled in memory only.
+and functions are then compiled in memory only. A directory in use is labelled
+with a ``CACHEDIR.TAG`` (the Cache Directory Tagging convention, so backup tools
+skip it); ``clear_cache`` removes only the files the cache writes, and refuses a
+directory that is not private or that holds other files and no such label.
 
 From the command line: ``python -m compiler cache info`` and ``... cache clear``.
 """
@@ -30,7 +37,6 @@ import sys
 import tempfile
 import threading
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -38,9 +44,10 @@ import platformdirs
 from .. import _version
 
 __all__ = ["CacheInfo", "CacheKind", "CacheWarning", "cache_dir", "cache_info", "clear_cache", "ensure_dir",
-           "entry_key", "entry_path", "load", "store"]
+           "entry_key", "entry_path", "load", "read_file", "store", "write_file"]
 
-FORMAT_VERSION = 1  # bump when the meaning of a payload changes: old entries then never hit
+# bump when the meaning of a payload changes: old entries then never hit (2: digests cover the entry's name)
+FORMAT_VERSION = 2
 MAGIC = b"ADJCC\x00\x01\x00"
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _PRIVATE_DIR_MODE = 0o700
@@ -50,79 +57,44 @@ _KIND_RE = re.compile(r"[A-Za-z0-9]{1,16}")
 _SUBDIR_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _OFF_VALUES = {"0", "off", "false", "no"}
 _TEMP_PREFIX = ".tmp-"
+MARKER = "CACHEDIR.TAG"  # the label of a directory the cache uses (https://bford.info/cachedir/)
+_MARKER_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+                "# This file is a cache directory tag created by adjoint-compiler (python -m compiler cache info).\n"
+                "# For information about cache directory tags see https://bford.info/cachedir/\n")
 
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
+
+
+def _fresh_lock_after_fork() -> None:  # a fork while another thread held it: fresh in the child
+    global _warned_lock
+    _warned_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 
 
 class CacheWarning(UserWarning):
     """The cache, or one entry of it, cannot be used safely; compilation goes on without it."""
 
 
-@dataclass(frozen=True)
-class CacheKind:
-    """The files of one kind in the cache: how many, and their bytes."""
-    files: int = 0
-    size_bytes: int = 0
-
-
-# What each kind of file is, by where it lives in the cache dir: "llvm" the entries of store()
-# (<key[:2]>/<key>.o), "numba" and "vm" the files under ensure_dir("numba") and ensure_dir("vm")
-# (modules, and Numba's cache beside them: .nbi index and .nbc files), "other" the rest.
-KINDS = {
-    "llvm": "object code of the llvm target",
-    "numba": "generated modules, Numba's index and machine code",
-    "vm": "the vm interpreter, Numba's index and machine code",
-    "other": "temporary files of cut-off writes, files put there by hand",
-}
-
-
-@dataclass(frozen=True)
-class CacheInfo:
-    """What ``cache_info()`` reports: every file under the cache dir, counted and sized by kind.
-
-    ``files`` and ``size_bytes`` count them all; ``llvm``, ``numba``, ``vm``
-    and ``other`` split them by kind (see ``KINDS``). ``usable`` is True when
-    entries are both loaded and stored; ``reason`` says why not. ``str()``
-    reads "cache at PATH: N files, X.Y MB", then a line per kind.
-    """
-    path: Path
-    files: int
-    size_bytes: int
-    usable: bool
-    reason: str | None = None
-    llvm: CacheKind = CacheKind()
-    numba: CacheKind = CacheKind()
-    vm: CacheKind = CacheKind()
-    other: CacheKind = CacheKind()
-
-    @property
-    def entries(self) -> int:
-        """The number of files: the name of ``files`` before they were counted by kind."""
-        return self.files
-
-    def __str__(self) -> str:
-        lines = [f"cache at {self.path}: {self.files} file{'s' if self.files != 1 else ''}, "
-                 f"{_size(self.size_bytes)}"]
-        for name, what in KINDS.items():
-            kind = getattr(self, name)
-            if name != "other" or kind.files:
-                lines.append(f"  {name:<6}{kind.files:>7} file{'s' if kind.files != 1 else ' '}"
-                             f"{_size(kind.size_bytes):>10}  {what}")
-        return "\n".join(lines)
-
-
-def _size(n: int) -> str:
-    """Bytes for people: "512 B", "12.3 kB", "37.3 MB", "1.2 GB" (powers of 1000)."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+_resolved: dict[str, Path] = {}  # $COMPILER_CACHE_DIR as given -> the absolute path it meant at first use
 
 
 def cache_dir() -> Path:
-    """The cache directory: ``$COMPILER_CACHE_DIR``, else the platform's user cache dir (not created)."""
-    return Path(os.environ.get("COMPILER_CACHE_DIR") or platformdirs.user_cache_dir("adjoint-compiler"))
+    """The cache directory: ``$COMPILER_CACHE_DIR``, else the platform's user cache dir (not created).
+
+    Always absolute: a relative ``$COMPILER_CACHE_DIR`` is resolved against the working
+    directory the first time this process sees that value, so a later ``os.chdir``
+    neither moves the cache nor splits it in two.
+    """
+    given = os.environ.get("COMPILER_CACHE_DIR") or ""
+    path = _resolved.get(given)
+    if path is None:
+        path = Path(os.path.abspath(os.path.expanduser(given or platformdirs.user_cache_dir("adjoint-compiler"))))
+        path = _resolved.setdefault(given, path)
+    return path
 
 
 def _enabled() -> bool:
@@ -171,7 +143,30 @@ def _root() -> Path | None:
         _warn_once("unusable", root, f"compiler cache at {root} is not used: {reason}; "
                                      "functions are compiled in memory only")
         return None
+    if not os.path.exists(root / MARKER):
+        _write_atomic(root / MARKER, _MARKER_TEXT.encode())  # best effort: a read-only cache has none
     return root
+
+
+def _write_atomic(path: Path, data: bytes) -> str | None:
+    """Write ``data`` to ``path`` through a temporary file renamed into place; why not, or None.
+    A failed write (a full disk) leaves no temporary file behind."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)  # mode 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, whole
+        return None
+    except OSError as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        return e.strerror or str(e)
 
 
 def _not_writable(root: Path, reason: str) -> None:
@@ -224,9 +219,40 @@ def load(key: str, kind: str) -> bytes | None:
     returns the stored bytes, in this process or any later one.
     """
     path = entry_path(key, kind)
+    return read_file(path, path.name) if _root() is not None else None
+
+
+def store(key: str, kind: str, payload: bytes) -> bool:
+    """Store ``payload`` under ``key`` and ``kind`` atomically; True when stored.
+
+    Example: ``store(entry_key(source), "py", code)``. False (with one
+    ``CacheWarning`` per process) when the cache is unusable or not writable.
+    """
+    path = entry_path(key, kind)
     root = _root()
     if root is None:
-        return None
+        return False
+    reason = _private_dir(path.parent)
+    if reason is not None:
+        _not_writable(root, reason)
+        return False
+    return write_file(path, path.name, payload)
+
+
+def _digest(name: str, payload: bytes) -> bytes:
+    """What a file's header holds: the sha256 of its name and payload, so that a valid file
+    copied over another's name does not verify."""
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape") + b"\0" + payload).digest()
+
+
+def read_file(path: Path | str, name: str) -> bytes | None:
+    """The payload of the file at ``path`` written by ``write_file(path, name, ...)``, or None.
+
+    A missing file is None; one that is a symlink, not a regular file, not this user's or
+    writable by others is ignored (one ``CacheWarning``); one that does not verify (cut
+    off, corrupted, or written under another ``name``) is deleted.
+    """
+    root = cache_dir()
     try:
         # O_NONBLOCK: a FIFO planted in place of an entry must not hang the open
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
@@ -245,141 +271,59 @@ def load(key: str, kind: str) -> bytes | None:
         data = f.read()
     header = len(MAGIC) + _DIGEST_SIZE
     payload = data[header:]
-    if data[:len(MAGIC)] != MAGIC or data[len(MAGIC):header] != hashlib.sha256(payload).digest():
-        try:  # truncated or corrupted: it can never verify, so it goes
-            os.unlink(path)
-        except OSError:
-            pass
+    if data[:len(MAGIC)] != MAGIC or data[len(MAGIC):header] != _digest(name, payload):
+        discard(path)  # truncated, corrupted or misplaced: it can never verify, so it goes
         return None
     return payload
 
 
-def store(key: str, kind: str, payload: bytes) -> bool:
-    """Store ``payload`` under ``key`` and ``kind`` atomically; True when stored.
-
-    Example: ``store(entry_key(source), "py", code)``. False (with one
-    ``CacheWarning`` per process) when the cache is unusable or not writable.
-    """
-    path = entry_path(key, kind)
-    root = _root()
-    if root is None:
-        return False
-    reason = _private_dir(path.parent)
+def write_file(path: Path | str, name: str, payload: bytes) -> bool:
+    """Write ``payload`` to ``path`` (in a private directory of the cache) with its header,
+    atomically; True when written. A failure (a full disk) leaves no temporary file and
+    gives one ``CacheWarning``: the caller goes on without the cache."""
+    reason = _write_atomic(Path(path), MAGIC + _digest(name, payload) + payload)
     if reason is not None:
-        _not_writable(root, reason)
-        return False
-    tmp = None
+        _not_writable(cache_dir(), reason)
+    return reason is None
+
+
+def write_failed(error: OSError) -> None:
+    """Report a write to the cache that failed (one ``CacheWarning`` per process)."""
+    _not_writable(cache_dir(), error.strerror or str(error))
+
+
+def discard(path: Path | str) -> None:
+    """Remove a cache file that must not be used (if it is still there)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)  # mode 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + hashlib.sha256(payload).digest())
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old entry or the new one, whole
-        return True
-    except OSError as e:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        _not_writable(root, e.strerror or str(e))
-        return False
+        os.unlink(path)
+    except OSError:
+        pass
 
 
-def ensure_dir(sub: str) -> Path | None:
-    """A writable user-only subdirectory ``sub`` of the cache dir, or None when there is none.
+def ensure_dir(sub: str, *more: str) -> Path | None:
+    """A writable user-only subdirectory ``sub`` (then ``more``, one level each) of the cache
+    dir, or None when there is none (made again if it was removed meanwhile).
 
-    Example: ``ensure_dir("numba")`` for code that writes its own files there.
+    Example: ``ensure_dir("numba")`` for code that writes its own files there,
+    ``ensure_dir("numba", "__pycache__")`` for Numba's files beside them.
     """
-    if not isinstance(sub, str) or not _SUBDIR_RE.fullmatch(sub):
-        raise ValueError(f"cache subdirectory must be one plain name, got {sub!r:.80}")
+    for part in (sub, *more):
+        if not isinstance(part, str) or not _SUBDIR_RE.fullmatch(part):
+            raise ValueError(f"cache subdirectory must be one plain name, got {part!r:.80}")
     root = _root()
     if root is None:
         return None
-    path = root / sub
-    reason = _private_dir(path)
-    if reason is None and not os.access(path, os.W_OK):
-        reason = f"{path} is read-only"
-    if reason is not None:
-        _not_writable(root, reason)
-        return None
+    path = root
+    for part in (sub, *more):
+        path = path / part
+        reason = _private_dir(path)
+        if reason is None and not os.access(path, os.W_OK):
+            reason = f"{path} is read-only"
+        if reason is not None:
+            _not_writable(root, reason)
+            return None
     return path
 
 
-def _walk(root: Path):
-    """``os.walk`` of ``root``, deepest first, symlinks not followed (nothing when root is one)."""
-    return os.walk(root, topdown=False) if root.is_dir() and not root.is_symlink() else ()
-
-
-def _is_entry(root: Path, dirpath: str, name: str) -> bool:
-    """Whether file ``name`` in ``dirpath`` is named as ``entry_path`` names entries (temp files are not)."""
-    key, _, kind = name.partition(".")
-    return (Path(dirpath) == root / key[:2] and _KEY_RE.fullmatch(key) is not None
-            and _KIND_RE.fullmatch(kind) is not None)
-
-
-def _kind(root: Path, dirpath: str, name: str) -> str:
-    """Which of ``KINDS`` the file ``name`` in ``dirpath`` is."""
-    if _is_entry(root, dirpath, name):
-        return "llvm"
-    top = Path(dirpath).relative_to(root).parts[:1]
-    if top in (("numba",), ("vm",)) and not name.startswith(_TEMP_PREFIX):
-        return top[0]
-    return "other"
-
-
-def cache_info() -> CacheInfo:
-    """Where the cache is, how many files and bytes of each kind it holds, and whether it is used.
-
-    Example: ``print(cache_info())`` prints "cache at /home/me/.cache/adjoint-compiler: 25 files,
-    37.3 MB" and a line per kind (llvm, numba, vm; other when there are such files).
-    """
-    root = cache_dir()
-    if _enabled():
-        reason = _private_dir(root)
-    else:
-        reason = f"disabled by COMPILER_CACHE={os.environ['COMPILER_CACHE']}"
-    if reason is None and not os.access(root, os.W_OK):
-        reason = "read-only: entries are loaded but not stored"
-    counts = {name: [0, 0] for name in KINDS}  # files, bytes
-    for dirpath, _, filenames in _walk(root):
-        for name in filenames:
-            try:
-                size = os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:  # removed meanwhile by another process
-                continue
-            count = counts[_kind(root, dirpath, name)]
-            count[0] += 1
-            count[1] += size
-    kinds = {name: CacheKind(files, size) for name, (files, size) in counts.items()}
-    return CacheInfo(root, sum(k.files for k in kinds.values()), sum(k.size_bytes for k in kinds.values()),
-                     reason is None, reason, **kinds)
-
-
-def clear_cache() -> int:
-    """Remove everything under the cache dir (not the dir itself); return the number of files removed.
-
-    Example: ``clear_cache()`` returns 12 for the cache above, then 0. A cache
-    dir that is a symlink is not followed, and nothing is removed.
-    """
-    root = cache_dir()
-    removed = 0
-    for dirpath, dirnames, filenames in _walk(root):
-        for name in filenames:
-            try:
-                os.unlink(os.path.join(dirpath, name))
-                removed += 1
-            except FileNotFoundError:
-                pass
-        for name in dirnames:
-            sub = os.path.join(dirpath, name)
-            try:
-                if os.path.islink(sub):
-                    os.unlink(sub)
-                else:
-                    os.rmdir(sub)
-            except OSError:  # refilled meanwhile by another process
-                pass
-    return removed
+# What is in the directory (cache_info, clear_cache) lives beside: re-exported here, the API's home.
+from .cache_files import KINDS, CacheInfo, CacheKind, cache_info, clear_cache  # noqa: E402,F401

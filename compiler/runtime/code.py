@@ -12,6 +12,7 @@ and batch drivers, and the llvm and vm targets (``flat``). Made on first use, on
 from __future__ import annotations
 
 import builtins
+import collections
 import hashlib
 import os
 import sys
@@ -23,7 +24,7 @@ import numpy as np
 
 from .. import codegen
 from ..codegen import vm
-from . import arguments, cache
+from . import arguments, cache, forks  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
 from .gc_pause import gc_paused
 
@@ -40,7 +41,7 @@ class Code:
         self.fn = fn
         self._module: codegen.Module | None = None
         self._numpy_module: codegen.Module | None = None
-        self._namespace: dict | None = None
+        self._shared: _SharedModule | None = None  # the module of the generated source, shared
         self._targets: dict = {}   # role -> FlatTarget (llvm, vm)
         self._drivers: dict = {}   # role -> the batch loop, once made
         self._programs: dict = {}  # role -> vm.Program
@@ -82,15 +83,13 @@ class Code:
                     self._targets[role] = target
             return True
         if self.fn.backend == "numba":
-            directory = cache.ensure_dir("numba")
-            if directory is None:
+            from . import numba_cache
+            path, cached = _source_file(self.module.source, True)
+            if not cached:
                 return False
-            path, _ = _source_file(self.module.source, True)
             stem = os.path.splitext(os.path.basename(path))[0]
-            names = os.listdir(directory)
             entries = [self.module.entries[role]] + ([self.module.batch[role]] if batch else [])
-            return all(any(name.startswith(f"{stem}.{entry}-") and name.endswith(".nbi") for name in names)
-                       for entry in entries)
+            return all(numba_cache.has_index(os.path.dirname(path), stem, entry) for entry in entries)
         return False
 
     def program(self, role: str):
@@ -104,31 +103,39 @@ class Code:
                 program = self._programs[role] = vm.assemble(self.fn.inputs, plan.outputs, plan.nodes)
         return program
 
-    def load(self, name: str) -> dict:
-        """The namespace of the generated module, with function ``name`` defined (and JIT-wrapped)."""
+    def shared(self) -> "_SharedModule":
+        """The module of the generated source, shared with every function of the same source."""
         with self.fn._lock:
-            namespace = self._namespace
-            if namespace is None:
-                self._filename, cached = _source_file(self.module.source, self.fn.backend == "numba")
-                module, new = _generated_module(self._filename, self.fn.backend, self)
-                namespace = module.__dict__
-                if new:
-                    exec(builtins.compile(self.module.header, self._filename, "exec"), namespace)  # noqa: S102
-                self._namespace, self._numba_cache = namespace, cached
-            if name not in namespace:
-                # Only the functions in use are defined: Python's own compile of a
-                # huge generated function is not free. Blank lines in front keep the
-                # line numbers of the file (Numba's disk cache names functions by them).
-                text = self.module.pieces[name]
-                line = self.module.source.count("\n", 0, self.module.source.index(text))
-                with gc_paused():
-                    code = builtins.compile("\n" * line + text, self._filename, "exec")
-                exec(code, namespace)  # noqa: S102
-                if self.fn.backend == "numba":
-                    import numba
-                    for fname in self.module.kernels:
+            if self._shared is None:
+                module = self.module
+                filename, cached = _source_file(module.source, self.fn.backend == "numba")
+                self._shared = _acquire_module(filename, self.fn.backend, module.header, cached, self)
+            return self._shared
+
+    def load(self, name: str) -> dict:
+        """The namespace of the generated module, with function ``name`` defined (and JIT-wrapped).
+
+        Lock order: the function's lock, then the shared module's (other functions of the
+        same source define, wrap and compile in the same namespace).
+        """
+        with self.fn._lock:
+            shared = self.shared()
+            module = self.module
+            with shared.lock:
+                namespace = shared.namespace
+                if name not in namespace:
+                    # Only the functions in use are defined: Python's own compile of a
+                    # huge generated function is not free. Blank lines in front keep the
+                    # line numbers of the file (Numba's disk cache names functions by them).
+                    text = module.pieces[name]
+                    line = module.source.count("\n", 0, module.source.index(text))
+                    with gc_paused():
+                        code = builtins.compile("\n" * line + text, shared.filename, "exec")
+                    exec(code, namespace)  # noqa: S102
+                if self.fn.backend == "numba":  # (every time: a fork may have cut a wrapping short)
+                    for fname in module.kernels:
                         if fname in namespace and not hasattr(namespace[fname], "py_func"):
-                            namespace[fname] = numba.njit(cache=self._numba_cache, **_JIT_OPTIONS)(namespace[fname])
+                            namespace[fname] = shared.jit(namespace[fname], _JIT_OPTIONS)
             return namespace
 
     def kernel(self, role: str, progress: bool | None = None):
@@ -142,12 +149,13 @@ class Code:
         if self.fn.backend == "python":
             fn = _python_kernel(fn, len(self.fn.inputs)) if not self.fn._tensor else _numpy_kernel(fn)
         else:
-            with self.fn._lock:
+            with self.fn._lock, self.shared().lock:
                 if not fn.signatures:
                     fn.compile(arguments.numba_types([n.shape for n in self.fn.inputs]))
                     fn.disable_compile()  # other argument types go to the checked slow path
                     if not self.fn._tensor:
                         _refuse_arrays_at_once(fn)
+                    _count_numba_compile(self.fn)
         if self.fn._tensor:
             return fn
         if role == "value_and_grad" and self.fn._many:
@@ -162,10 +170,12 @@ class Code:
             self.kernel(role)
             name = self.module.batch[role]
             namespace = self.load(name)
+            shared = self.shared()
+        with self.fn._lock, shared.lock:
             driver = namespace[name]
             if self.fn.backend == "numba" and not hasattr(driver, "signatures"):
                 import numba
-                driver = numba.njit(cache=self._numba_cache, **_BATCH_OPTIONS)(driver)
+                driver = shared.jit(driver, _BATCH_OPTIONS)
                 if self.fn._tensor:
                     shapes = [n.shape for n in self.fn.inputs]
                     outs = [o.shape for o in self.fn.outputs]
@@ -173,8 +183,8 @@ class Code:
                         outs += [w.shape for _ in self.fn.outputs for w in self.fn.wrt]
                     sig = (arguments.numba_types(shapes, batch=True) + (numba.int64,) * len(shapes)
                            + arguments.numba_types(outs, batch=True))
-                else:
-                    arr = numba.float64[::1]
+                else:  # inputs are read-only views (arguments.check_scalar_arguments): never written
+                    arr = numba.types.Array(numba.float64, 1, "C", readonly=True)
                     sig = [arr] * len(self.fn.inputs) + [numba.int64] * len(self.fn.inputs) + [numba.float64[:, ::1]]
                     if role == "value_and_grad":
                         sig.append(numba.float64[:, ::1] if not self.fn._many else numba.float64[:, :, ::1])
@@ -203,37 +213,124 @@ class Code:
 
 
 _GENERATED_FORMAT = 2  # in the cached file names: a new scheme of module names misses old entries
-_modules: dict[str, list] = {}  # module name -> [module, number of functions using it]
-_modules_lock = threading.Lock()
+# Modules no function uses any more are kept for this many sources more (least recently used
+# first out): a function compiled again later (a service rebuilding the same expression) finds its
+# machine code at once. Numba never frees machine code, so a module dropped from here releases
+# only its Python objects; keeping it costs little and saves a compile plus another copy.
+KEPT_MODULES = 128
+_modules: dict[str, "_SharedModule"] = {}  # module name -> the module (in use, or kept)
+_idle: collections.OrderedDict = collections.OrderedDict()  # names of the kept modules, oldest first
+# Reentrant: a garbage collection inside can run a function's finalizer, which releases its module.
+_modules_lock = threading.RLock()
+# Numba never frees machine code (about 1 MB per scalar kernel, 3.5 MB per parallel batch loop, for
+# small functions): once "auto" has compiled this many modules with Numba in this process, it compiles
+# further scalar functions with "llvm", whose machine code goes with its function.
+# $COMPILER_AUTO_NUMBA_LIMIT sets it.
+AUTO_NUMBA_LIMIT = 200
+numba_compiles = 0  # modules of "auto" functions this process compiled with Numba
 
 
-def _generated_module(filename: str, backend: str, owner) -> tuple[types.ModuleType, bool]:
-    """The module that runs the generated source of ``filename`` for ``backend``, registered in
-    ``sys.modules`` while functions use it, and whether it is new. Numba finds a function's
-    globals by its module's name (its disk cache, so the name is a hash; and the object-mode
-    blocks of tensor kernels). Functions of one source and backend share it."""
+def auto_may_use_numba() -> bool:
+    """Whether "auto" may still pick Numba for a scalar function (see ``AUTO_NUMBA_LIMIT``)."""
+    try:
+        limit = int(os.environ.get("COMPILER_AUTO_NUMBA_LIMIT", AUTO_NUMBA_LIMIT))
+    except ValueError:
+        limit = AUTO_NUMBA_LIMIT
+    return numba_compiles < limit
+
+
+class _SharedModule:
+    """The module that runs one generated source for one backend, registered in ``sys.modules``
+    while it is in use or kept. Numba finds a function's globals by its module's name (its
+    disk cache, so the name is a hash; and the object-mode blocks of tensor kernels).
+    ``lock`` guards defining, wrapping and compiling its functions."""
+
+    def __init__(self, name: str, filename: str, backend: str, cached: bool):
+        self.name, self.filename, self.backend = name, filename, backend
+        self.cache_folder = "numba" if cached else None  # where Numba's files go (None: nowhere)
+        self.module = types.ModuleType(name)
+        self.module.__file__ = filename
+        self.namespace = self.module.__dict__
+        self.lock = threading.RLock()
+        self.users = 0
+        self.dropped = False
+        self.compiled = False  # by Numba, at least one function
+
+    def jit(self, function, options: dict):
+        """``function`` wrapped by Numba (``options``), with this module's verified disk cache."""
+        import numba
+
+        from . import numba_cache
+        return numba_cache.attach(numba.njit(**options)(function), self.cache_folder)
+
+
+def _acquire_module(filename: str, backend: str, header: str, cached: bool, owner) -> _SharedModule:
+    """The module of ``filename`` for ``backend``, its header run, with one more user (``owner``,
+    released when it is collected)."""
     name = "compiler_generated_" + hashlib.sha256(f"{backend}:{filename}".encode()).hexdigest()[:16]
     with _modules_lock:
-        entry = _modules.get(name)
-        new = entry is None
+        shared = _modules.get(name)
+        new = shared is None or shared.dropped
         if new:
-            module = types.ModuleType(name)
-            module.__file__ = filename
-            entry = _modules[name] = [module, 0]
-            sys.modules[name] = module
-        entry[1] += 1
+            shared = _modules[name] = _SharedModule(name, filename, backend, cached)
+            sys.modules[name] = shared.module
+            shared.lock.acquire()  # no other function sees the module before its header ran
+        shared.users += 1
+        _idle.pop(name, None)
+    if new:
+        try:
+            exec(builtins.compile(header, filename, "exec"), shared.namespace)  # noqa: S102
+        finally:
+            shared.lock.release()
+    else:
+        with shared.lock:  # waits for the header, if the function that made the module is running it
+            pass
     weakref.finalize(owner, _release_module, name)
-    return entry[0], new
+    return shared
 
 
 def _release_module(name: str) -> None:
+    dropped = []
     with _modules_lock:
-        entry = _modules.get(name)
-        if entry is not None:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del _modules[name]
-                sys.modules.pop(name, None)
+        shared = _modules.get(name)
+        if shared is None:
+            return
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        _idle[name] = None
+        while len(_idle) > KEPT_MODULES:
+            old = _modules.get(_idle.popitem(last=False)[0])
+            if old is not None and old.users == 0:
+                old.dropped = True
+                del _modules[old.name]
+                if sys.modules.get(old.name) is old.module:
+                    del sys.modules[old.name]
+                dropped.append(old)
+    for old in dropped:
+        # the dispatchers in it and Numba's environments of their code refer to each other
+        old.namespace.clear()
+
+
+def _count_numba_compile(fn) -> None:
+    global numba_compiles
+    shared = fn._code._shared
+    with _modules_lock:
+        if shared is not None and not shared.compiled and fn.requested_backend == "auto":
+            shared.compiled = True
+            numba_compiles += 1
+
+
+def _reset_after_fork() -> None:
+    """In a forked child, the threads that held these locks are gone: fresh locks."""
+    global _modules_lock
+    _modules_lock = threading.RLock()
+    for shared in list(_modules.values()):
+        shared.lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _source_file(source: str, numba_cache: bool) -> tuple[str, bool]:
@@ -244,12 +341,17 @@ def _source_file(source: str, numba_cache: bool) -> tuple[str, bool]:
     if directory is None:
         return f"<compiler-generated {digest}>.py", False
     path = directory / f"gen{_GENERATED_FORMAT}_{digest}.py"
+    tmp = path.with_name(f".tmp-{digest}-{os.getpid()}-{threading.get_ident()}.py")
     try:
         if not path.exists() or path.read_text() != source:
-            tmp = path.with_name(f".tmp-{digest}-{os.getpid()}-{threading.get_ident()}.py")
             tmp.write_text(source)
             tmp.replace(path)
-    except OSError:
+    except OSError as e:  # a full disk: compiled in memory only, and no cut-off file stays
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        cache.write_failed(e)
         return f"<compiler-generated {digest}>.py", False
     return str(path), True
 
@@ -265,13 +367,14 @@ def _refuse_arrays_at_once(dispatcher) -> None:
     Numbers keep Numba's conversions (ints, bools, float32). Both hooks are Numba's
     dispatcher methods; if a release renames them, this only stops saving the time.
     """
-    search = dispatcher._search_new_conversions
+    search = type(dispatcher)._search_new_conversions
+    ref = weakref.ref(dispatcher)  # the dispatcher holds these hooks: no cycle that outlives it
 
     def search_unless_arrays(*args, **kws):
         for a in args:
             if type(a) is np.ndarray:
                 return False
-        return search(*args, **kws)
+        return search(ref(), *args, **kws)
 
     def mismatch(*args, **kws):
         raise TypeError("the scalar kernel takes numbers")  # the checked slow path explains
@@ -291,8 +394,12 @@ def _python_kernel(fn, n_inputs: int):
     def run(*args):
         if len(args) != n_inputs or not all(isinstance(a, (int, float, np.floating, np.integer)) for a in args):
             raise TypeError("not a scalar call")  # routed to the checked slow path
+        try:
+            values = [np.float64(a) for a in args]
+        except OverflowError:  # an int beyond float range: the checked slow path explains
+            raise TypeError("not a float64") from None
         with np.errstate(all="ignore"):
-            return _to_python(fn(*(np.float64(a) for a in args)))
+            return _to_python(fn(*values))
     return run
 
 

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from ..codegen import Schedule
-from . import cache
+from . import cache, forks
 from .gc_pause import gc_paused
 
 FLAT_TARGETS = ("llvm", "vm")
@@ -51,7 +51,7 @@ class FlatTarget:
                 raise TypeError("argument count")  # the checked slow path explains
             try:
                 x = np.array(args, dtype=np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise TypeError("not numbers") from None
             if x.ndim != 1:
                 raise TypeError("arrays")  # the slow path runs the batch
@@ -84,8 +84,8 @@ class FlatTarget:
             b = getattr(local, "b", None) or buffers()
             try:
                 b[0][:] = args
-            except (TypeError, ValueError):
-                raise TypeError("not numbers") from None  # arrays and the rest: the slow path
+            except (TypeError, ValueError, OverflowError):
+                raise TypeError("not numbers") from None  # arrays, ints beyond float range: the slow path
             cfunc(b[3], b[4], 1, b[5])
             r = b[1][:]
             if role == "value":
@@ -118,7 +118,8 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     blob = cache.load(key, "o")
     if blob is not None:
         try:
-            kernel = llvm.NativeKernel(llvm.unpack(blob), module)
+            with forks.compiling():
+                kernel = llvm.NativeKernel(llvm.unpack(blob), module)
         except Exception:  # a verified entry LLVM cannot load (another LLVM build): compile anew
             kernel = None
     if kernel is None and not compile:
@@ -132,12 +133,14 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
             if shutting_down.is_set():
                 raise Cancelled()
         try:
-            objects = llvm.compile_objects(module, part_done)
+            with forks.compiling():  # a fork waits for it
+                objects = llvm.compile_objects(module, part_done)
         finally:
             if bar is not None:
                 bar.close()
         cache.store(key, "o", llvm.pack(objects))
-        kernel = llvm.NativeKernel(objects, module)
+        with forks.compiling():
+            kernel = llvm.NativeKernel(objects, module)
     cfunc, address, n_scratch = kernel.cfunc, kernel.address, kernel.n_scratch
 
     def scalar(x, out):
@@ -145,6 +148,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
         cfunc(x.ctypes.data, out.ctypes.data, 1, s.ctypes.data)
 
     def batch(arrays, strides, out):
+        forks.ensure_registered()  # (Numba compiles the loop on its first call)
         from . import native_batch  # Numba: imported when a batch first needs it
         native_batch.batch(address, n_scratch, arrays, strides, out)
 

@@ -14,7 +14,6 @@ the background, ``batch`` runs checked calls and batches.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import sys
 import threading
@@ -24,16 +23,16 @@ import numpy as np
 
 from .. import codegen, ir
 from ..ad import reverse
-from ..errors import ArgumentError, ShapeError, UnsupportedError
+from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
-from ..ir import Node, ops
-from . import batch, tiers
+from ..ir import Node
+from . import batch, code, derivatives, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
 from .gc_pause import gc_paused
 
 BACKENDS = ("auto", "numba", "llvm", "vm", "python")
-HESSIAN_MAX_SIZE = 2000  # wrt elements up to which hessian() of tensors forms the matrix
+HESSIAN_MAX_SIZE = derivatives.HESSIAN_MAX_SIZE  # wrt elements up to which hessian() of tensors forms it
 AUTO_NUMBA_MAX = 300  # statements of the gradient kernel up to which "auto" picks numba
 
 
@@ -109,7 +108,9 @@ class CompiledFunction:
             if missing:
                 raise ValueError(f"the expression uses symbol(s) {missing} that are not in inputs "
                                  f"{[n.name for n in self.inputs]}")
-            self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt else None
+            # a gradient is of scalar outputs; others have jacobian() and jvp() (derivatives.py)
+            scalar = not any(o.shape for o in self.outputs)
+            self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
             self.plan = codegen.schedule(self.outputs, self._jac, order)
         self._title = title
         self.requested_backend = backend
@@ -120,12 +121,12 @@ class CompiledFunction:
                                    "(use backend 'auto', 'numba' or 'python')")
         if backend == "auto":
             size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
-            backend = "numba" if size <= AUTO_NUMBA_MAX or self._tensor else "llvm"
+            small = size <= AUTO_NUMBA_MAX and code.auto_may_use_numba()  # (Numba's memory is never freed)
+            backend = "numba" if small or self._tensor else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()
         self._grad_fn: CompiledFunction | None = None
-        self._hvp_fn: CompiledFunction | None = None
         self._code = Code(self)     # the generated modules, kernels, drivers and targets
         self._tiers = tiers.Tiers(self)  # what was called, background compiles
         # The entry of each role, replaced by the compiled kernel once it exists: "auto"
@@ -286,12 +287,11 @@ class CompiledFunction:
 
         With tensors (one output, one point): blocks ``H[i][j]`` of shape
         ``wrt[i].shape + wrt[j].shape``, computed as ``hvp`` of every unit vector
-        (for many parameters use ``hvp``). As for ``grad``, a ``wrt`` given as one
-        input gives the block ``H[0][0]`` itself.
+        (for many parameters use ``hvp`` or ``sparse_hessian``). As for ``grad``, a
+        ``wrt`` given as one input gives the block ``H[0][0]`` itself.
         """
         if self._tensor and any(w.shape for w in self.wrt):
-            blocks = self._tensor_hessian(args)
-            return blocks[0][0] if self._single else blocks
+            return derivatives.tensor_hessian(self, args)
         gfn = self.grad_fn
         jac = gfn.grad(*args)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
         if isinstance(jac, tuple):  # a graph with tensors, scalar wrt: rows of per-wrt gradients
@@ -310,83 +310,19 @@ class CompiledFunction:
         """The Hessian-vector product ``H @ v`` of a scalar output, without forming ``H``:
         ``v`` has one entry per ``wrt`` input, of its shape (a tuple; the entry itself when
         ``wrt`` was given as one input), the result likewise. Cost: about two gradients
-        (reverse-over-reverse).
+        (forward-over-reverse: the tangent of the gradient, see ``derivatives``).
 
         >>> import compiler as cc
         >>> x, y = cc.symbols("x y")
         >>> cc.compile(x * x * y, [x, y], backend="python").hvp(1.0, 3.0, v=(1.0, 0.0))
         (6.0, 2.0)
         """
-        if self._many:
-            raise ValueError("hvp is defined for one scalar output; compile each output on its own")
-        if self._single:
-            vs = (v,)
-        elif not isinstance(v, (tuple, list)):
-            raise ArgumentError(f"v must be a tuple with one entry per wrt input "
-                                f"({', '.join(w.name for w in self.wrt)}), got {type(v).__name__}; "
-                                "compile with wrt=<one input> (not a list) to pass it alone")
-        else:
-            vs = tuple(v)
-        if len(vs) != len(self.wrt):
-            raise ArgumentError(f"v must have one entry per wrt input ({', '.join(w.name for w in self.wrt)}), "
-                                f"got {len(vs)}")
-        out = self.hvp_fn.grad(*args, *vs)
-        return out[0] if self._single else out
+        return derivatives.hvp(self, args, v)
 
     @property
     def hvp_fn(self) -> "CompiledFunction":
-        """``sum(grad * v)`` as a compiled function of the inputs and ``v``: its ``grad`` is ``H @ v``."""
-        with self._lock:
-            if self._hvp_fn is None:
-                self._require_wrt()
-                taken = {n.name for n in self.inputs}
-                directions = []
-                for w in self.wrt:
-                    name = f"v[{w.name}]"
-                    while name in taken:
-                        name += "'"
-                    taken.add(name)
-                    directions.append(ir.symbol(name, w.shape))
-                total = None
-                for g, d in zip(self._jac[0], directions):
-                    term = ops.reduce_sum(g * d, tuple(range(len(d.shape)))) if d.shape else g * d
-                    total = term if total is None else total + term
-                self._hvp_fn = CompiledFunction([total], self.inputs + directions, self.wrt,
-                                                self.requested_backend, max_statements=self._max_statements,
-                                                title="Hessian-vector product", progress=self._progress)
-            return self._hvp_fn
-
-    def _tensor_hessian(self, args):
-        if self._many:
-            raise ValueError("the Hessian of tensors is defined for one scalar output")
-        if len(args) != len(self.inputs):
-            raise ArgumentError(batch.count_message(self, len(args)))
-        for a, node in zip(args, self.inputs):
-            if np.ndim(a) != len(node.shape):
-                raise ShapeError(f"hessian of a function of tensors is taken at one point: input "
-                                 f"{node.name!r} needs shape {node.shape}, got {np.shape(a)} (for a batch, "
-                                 "call it point by point or use fn.hvp)")
-        sizes = [math.prod(w.shape) for w in self.wrt]
-        total = sum(sizes)
-        if total > HESSIAN_MAX_SIZE:
-            raise ValueError(f"the Hessian would be {total} x {total}; use fn.hvp(..., v=...) for "
-                             f"Hessian-vector products (limit HESSIAN_MAX_SIZE = {HESSIAN_MAX_SIZE})")
-        basis = np.eye(total)
-        vs, at = [], 0
-        for w, size in zip(self.wrt, sizes):
-            vs.append(basis[:, at:at + size].reshape((total,) + w.shape))
-            at += size
-        columns = self.hvp_fn.grad(*args, *vs)  # a batch: column c of H, per wrt block
-        flat = np.concatenate([c.reshape(total, -1) for c in columns], axis=1)  # rows: unit vectors
-        blocks, row = [], 0
-        for wi, si in zip(self.wrt, sizes):
-            line, col = [], 0
-            for wj, sj in zip(self.wrt, sizes):
-                line.append(flat[col:col + sj, row:row + si].T.reshape(wi.shape + wj.shape))
-                col += sj
-            blocks.append(tuple(line))
-            row += si
-        return tuple(blocks)
+        """``H @ v`` as a compiled function of the inputs and ``v`` (one output per ``wrt``)."""
+        return derivatives.hvp_function(self)
 
     @property
     def grad_fn(self) -> "CompiledFunction":
@@ -399,6 +335,50 @@ class CompiledFunction:
                                                  many=True, max_statements=self._max_statements,
                                                  title="gradient", progress=self._progress)
             return self._grad_fn
+
+    # --- forward mode, Jacobians and sparse derivatives (the machinery: derivatives.py) ---
+
+    def jvp(self, *args, v):
+        """``(value, J @ v)``: the outputs and their derivative along ``v`` by forward mode (one
+        tangent per ``wrt`` input, of its shape; the entry itself for a ``wrt`` given alone).
+        Batches of points or of tangents take a leading axis, as in every call.
+
+        >>> import compiler as cc
+        >>> x, y = cc.symbols("x y")
+        >>> cc.compile(x * y, [x, y], backend="python").jvp(2.0, 3.0, v=(1.0, 0.0))
+        (6.0, 3.0)
+        """
+        return derivatives.jvp(self, args, v)
+
+    def jacobian(self, *args):
+        """The Jacobian of outputs of any shape: blocks ``J[i][j]`` of shape ``outputs[i].shape +
+        wrt[j].shape`` (one output: the row of blocks; a ``wrt`` alone: the block itself), by
+        reverse or forward sweeps, whichever are fewer (one point; scalar graphs take batches)."""
+        return derivatives.jacobian(self, args)
+
+    def jacobian_sparsity(self):
+        """The structural pattern of the Jacobian, a boolean ``scipy.sparse.csr_matrix``: a row per
+        output element, a column per ``wrt`` element (each in C order, one after the other)."""
+        return derivatives.jacobian_sparsity(self).copy()
+
+    def hessian_sparsity(self):
+        """The structural pattern of the Hessian of the one scalar output (``wrt`` by ``wrt``)."""
+        return derivatives.hessian_sparsity(self).copy()
+
+    def coloring(self, of: str | None = None):
+        """The colouring behind ``sparse_hessian`` (``of="hessian"``, the default for one scalar
+        output) or ``sparse_jacobian`` (``of="jacobian"``): ``.n_colors`` sweeps give it all."""
+        return derivatives.coloring(self, of)
+
+    def sparse_jacobian(self, *args):
+        """The Jacobian at one point as a ``scipy.sparse.csr_matrix`` of ``jacobian_sparsity()``,
+        from one kernel call that makes every colour's compressed sweep."""
+        return derivatives.sparse_jacobian(self, args)
+
+    def sparse_hessian(self, *args):
+        """The Hessian at one point as a ``scipy.sparse.csr_matrix`` of ``hessian_sparsity()``,
+        from one kernel call of ``coloring().n_colors`` Hessian-vector products."""
+        return derivatives.sparse_hessian(self, args)
 
     # --- compiling ---
 
@@ -424,11 +404,12 @@ class CompiledFunction:
         return self
 
     def _require_wrt(self):
-        if not self.wrt:
+        if self._jac is None:
             shaped = [o.shape for o in self.outputs if o.shape]
             if shaped:
                 raise ShapeError(f"this function has an output of shape {shaped[0]}: gradients are of "
-                                 "scalar outputs (reduce it, for example with cc.sum or cc.mean)")
+                                 "scalar outputs (reduce it, for example with cc.sum or cc.mean; "
+                                 "fn.jacobian and fn.jvp take outputs of any shape)")
             raise ValueError("this function has no inputs to differentiate with respect to")
 
 
@@ -471,8 +452,7 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
     ins = _as_symbols(inputs, "inputs")
     single = False
     if wrt is None:
-        # the default: every input, when there is a gradient to take (scalar outputs)
-        wrt_nodes = ins if not any(o.shape for o in outputs) else []
+        wrt_nodes = ins  # the default: every input
     elif _is_one_symbol(wrt):
         wrt_nodes, single = _as_symbols([wrt], "wrt"), True
     else:

@@ -8,6 +8,7 @@ this CPU, in parts, to object files (what the disk cache keeps) and loaded for c
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 import threading
 
@@ -16,6 +17,15 @@ from ..codegen.llvm import CHUNK, NativeModule
 OPT_LEVEL = 2       # LLVM optimization level of the native target
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
 _init_lock = threading.Lock()
+
+
+def _fresh_lock_after_fork() -> None:  # a fork while another thread held it: fresh in the child
+    global _init_lock
+    _init_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 _target_machine = None
 
 

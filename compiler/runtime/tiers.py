@@ -27,10 +27,11 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 
 import numpy as np
 
-from . import arguments, batch, cache, interpreter
+from . import arguments, batch, cache, forks, interpreter  # noqa: F401 - forks: its fork hooks
 from .batch import SLOT
 from .code import python_batch
 from .flat import Cancelled, shutting_down
@@ -74,8 +75,12 @@ class Interpreted:
                 raise TypeError("not a number")  # arrays and the rest: the checked slow path
         owner = self.owner
         owner._tiers.called.add(self.role)
+        try:
+            values = [float(a) for a in args]
+        except OverflowError:
+            raise TypeError("an int beyond float range") from None  # the checked slow path explains
         start = time.perf_counter()
-        r = interpreter.run_python(owner._code.program(self.role), [float(a) for a in args])
+        r = interpreter.run_python(owner._code.program(self.role), values)
         self.elapsed += time.perf_counter() - start
         if self.elapsed >= COMPILE_AFTER_SECONDS:
             owner._tiers.compile_in_background(self.role)
@@ -169,6 +174,7 @@ class Tiers:
         self.called: set[str] = set()  # the roles called so far (what ``ready`` is about)
         self.compiling: dict[str, threading.Thread] = {}  # role (or "role batch") -> its compile
         self.error: BaseException | None = None  # a background compile's failure, for wait()
+        _live.add(self)
 
     def ready(self) -> bool:
         roles = [r for r in ROLES if r in self.called] or ["value"]
@@ -177,7 +183,7 @@ class Tiers:
     def wait(self) -> None:
         """Compile every role now (joining background compiles under way)."""
         fn = self.fn
-        roles = ROLES if fn.wrt else ("value",)
+        roles = ROLES if fn._jac is not None else ("value",)  # a gradient: of scalar outputs
         self.called.update(roles)
         for role in roles:
             for key in (role, f"{role} batch"):
@@ -249,12 +255,20 @@ class Tiers:
         import subprocess
         try:
             payload = pickle.dumps(fn)
-            child = subprocess.Popen([sys.executable, "-m", "compiler.runtime.worker", role]
-                                     + (["--batch"] if batch else []),
-                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        except (OSError, pickle.PicklingError, RecursionError):
+        except (pickle.PicklingError, RecursionError):
             return False
         with _background_lock:
+            if shutting_down.is_set():  # the exit handler has run, or is running: start nothing
+                return False
+            try:
+                # the cache dir as this process resolved it (a relative one means the first working dir)
+                env = {**os.environ, "COMPILER_CACHE_DIR": str(cache.cache_dir())}
+                child = subprocess.Popen(child_command(role, batch), stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            except OSError:
+                return False
+            # registered under the lock the exit handler takes after setting shutting_down: either it
+            # sees this child and stops it, or this thread saw the flag and started none
             _children.add(child)
         try:
             child.communicate(payload)  # waits without the GIL
@@ -264,16 +278,34 @@ class Tiers:
         return child.returncode == 0
 
 
+# The folder that holds this package: the child of a compile imports the package from there, never
+# from the working directory (where a folder named "compiler" may be the user's own).
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What the child runs: ``python -c`` puts the working directory first on sys.path (unless -P or
+# PYTHONSAFEPATH left it out): it is replaced by this package's folder before anything is imported.
+_CHILD = ("import sys; root = sys.argv[1]; "
+          "getattr(sys.flags, 'safe_path', False) or sys.path.pop(0); sys.path.insert(0, root); "
+          "from compiler.runtime.worker import main; sys.exit(main(sys.argv[2:], root))")
+
+
+def child_command(role: str, batch: bool) -> list[str]:
+    """The command line of the child process that compiles ``role`` (and its batch driver)."""
+    return ([sys.executable, "-c", _CHILD, _PACKAGE_ROOT, role, str(os.getpid())]
+            + (["--batch"] if batch else []))
+
+
 _background: set = set()            # live background compile threads
 _children: set = set()              # compile processes of background compiles
 _background_lock = threading.Lock()
+_live: weakref.WeakSet = weakref.WeakSet()  # every function's Tiers (a fork resets their locks)
 
 
 @atexit.register
 def _stop_background_compiles() -> None:
     """At exit, stop the compile processes, let in-process compiles stop at their next
     checkpoint (an LLVM part) and wait for them: a thread inside LLVM while the process
-    tears LLVM down could crash it."""
+    tears LLVM down could crash it. A compile thread that starts its child after this
+    ran sees ``shutting_down`` first (see ``_compile_in_subprocess``)."""
     shutting_down.set()
     with _background_lock:
         children, threads = list(_children), list(_background)
@@ -281,3 +313,21 @@ def _stop_background_compiles() -> None:
         child.kill()
     for thread in threads:
         thread.join()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child only the forking thread lives on (``forks``: the fork waited for
+    the compiles under way): the background threads are gone, a lock one of them held is
+    held forever, their children are the parent's. Fresh locks, no compile under way; the
+    next call or ``fn.wait()`` compiles here."""
+    global _background_lock
+    _background_lock = threading.Lock()
+    _background.clear()
+    _children.clear()
+    for tiers in list(_live):
+        tiers.compiling.clear()
+        tiers.fn._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
