@@ -16,8 +16,6 @@ that builds the same tree without recursion.
 from __future__ import annotations
 
 import ast
-import contextlib
-import gc
 import math
 import warnings
 from typing import Any, Mapping
@@ -25,6 +23,7 @@ from typing import Any, Mapping
 from .. import ir
 from ..errors import ParseError
 from ..ir import Node
+from ..ir.gc_pause import gc_paused
 from ..ir.ops import FUNCTIONS, OPS
 from .dispatch import as_expr
 from .source import (_ALLOWED, MAX_TERMS, MAX_TEXT_LENGTH, _checked, _error, _error_at,  # noqa: F401
@@ -81,7 +80,7 @@ def parse(text: str, symbols: Mapping[str, Any] | None = None, *, strict: bool =
     if strict and names is None:
         names = {}  # strict with no symbols=: no name is allowed, only pi and e
     source = _Source(_checked(text))
-    with _gc_paused():  # the trees and nodes made here hold no cycles; a long text makes many
+    with gc_paused():  # the trees and nodes made here hold no cycles; a long text makes many
         return _parse(text, source, names, strict)
 
 
@@ -105,19 +104,6 @@ def _parse(text: str, source: _Source, names: dict[str, Node] | None, strict: bo
         except MemoryError:
             raise _error(text, "expression too large", "out of memory while reading it") from None
     return _Builder(source, names, strict).build(tree)
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """The cyclic garbage collector paused: its full passes over a growing heap of syntax and
-    IR nodes cost more than reading a long text itself."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def parse_point(text: str) -> dict[str, float]:

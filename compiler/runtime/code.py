@@ -26,7 +26,7 @@ from .. import codegen
 from ..codegen import vm
 from . import arguments, cache, forks  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
-from .gc_pause import gc_paused
+from ..ir.gc_pause import gc_paused
 
 _JIT_OPTIONS = dict(error_model="numpy")  # nan/inf like NumPy, never an exception
 # Batch drivers release the GIL; scalar kernels keep it: nogil costs more per

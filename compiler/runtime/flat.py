@@ -19,7 +19,7 @@ import numpy as np
 
 from ..codegen import Schedule
 from . import cache, forks
-from .gc_pause import gc_paused
+from ..ir.gc_pause import gc_paused
 
 FLAT_TARGETS = ("llvm", "vm")
 

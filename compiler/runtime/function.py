@@ -29,7 +29,7 @@ from ..ir import Node
 from . import batch, code, derivatives, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
-from .gc_pause import gc_paused
+from ..ir.gc_pause import gc_paused
 
 BACKENDS = ("auto", "numba", "llvm", "vm", "python")
 HESSIAN_MAX_SIZE = derivatives.HESSIAN_MAX_SIZE  # wrt elements up to which hessian() of tensors forms it

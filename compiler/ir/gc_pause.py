@@ -1,4 +1,5 @@
-"""Pausing the cyclic garbage collector while graphs are walked and code is generated.
+"""Pausing the cyclic garbage collector while graphs are built and walked (text parsing, the
+reverse pass, code generation): IR graphs hold no cycles.
 
 >>> with gc_paused():
 ...     pass
