@@ -301,3 +301,16 @@ def test_exit_during_background_compile_is_clean(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "exiting" and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("backend", ["python", "numba", "llvm", "vm", "auto"])
+def test_a_list_of_one_output_gives_a_1_tuple_on_every_backend(backend):
+    """A list of one expression is several outputs: the same forms as llvm/vm and the interpreter
+    give (python and numba used to return the bare value, so "auto" changed form once compiled)."""
+    a, b = cc.symbols("a b")
+    fn = cc.compile([a * b - 1.0], [a, b], backend=backend)
+    assert fn(2.0, 3.0) == (5.0,)
+    value, jac = fn.value_and_grad(2.0, 3.0)
+    assert value == (5.0,) and np.asarray(jac).tolist() == [[3.0, 2.0]]
+    batch = fn(np.array([1.0, 2.0]), 3.0)
+    assert isinstance(batch, tuple) and len(batch) == 1 and batch[0].tolist() == [2.0, 5.0]

@@ -36,6 +36,15 @@ from __future__ import annotations
 import numpy as np
 
 
+class ColorLimit(ValueError):
+    """A colouring stopped as soon as it needed more than its ``limit`` of colours."""
+
+
+def _check_limit(c: int, limit: int | None) -> None:
+    if limit is not None and c >= limit:
+        raise ColorLimit(f"the colouring needs more than {limit} colours")
+
+
 def _largest_first(degree: np.ndarray) -> list[int]:
     return np.argsort(-degree, kind="stable").tolist()
 
@@ -45,9 +54,10 @@ def _lowest_free(mask: int) -> int:
     return ((~mask) & (mask + 1)).bit_length() - 1
 
 
-def columns(pattern) -> np.ndarray:
+def columns(pattern, limit: int | None = None) -> np.ndarray:
     """A distance-2 colouring of the columns of a sparse ``pattern`` (any scipy.sparse form):
-    columns sharing a row get different colours. One colour per column, from 0."""
+    columns sharing a row get different colours. One colour per column, from 0. Beyond
+    ``limit`` colours: ``ColorLimit``, at once."""
     csc = pattern.tocsc()
     n_rows, n_cols = csc.shape
     rows_of = csc.indices.tolist()
@@ -60,6 +70,7 @@ def columns(pattern) -> np.ndarray:
         for r in rows:
             mask |= used[r]
         c = _lowest_free(mask)
+        _check_limit(c, limit)
         colour[j] = c
         bit = 1 << c
         for r in rows:
@@ -67,8 +78,9 @@ def columns(pattern) -> np.ndarray:
     return np.array(colour, dtype=np.int64)
 
 
-def star(pattern) -> np.ndarray:
-    """A star colouring of the symmetric sparse ``pattern`` (the diagonal is ignored).
+def star(pattern, limit: int | None = None) -> np.ndarray:
+    """A star colouring of the symmetric sparse ``pattern`` (the diagonal is ignored); beyond
+    ``limit`` colours, ``ColorLimit`` at once.
 
     Vertex ``v`` may not take the colour of a coloured neighbour ``w``, nor that of a
     coloured ``x`` two steps away through ``w`` when ``w`` is uncoloured (``mask[w]``
@@ -94,6 +106,7 @@ def star(pattern) -> np.ndarray:
             if colour[w] >= 0:
                 forbidden |= 1 << colour[w]
         c = _lowest_free(forbidden)
+        _check_limit(c, limit)
         colour[v] = c
         bit = 1 << c
         for x in near:  # v is now a coloured neighbour of x

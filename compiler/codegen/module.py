@@ -43,10 +43,10 @@ def tensor_batch_driver(p: Printer, kernel: str, n_out: int, n_wrt: int | None) 
              f"    for i in numba.prange({outs[0]}.shape[0]):"]
     if n_wrt is None:
         lines.append(f"        r = {kernel}({call})")
-        lines += [f"        {outs[0]}[i] = r"] if n_out == 1 else [f"        {o}[i] = r[{k}]" for k, o in enumerate(outs)]
+        lines += [f"        {outs[0]}[i] = r"] if p.single else [f"        {o}[i] = r[{k}]" for k, o in enumerate(outs)]
     else:
         lines.append(f"        v, g = {kernel}({call})")
-        if n_out == 1:
+        if p.single:
             lines.append(f"        {outs[0]}[i] = v")
             lines += [f"        {gr}[i] = g[{j}]" for j, gr in enumerate(grads[0])]
         else:
@@ -71,16 +71,17 @@ class Module:
 def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
              jac: list[list[Node]] | None, labels: dict | None = None,
              max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "",
-             plan: dict[str, Schedule] | None = None, dialect: str = "numba") -> Module:
+             plan: dict[str, Schedule] | None = None, dialect: str = "numba", many: bool = False) -> Module:
     """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``.
 
     ``plan`` is ``schedule(outputs, jac)`` when the caller has it already;
-    ``dialect`` is ``"numba"`` or ``"numpy"`` (they differ only for tensor ops).
+    ``dialect`` is ``"numba"`` or ``"numpy"`` (they differ only for tensor ops); ``many``: the
+    outputs were given as a list, so even one is returned in a tuple (as every target does).
     """
     p = (NumPyPrinter if dialect == "numpy" else Printer)(inputs, max_statements, labels)
     tensor = any(n.shape for n in inputs) or any(n.shape for sched in (plan or {}).values()
                                                  for n in sched.statements)
-    single = len(outputs) == 1
+    single = p.single = len(outputs) == 1 and not many
     out_ret = outputs[0] if single else tuple(outputs)
     plan = plan if plan is not None else schedule(outputs, jac)
     pieces = {"value": p.kernel(Kernel("value", inputs, out_ret, "Forward sweep: the value.",

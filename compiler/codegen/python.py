@@ -67,6 +67,7 @@ class Printer:
     """
 
     dialect = "numba"
+    single = True  # one output, not given as a list: kernels return it bare (generate() sets it)
 
     def __init__(self, inputs: Sequence[Node], max_statements: int | None = DEFAULT_MAX_STATEMENTS,
                  labels: dict | None = None):
@@ -461,14 +462,14 @@ class Printer:
         lines = [f"def {kernel}_batch({', '.join(params)}):",
                  "    for i in numba.prange(out.shape[1]):"]
         if n_wrt is None:
-            if n_out == 1:
+            if self.single:
                 lines.append(f"        out[0, i] = {kernel}({call})")
             else:
                 lines.append(f"        r = {kernel}({call})")
                 lines += [f"        out[{k}, i] = r[{k}]" for k in range(n_out)]
         else:
             lines.append(f"        v, g = {kernel}({call})")
-            if n_out == 1:
+            if self.single:
                 lines.append("        out[0, i] = v")
                 lines += [f"        grad[{j}, i] = g[{j}]" for j in range(n_wrt)]
             else:

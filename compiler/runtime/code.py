@@ -58,7 +58,7 @@ class Code:
     def generate(self, dialect: str) -> codegen.Module:
         with gc_paused():
             return codegen.generate(self.fn.inputs, self.fn.outputs, self.fn.wrt, self.fn._jac, self.fn._labels,
-                                    self.fn._max_statements, self.fn._title, self.fn.plan, dialect)
+                                    self.fn._max_statements, self.fn._title, self.fn.plan, dialect, self.fn._many)
 
     def numpy_function(self, name: str):
         """Function ``name`` of the NumPy-dialect module, run by plain Python: what "auto"

@@ -116,13 +116,18 @@ class TensorEntry:
         arrays, n = arguments.check_arguments(args, owner.inputs)
         if n is not None:
             return self._batch(arrays, n)
+        return arguments.result(self.run(arrays))
+
+    def run(self, arrays: list):
+        """The kernel's own result at one point, for arguments already checked and converted."""
+        owner, role = self.owner, self.role
         kernel = self.compiled
         if kernel is None and owner.requested_backend == "auto":
             code = owner._code
             kernel = code.numpy_function(code.module.entries[role])
             start = time.perf_counter()
             with np.errstate(all="ignore"):
-                out = arguments.result(kernel(*arrays))
+                out = kernel(*arrays)
             self.elapsed += time.perf_counter() - start
             if self.elapsed >= COMPILE_AFTER_SECONDS:
                 owner._tiers.compile_in_background(role)
@@ -130,9 +135,9 @@ class TensorEntry:
         if kernel is None:
             kernel = self.compiled = owner._code.kernel(role)
         if owner.backend == "numba":  # never warns (its NumPy blocks run under np.errstate)
-            return arguments.result(kernel(*arrays))
+            return kernel(*arrays)
         with np.errstate(all="ignore"):
-            return arguments.result(kernel(*arrays))
+            return kernel(*arrays)
 
     def _batch(self, arrays, n):
         owner, role = self.owner, self.role
