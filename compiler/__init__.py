@@ -10,8 +10,8 @@ The pipeline, one subpackage per stage, data flowing one way:
 ``frontend`` (symbols, tensors, text, SymPy) -> ``ir`` (the DAG and the op
 table) -> ``ad`` (the reverse pass) -> ``codegen`` (schedule, Python source,
 LLVM IR, instruction array) -> ``runtime`` (compile, tiers, targets, batches,
-disk cache); ``value`` (the eager API), ``jit`` (tracing) and ``check`` are
-built on ``compile``. This module is the public API and nothing else.
+disk cache); ``value`` (the eager API), ``jit`` (tracing), ``check`` and
+``optimize`` (IPOPT problems) are built on ``compile``. This module is the public API and nothing else.
 """
 
 from ._version import __version__  # noqa: F401
@@ -33,4 +33,5 @@ from .runtime import CompiledFunction, compile  # noqa: F401
 from .runtime.cache import CacheInfo, CacheWarning, cache_info, clear_cache  # noqa: F401
 from .check import GradcheckResult, gradcheck  # noqa: F401
 from .jit import jit  # noqa: F401
+from .optimize import NLP, NLPResult, nlp  # noqa: F401
 from .value import Value  # noqa: F401

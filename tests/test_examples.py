@@ -40,3 +40,22 @@ def test_train_moons_with_sgd_and_no_plot():
     first, last = map(float, re.search(r"loss ([0-9.]+) -> ([0-9.]+)", text).groups())
     assert last < first
 
+
+
+def test_curve_fit_recovers_the_parameters(tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "fit.png"
+    text = _run("curve_fit.py", "--plot", str(plot))
+    found = dict(re.findall(r"'(\w)': ([0-9.]+)", text.splitlines()[0]))
+    assert abs(float(found["a"]) - 2.5) < 0.1 and abs(float(found["b"]) - 1.3) < 0.1, text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_van_der_pol_is_solved_by_ipopt(tmp_path):
+    pytest.importorskip("cyipopt")
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "vdp.png"
+    text = _run("van_der_pol.py", "--N", "100", "--plot", str(plot))
+    objective = float(re.search(r"objective ([0-9.]+) in (\d+) iterations", text).group(1))
+    assert abs(objective - 3.6316002466) < 1e-8, text  # CasADi + IPOPT on the same problem: 3.6316002465527
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,9 @@ network's training step), ``compile`` (time to first gradient and to compiled
 code of random graphs of 100 ... 100,000 ops, each in a fresh process, cold
 and warm cache), ``core`` (the core issue's measurements as paired ratios:
 per call against hand-written Numba, a batch of 1e6 points, peak memory),
-``sparse`` (sparse Hessians and Jacobians by colouring, and ``jvp``).
+``sparse`` (sparse Hessians and Jacobians by colouring, and ``jvp``), ``nlp``
+(IPOPT on an optimal control problem, beside CasADi and JAX), ``dask`` (10^8
+points on a LocalCluster of worker processes, and ``reduce=``).
 Each case is timed beside its baselines (the eager tape engine,
 ``backend="python"``, Numba) and the peers that are installed (SymPy, JAX,
 PyTorch, CasADi); medians over interleaved repeats, warm-up excluded, compile
@@ -76,6 +78,13 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("sparse", "sparse Hessians and Jacobians by colouring (chained Rosenbrock, a banded residual; 1e3 ... "
                     "1e5 variables) beside CasADi and JAX's dense ones, and jvp per call beside value",
           _lazy("sparse.run"), _lazy("sparse.steps"), table=_lazy("sparse.table")),
+    Suite("nlp", "an optimal control problem (van der Pol, N = 100 ... 10,000) solved by IPOPT from this "
+                 "library, CasADi's nlpsol and JAX's dense derivatives",
+          _lazy("nlp.run"), _lazy("nlp.steps"), table=_lazy("nlp.table")),
+    Suite("dask", "1e8 points (1e7 with --quick) on a LocalCluster of 2 single-threaded worker processes: value "
+                  "and gradient against the in-process batch, the reduce= form, peak memory and compiles per worker, "
+                  "beside da.map_blocks over a SymPy-lambdified numba.njit function",
+          _lazy("dask_suite.run"), _lazy("dask_suite.steps"), table=_lazy("dask_suite.table")),
 )}
 
 

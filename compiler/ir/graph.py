@@ -170,6 +170,27 @@ def short_str(node: Node) -> str:
     return text[node.id][0]
 
 
+def substitute(outputs: Sequence[Node], replace: dict) -> list[Node]:
+    """``outputs`` rebuilt with each node whose id is a key of ``replace`` replaced by its value.
+
+    >>> from compiler import ir
+    >>> x, y = ir.symbol("x"), ir.symbol("y")
+    >>> [str(e) for e in substitute([ir.apply("sin", x)], {x.id: y})]
+    ['sin(y)']
+    """
+    new: dict[int, Node] = {}
+    for n in topo_order(outputs):
+        if n.id in replace:
+            new[n.id] = replace[n.id]
+        elif not n.args:
+            new[n.id] = n
+        else:
+            args = [new[a.id] for a in n.args]
+            same = all(a is b for a, b in zip(args, n.args))
+            new[n.id] = n if same else apply(n.op, *args, params=n.params)
+    return [new[o.id] for o in outputs]
+
+
 # --- serialization by structure ---
 
 def to_table(outputs: Sequence[Node]) -> tuple:

@@ -32,8 +32,13 @@ each call; background compiles), ``code`` (the generated module, kernels and
 batch drivers), ``flat`` (the llvm and vm targets), ``llvm`` (llvmlite),
 ``interpreter`` (the instruction-array interpreters), ``native_batch``,
 ``arguments`` and ``batch`` (checked calls), ``cache``, ``cache_files`` and
-``numba_cache`` (the disk cache: entries, its directory, Numba's files in it, verified), ``worker`` (the child process of
-a background compile), ``forks`` (``os.fork`` while a thread compiles).
+``numba_cache`` (the disk cache: entries, its directory, Numba's files in it,
+verified), ``worker`` (the child process of a background compile), ``forks``
+(``os.fork`` while a thread compiles), ``derivatives`` (jvp, jacobian, hvp, the
+colour-compressed sparse derivatives), ``scipy_adapter`` (``fn.scipy``: one flat
+vector for ``scipy.optimize``), ``reduce`` and ``dask_batch`` (``reduce=`` in
+bounded memory; Dask arrays in and out), ``per_process`` (one build of a
+function per process, however many tasks bring it).
 
 Compiled code is kept in the on-disk cache (``runtime.cache``), keyed by a
 hash of what was generated, so a second process never compiles it again.

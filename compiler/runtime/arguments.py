@@ -21,6 +21,7 @@ would be silently dropped); an integer beyond float64 range is refused.
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ def check_arguments(args: tuple, inputs: Sequence[Node]) -> tuple[list[np.ndarra
     In a batch, an argument of one point gets a leading axis of length 1 (its
     stride in the batch loop is 0).
     """
+    _refuse_lazy(args)
     if len(args) != len(inputs):
         names = ", ".join(f"{n.name}{_shape_note(n.shape)}" for n in inputs)
         raise ArgumentError(f"expected {len(inputs)} argument(s) ({names}), in this order; got {len(args)}")
@@ -107,6 +109,7 @@ def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarr
     """Each argument as a read-only float64 1-D array (length 1 for numbers: the batch loops
     are compiled for read-only arrays, so that one of the caller's is never copied) and the
     batch length, or None."""
+    _refuse_lazy(args)
     arrays, n, n_from = [], None, None
     for i, (a, name) in enumerate(zip(args, names)):
         where = f"argument {name!r} (position {i + 1})"
@@ -137,6 +140,16 @@ def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarr
                 raise ShapeError(f"array arguments have incompatible lengths: {n_from[0]!r} has shape "
                                  f"{n_from[1]} and {name!r} has shape {arr.shape}")
     return arrays, n
+
+
+def _refuse_lazy(args: tuple) -> None:
+    """Dask arrays are never converted here (that would compute them): a TypeError, which
+    sends the fast paths' calls to ``batch.checked_call`` and so to ``dask_batch``."""
+    da = sys.modules.get("dask.array")  # no Dask array can exist unless it was imported
+    if da is not None and any(isinstance(a, da.Array) for a in args):
+        raise ArgumentError("Dask arrays are taken by the batch entry points (fn(...), value_and_grad, grad, "
+                            "jvp, hvp, and their reduce=); this one computes at one point: pass NumPy arrays "
+                            "(x.compute())")
 
 
 _HUGE_HINT = " (an integer beyond float64 range, about 1.8e308, is not a float64)"

@@ -16,14 +16,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError
-from . import arguments
+from . import arguments, dask_batch
 from .flat import FLAT_TARGETS
 
 SLOT = {"value": "_value", "value_and_grad": "_vg"}  # the attribute holding each role's fast path
 
 
-def checked_call(fn, role: str, args: tuple):
-    """A call that the fast path turned away: arguments checked, then one point or a batch."""
+def checked_call(fn, role: str, args: tuple, how: str | None = None):
+    """A call that the fast path turned away: arguments checked, then one point or a batch;
+    Dask arguments and ``reduce=how`` (not None) go to ``dask_batch`` and ``reduce``."""
+    if how is not None or dask_batch.has_dask(args):
+        return dask_batch.route(fn, role, args, how)
     if fn._tensor:  # its entry checks every call; this repeats the check to raise its error
         return getattr(fn, SLOT[role])(*args)
     if role == "value_and_grad":

@@ -26,7 +26,7 @@ from ..ad import reverse
 from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
-from . import batch, code, derivatives, tiers
+from . import batch, code, derivatives, per_process, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
 from ..ir.gc_pause import gc_paused
@@ -139,41 +139,54 @@ class CompiledFunction:
     def _bind_fast_paths(self) -> None:
         """``value_and_grad`` and ``grad`` as closures in the instance: no bound-method object
         per call, 10-50 ns less than a method (measured on the neuron, a 250 ns kernel)."""
-        def slow(role, args):
-            return batch.checked_call(self, role, args)
+        def slow(role, args, how=None):  # arrays, Dask arrays, reduce= (batch, dask_batch, reduce)
+            return batch.checked_call(self, role, args, how)
 
         if not self._single:
-            def value_and_grad(*args):
-                try:
-                    return self._vg(*args)
-                except TypeError:
-                    return slow("value_and_grad", args)
+            def value_and_grad(*args, reduce=None):
+                if reduce is None:
+                    try:
+                        return self._vg(*args)
+                    except TypeError:
+                        return slow("value_and_grad", args)
+                return slow("value_and_grad", args, reduce)
 
-            def grad(*args):
-                try:
-                    return self._vg(*args)[1]
-                except TypeError:
-                    return slow("value_and_grad", args)[1]
+            def grad(*args, reduce=None):
+                if reduce is None:
+                    try:
+                        return self._vg(*args)[1]
+                    except TypeError:
+                        return slow("value_and_grad", args)[1]
+                return slow("value_and_grad", args, reduce)[1]
         else:  # one wrt given alone: its derivative itself, not a 1-tuple
-            def value_and_grad(*args):
-                try:
-                    value, g = self._vg(*args)
-                except TypeError:
-                    value, g = slow("value_and_grad", args)
+            def value_and_grad(*args, reduce=None):
+                if reduce is None:
+                    try:
+                        value, g = self._vg(*args)
+                    except TypeError:
+                        value, g = slow("value_and_grad", args)
+                else:
+                    value, g = slow("value_and_grad", args, reduce)
                 return value, _only(g, self._many)
 
-            def grad(*args):
-                return value_and_grad(*args)[1]
+            def grad(*args, reduce=None):
+                return value_and_grad(*args, reduce=reduce)[1]
         for fast, method in ((value_and_grad, CompiledFunction.value_and_grad), (grad, CompiledFunction.grad)):
             fast.__doc__, fast.__qualname__ = method.__doc__, method.__qualname__
-            fast.__signature__ = self._signature  # help() shows the inputs, positional only
+            fast.__signature__ = self._signature  # help() shows the inputs, positional only (reduce=: the doc)
             setattr(self, method.__name__, fast)
 
     @property
     def _signature(self) -> inspect.Signature:
-        return inspect.Signature([inspect.Parameter(codegen.sanitize(n), inspect.Parameter.POSITIONAL_ONLY)
-                                  for n in self._input_names])
-
+        """The inputs as positional parameters, named as identifiers (``x[1]`` -> ``x_1``; names
+        that would then repeat, ``a`` and ``a'``, get a number)."""
+        names: list[str] = []
+        for n in self._input_names:
+            name, k = codegen.sanitize(n), 2
+            while name in names:
+                name, k = f"{codegen.sanitize(n)}_{k}", k + 1
+            names.append(name)
+        return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_ONLY) for n in names])
 
     @property
     def module(self) -> codegen.Module:
@@ -186,6 +199,9 @@ class CompiledFunction:
         table = ir.to_table(self.outputs + self.inputs + self.wrt)
         return (_unpickle, (table, len(self.outputs), len(self.inputs), self.requested_backend, self._many,
                             self._max_statements, self._title, self._progress, self._single))
+
+    def __dask_tokenize__(self):  # Dask's name for it: its structure (graph keys repeat across calls)
+        return per_process.key_of(self)
 
     # --- what was generated ---
 
@@ -255,31 +271,34 @@ class CompiledFunction:
     # arguments checked (and arrays sent to the batch driver). Keyword arguments
     # are not taken: accepting them costs more than the kernel itself here.
 
-    def __call__(self, *args):
-        """The value: a float (a tuple of floats for several outputs), or arrays for array arguments.
+    def __call__(self, *args, reduce=None):
+        """The value: a float (a tuple of floats for several outputs), or arrays for array arguments
+        (NumPy or Dask: see ``dask_batch``); with ``reduce="sum"`` or ``"mean"``, its sum or mean
+        over the points of the batch (see ``reduce``).
 
-        Arguments are positional, in the order of the inputs (keywords are not taken:
+        Arguments are positional, in the order of the inputs (other keywords are not taken:
         they would cost more than a small kernel's whole call)."""
-        try:
-            return self._value(*args)
-        except TypeError:
-            return batch.checked_call(self, "value", args)
+        if reduce is None:
+            try:
+                return self._value(*args)
+            except TypeError:
+                return batch.checked_call(self, "value", args)
+        return batch.checked_call(self, "value", args, reduce)
 
-    def value_and_grad(self, *args):
-        """``(value, gradient)``: see ``grad`` for the gradient's form."""
-        try:
-            return self._vg(*args)
-        except TypeError:
-            return batch.checked_call(self, "value_and_grad", args)
+    def value_and_grad(self, *args, reduce=None):
+        """``(value, gradient)``: see ``grad`` for the gradient's form. With ``reduce="sum"`` (or
+        ``"mean"``): the value summed over the batch points and the gradient of that sum with
+        respect to the ``wrt`` inputs shared by every point, in bounded memory (``reduce``)."""
+        return batch.checked_call(self, "value_and_grad", args, reduce)  # (replaced by _bind_fast_paths)
 
-    def grad(self, *args):
+    def grad(self, *args, reduce=None):
         """The gradient: one entry per ``wrt`` input, in order, each of that input's shape (a
         float for a scalar; a leading batch axis for a batch), as a tuple; or the entry
         itself when ``wrt`` was given as one input (``wrt=p``, not ``[p]``), so that
         ``scipy.optimize.minimize(fn.value_and_grad, x0, jac=True, hess=fn.hessian)`` works.
         For several scalar outputs: the Jacobian, shape ``(n_out, n_wrt)`` (``(n, n_out,
         n_wrt)`` for a batch; ``(n_out,)`` for one ``wrt`` given alone)."""
-        return self.value_and_grad(*args)[1]
+        return self.value_and_grad(*args, reduce=reduce)[1]
 
     def hessian(self, *args):
         """Second derivatives over ``wrt`` (reverse-over-reverse): ``(n_wrt, n_wrt)``;
@@ -380,6 +399,15 @@ class CompiledFunction:
         from one kernel call of ``coloring().n_colors`` Hessian-vector products."""
         return derivatives.sparse_hessian(self, args)
 
+    def scipy(self, *data, sparse: bool = False):
+        """This function as SciPy sees it: ``fun``, ``jac``, ``hess``, ``hessp`` of one flat vector
+        of the ``wrt`` inputs, the other inputs bound to ``data`` (in input order). ``x0(...)``
+        flattens a start, ``unflatten(x)`` names a solution; ``sparse=True`` gives ``hess`` (and a
+        residual's ``jac``) as ``scipy.sparse`` matrices. See ``runtime.scipy_adapter``.
+        """
+        from .scipy_adapter import ScipyAdapter
+        return ScipyAdapter(self, data, sparse)
+
     # --- compiling ---
 
     @property
@@ -413,8 +441,13 @@ class CompiledFunction:
             raise ValueError("this function has no inputs to differentiate with respect to")
 
 
-def _unpickle(table, n_out: int, n_in: int, backend: str, many: bool, max_statements, title: str,
-              progress: bool, single: bool = False) -> CompiledFunction:
+def _unpickle(*state) -> CompiledFunction:
+    """A pickled function, built once per process (``per_process``: Dask sends it with every task)."""
+    return per_process.unpickled(state, _build)
+
+
+def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statements, title: str,
+           progress: bool, single: bool = False) -> CompiledFunction:
     nodes = ir.from_table(table)
     outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
     return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single)

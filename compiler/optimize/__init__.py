@@ -1,0 +1,15 @@
+"""Optimisation: nonlinear programs for IPOPT, built on compiled derivatives.
+
+Takes: expressions (objective, constraints) and their variables and parameters.
+Gives: an ``NLP`` with its compiled values, sparse constraint Jacobian and sparse
+Hessian of the Lagrangian (``problem``), and IPOPT runs through cyipopt (``ipopt``).
+SciPy's adapter is ``CompiledFunction.scipy`` (``runtime.scipy_adapter``).
+
+>>> import compiler as cc
+>>> x = cc.Symbol("x")
+>>> cc.nlp((x - 3) ** 2, x, backend="python").n
+1
+"""
+
+from .ipopt import NLPResult  # noqa: F401
+from .problem import NLP, nlp  # noqa: F401
