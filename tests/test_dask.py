@@ -1,7 +1,7 @@
 """Dask arrays in, Dask arrays out; data-parallel reductions; workers that build a function once.
 
 One ``LocalCluster`` of two single-threaded worker processes serves the tests that need
-workers (a session fixture); every expression is small and compiled with Numba.
+workers (one for the module, closed after it); every expression is small and compiled with Numba.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 w, b, x, y = cc.symbols("w b x y")
 
 
-@pytest.fixture(scope="session")
-def client():
+@pytest.fixture(scope="module")
+def client():  # (closed after this module: its threads must not run under later tests)
     cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                        dashboard_address=None, silence_logs=40)
     with distributed.Client(cluster) as c:

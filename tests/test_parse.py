@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from unittest import mock
@@ -346,8 +347,9 @@ _EVENTS: list = []
 _WATCHING: list = []
 
 
-def _audit(event, args):  # audit hooks cannot be removed: this one records only while a test watches
-    if _WATCHING and event in ("exec", "import", "open", "os.system", "subprocess.Popen", "os.exec",
+def _audit(event, args):  # audit hooks cannot be removed: this one records only while a test watches,
+    # and only the watching thread (another library's threads may open files meanwhile)
+    if threading.get_ident() in _WATCHING and event in ("exec", "import", "open", "os.system", "subprocess.Popen", "os.exec",
                                "os.posix_spawn", "os.spawn", "os.fork", "socket.connect"):
         _EVENTS.append((event, args))
 
@@ -371,7 +373,7 @@ def test_attacks_have_no_side_effect(text):
     calls = mock.Mock(side_effect=AssertionError("side effect"))
     with mock.patch.object(os, "system", calls), mock.patch.object(os, "popen", calls), \
             mock.patch.object(subprocess, "Popen", calls):
-        _WATCHING.append(True)
+        _WATCHING.append(threading.get_ident())
         try:
             with pytest.raises(cc.ParseError):
                 cc.parse(text)
