@@ -27,7 +27,8 @@ of the targets of the same schedule:
   loaded; in a thread when there is no usable cache.
   Batches wait for the compiled code; ``fn.wait()`` compiles now and blocks.
 
-Modules: ``function`` (compile, CompiledFunction), ``tiers`` (what answers
+Modules: ``function`` (compile, CompiledFunction), ``entries`` (its per-call
+closures), ``tiers`` (what answers
 each call; background compiles), ``code`` (the generated module, kernels and
 batch drivers), ``flat`` (the llvm and vm targets), ``llvm`` (llvmlite),
 ``interpreter`` (the instruction-array interpreters), ``native_batch``,

@@ -424,36 +424,16 @@ def _compressed_function(fn, col: Coloring):
     return _derived_function(fn, flat, inputs, title), arrays
 
 
-def _sparse_data(fn, args: tuple, col: Coloring, key: str, what: str) -> np.ndarray:
-    """The stored entries of the sparse derivative at one point, in ``col.pattern``'s CSR order."""
-    _one_point(fn, args, what)
-    if not col.n_colors:  # nothing depends on the wrt inputs
-        return np.zeros(0)
-    kernel, seeds = _cached(fn, key, lambda: _compressed_function(fn, col))
-    entry = kernel._value
-    if isinstance(entry, TensorEntry):  # the seeds need no checks: only the user's arguments
-        arrays, _ = check_arguments(args, fn.inputs)
-        result = entry.run(arrays + seeds)
-    else:
-        result = kernel(*args, *seeds)
-    compressed = np.concatenate([np.ravel(r) for r in _as_tuple(result)])  # colour by colour
-    return compressed.take(col.index)
-
-
-def _sparse(fn, args: tuple, col: Coloring, key: str, what: str):
+def _sparse(fn, args: tuple, of: str):
+    """``sparse_jacobian``/``sparse_hessian`` (``of``) at one point: the user's arguments checked,
+    the entries from ``sparse_evaluator``, the ``scipy.sparse`` matrix of the pattern."""
     import scipy.sparse as sp
-    data = _sparse_data(fn, args, col, key, what)
-    pattern = col.pattern
+    _one_point(fn, args, f"sparse_{of}")
+    # tensor kernels take checked arrays; a scalar graph's kernel (constant seeds) takes the arguments
+    arrays = check_arguments(args, fn.inputs)[0] if fn._tensor else list(args)
+    data = _cached(fn, f"{of} values", lambda: sparse_evaluator(fn, of))(arrays)
+    pattern = coloring(fn, of).pattern
     return sp.csr_matrix((data, pattern.indices.copy(), pattern.indptr.copy()), shape=pattern.shape)
-
-
-def sparse_values(fn, args: tuple, of: str) -> np.ndarray:
-    """The entries of ``sparse_jacobian``/``sparse_hessian`` (``of``) alone, in the CSR order of
-    ``fn.jacobian_sparsity()``/``fn.hessian_sparsity()``: no matrix object is made (for solvers
-    that take the values of a fixed structure, as IPOPT does)."""
-    if of == "hessian" and (fn._many or fn.outputs[0].shape):
-        hessian_sparsity(fn)  # raises, pointing to the Jacobian
-    return _sparse_data(fn, args, coloring(fn, of), f"compressed {of}", f"sparse_{of}")
 
 
 def sparse_evaluator(fn, of: str, keep: np.ndarray | None = None):
@@ -475,10 +455,10 @@ def sparse_evaluator(fn, of: str, keep: np.ndarray | None = None):
 
 
 def sparse_jacobian(fn, args: tuple):
-    return _sparse(fn, args, coloring(fn, "jacobian"), "compressed jacobian", "sparse_jacobian")
+    return _sparse(fn, args, "jacobian")
 
 
 def sparse_hessian(fn, args: tuple):
     if fn._many or fn.outputs[0].shape:
         hessian_sparsity(fn)  # raises, pointing to the Jacobian
-    return _sparse(fn, args, coloring(fn, "hessian"), "compressed hessian", "sparse_hessian")
+    return _sparse(fn, args, "hessian")

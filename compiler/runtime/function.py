@@ -26,7 +26,7 @@ from ..ad import reverse
 from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
-from . import batch, code, derivatives, per_process, tiers
+from . import batch, code, derivatives, entries, per_process, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
 from ..ir.gc_pause import gc_paused
@@ -134,59 +134,12 @@ class CompiledFunction:
         # Tensor functions keep one entry per role, which checks shapes on every call.
         self._value = tiers.first_entry(self, "value")
         self._vg = tiers.first_entry(self, "value_and_grad")
-        self._bind_fast_paths()
-
-    def _bind_fast_paths(self) -> None:
-        """``value_and_grad`` and ``grad`` as closures in the instance: no bound-method object
-        per call, 10-50 ns less than a method (measured on the neuron, a 250 ns kernel)."""
-        def slow(role, args, how=None):  # arrays, Dask arrays, reduce= (batch, dask_batch, reduce)
-            return batch.checked_call(self, role, args, how)
-
-        if not self._single:
-            def value_and_grad(*args, reduce=None):
-                if reduce is None:
-                    try:
-                        return self._vg(*args)
-                    except TypeError:
-                        return slow("value_and_grad", args)
-                return slow("value_and_grad", args, reduce)
-
-            def grad(*args, reduce=None):
-                if reduce is None:
-                    try:
-                        return self._vg(*args)[1]
-                    except TypeError:
-                        return slow("value_and_grad", args)[1]
-                return slow("value_and_grad", args, reduce)[1]
-        else:  # one wrt given alone: its derivative itself, not a 1-tuple
-            def value_and_grad(*args, reduce=None):
-                if reduce is None:
-                    try:
-                        value, g = self._vg(*args)
-                    except TypeError:
-                        value, g = slow("value_and_grad", args)
-                else:
-                    value, g = slow("value_and_grad", args, reduce)
-                return value, _only(g, self._many)
-
-            def grad(*args, reduce=None):
-                return value_and_grad(*args, reduce=reduce)[1]
-        for fast, method in ((value_and_grad, CompiledFunction.value_and_grad), (grad, CompiledFunction.grad)):
-            fast.__doc__, fast.__qualname__ = method.__doc__, method.__qualname__
-            fast.__signature__ = self._signature  # help() shows the inputs, positional only (reduce=: the doc)
-            setattr(self, method.__name__, fast)
+        entries.bind(self)  # value_and_grad and grad: closures in the instance
 
     @property
     def _signature(self) -> inspect.Signature:
-        """The inputs as positional parameters, named as identifiers (``x[1]`` -> ``x_1``; names
-        that would then repeat, ``a`` and ``a'``, get a number)."""
-        names: list[str] = []
-        for n in self._input_names:
-            name, k = codegen.sanitize(n), 2
-            while name in names:
-                name, k = f"{codegen.sanitize(n)}_{k}", k + 1
-            names.append(name)
-        return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_ONLY) for n in names])
+        """The inputs as positional parameters, named as identifiers (see ``entries.signature``)."""
+        return entries.signature(self._input_names)
 
     @property
     def module(self) -> codegen.Module:
@@ -289,7 +242,7 @@ class CompiledFunction:
         """``(value, gradient)``: see ``grad`` for the gradient's form. With ``reduce="sum"`` (or
         ``"mean"``): the value summed over the batch points and the gradient of that sum with
         respect to the ``wrt`` inputs shared by every point, in bounded memory (``reduce``)."""
-        return batch.checked_call(self, "value_and_grad", args, reduce)  # (replaced by _bind_fast_paths)
+        return batch.checked_call(self, "value_and_grad", args, reduce)  # (replaced by entries.bind)
 
     def grad(self, *args, reduce=None):
         """The gradient: one entry per ``wrt`` input, in order, each of that input's shape (a
@@ -451,15 +404,6 @@ def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statement
     nodes = ir.from_table(table)
     outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
     return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single)
-
-
-def _only(gradient, many: bool):
-    """The gradient of the one ``wrt`` input out of its per-input level."""
-    if not many:
-        return gradient[0]
-    if isinstance(gradient, tuple):  # rows of tensor gradients
-        return tuple(row[0] for row in gradient)
-    return gradient[..., 0]  # the Jacobian array of scalar outputs
 
 
 def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "auto",
