@@ -39,11 +39,22 @@ def _double(value: float) -> str:
 
 
 class Emitter:
-    """Appends instructions to one LLVM function; values are SSA names (or literals)."""
+    """Appends instructions to one LLVM function; values are SSA names (or literals).
 
-    def __init__(self, declared: set):
+    With ``width`` > 1 every value is a vector of that many points (``<4 x double>``):
+    the same lowerings then print a vector kernel. ``mangle(name, arity)`` names the
+    vector function of a C math function (glibc's ``_ZGVdN4v_exp``), or None: that
+    call is then made lane by lane. Vector adds, subtracts and multiplies may fuse
+    into FMAs (``contract``).
+    """
+
+    def __init__(self, declared: set, width: int = 1, mangle=None):
         self.lines: list[str] = []
         self.declared = declared
+        self.width, self.mangle = width, mangle
+        self.T = "double" if width == 1 else f"<{width} x double>"    # a value's type
+        self.B = "i1" if width == 1 else f"<{width} x i1>"            # a flag's type
+        self._align = "" if width == 1 else ", align 8"  # numbers in a batch are 8-byte aligned
         self._n = 0
 
     def _fresh(self) -> str:
@@ -51,58 +62,109 @@ class Emitter:
         return f"%t{self._n}"
 
     def const(self, value: float) -> str:
-        return _double(value)
+        if self.width == 1:
+            return _double(value)
+        return "<" + ", ".join([f"double {_double(value)}"] * self.width) + ">"
 
     def binary(self, instruction: str, a: str, b: str) -> str:
         r = self._fresh()
-        self.lines.append(f"  {r} = {instruction} double {a}, {b}")
+        flags = " contract" if self.width > 1 and instruction in _CONTRACTS else ""
+        self.lines.append(f"  {r} = {instruction}{flags} {self.T} {a}, {b}")
         return r
 
     def neg(self, a: str) -> str:
         r = self._fresh()
-        self.lines.append(f"  {r} = fneg double {a}")
+        self.lines.append(f"  {r} = fneg {self.T} {a}")
         return r
 
     def call(self, function: str, *args: str) -> str:
-        self.declared.add((function, len(args)))
+        if self.width > 1:
+            return self._vector_call(function, *args)
+        self.declared.add((function, len(args), "double"))
         r = self._fresh()
         params = ", ".join(f"double {a}" for a in args)
         self.lines.append(f"  {r} = call double @{function}({params})")
         return r
 
+    def _vector_call(self, function: str, *args: str) -> str:
+        base = function[5:-4] if function.startswith("llvm.") else function  # llvm.exp.f64 -> exp
+        if base == "pow" and args[1] in self._small_powers():
+            # a few products, as LLVM makes of the scalar pow(x, 2.0): the vector pow is slow
+            # (and calls the scalar one lane by lane) for a negative base
+            return self._small_powers()[args[1]](args[0])
+        if base in _VECTOR_INSTRUCTIONS:
+            name = f"llvm.{base}.v{self.width}f64"
+        else:
+            name = self.mangle(base, len(args)) if self.mangle is not None else None
+        if name is None:  # no vector function: lane by lane, with the scalar one
+            return self._lane_by_lane(function, args)
+        self.declared.add((name, len(args), self.T))
+        r = self._fresh()
+        params = ", ".join(f"{self.T} {a}" for a in args)
+        self.lines.append(f"  {r} = call {self.T} @{name}({params})")
+        return r
+
+    def _small_powers(self) -> dict:
+        mul = lambda a, b: self.binary("fmul", a, b)  # noqa: E731
+        return {self.const(2.0): lambda a: mul(a, a),
+                self.const(3.0): lambda a: mul(mul(a, a), a),
+                self.const(4.0): lambda a: (lambda sq: mul(sq, sq))(mul(a, a)),
+                self.const(-1.0): lambda a: self.binary("fdiv", self.const(1.0), a)}
+
+    def _lane_by_lane(self, function: str, args) -> str:
+        self.declared.add((function, len(args), "double"))
+        result = "poison"
+        for lane in range(self.width):
+            scalars = []
+            for a in args:
+                s = self._fresh()
+                self.lines.append(f"  {s} = extractelement {self.T} {a}, i32 {lane}")
+                scalars.append(f"double {s}")
+            v, r = self._fresh(), self._fresh()
+            self.lines.append(f"  {v} = call double @{function}({', '.join(scalars)})")
+            self.lines.append(f"  {r} = insertelement {self.T} {result}, double {v}, i32 {lane}")
+            result = r
+        return result
+
     def fcmp(self, cond: str, a: str, b: str) -> str:
         r = self._fresh()
-        self.lines.append(f"  {r} = fcmp {cond} double {a}, {b}")
+        self.lines.append(f"  {r} = fcmp {cond} {self.T} {a}, {b}")
         return r
 
     def logic(self, instruction: str, a: str, b: str) -> str:
         """``and``/``or``/``xor`` of two flags (``fcmp`` results)."""
         r = self._fresh()
-        self.lines.append(f"  {r} = {instruction} i1 {a}, {b}")
+        self.lines.append(f"  {r} = {instruction} {self.B} {a}, {b}")
         return r
 
     def select(self, c: str, a: str, b: str) -> str:
         r = self._fresh()
-        self.lines.append(f"  {r} = select i1 {c}, double {a}, double {b}")
+        self.lines.append(f"  {r} = select {self.B} {c}, {self.T} {a}, {self.T} {b}")
         return r
 
-    # memory
+    # memory: ``index`` counts values (vectors), ``index_doubles`` counts doubles
     def load(self, base: str, index: int) -> str:
         p, r = self._fresh(), self._fresh()
-        self.lines.append(f"  {p} = getelementptr inbounds double, ptr {base}, i64 {index}")
-        self.lines.append(f"  {r} = load double, ptr {p}")
+        self.lines.append(f"  {p} = getelementptr inbounds {self.T}, ptr {base}, i64 {index}")
+        self.lines.append(f"  {r} = load {self.T}, ptr {p}{self._align}")
         return r
 
-    def store(self, value: str, base: str, index: int | str) -> None:
+    def store(self, value: str, base: str, index: int | str, index_doubles: bool = False) -> None:
         p = self._fresh()
-        self.lines.append(f"  {p} = getelementptr inbounds double, ptr {base}, i64 {index}")
-        self.lines.append(f"  store double {value}, ptr {p}")
+        unit = "double" if index_doubles else self.T
+        self.lines.append(f"  {p} = getelementptr inbounds {unit}, ptr {base}, i64 {index}")
+        self.lines.append(f"  store {self.T} {value}, ptr {p}{self._align}")
 
     def to_double(self, flag: str) -> str:
-        return self.select(flag, _double(1.0), _double(0.0))
+        return self.select(flag, self.const(1.0), self.const(0.0))
 
     def to_flag(self, value: str) -> str:
-        return self.fcmp("une", value, _double(0.0))
+        return self.fcmp("une", value, self.const(0.0))
+
+
+# LLVM intrinsics that are vector instructions (no library call) at every width
+_VECTOR_INSTRUCTIONS = frozenset({"fabs", "copysign", "floor", "ceil", "rint", "sqrt"})
+_CONTRACTS = frozenset({"fadd", "fsub", "fmul"})
 
 
 @dataclass
@@ -119,8 +181,13 @@ class NativeModule:
 
 
 def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node],
-         chunk: int = CHUNK) -> NativeModule:
-    """LLVM IR of ``kernel``: ``statements`` (a schedule) computing ``outputs`` from ``inputs``."""
+         chunk: int = CHUNK, width: int = 1, mangle=None) -> NativeModule:
+    """LLVM IR of ``kernel``: ``statements`` (a schedule) computing ``outputs`` from ``inputs``.
+
+    With ``width`` > 1, the kernel computes that many points at once: ``in`` and
+    ``scratch`` hold vectors, and output ``k`` of point ``l`` goes to
+    ``out[k * stride + l]`` (see ``Emitter`` for ``mangle``).
+    """
     slot_in = {n.id: i for i, n in enumerate(inputs)}
     chunks = [statements[i:i + chunk] for i in range(0, len(statements), chunk)]
     part_of = {}
@@ -140,14 +207,14 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
                     scratch[a.id] = len(scratch)
 
     declared: set = set()
-    functions: list[str] = []
+    parts: list[tuple[set, str]] = []  # (declarations, definition) of each part
     for c, nodes in enumerate(chunks):
-        e = Emitter(declared)
+        e = Emitter(declared, width, mangle)
         local: dict[int, str] = {}
 
         def value(a: Node) -> str:
             if a.op == "const":
-                return _double(1.0 if a.value is True else 0.0 if a.value is False else a.value)
+                return e.const(1.0 if a.value is True else 0.0 if a.value is False else a.value)
             v = local.get(a.id)
             if v is None:
                 if a.op == "var":
@@ -168,13 +235,12 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             if node.id in scratch:
                 e.store(as_double, "%s", scratch[node.id])
             for k in out_positions.get(node.id, ()):
-                e.store(as_double, "%out", _out_index(e, k))
-        functions.append(_module_text(declared, [
-            f"define void @part{c}(ptr noalias %in, ptr noalias %out, i64 %stride, ptr noalias %s) "
-            f"nounwind {{\nentry:\n" + "\n".join(e.lines) + "\n  ret void\n}"]))
+                e.store(as_double, "%out", _out_index(e, k), index_doubles=True)
+        parts.append((declared, f"define void @part{c}(ptr noalias %in, ptr noalias %out, i64 %stride, "
+                                f"ptr noalias %s) nounwind {{\nentry:\n" + "\n".join(e.lines) + "\n  ret void\n}"))
         declared = set()
     # the entry: run the parts, then write outputs that are inputs or constants
-    e = Emitter(declared)
+    e = Emitter(declared, width, mangle)
     calls = [f"  call void @part{c}(ptr %in, ptr %out, i64 %stride, ptr %s)" for c in range(len(chunks))]
     for k, node in enumerate(outputs):
         if node.id in part_of:
@@ -182,18 +248,47 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
         if node.op == "var":
             v = e.load("%in", slot_in[node.id])
         else:
-            v = _double(1.0 if node.value is True else 0.0 if node.value is False else node.value)
-        e.store(v, "%out", _out_index(e, k))
-    parts = [f"declare void @part{c}(ptr, ptr, i64, ptr) nounwind" for c in range(len(chunks))]
-    functions.append(_module_text(declared, parts + [
-        "define void @kernel(ptr noalias %in, ptr noalias %out, i64 %stride, ptr noalias %s) "
-        "nounwind {\nentry:\n" + "\n".join(calls + e.lines) + "\n  ret void\n}"]))
+            v = e.const(1.0 if node.value is True else 0.0 if node.value is False else node.value)
+        e.store(v, "%out", _out_index(e, k), index_doubles=True)
+    entry = ["define void @kernel(ptr noalias %in, ptr noalias %out, i64 %stride, ptr noalias %s) "
+             "nounwind {\nentry:\n" + "\n".join(calls + e.lines) + "\n  ret void\n}"]
+    if width > 1:
+        entry.append(_batch_loop(e.T, width, len(inputs)))
+    if width > 1 and len(parts) <= 1:  # one module: LLVM inlines the body into the loop
+        merged = set(declared).union(*(d for d, _ in parts))
+        functions = [_module_text(merged, [p for _, p in parts] + entry)]
+    else:
+        functions = [_module_text(d, [p]) for d, p in parts]
+        declares = [f"declare void @part{c}(ptr, ptr, i64, ptr) nounwind" for c in range(len(chunks))]
+        functions.append(_module_text(declared, declares + entry))
     return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)))
 
 
+def _batch_loop(vector: str, width: int, n_in: int) -> str:
+    """``batch``: the kernel on points ``start, start + width, ... < stop`` (``stop - start`` a
+    multiple of ``width``); input ``j`` of point ``i`` is ``arrays[j][i * strides[j]]``, where a
+    stride of 0 (a number shared by all points) needs ``width`` copies of it."""
+    head, body = [f"  %buf = alloca {vector}, i64 {max(1, n_in)}, align 32"], []
+    for j in range(n_in):
+        head += [f"  %ap{j} = getelementptr inbounds ptr, ptr %arrays, i64 {j}", f"  %a{j} = load ptr, ptr %ap{j}",
+                 f"  %sp{j} = getelementptr inbounds i64, ptr %strides, i64 {j}", f"  %s{j} = load i64, ptr %sp{j}"]
+        body += [f"  %o{j} = mul i64 %i, %s{j}", f"  %p{j} = getelementptr inbounds double, ptr %a{j}, i64 %o{j}",
+                 f"  %v{j} = load {vector}, ptr %p{j}, align 8",
+                 f"  %b{j} = getelementptr inbounds {vector}, ptr %buf, i64 {j}",
+                 f"  store {vector} %v{j}, ptr %b{j}, align 8"]
+    return "\n".join([
+        "define void @batch(ptr noalias %arrays, ptr noalias %strides, ptr noalias %out, i64 %stride, "
+        "i64 %start, i64 %stop, ptr noalias %s) nounwind {", "entry:", *head, "  br label %check", "check:",
+        "  %i = phi i64 [ %start, %entry ], [ %next, %body ]", "  %more = icmp slt i64 %i, %stop",
+        "  br i1 %more, label %body, label %done", "body:", *body,
+        "  %dest = getelementptr inbounds double, ptr %out, i64 %i",
+        "  call void @kernel(ptr %buf, ptr %dest, i64 %stride, ptr %s)",
+        f"  %next = add i64 %i, {width}", "  br label %check", "done:", "  ret void", "}"])
+
+
 def _module_text(declared: set, definitions: list[str]) -> str:
-    decls = [f"declare double @{name}({', '.join(['double'] * arity)}) nounwind"
-             for name, arity in sorted(declared)]
+    decls = [f"declare {t} @{name}({', '.join([t] * arity)}) nounwind"
+             for name, arity, t in sorted(declared)]
     return "\n\n".join(decls + definitions) + "\n"
 
 

@@ -66,8 +66,10 @@ def tensor_batch(fn, role: str, arrays: list[np.ndarray], n: int, driver=None):
 def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
     """A batch of a scalar function: 1-D arrays (length 1 for shared numbers) in, arrays out."""
     n_out, k = len(fn.outputs), len(fn.wrt)
-    if fn.backend in FLAT_TARGETS:
+    target = fn._code.vector_target(role) if n else None
+    if target is None and fn.backend in FLAT_TARGETS:
         target = fn._code.target(role)
+    if target is not None:
         flat = np.empty((target.n_out, n))
         if n:
             strides = np.array([0 if a.shape[0] == 1 else 1 for a in arrays], dtype=np.int64)

@@ -24,10 +24,11 @@ import numpy as np
 
 from .. import codegen
 from ..codegen import vm
-from . import arguments, cache, forks  # noqa: F401 - forks: its fork hooks
+from . import arguments, cache, forks, simd  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
 from ..ir.gc_pause import gc_paused
 
+VECTOR_BACKENDS = ("numba", "llvm")  # whose scalar batches run on vector units where they can
 _JIT_OPTIONS = dict(error_model="numpy")  # nan/inf like NumPy, never an exception
 # Batch drivers release the GIL; scalar kernels keep it: nogil costs more per
 # call than the kernel of a small expression, and a thread gains nothing from it there.
@@ -43,6 +44,7 @@ class Code:
         self._numpy_module: codegen.Module | None = None
         self._shared: _SharedModule | None = None  # the module of the generated source, shared
         self._targets: dict = {}   # role -> FlatTarget (llvm, vm)
+        self._vectors: dict = {}   # role -> FlatTarget of the vector batch (``simd``), or None
         self._drivers: dict = {}   # role -> the batch loop, once made
         self._programs: dict = {}  # role -> vm.Program
 
@@ -195,6 +197,25 @@ class Code:
                 driver = python_batch(driver)
             self._drivers[role] = driver
             return driver
+
+    def vector_target(self, role: str) -> FlatTarget | None:
+        """The vector batch of ``role``, made on first use; None where batches of this function
+        stay scalar: tensors, the python and vm backends, ``simd=False``, or no vector math
+        on this machine (``simd.info()``)."""
+        if role in self._vectors:
+            return self._vectors[role]
+        with self.fn._lock:
+            if role not in self._vectors:
+                self._vectors[role] = None
+                fn = self.fn
+                if fn._simd and not fn._tensor and fn.backend in VECTOR_BACKENDS:
+                    info = simd.info()
+                    if info.available:
+                        if role == "value_and_grad":
+                            fn._require_wrt()
+                        self._vectors[role] = native_target(fn.inputs, fn.plan[role], role, fn._progress,
+                                                            simd=info)
+            return self._vectors[role]
 
     def target(self, role: str, progress: bool | None = None) -> FlatTarget:
         """The llvm or vm build of ``role``, made (or loaded from the disk cache) on first use."""

@@ -105,15 +105,22 @@ def progress_bar(total: int, what: str, enabled: bool):
 
 
 def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None,
-                   compile: bool = True) -> FlatTarget | None:
+                   compile: bool = True, simd=None) -> FlatTarget | None:
     """The llvm build of ``plan``: loaded from the disk cache, else compiled (or, without
-    ``compile``, None). ``module`` is its LLVM IR when the caller has it already."""
+    ``compile``, None). ``module`` is its LLVM IR when the caller has it already.
+
+    With ``simd`` (a ``simd.SimdInfo`` on the "simd" path), the build is the vector
+    kernel of its width, and the target has only a batch (``vector_batch``).
+    """
     from ..codegen import llvm as codegen_llvm  # the llvm target's modules: imported when used
     from . import llvm
+    width = simd.width if simd is not None else 1
     if module is None:
         with gc_paused():
-            module = codegen_llvm.emit(inputs, plan.outputs, plan.statements)
-    key = cache.entry_key("llvm", llvm.host_fingerprint(), *module.texts)
+            module = codegen_llvm.emit(inputs, plan.outputs, plan.statements, width=width,
+                                       mangle=simd.vector_function if simd is not None else None)
+    fingerprint = llvm.host_fingerprint() + ("" if simd is None else "|" + simd.key())
+    key = cache.entry_key("llvm", fingerprint, *module.texts)
     kernel = None
     blob = cache.load(key, "o")
     if blob is not None:
@@ -125,7 +132,8 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     if kernel is None and not compile:
         return None
     if kernel is None:
-        bar = progress_bar(len(module.texts), f"compiling {role} (llvm)", progress)
+        what = f"compiling {role} (llvm" + (f", {simd.isa} vectors)" if simd is not None else ")")
+        bar = progress_bar(len(module.texts), what, progress)
 
         def part_done(k: int) -> None:
             if bar is not None:
@@ -142,6 +150,18 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
         with forks.compiling():
             kernel = llvm.NativeKernel(objects, module)
     cfunc, address, n_scratch = kernel.cfunc, kernel.address, kernel.n_scratch
+    if simd is not None:
+        loop = kernel.batch_address
+
+        def vector_batch(arrays, strides, out):
+            forks.ensure_registered()
+            from . import native_batch
+            # a number shared by every point: ``width`` copies, read as one vector
+            arrays = tuple(a if s else _copies(a[0], width) for a, s in zip(arrays, strides))
+            native_batch.vector_batch(loop, address, n_scratch, width, arrays, strides, out)
+        target = FlatTarget(len(inputs), module.n_out, None, vector_batch)
+        target.kernel, target.module = kernel, module
+        return target
 
     def scalar(x, out):
         s = np.empty(n_scratch)
@@ -155,6 +175,13 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     target = FlatTarget(len(inputs), module.n_out, scalar, batch, native=(cfunc, n_scratch))
     target.kernel = kernel  # keeps the machine code alive
     return target
+
+
+def _copies(value: float, width: int) -> np.ndarray:
+    """``width`` copies of ``value``, read-only as the other arrays of a batch (one Numba type)."""
+    a = np.full(width, value)
+    a.flags.writeable = False
+    return a
 
 
 def vm_target(program) -> FlatTarget:

@@ -93,11 +93,12 @@ class CompiledFunction:
     def __init__(self, outputs: Sequence[Node], inputs: Sequence[Node], wrt: Sequence[Node],
                  backend: str = "auto", many: bool = False,
                  max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, title: str = "",
-                 progress: bool = True, single: bool = False):
+                 progress: bool = True, single: bool = False, simd: bool = True):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.outputs, self.inputs, self.wrt = list(outputs), list(inputs), list(wrt)
         self._many, self._max_statements, self._progress = many, max_statements, progress
+        self._simd = bool(simd)  # batches of a scalar function may run on vector units (``simd``)
         # ``wrt`` given as one input, not a list: derivatives drop the per-input level
         self._single = bool(single) and len(self.wrt) == 1
         self._labels: dict = {}
@@ -151,7 +152,7 @@ class CompiledFunction:
     def __reduce__(self):
         table = ir.to_table(self.outputs + self.inputs + self.wrt)
         return (_unpickle, (table, len(self.outputs), len(self.inputs), self.requested_backend, self._many,
-                            self._max_statements, self._title, self._progress, self._single))
+                            self._max_statements, self._title, self._progress, self._single, self._simd))
 
     def __dask_tokenize__(self):  # Dask's name for it: its structure (graph keys repeat across calls)
         return per_process.key_of(self)
@@ -305,7 +306,7 @@ class CompiledFunction:
                 flat = [g for row in self._jac for g in row]
                 self._grad_fn = CompiledFunction(flat, self.inputs, self.wrt, self.requested_backend,
                                                  many=True, max_statements=self._max_statements,
-                                                 title="gradient", progress=self._progress)
+                                                 title="gradient", progress=self._progress, simd=self._simd)
             return self._grad_fn
 
     # --- forward mode, Jacobians and sparse derivatives (the machinery: derivatives.py) ---
@@ -400,15 +401,15 @@ def _unpickle(*state) -> CompiledFunction:
 
 
 def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statements, title: str,
-           progress: bool, single: bool = False) -> CompiledFunction:
+           progress: bool, single: bool = False, simd: bool = True) -> CompiledFunction:
     nodes = ir.from_table(table)
     outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
-    return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single)
+    return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single, simd)
 
 
 def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "auto",
-            max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, progress: bool = True
-            ) -> CompiledFunction:
+            max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, progress: bool = True,
+            simd: bool = True) -> CompiledFunction:
     """Compile ``expr`` (an expression, a SymPy expression, or a list of them) as a function of ``inputs``.
 
     Derivatives are taken with respect to ``wrt`` (default: all inputs), a list
@@ -418,6 +419,8 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
     derivative 0. ``backend`` is one of
     ``BACKENDS`` (see the module docstring); ``progress=False`` silences the
     progress bar that a compile longer than a second shows on stderr.
+    ``simd=False`` keeps batches on the scalar loop where vector math would run
+    them (see ``cc.simd_info()``).
 
     >>> import compiler as cc
     >>> x, y = cc.symbols("x y")
@@ -438,7 +441,8 @@ def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str
             if w.id not in {n.id for n in ins}:
                 raise ValueError(f"wrt[{i}] {w.name!r} is not one of the inputs {[n.name for n in ins]}")
     title = ", ".join(ir.short_str(o) for o in outputs)
-    return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200], progress, single)
+    return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200], progress, single,
+                            simd)
 
 
 def _is_one_symbol(x) -> bool:

@@ -107,6 +107,8 @@ class NativeKernel:
                 self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()
             self.address = self._engine.get_function_address("kernel")
+            # the loop over points of a vector kernel (``codegen.llvm``), 0 in a scalar one
+            self.batch_address = self._engine.get_function_address("batch")
         if not self.address:
             raise RuntimeError("compiled object has no 'kernel' symbol")
         self.n_in, self.n_out, self.n_scratch = module.n_in, module.n_out, module.n_scratch

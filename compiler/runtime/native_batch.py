@@ -48,3 +48,55 @@ def batch(address, n_scratch, arrays, strides, out):
             for j in range(n_in):
                 x[j] = arrays[j][i * strides[j]]
             _call_kernel(address, x, out, i, n, scratch)
+
+
+VECTOR_BLOCK = 256  # points per block of the vector loop (a multiple of every width)
+
+
+@intrinsic
+def _call_loop(typingctx, address, pointers, strides, out, n, start, stop, scratch):
+    """batch(&pointers[0], &strides[0], &out[0, 0], n, start, stop, &scratch[0]) at ``address``."""
+    sig = types.void(address, pointers, strides, out, n, start, stop, scratch)
+
+    def codegen(context, builder, signature, args):
+        address_v, pointers_v, strides_v, out_v, n_v, start_v, stop_v, scratch_v = args
+        ptr = lir.DoubleType().as_pointer()
+        i64 = lir.IntType(64)
+        fnty = lir.FunctionType(lir.VoidType(), [ptr, ptr, ptr, i64, i64, i64, ptr])
+        fn = builder.inttoptr(address_v, fnty.as_pointer())
+        data = [context.make_array(signature.args[k])(context, builder, v).data
+                for k, v in ((1, pointers_v), (2, strides_v), (3, out_v), (7, scratch_v))]
+        data = [builder.bitcast(d, ptr) for d in data]
+        builder.call(fn, [data[0], data[1], data[2], n_v, start_v, stop_v, data[3]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def vector_batch(loop, address, n_scratch, width, arrays, strides, out):
+    """The vector loop at ``loop`` on blocks of points; the last points of the batch (fewer
+    than ``width``) go through the kernel at ``address``, padded with the last point, and only
+    theirs are kept. A stride of 0 needs ``width`` copies of the shared number."""
+    n_out, n = out.shape
+    n_in = len(arrays)
+    pointers = np.empty(max(1, n_in), dtype=np.int64)
+    for j in range(n_in):
+        pointers[j] = arrays[j].ctypes.data
+    n_blocks = (n + VECTOR_BLOCK - 1) // VECTOR_BLOCK
+    for blk in numba.prange(n_blocks):
+        scratch = np.empty(max(1, n_scratch) * width)
+        start, stop = blk * VECTOR_BLOCK, min(n, (blk + 1) * VECTOR_BLOCK)
+        full = start + (stop - start) // width * width
+        _call_loop(loop, pointers, strides, out, n, start, full, scratch)
+        if full < stop:
+            x = np.empty(n_in * width)
+            tail = np.empty((n_out, width))
+            for j in range(n_in):
+                a, s = arrays[j], strides[j]
+                for lane in range(width):
+                    x[j * width + lane] = a[min(full + lane, stop - 1) * s]
+            _call_kernel(address, x, tail, 0, width, scratch)
+            for k in range(n_out):
+                for lane in range(stop - full):
+                    out[k, full + lane] = tail[k, lane]
