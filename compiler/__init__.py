@@ -31,6 +31,7 @@ from .frontend.parse import parse  # noqa: F401
 from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401
 from .runtime.cache import CacheInfo, CacheWarning, cache_info, clear_cache  # noqa: F401
+from .runtime.simd import SimdInfo, info as simd_info  # noqa: F401
 from .check import GradcheckResult, gradcheck  # noqa: F401
 from .jit import jit  # noqa: F401
 from .optimize import NLP, NLPResult, nlp  # noqa: F401

@@ -62,6 +62,27 @@ def _add_cache_command(commands: argparse._SubParsersAction) -> None:
     clear.set_defaults(run=_cache_clear)
 
 
+def _info(args: argparse.Namespace) -> int:
+    import numba
+    import llvmlite.binding as llvm
+    from compiler.runtime.cache import cache_info
+    from compiler.runtime.simd import info
+    simd = info()
+    print(f"batches of scalar functions: {simd.path} ({simd.reason})")
+    print(f"CPU: {llvm.get_host_cpu_name()}, LLVM {'.'.join(map(str, llvm.llvm_version_info))}, "
+          f"Numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")
+    print(cache_info())
+    return 0
+
+
+def _add_info_command(commands: argparse._SubParsersAction) -> None:
+    info = commands.add_parser("info", help="print which batch path (SIMD or scalar) runs here, and why",
+                               description="Print whether batches run on vector units (glibc's libmvec, "
+                                           "the CPU's vector width) or the scalar loop and why, the CPU, "
+                                           "the JIT versions and the cache summary.")
+    info.set_defaults(run=_info, parser=info)
+
+
 def _add_show_command(commands: argparse._SubParsersAction) -> None:
     from compiler.cli import add_show_command
     add_show_command(commands)
@@ -91,7 +112,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_show_command, _add_eval_command, _add_bench_command, _add_cache_command]
+    _add_show_command, _add_eval_command, _add_bench_command, _add_cache_command, _add_info_command]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -66,6 +66,8 @@ def run_show(args: argparse.Namespace) -> int:
     fn, _ = _compile(args, args.backend)
     if args.ir:
         text = fn.ir
+    elif args.llvm:
+        text = fn.llvm_ir
     elif args.output:
         path = fn.save(args.output)
         print(f"wrote {path}: a module that needs only math, numpy and numba "
@@ -144,6 +146,9 @@ def add_show_command(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--backend", choices=["python", "numba"], default="numba",
                       help="the dialect of the source (they differ for tensors only; default numba)")
     show.add_argument("--ir", action="store_true", help="print the IR graph instead of the source")
+    show.add_argument("--llvm", action="store_true",
+                      help="print the LLVM IR that batches run (vector code where `python -m compiler info` "
+                           "says simd) instead of the source")
     show.add_argument("-o", "--output", metavar="FILE",
                       help="write a standalone module (needs only math, numpy, numba) to FILE")
     show.set_defaults(run=guarded(run_show), parser=show)

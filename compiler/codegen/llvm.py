@@ -64,7 +64,7 @@ class Emitter:
     def const(self, value: float) -> str:
         if self.width == 1:
             return _double(value)
-        return "<" + ", ".join([f"double {_double(value)}"] * self.width) + ">"
+        return f"splat (double {_double(value)})"
 
     def binary(self, instruction: str, a: str, b: str) -> str:
         r = self._fresh()

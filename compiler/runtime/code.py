@@ -23,6 +23,7 @@ import weakref
 import numpy as np
 
 from .. import codegen
+from ..errors import UnsupportedError
 from ..codegen import vm
 from . import arguments, cache, forks, simd  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
@@ -216,6 +217,22 @@ class Code:
                         self._vectors[role] = native_target(fn.inputs, fn.plan[role], role, fn._progress,
                                                             simd=info)
             return self._vectors[role]
+
+    def llvm_ir(self, role: str) -> str:
+        """The LLVM IR of ``role``: the vector kernel where batches use it, else the scalar one."""
+        from ..codegen import llvm as codegen_llvm
+        fn = self.fn
+        if fn._tensor:
+            raise UnsupportedError("llvm_ir: LLVM IR is made for scalar expressions; this one has "
+                                   "tensors (see fn.source)")
+        info = simd.info()
+        vector = fn._simd and fn.backend in VECTOR_BACKENDS and info.available
+        plan = fn.plan[role]
+        with gc_paused():
+            module = codegen_llvm.emit(fn.inputs, plan.outputs, plan.statements,
+                                       width=info.width if vector else 1,
+                                       mangle=info.vector_function if vector else None)
+        return module.text
 
     def target(self, role: str, progress: bool | None = None) -> FlatTarget:
         """The llvm or vm build of ``role``, made (or loaded from the disk cache) on first use."""

@@ -65,7 +65,7 @@ def _cached(fn, key: str, build):
 def _derived_function(fn, outputs: list[Node], extra_inputs: list[Node], title: str):
     """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is."""
     return type(fn)(outputs, fn.inputs + list(extra_inputs), [], fn.requested_backend, many=True,
-                    max_statements=fn._max_statements, title=title, progress=fn._progress)
+                    max_statements=fn._max_statements, title=title, progress=fn._progress, simd=fn._simd)
 
 
 def _as_tuple(result) -> tuple:

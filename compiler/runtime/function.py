@@ -184,6 +184,19 @@ class CompiledFunction:
         return path
 
     @property
+    def llvm_ir(self) -> str:
+        """The LLVM IR of the value and gradient (the value alone without ``wrt``) that batches
+        run: the vector kernel and its loop over points where batches use vector math
+        (``cc.simd_info()``), else the one-point kernel of the llvm target.
+
+        >>> import compiler as cc
+        >>> x = cc.Symbol("x")
+        >>> "define void @kernel" in cc.compile(cc.exp(x), [x], backend="llvm").llvm_ir
+        True
+        """
+        return self._code.llvm_ir("value_and_grad" if self.wrt else "value")
+
+    @property
     def ir(self) -> str:
         """A listing of the IR graph of the outputs (see also ``fn.grad_fn.ir``)."""
         return ir.format_ir(self.outputs)
