@@ -62,11 +62,20 @@ def _lazy(ref: str) -> Callable:
     return call
 
 
+def _simd_ops() -> dict:
+    from .simd_ops import OPS
+    return OPS
+
+
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("calls", "value and gradient per call: neuron, Rosenbrock 2 and 100", _lazy("calls.run"),
           lambda quick: 3, panel=_lazy("plots._speedups")),
     Suite("batch", "value and gradient at 1e3 ... 1e7 points", _lazy("batch.run"),
           lambda quick: 3 if quick else 5, panel=_lazy("plots._batch")),
+    Suite("simd", "ns per element of each transcendental op, one thread: vector kernel, scalar kernel, "
+                  "NumPy's ufunc; the batch expression against the floor of its calls",
+          _lazy("simd_ops.run"), lambda quick: len(_simd_ops()) + 1, table=_lazy("simd_ops.table_of"),
+          panel=_lazy("simd_ops.panel")),
     Suite("mlp", "an MLP's training step (value and gradient of the loss)", _lazy("mlp.run"), lambda quick: 1),
     Suite("compile", "time to first gradient and to compiled code of random graphs of 100 ... 100,000 ops "
                      "(fresh processes, cold and warm cache)",

@@ -1,7 +1,8 @@
 """Batch suite: value and gradient of one expression at 1e3 ... 1e7 points.
 
 ``exp(-(x**2 + y**2))*sin(3*z) + log(1 + x**2*y**2) + tanh(x*y*z) + sqrt(1 + z**2)*cos(x - y)``
-with respect to x, y, z. Methods: this library (its parallel Numba loop), a
+with respect to x, y, z. Methods: this library (its parallel loop on vector
+units where ``cc.simd_info()`` says so, and the scalar loop, ``simd=False``), a
 ``numba.prange`` loop over SymPy ``lambdify(cse=True)`` (into preallocated
 arrays), ``jax.jit(vmap(value_and_grad))``, PyTorch autograd on arrays, and,
 on small batches only (scaled per point), ``backend="python"`` and the eager tape.
@@ -49,11 +50,14 @@ def run(quick: bool, progress) -> list[Row]:
     sp, jax, torch = optional("sympy"), optional("jax"), optional("torch")
     x, y, z = cc.symbols("x y z")
     fn = cc.compile(expression(cc)(x, y, z), [x, y, z])
+    scalar = cc.compile(expression(cc)(x, y, z), [x, y, z], simd=False)
+    ours, scalar_name = ours_name(), "compiler, simd=False (scalar loop, parallel)"
     py = cc.compile(expression(cc)(x, y, z), [x, y, z], backend="python")
     rng = np.random.default_rng(0)
     compiled: dict[str, float] = {}
     small = [rng.uniform(-2, 2, 16) for _ in range(3)]
-    _, compiled["compiler (Numba, parallel)"] = first_call(fn.value_and_grad, *small)
+    _, compiled[ours] = first_call(fn.value_and_grad, *small)
+    _, compiled[scalar_name] = first_call(scalar.value_and_grad, *small)
     loop = None
     if sp is not None:
         t0 = time.perf_counter()
@@ -67,7 +71,9 @@ def run(quick: bool, progress) -> list[Row]:
     rows: list[Row] = []
     for n in sizes:
         X, Y, Z = (rng.uniform(-2, 2, n) for _ in range(3))
-        methods = {"compiler (Numba, parallel)": lambda: fn.value_and_grad(X, Y, Z)}
+        methods = {ours: lambda: fn.value_and_grad(X, Y, Z)}
+        if cc.simd_info().available:
+            methods[scalar_name] = lambda: scalar.value_and_grad(X, Y, Z)
         scale = {}
         if loop is not None:
             out = np.empty((4, n))
@@ -104,6 +110,13 @@ def run(quick: bool, progress) -> list[Row]:
                             compiled.get(method) if n == sizes[0] else None, spread, note))
         progress()
     return rows
+
+
+def ours_name() -> str:
+    """This library's method: on vector units (which) or the scalar loop."""
+    import compiler as cc
+    info = cc.simd_info()
+    return f"compiler ({info.isa} vector math, parallel)" if info.available else "compiler (scalar loop, parallel)"
 
 
 def _check(n, ours, loop, X, Y, Z) -> None:
