@@ -219,3 +219,25 @@ def test_a_narrower_width_gives_the_same_answers():
         print("ok")
         """, COMPILER_SIMD="2")
     assert out.strip() == "ok"
+
+
+@needs_simd
+def test_show_llvm_prints_the_vector_kernel():
+    out = subprocess.run([sys.executable, "-m", "compiler", "show", "tanh(x)*y", "--llvm"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert INFO.mangled("tanh", 1) in out.stdout and "define void @batch" in out.stdout
+
+
+def test_the_readme_claim_about_asin_near_one():
+    """Conventions: the fused 1 - x*x of a batch is the accurate one (checked against mpmath)."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    a = 0.9999999999
+    exact = float(1 / mpmath.sqrt(1 - mpmath.mpf(a) ** 2))
+    vec = cc.compile(cc.asin(x), [x], backend="llvm")
+    one = vec.grad(a)[0]
+    assert abs(one - exact) / exact > 1e-11  # the one-point call cancels
+    if INFO.available:
+        batch = vec.grad(np.full(5, a))[0]
+        assert np.all(np.abs(batch - exact) <= 2 * np.spacing(exact))
