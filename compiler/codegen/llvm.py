@@ -17,6 +17,11 @@ Long schedules are split into ``part<k>`` functions of at most
 ``CHUNK`` statements, since LLVM's cost grows faster than linearly with the
 size of one block; values that cross parts go through ``scratch``.
 
+With ``width`` > 1 (``runtime.simd``), the same schedule is printed on
+vectors of that many points (``<4 x double>``), with a ``batch`` function that
+loops over the points: the batches' vector code, where a vector math library
+provides the transcendental functions.
+
 Each op's lowering is its ``llvm`` entry in ``ops.OPS``: a function of an
 ``Emitter`` and its operand values, with the NumPy semantics of the op's
 ``fmt`` (nan/inf, never a trap). Tests check that both targets agree.

@@ -31,7 +31,9 @@ Modules: ``function`` (compile, CompiledFunction), ``entries`` (its per-call
 closures), ``tiers`` (what answers
 each call; background compiles), ``code`` (the generated module, kernels and
 batch drivers), ``flat`` (the llvm and vm targets), ``llvm`` (llvmlite),
-``interpreter`` (the instruction-array interpreters), ``native_batch``,
+``interpreter`` (the instruction-array interpreters), ``simd`` (whether batches
+run on vector units: glibc's libmvec and the CPU's width), ``native_batch`` (the
+batch loops of machine code, scalar and vector),
 ``arguments`` and ``batch`` (checked calls), ``cache``, ``cache_files`` and
 ``numba_cache`` (the disk cache: entries, its directory, Numba's files in it,
 verified), ``worker`` (the child process of a background compile), ``forks``
