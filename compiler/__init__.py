@@ -16,15 +16,16 @@ disk cache); ``value`` (the eager API), ``jit`` (tracing), ``check`` and
 
 from ._version import __version__  # noqa: F401
 from . import ir  # noqa: F401
-from .errors import (ArgumentError, CacheError, CompilerError, ParseError, ShapeError, TracingError,  # noqa: F401
-                     UnsupportedError, UnsupportedFunctionError)
+from .errors import (ArgumentError, CacheError, CompilerError, ParseError, ResourceError, ShapeError,  # noqa: F401
+                     TracingError, UnsupportedError, UnsupportedFunctionError)
 from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, broadcast_to,  # noqa: F401
                        cbrt, ceil, clip, concatenate, cos, cosh, cumprod, cumsum, diag, diagonal, diff, dot,
-                       einsum, erf, exp, exp2, expand_dims, expm1, flip, floor, floor_divide, from_sympy, hypot,
+                       einsum, erf, exp, exp2, expand_dims, expm1, flip, floor, floor_divide, fori_loop, from_sympy,
+                       hypot,
                        inner, kron, log, log1p, log2, log10, log_softmax, logaddexp, logaddexp2, logsumexp,
                        matmul, max, maximum, mean, min, minimum, mod, moveaxis, norm, numpy_functions, outer,
                        pad, prod, ravel, relu, repeat, reshape, rint, roll, rot90, sigmoid, sign, sin, sinh,
-                       softmax, softplus, sqrt, square, squeeze, stack, std, stop_gradient, sum, swapaxes,
+                       scan, softmax, softplus, sqrt, square, squeeze, stack, std, stop_gradient, sum, swapaxes,
                        symbols, take, tan, tanh, tensordot, Tensor, tile, to_sympy, trace, transpose, tril,
                        triu, var, where)
 from .frontend.parse import parse  # noqa: F401

@@ -53,3 +53,9 @@ class CacheError(CompilerError, OSError):
 class UnsupportedFunctionError(CompilerError, TypeError):
     """A NumPy function (or ufunc) called with a symbolic expression has no implementation here:
     raised at the call, naming the function (``cc.numpy_functions()`` lists those that work)."""
+
+
+class ResourceError(CompilerError, MemoryError):
+    """What was asked for would need more memory than the library allows, refused before any of
+    it is allocated (the carry history of a loop's gradient): the message gives the estimate,
+    the limit and what to do instead."""

@@ -22,6 +22,7 @@ from .. import ir
 from ..errors import ShapeError
 from ..ir import Node
 from ..ir.ops import OPS, sum_to
+from . import loops
 
 
 def depends_on(order: Sequence[Node], wrt: Sequence[Node]) -> set[int]:
@@ -52,12 +53,26 @@ def seeded(outputs: Sequence[Node], seeds: Sequence[Node]) -> dict[int, Node]:
 
 def propagate(adj: dict[int, Node], order: Sequence[Node], dep: set[int]) -> dict[int, Node]:
     """Sweep ``order`` in reverse from the adjoints in ``adj`` (node id -> adjoint, updated in
-    place and returned): every node's adjoint is complete when it is reached."""
+    place and returned): every node's adjoint is complete when it is reached.
+
+    A loop (``scan``) is a tuple: the adjoints of its ``item`` results are gathered, and its
+    rule (``ad.loops``) gets them all at once."""
+    results: dict[int, dict[int, Node]] = {}  # scan id -> {result index: adjoint}
     for node in reversed(order):
-        g = adj.get(node.id)
-        if g is None or not node.args or node.id not in dep:
-            continue
-        contributions = OPS[node.op].vjp(node.args, node, g)
+        if node.op == "scan":
+            if node.id not in dep or node.id not in results:
+                continue
+            contributions = loops.scan_vjp(node, results.pop(node.id), [a.id in dep for a in node.args])
+        else:
+            g = adj.get(node.id)
+            if g is None or not node.args or node.id not in dep:
+                continue
+            if node.op == "item":
+                gathered = results.setdefault(node.args[0].id, {})
+                k = node.params[0]
+                gathered[k] = g if k not in gathered else gathered[k] + g
+                continue
+            contributions = OPS[node.op].vjp(node.args, node, g)
         for arg, c in zip(node.args, contributions):
             if c is None or arg.id not in dep:
                 continue

@@ -21,6 +21,7 @@ from .tensors import (Tensor, cumprod, cumsum, log_softmax, logsumexp, max, mean
                       std, stop_gradient, sum, var)
 from .arrays import (broadcast_to, concatenate, expand_dims, moveaxis, ravel, reshape, squeeze, stack,  # noqa: F401
                      swapaxes, transpose)
+from .loops import fori_loop, scan  # noqa: F401
 from .manipulation import diff, flip, pad, repeat, roll, rot90, tile  # noqa: F401
 from .indexing import getitem, take  # noqa: F401
 from .linalg import (diag, diagonal, dot, einsum, inner, kron, matmul, norm, outer, tensordot, trace,  # noqa: F401

@@ -98,7 +98,8 @@ def _params_text(node: Node) -> str:
 
 
 def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
-    """A readable listing of the graph: one line per node, operands first.
+    """A readable listing of the graph: one line per node, operands first; a loop's body is
+    listed under it, indented.
 
     >>> import compiler as cc
     >>> x = cc.Symbol("x")
@@ -108,24 +109,61 @@ def format_ir(outputs: Sequence[Node], names: dict | None = None) -> str:
     %2 = mul %0 %1
     return %2
     """
-    label: dict[int, str] = {}
+    lines = _listing(outputs, "%", "")
+    return "\n".join(lines)
+
+
+def _listing(outputs: Sequence[Node], prefix: str, indent: str, label: dict | None = None) -> list[str]:
+    label = {} if label is None else label
     lines = []
+    count = 0
     for node in topo_order(outputs):
+        if node.id in label:
+            continue
         if node.op == "const":
             label[node.id] = _const_label(node)
             continue
-        label[node.id] = f"%{len(lines)}"
+        label[node.id] = f"{prefix}{count}"
+        count += 1
         if node.op == "var":
             body = f"var {node.name!a}" if not node.name.isidentifier() else f"var {node.name}"
+        elif node.op == "scan":
+            body = " ".join(["scan"] + [label[a.id] for a in node.args]) + \
+                f" length={node.params[1]}" + (" reverse" if node.params[2] else "")
+        elif node.op == "item":
+            body = f"item {label[node.args[0].id]} {node.params[0]}"
         else:
             body = " ".join([node.op] + [label[a.id] for a in node.args]) + _params_text(node)
         kind = [node.dtype] if node.dtype != "float" else []
         if node.shape:
             kind.append(_shape_text(node.shape))
         suffix = f"  : {' '.join(kind)}" if kind else ""
-        lines.append(f"{label[node.id]} = {body}{suffix}")
-    lines.append("return " + ", ".join(label[o.id] for o in outputs))
-    return "\n".join(lines)
+        lines.append(f"{indent}{label[node.id]} = {body}{suffix}")
+        if node.op == "scan":
+            lines.extend(_body_listing(node, label[node.id], indent + "    "))
+    lines.append(indent + "return " + ", ".join(label[o.id] for o in outputs))
+    return lines
+
+
+def _body_listing(loop: Node, name: str, indent: str) -> list[str]:
+    """A scan's body: its placeholders named after its operands, then its nodes."""
+    body = loop.params[0]
+    inner: dict[int, str] = {}
+    prefix = name + "."
+    heads = []
+    for what, nodes in (("carries", body.carries), ("xs[t]", body.xs), ("params", body.params)):
+        if nodes:
+            names = []
+            for k, p in enumerate(nodes):
+                inner[p.id] = f"{prefix}{what[0]}{k}"
+                names.append(inner[p.id] + (f"{{{_shape_text(p.shape)}}}" if p.shape else ""))
+            heads.append(f"{what} {', '.join(names)}")
+    lines = [f"{indent}body of {name} ({'; '.join(heads)}):"]
+    listed = _listing(body.outputs, prefix, indent, inner)
+    carried = ", ".join(inner.get(n.id, "?") for n in body.new_carries)
+    ys = ", ".join(inner.get(n.id, "?") for n in body.ys)
+    listed[-1] = f"{indent}next carries {carried or '-'}; ys {ys or '-'}"
+    return lines + listed
 
 
 _PRECEDENCE = {"<": 0, "<=": 0, ">": 0, ">=": 0, "==": 0, "+": 1, "-": 1, "*": 2, "/": 2, "%": 2, "//": 2,
@@ -159,6 +197,10 @@ def short_str(node: Node) -> str:
                 if op.infix == "**" and parts[0][1] == p:
                     left = f"({parts[0][0]})"
                 s, prec = f"{left} {op.infix} {right}", p
+            elif n.op == "scan":
+                s, prec = f"scan({', '.join(p[0] for p in parts)}; {n.params[1]} steps)", atom
+            elif n.op == "item":
+                s, prec = f"{parts[0][0]}[{n.params[0]}]", atom
             elif n.op == "neg":
                 s, prec = "-" + (parts[0][0] if parts[0][1] > 3 else f"({parts[0][0]})"), 3
             else:

@@ -305,7 +305,7 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
                 simpler = apply("broadcast_to", simpler, params=(shape,))
             return simpler
     for a in args:
-        if a.op != "const":
+        if a.op != "const" or op.result == "tuple":  # a loop folds through its items (``loops``)
             break
     else:
         if op_name == "broadcast_to":  # kept as the small value and its shape, not a big array

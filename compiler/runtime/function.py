@@ -116,7 +116,12 @@ class CompiledFunction:
         self._title = title
         self.requested_backend = backend
         # tensors run as NumPy code (backend "python") or Numba: the llvm and vm targets are scalar
-        self._tensor = any(n.shape for n in self.inputs) or any(n.shape for n in order)
+        # (so do loops: the scalar targets have no loop)
+        self._tensor = any(n.shape for n in self.inputs) or any(n.shape or n.op == "scan" for n in order)
+        if self._tensor and backend in FLAT_TARGETS and any(n.op == "scan" for n in order):
+            raise UnsupportedError(f"backend {backend!r} compiles scalar expressions without loops; this one has "
+                                   "a loop (cc.scan, cc.fori_loop): use backend 'auto' or 'numba' (its loop "
+                                   "compiles to machine code) or 'python'")
         if self._tensor and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
@@ -281,7 +286,7 @@ class CompiledFunction:
         gfn = self.grad_fn
         jac = gfn.grad(*args)  # (n_out*n_wrt, n_wrt) or (n, n_out*n_wrt, n_wrt)
         if isinstance(jac, tuple):  # a graph with tensors, scalar wrt: rows of per-wrt gradients
-            jac = np.asarray(jac if len(gfn.outputs) > 1 else (jac,), dtype=np.float64)
+            jac = np.asarray(jac, dtype=np.float64)  # (the gradient function has a list of outputs)
             if jac.ndim == 3:  # (rows, n_wrt, n): the batch axis first
                 jac = np.moveaxis(jac, 2, 0)
         k = len(self.wrt)
