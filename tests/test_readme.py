@@ -144,7 +144,25 @@ def _check_simd(ns: dict) -> None:
     assert (f"<{info.width} x double>" in ns["text"]) == info.available
 
 
-CHECKS: dict[str, Callable[[dict, Path], None]] = {"Tour": _check_tour, "Tensors": _check_tensors}
+def _check_loops(ns: dict, scratch: Path) -> None:
+    """*Loops*: the gradient against central differences, a symmetric Hessian, one gradient per
+    parameter set in the batch."""
+    loss, observed = ns["loss"], ns["observed"]
+    point = [10.0, 28.0, 8 / 3]
+    for k, g in enumerate((ns["d_sigma"], ns["d_rho"], ns["d_beta"])):
+        h = 1e-6 * max(1.0, abs(point[k]))
+        up, down = list(point), list(point)
+        up[k] += h
+        down[k] -= h
+        fd = (loss(*up, observed) - loss(*down, observed)) / (2 * h)
+        assert g == pytest.approx(fd, rel=1e-5)
+    np.testing.assert_allclose(ns["H"], ns["H"].T, rtol=1e-10)
+    assert ns["batch"][0].shape == (100,)
+    assert ns["batch"][0][50] == pytest.approx(loss.grad(np.linspace(9, 11, 100)[50], 28.0, 8 / 3, observed)[0])
+
+
+CHECKS: dict[str, Callable[[dict, Path], None]] = {"Tour": _check_tour, "Tensors": _check_tensors,
+                                                  "Loops: `scan` and `fori_loop`": _check_loops}
 
 
 @pytest.mark.parametrize("block", PROGRAMS, ids=[b.name for b in PROGRAMS])

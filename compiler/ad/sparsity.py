@@ -93,13 +93,25 @@ def _propagate(outputs: Sequence[Node], wrt: Sequence[Node], n_cols: int, limit:
             uses[a.id] = uses.get(a.id, 0) + 1
     keep = {o.id for o in outputs}
     for node in order:
-        if node.id in dep and node.args and node.dtype == "float":
+        if node.id in dep and node.op == "scan":  # a loop: each result may read every input it has
+            rows[node.id] = _loop_rows(node, rows)
+        elif node.id in dep and node.args and node.dtype == "float":
             rows[node.id] = _node_rows(node, rows, n_cols, limit)
         for a in node.args:
             uses[a.id] -= 1
             if not uses[a.id] and a.id not in keep:
                 rows.pop(a.id, None)
     return rows
+
+
+def _loop_rows(node: Node, rows: dict) -> frozenset | None:
+    """The columns any operand of a loop reads (conservative: the body is not looked into)."""
+    out: set[int] = set()
+    for a in node.args:
+        p = rows.get(a.id)
+        if p is not None:
+            out |= p if isinstance(p, frozenset) else set(_as_csr(p, 1)[1].tolist())
+    return frozenset(out) if out else None
 
 
 def _node_rows(node: Node, rows: dict, n_cols: int, limit: int):
@@ -147,7 +159,7 @@ _PROBED: dict[tuple, tuple[int, ...]] = {}
 def _differentiable(node: Node) -> tuple[int, ...]:
     """The operands ``node``'s derivative flows to. Elementwise ops are asked once per op: their
     vjp rule, built on fresh symbols, gives ``None`` for an operand it does not differentiate."""
-    float_args = tuple(k for k, a in enumerate(node.args) if a.dtype == "float")
+    float_args = tuple(k for k, a in enumerate(node.args) if a.dtype in ("float", "tuple"))  # (a loop's item)
     op = OPS[node.op]
     if op.shape_rule is not None or op.vjp is None:
         return float_args
