@@ -110,7 +110,7 @@ def _check_history(loop: Node, carries: Sequence[Node]) -> None:
         raise ResourceError(
             f"the gradient through a loop of {length:,} steps would store {length:,} carries of {per_step} "
             f"bytes: {_bytes(total)}, above the limit of {_bytes(limit)} ($COMPILER_LOOP_MEMORY). Use "
-            f"cc.scan(..., checkpoint=\"sqrt\") (about {2 * segment:,} carries: {_bytes(2 * segment * per_step)}, "
+            f"checkpoint=\"sqrt\" in cc.scan or cc.fori_loop (about {2 * segment:,} carries: {_bytes(2 * segment * per_step)}, "
             f"for one more forward sweep), or raise the limit")
 
 

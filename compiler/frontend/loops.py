@@ -141,19 +141,24 @@ def _close(placeholders: list[Node], outputs: list[Node], tag: str) -> tuple[lis
         if node.id not in inside and any(a.id in inside for a in node.args):
             inside.add(node.id)
     used: dict[int, Node] = {}
+
+    def read(a: Node) -> None:
+        if a.id in inside or a.op == "const":
+            return
+        if a.dtype == "bool":  # a condition stays in the body; what it compares is read instead
+            inside.add(a.id)
+            for b in a.args:
+                read(b)
+        else:
+            used.setdefault(a.id, a)
     for node in order:
         if node.id in inside:
             for a in node.args:
-                if a.id not in inside and a.op != "const":
-                    used.setdefault(a.id, a)
+                read(a)
     for o in outputs:
-        if o.id not in inside and o.op != "const":
-            used.setdefault(o.id, o)
+        read(o)
     outer = sorted(used.values(), key=lambda n: n.id)
     params = [ir.symbol(f"<{tag} param {k}>", o.shape) for k, o in enumerate(outer)]
-    for o in outer:
-        if o.dtype != "float":
-            raise TypeError(f"a loop's step reads the comparison {o!r} from outside; compute it inside the step")
     return params, outer
 
 
