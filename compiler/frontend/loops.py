@@ -165,7 +165,7 @@ def _close(placeholders: list[Node], outputs: list[Node], tag: str) -> tuple[lis
 def _scan_sqrt(step, init, xs, n: int, reverse: bool):
     """``scan`` with O(sqrt(n)) memory in the reverse pass: an outer loop over segments of
     ``k`` steps, each an inner loop; the outer loop's carries are the checkpoints."""
-    k = math.isqrt(n - 1) + 1
+    k = _segment(n)
     m, rest = divmod(n, k)
     xs_leaves, xs_tree = _flatten(xs, "xs") if xs is not None else ([], None)
     def inner_step(c, seg):
@@ -195,6 +195,16 @@ def _scan_sqrt(step, init, xs, n: int, reverse: bool):
         tail_leaves, _ = _flatten(ys_tail, "ys")
         flat = [ir.apply("concatenate", a, b, params=(0,)) for a, b in zip(flat, tail_leaves)]
     return carry, _unflatten(tree, flat)
+
+
+def _segment(n: int) -> int:
+    """Steps per segment: about sqrt(n), a divisor of n where one is near (no loop for the rest
+    of the steps: a smaller program to compile)."""
+    root = math.isqrt(n - 1) + 1
+    for d in range(root, max(2, root // 2) - 1, -1):
+        if n % d == 0:
+            return d
+    return root
 
 
 def _rows(a: Node, start: int, stop: int) -> Node:
