@@ -59,3 +59,15 @@ def test_van_der_pol_is_solved_by_ipopt(tmp_path):
     objective = float(re.search(r"objective ([0-9.]+) in (\d+) iterations", text).group(1))
     assert abs(objective - 3.6316002466) < 1e-8, text  # CasADi + IPOPT on the same problem: 3.6316002465527
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lotka_volterra_is_fitted_through_a_scan(tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "lv.png"
+    text = _run("lotka_volterra.py", "--quick", "--plot", str(plot))
+    fitted = {name: (float(true), float(fit)) for name, true, fit in re.findall(r"^(\w+) +([0-9.]+) +([0-9.]+)$",
+                                                                               text, re.MULTILINE)}
+    assert set(fitted) == {"alpha", "beta", "delta", "gamma", "x0", "y0"}, text
+    assert all(abs(fit - true) < 0.05 * true for true, fit in fitted.values()), text
+    assert re.search(r"gradient at 1,000 parameter sets x 10,000 steps in one batch call", text), text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -670,7 +670,8 @@ def test_auto_runs_numpy_first_then_numba(monkeypatch):
     again = fn.value_and_grad(x)
     assert again[0] == pytest.approx(first[0], rel=1e-12)
     close(again[1][0], first[1][0], rtol=1e-11, atol=1e-14)
-    assert "numba.objmode" in fn.source  # tanh of 4096 elements goes to NumPy's SIMD loop
+    # tanh of 4096 elements: glibc's vector math where there is one, else NumPy's SIMD loop
+    assert "_vector_tanh(" in fn.source or "numba.objmode" in fn.source
 
 
 def test_auto_batch_call_does_not_block_on_numba(monkeypatch):
@@ -1540,4 +1541,4 @@ def test_compiled_tensor_calls_give_nan_without_warnings(shape):
         vs, (gs,) = fn.value_and_grad(np.stack([x, x]))
     assert np.isnan(v) and np.isnan(g.flat[0])
     assert np.isnan(vs).all() and np.isnan(gs[:, 0].flat[0])
-    assert ("numba.objmode" in fn.source) == (len(shape) == 2)
+    assert ("numba.objmode" in fn.source or "_vector_log(" in fn.source) == (len(shape) == 2)

@@ -94,6 +94,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                   "and gradient against the in-process batch, the reduce= form, peak memory and compiles per worker, "
                   "beside da.map_blocks over a SymPy-lambdified numba.njit function",
           _lazy("dask_suite.run"), _lazy("dask_suite.steps"), table=_lazy("dask_suite.table")),
+    Suite("loops", "RK4 on the Lorenz system, T = 1e2 ... 1e5 steps, as one cc.scan (and checkpoint=\"sqrt\", its "
+                   "peak memory at 1e6) beside the unrolled graph, JAX's lax.scan and CasADi's mapaccum",
+          _lazy("loops.run"), _lazy("loops.steps"), options=("sizes",), table=_lazy("loops.table")),
 )}
 
 

@@ -21,6 +21,24 @@ HELPERS = {
     for k in range(flat.size):
         out[k] = math.erf(flat[k])
     return out.reshape(x.shape)''',
+        "_product": '''def _product(a, b):
+    """a @ b in blocks small enough (m * k * n <= 2**18) that OpenBLAS runs each on this thread:
+    its worker threads stall for milliseconds while other processes hold the cores, and the
+    points of a batch run in parallel already. Blocks of rows of a, or (a has fewer rows than
+    columns: a transposed view, X.T @ dY) of the inner axis, their products summed."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m >= k:
+        rows = max(1, 2**18 // max(1, k * n))
+        out = np.empty((m, n))
+        for i in range(0, m, rows):
+            np.dot(np.ascontiguousarray(a[i:i + rows]), b, out[i:i + rows])
+        return out
+    inner = max(1, 2**18 // max(1, m * n))
+    out = np.zeros((m, n))
+    for p in range(0, k, inner):
+        out += np.ascontiguousarray(a[:, p:p + inner]) @ np.ascontiguousarray(b[p:p + inner])
+    return out''',
         "_quietly": '''def _quietly(ufunc, x):
     """A NumPy loop in an objmode block: nan/inf without warnings, as Numba's own loops give."""
     with np.errstate(all="ignore"):
@@ -45,6 +63,73 @@ HELPERS = {
 PYTHON_HELPERS = {"_quietly"}
 #: helpers of scalar ops (``Op.numba_fmt``): the vm's interpreter defines them too
 SCALAR_HELPERS = ("_floor_divide",)
+
+#: Ops whose array form the Numba dialect may compute with glibc's vector math (libmvec): the
+#: runtime says which of them this machine has (``Printer(vector_math=...)``, from ``runtime.simd``);
+#: the op's name is the C function's. Each agrees with NumPy on nan, +-inf,
+#: +-0, subnormals and the overflow edges, and within 4 ulp elsewhere (tests/test_vector_math.py).
+VECTOR_MATH_OPS = ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
+                   "log1p", "expm1")
+
+# The helpers of the vector path (Numba dialect only). _libmvec is an intrinsic: one call of a
+# libmvec function on WIDTH doubles; _vector_<op> is NumPy's ufunc in plain Python, and a loop
+# of those calls (and libm for the last few elements) in compiled code. Their sources begin with
+# a comment, not "def": the Numba dialect does not jit them as functions (module._jitted).
+_LIBMVEC = '''# glibc's vector math (libmvec.so.1): compiled kernels call its functions, WIDTH doubles a
+# call, through _libmvec; loading the library lets their machine code find them
+import llvmlite.binding
+import llvmlite.ir
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+llvmlite.binding.load_library_permanently("libmvec.so.1")
+
+
+@intrinsic
+def _libmvec(typingctx, name, out, x, k):
+    """out[k:k + WIDTH] = f(x[k:k + WIDTH]) by one call of libmvec's function ``name``, a string
+    literal ("_ZGVdN4v_tanh" is tanh on 4 doubles); 1-D contiguous arrays. Compiled code only."""
+    def codegen(context, builder, signature, args):
+        vector = llvmlite.ir.VectorType(llvmlite.ir.DoubleType(), WIDTH)
+        f = cgutils.get_or_insert_function(builder.module, llvmlite.ir.FunctionType(vector, [vector]),
+                                           name.literal_value)
+
+        def at(array, array_type):  # &array[k], as a pointer to WIDTH doubles
+            data = context.make_array(array_type)(context, builder, array).data
+            return builder.bitcast(builder.gep(data, [args[3]]), vector.as_pointer())
+        builder.store(builder.call(f, [builder.load(at(args[2], x), align=8)]), at(args[1], out), align=8)
+        return context.get_dummy_value()
+    if isinstance(name, numba.types.StringLiteral):
+        return numba.types.void(name, out, x, k), codegen'''
+
+_VECTOR_OP = '''# UFUNC of an array: libmvec's NAME, WIDTH elements a call, in compiled kernels;
+# NumPy's loop where this module runs as plain Python
+def _vector_OP(x):
+    with np.errstate(all="ignore"):
+        return UFUNC(x)
+
+
+@overload(_vector_OP)
+def _vector_OP_compiled(x):
+    def compiled(x):
+        flat = np.ascontiguousarray(x).ravel()
+        out = np.empty(flat.size)
+        n = flat.size - flat.size % WIDTH
+        for k in range(0, n, WIDTH):
+            _libmvec("NAME", out, flat, k)
+        for k in range(n, flat.size):  # the last few: libm, as in Numba's own loops
+            out[k] = UFUNC(flat[k])
+        return out.reshape(x.shape)
+    return compiled'''
+
+
+def vector_helpers(op: str, ufunc: str, name: str) -> dict[str, str]:
+    """The helpers that compute ``ufunc`` (``"np.tanh"``) of an array by libmvec's function
+    ``name`` (``"_ZGVdN4v_tanh"``: tanh on 4 doubles, AVX2): {helper's name: its source}."""
+    width = re.match(r"_ZGV[a-z]N(\d+)v_", name).group(1)
+    function = _VECTOR_OP.replace("UFUNC", ufunc).replace("NAME", name).replace("OP", op)
+    return {"_libmvec": _LIBMVEC.replace("WIDTH", width),
+            f"_vector_{op}": function.replace("WIDTH", width)}
 
 
 def used_in(text: str, dialect: str) -> list[str]:

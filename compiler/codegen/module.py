@@ -71,14 +71,17 @@ class Module:
 def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
              jac: list[list[Node]] | None, labels: dict | None = None,
              max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "",
-             plan: dict[str, Schedule] | None = None, dialect: str = "numba", many: bool = False) -> Module:
+             plan: dict[str, Schedule] | None = None, dialect: str = "numba", many: bool = False,
+             vector_math: dict[str, str] | None = None) -> Module:
     """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``.
 
     ``plan`` is ``schedule(outputs, jac)`` when the caller has it already;
     ``dialect`` is ``"numba"`` or ``"numpy"`` (they differ only for tensor ops); ``many``: the
-    outputs were given as a list, so even one is returned in a tuple (as every target does).
+    outputs were given as a list, so even one is returned in a tuple (as every target does);
+    ``vector_math``: the vector functions of glibc's libmvec that the Numba dialect may call on
+    arrays, by op (``{"tanh": "_ZGVdN4v_tanh"}``; the runtime knows which this machine has).
     """
-    p = (NumPyPrinter if dialect == "numpy" else Printer)(inputs, max_statements, labels)
+    p = (NumPyPrinter if dialect == "numpy" else Printer)(inputs, max_statements, labels, vector_math)
     tensor = any(n.shape for n in inputs) or any(n.shape for sched in (plan or {}).values()
                                                  for n in sched.statements)
     single = p.single = len(outputs) == 1 and not many

@@ -26,7 +26,8 @@ from .. import ir
 from ..ir import Node
 from ..ir.ops import OPS
 from ..ir.shapes import index_text
-from .helpers import HELPERS, PYTHON_HELPERS, used_in  # noqa: F401 - PYTHON_HELPERS: module.py
+from .helpers import HELPERS, PYTHON_HELPERS, used_in, vector_helpers  # noqa: F401 - PYTHON_HELPERS: module.py
+from . import loops
 from .names import NameTable, comment_text
 from .schedule import DEFAULT_MAX_STATEMENTS
 
@@ -37,6 +38,12 @@ from .schedule import DEFAULT_MAX_STATEMENTS
 NUMPY_VECTOR_OPS = {"exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
                     "log1p", "expm1"}
 NUMPY_VECTOR_MIN_SIZE = 2048
+# With glibc's vector math (``Printer(vector_math=...)``) these ops call it from VECTOR_MATH_MIN_SIZE
+# elements: 4 doubles a call (AVX2), no objmode (no GIL). Thin products (SMALL_PRODUCT) are loops.
+VECTOR_MATH_MIN_SIZE = 64
+SMALL_PRODUCT = 4
+
+
 @dataclass
 class Kernel:
     """One generated function: its name, parameters and (nested) return structure of nodes."""
@@ -70,7 +77,9 @@ class Printer:
     single = True  # one output, not given as a list: kernels return it bare (generate() sets it)
 
     def __init__(self, inputs: Sequence[Node], max_statements: int | None = DEFAULT_MAX_STATEMENTS,
-                 labels: dict | None = None):
+                 labels: dict | None = None, vector_math: dict[str, str] | None = None):
+        # op -> libmvec's function for it on this machine ("tanh" -> "_ZGVdN4v_tanh"); none: scalar paths
+        self.vector_math = dict(vector_math or {})
         self.constants: dict[str, str] = {}  # module-level name -> its definition (arrays, index arrays)
         self._constant_names: dict[object, str] = {}
         self.helpers: dict[str, str] = {}    # helper functions in use -> their source
@@ -85,6 +94,7 @@ class Printer:
             self.node_name[node.id] = name
             if name != node.name:
                 self.input_comments.append(f"#   {name}: input {comment_text(node.name)!r}")
+        self.loop_items: dict[int, dict] = {}  # scan id -> {result index: item node} (``loops``)
         self.functions: list[str] = []  # every generated kernel function, parts included
         self.entries: list[str] = []     # the kernels' names, in order
 
@@ -141,15 +151,29 @@ class Printer:
         special = getattr(self, f"_lines_{node.op}", None)
         if special is not None:
             return special(node, name, *(self.atom(a) for a in node.args))
-        if node.op in NUMPY_VECTOR_OPS and math.prod(node.shape) >= NUMPY_VECTOR_MIN_SIZE \
-                and self.dialect == "numba":
+        path = self._array_math(node)
+        if path is not None:
+            ufunc = OPS[node.op].fmt.split("(")[0]  # "np.log({0})" -> np.log
+            if path == "vector":  # glibc's vector math: 4 elements (AVX2) per call, in compiled code
+                for helper, text in vector_helpers(node.op, ufunc, self.vector_math[node.op]).items():
+                    self.helpers.setdefault(helper, text)
+                return [f"{name} = _vector_{node.op}({self.atom(node.args[0])})"]
             # NumPy's SIMD loop beats a libm call per element several times over on big
             # arrays; objmode hands it the array (in plain Python it does nothing)
             layout = ", ".join([":"] * (len(node.shape) - 1) + ["::1"])
-            ufunc = OPS[node.op].fmt.split("(")[0]  # "np.log({0})" -> np.log
             return [f'with numba.objmode({name}="float64[{layout}]"):',
                     f"    {name} = {self.helper('_quietly')}({ufunc}, {self.atom(node.args[0])})"]
         return [f"{name} = {self.expression(node)}"]
+
+    def _array_math(self, node: Node) -> str | None:
+        """How the Numba dialect computes a transcendental op over an array: "vector" (libmvec),
+        "numpy" (NumPy's loop, in objmode), or None (libm per element, in a loop nest)."""
+        if self.dialect != "numba" or node.op not in NUMPY_VECTOR_OPS or not node.shape:
+            return None
+        size = math.prod(node.shape)
+        if size >= VECTOR_MATH_MIN_SIZE and node.op in self.vector_math:
+            return "vector"
+        return "numpy" if size >= NUMPY_VECTOR_MIN_SIZE else None
 
     # --- tensor ops (Numba dialect) ---
 
@@ -205,6 +229,17 @@ class Printer:
 
     def _lines_matmul(self, node, name, a, b):
         sa, sb = node.args[0].shape, node.args[1].shape
+        big = len(sa) == 2 and len(sb) == 2 and math.prod(sa) * sb[1] > 2**18  # multiply-adds
+        if len(sa) == 2 and len(sb) == 2 and min(sa) <= SMALL_PRODUCT and sb[1] >= 8 and not big:
+            # thin (X @ W1 of 2 inputs, X.T @ dX): rows of b scaled and added beat the BLAS call
+            (m, k), n = sa, sb[1]
+            (p, i), heads, pad = self._loops((k, m))
+            j, scale = self.names.fresh("i"), self.names.fresh("s")
+            return ([f"{name} = np.zeros({node.shape})"] + heads
+                    + [f"{pad}{scale} = {a}[{i}, {p}]", f"{pad}for {j} in range({n}):",
+                       f"{pad}    {name}[{i}, {j}] += {scale} * {b}[{p}, {j}]"])
+        if big:
+            return [f"{name} = {self.helper('_product')}({a}, {b})"]  # the BLAS, on this thread
         if len(sa) <= 2 and len(sb) <= 2:
             return [f"{name} = {a} @ {b}"]
         # a loop over the batch axes, one 2-D (or 1-D) product per batch element
@@ -233,6 +268,9 @@ class Printer:
         return ([f"{name} = np.empty({node.shape})"] + heads
                 + [f"{pad}{total} = 0.0", f"{pad}for {j} in {steps}:",
                    f"{pad}    {total} += {x}[{at}]", f"{pad}    {name}[{at}] = {total}"])
+
+    def _lines_scan(self, node, name, *atoms):
+        return loops.scan_lines(self, node, name, *atoms)
 
     def _print_triangle(self, node, x):
         k, upper = node.params
@@ -307,6 +345,7 @@ class Printer:
                 statements.append((comment if first else None, node))
                 first = False
         forward_ids = {n.id for n in (k.sections[0][1] if k.sections else [])}
+        statements = loops.attach_items(self, statements)  # a loop names its results itself
         for _, node in statements:
             self.name_of(node, node.id in forward_ids)
         ret = self.returns_text(k.returns)
@@ -348,7 +387,7 @@ class Printer:
     def _fusable(self, node: Node) -> bool:
         op = OPS[node.op]
         return (bool(node.shape) and op.impl is None and op.shape_rule is None and node.args != ()
-                and not (node.op in NUMPY_VECTOR_OPS and math.prod(node.shape) >= NUMPY_VECTOR_MIN_SIZE))
+                and self._array_math(node) is None)
 
     def _fusion_groups(self, nodes: list[Node], live_after: set[int]) -> dict[int, tuple]:
         """Runs of consecutive fusable statements of one shape: first member's id -> (members,
@@ -416,7 +455,8 @@ class Printer:
         defined_in = {}
         for c, chunk in enumerate(chunks):
             for _, node in chunk:
-                defined_in[node.id] = c
+                for defined in loops.defined_by(self, node):  # a loop defines its results too
+                    defined_in[defined.id] = c
         # which chunk's values are needed after that chunk
         needed_later: list[set[int]] = [set() for _ in chunks]
         uses: list[list[int]] = []
@@ -442,7 +482,8 @@ class Printer:
         for c, chunk in enumerate(chunks):
             name = self.names.claim(f"{k.name}_part{c}")
             args = [self.node_name[i] for i in uses[c]]
-            live = [self.node_name[node.id] for _, node in chunk if node.id in needed_later[c]]
+            live = [self.node_name[d.id] for _, node in chunk for d in loops.defined_by(self, node)
+                    if d.id in needed_later[c]]
             out = ", ".join(live) + ("," if len(live) == 1 else "")
             parts.append("\n".join([f"def {name}({', '.join(args)}):"] + self._body(chunk, needed_later[c])
                                    + [f"    return {out}" if live else "    return None"]))

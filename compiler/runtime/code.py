@@ -59,9 +59,11 @@ class Code:
             return self._module
 
     def generate(self, dialect: str) -> codegen.Module:
+        vector_math = _vector_math() if dialect == "numba" and self.fn._tensor and self.fn._simd else None
         with gc_paused():
             return codegen.generate(self.fn.inputs, self.fn.outputs, self.fn.wrt, self.fn._jac, self.fn._labels,
-                                    self.fn._max_statements, self.fn._title, self.fn.plan, dialect, self.fn._many)
+                                    self.fn._max_statements, self.fn._title, self.fn.plan, dialect, self.fn._many,
+                                    vector_math)
 
     def numpy_function(self, name: str):
         """Function ``name`` of the NumPy-dialect module, run by plain Python: what "auto"
@@ -266,6 +268,21 @@ _modules_lock = threading.RLock()
 # $COMPILER_AUTO_NUMBA_LIMIT sets it.
 AUTO_NUMBA_LIMIT = 200
 numba_compiles = 0  # modules of "auto" functions this process compiled with Numba
+
+
+def _vector_math() -> dict[str, str]:
+    """The vector functions of glibc's libmvec that tensor kernels may call on arrays, by op
+    (``{"tanh": "_ZGVdN4v_tanh", ...}``; ``codegen.helpers.VECTOR_MATH_OPS``): none where
+    ``simd.info()`` finds no vector math, or where Numba compiles for another CPU than this one
+    ($NUMBA_CPU_NAME: its vectors might not be passed in the registers those functions take)."""
+    import numba
+
+    from ..codegen.helpers import VECTOR_MATH_OPS
+    info = simd.info()
+    if not info.available or numba.config.CPU_NAME or numba.config.CPU_FEATURES:
+        return {}
+    names = {op: info.vector_function(op, 1) for op in VECTOR_MATH_OPS}
+    return {op: name for op, name in names.items() if name is not None}
 
 
 def auto_may_use_numba() -> bool:
