@@ -123,6 +123,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     key = cache.entry_key("llvm", fingerprint, *module.texts)
     kernel = None
     blob = cache.load(key, "o")
+    loaded = blob is not None
     if blob is not None:
         try:
             with forks.compiling():
@@ -132,6 +133,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     if kernel is None and not compile:
         return None
     if kernel is None:
+        loaded = False
         what = f"compiling {role} (llvm" + (f", {simd.isa} vectors)" if simd is not None else ")")
         bar = progress_bar(len(module.texts), what, progress)
 
@@ -160,7 +162,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
             arrays = tuple(a if s else _copies(a[0], width) for a, s in zip(arrays, strides))
             native_batch.vector_batch(loop, address, n_scratch, width, arrays, strides, out)
         target = FlatTarget(len(inputs), module.n_out, None, vector_batch)
-        target.kernel, target.module = kernel, module
+        target.kernel, target.module, target.loaded = kernel, module, loaded
         return target
 
     def scalar(x, out):
@@ -174,6 +176,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
 
     target = FlatTarget(len(inputs), module.n_out, scalar, batch, native=(cfunc, n_scratch))
     target.kernel = kernel  # keeps the machine code alive
+    target.loaded = loaded  # from the disk cache (per_process counts it)
     return target
 
 

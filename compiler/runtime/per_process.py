@@ -89,7 +89,7 @@ def chunk_call(fn, role: str):
     """Run one Dask chunk of ``fn``: with ``CHUNK_THREADS`` Numba threads, and counting the
     first batch loop of ``(fn, role)`` this process makes (compiled, or loaded from disk)."""
     code = fn._code
-    fresh = role not in code._drivers and role not in code._targets
+    fresh = role not in code._drivers and role not in code._targets and role not in code._vectors
     threads = _chunk_threads() if fn.backend == "numba" else 0
     before = None
     if threads:
@@ -128,6 +128,9 @@ def _note_made(fn, role: str) -> None:
     stats = getattr(driver, "stats", None)  # a Numba dispatcher's: cache hits and misses per signature
     how = "compiled"
     if stats is not None and sum(stats.cache_hits.values()) and not sum(stats.cache_misses.values()):
+        how = "loaded"
+    machine_code = fn._code._vectors.get(role) or fn._code._targets.get(role)  # llvm: vector or scalar
+    if driver is None and getattr(machine_code, "loaded", False):
         how = "loaded"
     key = (key_of(fn), role)
     with _lock:
