@@ -221,59 +221,6 @@ def _unrolled(T: int, repeats: int, min_time: float, as_input: bool) -> dict:
             "statements": len(fn.plan["value_and_grad"].statements)}
 
 
-def _jax(T: int, repeats: int, min_time: float) -> dict:
-    jax = optional("jax")  # float64, CPU
-    jnp = jax.numpy
-    observed, p = jnp.asarray(data(T)), jnp.asarray(point())
-
-    t0 = time.perf_counter()
-
-    def loss(q, observed):
-        sigma, rho, beta = q[0], q[1], q[2]
-
-        def step(state, row):
-            new = rk4(state, sigma, rho, beta)
-            return new, misfit(new, row)
-        _, ys = jax.lax.scan(step, (q[3], q[4], q[5]), observed)
-        return jnp.sum(ys)
-    value_and_grad, forward = jax.jit(jax.value_and_grad(loss)), jax.jit(loss)
-    t1 = time.perf_counter()
-    value, grad = jax.block_until_ready(value_and_grad(p, observed))
-    t2 = time.perf_counter()
-    forward_value = jax.block_until_ready(forward(p, observed))
-    t3 = time.perf_counter()
-    timing = _time({"grad": lambda: jax.block_until_ready(value_and_grad(p, observed)),
-                    "forward": lambda: jax.block_until_ready(forward(p, observed))}, repeats, min_time)
-    return {"build": t1 - t0, "first": t2 - t1, "first_forward": t3 - t2, "timing": timing,
-            "value": float(value), "grad": [float(g) for g in np.asarray(grad)],
-            "forward_value": float(forward_value), "backend": f"jax {jax.__version__}"}
-
-
-def _casadi(T: int, repeats: int, min_time: float) -> dict:
-    import casadi as ca
-    observed, p = ca.DM(data(T).T), ca.DM(point())  # converted once: no copy per call
-    t0 = time.perf_counter()
-    q, state, row = ca.SX.sym("q", 6), ca.SX.sym("state", 3), ca.SX.sym("row", 3)
-    new = rk4((state[0], state[1], state[2]), q[0], q[1], q[2])
-    step = ca.Function("step", [state, row, q], [ca.vertcat(*new), misfit(new, (row[0], row[1], row[2]))])
-    steps_ = step.mapaccum("steps", T, [0], [0])  # the state accumulates; rows mapped; q repeated
-    Q, D = ca.MX.sym("Q", 6), ca.MX.sym("D", 3, T)
-    _, ys = steps_(Q[3:], D, Q)
-    L = ca.sum2(ys)
-    value_and_grad = ca.Function("value_and_grad", [Q, D], [L, ca.gradient(L, Q)])
-    forward = ca.Function("value", [Q, D], [L])
-    t1 = time.perf_counter()
-    value, grad = value_and_grad(p, observed)
-    t2 = time.perf_counter()
-    forward_value = forward(p, observed)
-    t3 = time.perf_counter()
-    timing = _time({"grad": lambda: value_and_grad(p, observed), "forward": lambda: forward(p, observed)},
-                   repeats, min_time)
-    return {"build": t1 - t0, "first": t2 - t1, "first_forward": t3 - t2, "timing": timing,
-            "value": float(value), "grad": [float(g) for g in np.asarray(grad).ravel()],
-            "forward_value": float(forward_value), "backend": f"casadi {ca.__version__} (SX/MX VM)"}
-
-
 def measure(method: str, T: int, repeats: int, min_time: float) -> dict:
     """In the child: one method at ``T`` steps."""
     if method == "scan":
@@ -282,10 +229,9 @@ def measure(method: str, T: int, repeats: int, min_time: float) -> dict:
         out = _compiler_scan(T, repeats, min_time, "sqrt")
     elif method in UNROLLED:
         out = _unrolled(T, repeats, min_time, as_input=method == "unrolled-input")
-    elif method == "jax":
-        out = _jax(T, repeats, min_time)
-    elif method == "casadi":
-        out = _casadi(T, repeats, min_time)
+    elif method in ("jax", "casadi"):
+        from . import loops_peers  # imported in the child that runs them
+        out = getattr(loops_peers, f"run_{method}")(T, repeats, min_time)
     else:
         raise ValueError(f"unknown method {method!r}")
     import compiler as cc
