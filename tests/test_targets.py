@@ -314,3 +314,13 @@ def test_a_list_of_one_output_gives_a_1_tuple_on_every_backend(backend):
     assert value == (5.0,) and np.asarray(jac).tolist() == [[3.0, 2.0]]
     batch = fn(np.array([1.0, 2.0]), 3.0)
     assert isinstance(batch, tuple) and len(batch) == 1 and batch[0].tolist() == [2.0, 5.0]
+
+
+@pytest.mark.parametrize("backend", ["python", "numba", "llvm", "vm"])
+def test_sign_of_minus_zero_is_plus_zero_everywhere(backend):
+    """NumPy's np.sign(-0.0) is 0.0; Numba's (the numba kernels and the vm's interpreter) was -0.0,
+    which atan2 turned into -pi (found by test_fuzz)."""
+    x = cc.Symbol("x")
+    fn = cc.compile(cc.atan2(cc.sin(cc.sign(x)), cc.sign(x)), [x], backend=backend)
+    assert fn(-0.0) == 0.0 and fn(np.array([-0.0, 0.0])).tolist() == [0.0, 0.0]
+    assert not np.signbit(cc.compile(cc.sign(x), [x], backend=backend)(-0.0))

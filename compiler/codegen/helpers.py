@@ -55,6 +55,9 @@ HELPERS = {
         floor = np.floor(div)
         return floor + 1.0 if div - floor > 0.5 else floor
     return np.copysign(0.0, a / b)''',
+        "_sign": '''def _sign(a):
+    """np.sign: 0.0 at -0.0 as NumPy gives (Numba's gives -0.0); nan stays nan."""
+    return np.sign(a) + 0.0''',
     },
     "numpy": {
         "_erf": '''_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf''',
@@ -62,7 +65,7 @@ HELPERS = {
 }
 PYTHON_HELPERS = {"_quietly"}
 #: helpers of scalar ops (``Op.numba_fmt``): the vm's interpreter defines them too
-SCALAR_HELPERS = ("_floor_divide",)
+SCALAR_HELPERS = ("_floor_divide", "_sign")
 
 #: Ops whose array form the Numba dialect may compute with glibc's vector math (libmvec): the
 #: runtime says which of them this machine has (``Printer(vector_math=...)``, from ``runtime.simd``);

@@ -317,7 +317,7 @@ _OPS = [
     # piecewise functions; the derivative at a kink follows PyTorch: relu'(0) = 0, abs'(0) = 0
     Op("abs", 1, "np.abs({0})", lambda args, out, g: (g * apply("sign", args[0]),),
        lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
-    Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a), llvm=_llvm_sign),
+    Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a), llvm=_llvm_sign, numba_fmt="_sign({0})"),
     Op("relu", 1, "np.maximum({0}, 0.0)", lambda args, out, g: (where(args[0] > 0.0, g, 0.0),),
        lambda sp, a: sp.Max(a, 0), llvm=lambda e, a: _llvm_maximum(e, a, e.const(0.0))),
     # A dedicated op rather than 1/(1+exp(-x)): the branch keeps exp from overflowing.
