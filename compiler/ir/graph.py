@@ -201,6 +201,8 @@ def short_str(node: Node) -> str:
                 s, prec = f"scan({', '.join(p[0] for p in parts)}; {n.params[1]} steps)", atom
             elif n.op == "item":
                 s, prec = f"{parts[0][0]}[{n.params[0]}]", atom
+            elif n.op == "custom":  # a function with its own derivative rule: by its name
+                s, prec = f"{n.params[0].name}({', '.join(p[0] for p in parts)})", atom
             elif n.op == "neg":
                 s, prec = "-" + (parts[0][0] if parts[0][1] > 3 else f"({parts[0][0]})"), 3
             else:

@@ -61,7 +61,7 @@ class Code:
     def generate(self, dialect: str) -> codegen.Module:
         vector_math = _vector_math() if dialect == "numba" and self.fn._tensor and self.fn._simd else None
         with gc_paused():
-            return codegen.generate(self.fn.inputs, self.fn.outputs, self.fn.wrt, self.fn._jac, self.fn._labels,
+            return codegen.generate(self.fn.inputs, *self.fn._printed[:1], self.fn.wrt, self.fn._printed[1], self.fn._labels,
                                     self.fn._max_statements, self.fn._title, self.fn.plan, dialect, self.fn._many,
                                     vector_math)
 

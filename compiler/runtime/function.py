@@ -112,7 +112,11 @@ class CompiledFunction:
             # a gradient is of scalar outputs; others have jacobian() and jvp() (derivatives.py)
             scalar = not any(o.shape for o in self.outputs)
             self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
-            self.plan = codegen.schedule(self.outputs, self._jac, order)
+            # the code generators print a custom function's primal body (its rule served the AD above)
+            self._printed = _lowered(self.outputs, self._jac)
+            if self._printed[0] is not self.outputs:
+                order = ir.topo_order(self._printed[0])
+            self.plan = codegen.schedule(*self._printed, order)
         self._title = title
         self.requested_backend = backend
         # tensors run as NumPy code (backend "python") or Numba: the llvm and vm targets are scalar
@@ -423,6 +427,18 @@ def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statement
     nodes = ir.from_table(table)
     outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
     return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single, simd)
+
+
+def _lowered(outputs: list, jac: list | None) -> tuple[list, list | None]:
+    """Outputs and Jacobian with every ``custom`` node replaced by its primal body (the same
+    lists when there is none)."""
+    flat = [g for row in jac for g in row] if jac is not None else []
+    lowered = ir.custom.lower(outputs + flat)
+    if all(a is b for a, b in zip(lowered, outputs + flat)):
+        return outputs, jac
+    outs, rest = lowered[:len(outputs)], lowered[len(outputs):]
+    k = len(jac[0]) if jac else 0
+    return outs, ([rest[i * k:(i + 1) * k] for i in range(len(jac))] if jac is not None else None)
 
 
 def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "auto",

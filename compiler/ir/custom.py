@@ -1,0 +1,145 @@
+"""Functions with a derivative rule of their own: one ``custom`` node holding closed bodies.
+
+A ``custom`` node stands for ``f(x_1, ..., x_n)`` where ``f`` was traced once on
+placeholder symbols (its ``Rule``): the primal body (``primal``, an expression
+in the placeholders ``inputs``) and a derivative rule, either
+
+* a vector-Jacobian product (``custom_vjp``): ``cotangents[i]``, an expression in
+  ``inputs`` and the cotangent placeholder ``g`` (None: no gradient), or
+* a Jacobian-vector product (``custom_jvp``): ``tangent_out``, an expression in
+  ``inputs`` and the tangent placeholders ``tangents``, linear in the tangents
+  (``ad.custom`` transposes it into a vjp).
+
+The node's operands are the arguments; the bodies depend on nothing outside
+(they are in its params, as a loop's body is), so two calls on the same
+arguments are one node. The reverse pass uses the rule (``ad.custom``); the
+code generators never see the node: ``lower`` inlines the primal body first.
+
+>>> from compiler import ir
+>>> x, g = ir.symbol("<x>"), ir.symbol("<g>")
+>>> rule = Rule("twice", (x,), x * 2.0, g=g, cotangents=(g * 3.0,))
+>>> node = custom(rule, [ir.symbol("a")])
+>>> node, lower([node])[0]
+(twice(a), a * 2.0)
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..errors import ShapeError
+from .node import Node, apply
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """A custom function traced on placeholders: its primal body and its derivative rule."""
+    name: str
+    inputs: tuple                    # placeholders of the arguments
+    primal: Node                     # the value, in terms of ``inputs``
+    g: Node | None = None            # vjp rule: the cotangent placeholder (the primal's shape)
+    cotangents: tuple | None = None  # vjp rule: per input, in terms of inputs and g (None: no gradient)
+    tangents: tuple | None = None    # jvp rule: tangent placeholders (the inputs' shapes)
+    tangent_out: Node | None = None  # jvp rule: in terms of inputs and tangents, linear in tangents
+
+    def __post_init__(self):
+        if (self.cotangents is None) == (self.tangent_out is None):
+            raise ValueError("a custom rule is a vjp rule (g, cotangents) or a jvp rule (tangents, tangent_out)")
+        if self.cotangents is not None:
+            for k, (x, c) in enumerate(zip(self.inputs, self.cotangents)):
+                if c is not None and c.shape != x.shape:
+                    raise ShapeError(f"{self.name}: the backward rule returns a cotangent of shape {c.shape} "
+                                     f"for argument {k}, which has shape {x.shape}")
+        elif self.tangent_out.shape != self.primal.shape:
+            raise ShapeError(f"{self.name}: the jvp rule returns a tangent of shape {self.tangent_out.shape}; "
+                             f"the function's value has shape {self.primal.shape}")
+
+    @property
+    def nodes(self) -> tuple:
+        """Every placeholder and output of the bodies (for keys and walks)."""
+        extra = (self.g, *(c for c in self.cotangents if c is not None)) if self.cotangents is not None \
+            else (*self.tangents, self.tangent_out)
+        return (*self.inputs, self.primal, *extra)
+
+    def _key(self) -> tuple:
+        layout = tuple(c is None for c in self.cotangents) if self.cotangents is not None else "jvp"
+        return (self.name, tuple(n.id for n in self.nodes), layout)
+
+    def __eq__(self, other):
+        return isinstance(other, Rule) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self) -> str:  # structural, the same in every process: part of the node's skey
+        h = zlib.crc32(self.name.encode("utf-8", "surrogatepass"))
+        for n in self.nodes:
+            h = zlib.crc32(n.skey.to_bytes(8, "little"), h)
+        return f"Rule({self.name}, {'vjp' if self.cotangents is not None else 'jvp'}, structure={h:08x})"
+
+
+def custom(rule: Rule, args: Sequence[Node]) -> Node:
+    """The ``custom`` node of ``rule`` on ``args`` (checked against its placeholders)."""
+    args = list(args)
+    if len(args) != len(rule.inputs):
+        raise TypeError(f"{rule.name} takes {len(rule.inputs)} argument(s), got {len(args)}")
+    for k, (a, p) in enumerate(zip(args, rule.inputs)):
+        if a.shape != p.shape or a.dtype != "float":
+            raise ShapeError(f"{rule.name}: argument {k} was traced with shape {p.shape}, got shape {a.shape}"
+                             f"{'' if a.dtype == 'float' else ' of ' + a.dtype}")
+    return apply("custom", *args, params=(rule,))
+
+
+def inline(rule: Rule, args: Sequence[Node]) -> Node:
+    """The primal body of ``rule`` on ``args`` (itself possibly holding custom nodes)."""
+    from .graph import substitute
+    return substitute([rule.primal], {p.id: a for p, a in zip(rule.inputs, args)})[0]
+
+
+def lower(outputs: Sequence[Node]) -> list[Node]:
+    """``outputs`` with every ``custom`` node replaced by its primal body, loop bodies included:
+    what the code generators print (the rule only matters to the derivative passes)."""
+    from . import loops
+    from .graph import topo_order
+    order = topo_order(outputs)
+    if not any(n.op in ("custom", "scan") for n in order):
+        return list(outputs)
+    new: dict[int, Node] = {}
+    for n in order:
+        args = [new[a.id] for a in n.args]
+        if n.op == "custom":
+            new[n.id] = lower([inline(n.params[0], args)])[0]
+        elif n.op == "scan":
+            body = n.params[0]
+            outs = lower(body.outputs)
+            if any(a is not b for a, b in zip(outs, body.outputs)):
+                nc = len(body.carries)
+                body = loops.Body(body.carries, body.xs, body.params, tuple(outs[:nc]), tuple(outs[nc:]),
+                                  body.index)
+            new[n.id] = apply("scan", *args, params=(body,) + n.params[1:])
+        elif all(a is b for a, b in zip(args, n.args)):
+            new[n.id] = n
+        else:
+            new[n.id] = apply(n.op, *args, params=n.params)
+    return [new[o.id] for o in outputs]
+
+
+def _shape(shapes, params):
+    return params[0].primal.shape
+
+
+def _fold(*args, params):
+    """All operands constant: the value is the primal body's, folded."""
+    return inline(params[0], args) if all(a.op == "const" for a in args) else None
+
+
+def _no_rule(*_):
+    raise AssertionError("the AD passes handle custom rules themselves (ad.custom)")
+
+
+def custom_ops():
+    """The table entry of ``custom`` (``ops.OPS``)."""
+    from .ops import Op
+    return [Op("custom", -1, "", _no_rule, params=("rule",), shape_rule=_shape, simplify=_fold)]
