@@ -38,6 +38,8 @@ def vjp(node: Node, g: Node) -> list[Node | None]:
         placeholder, cotangents = transpose(rule)
     mapping = {p.id: a for p, a in zip(rule.inputs, node.args)}
     mapping[placeholder.id] = g
+    if rule.output is not None:  # the rule reads the value itself (an implicit function's solution)
+        mapping[rule.output.id] = node
     present = [c for c in cotangents if c is not None]
     values = iter(ir.substitute(present, mapping))
     return [next(values) if c is not None else None for c in cotangents]

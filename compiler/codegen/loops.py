@@ -59,6 +59,8 @@ def scan_lines(printer, node: Node, name: str, *atoms: str) -> list[str]:
                                                               if history else [])
     lines = [f"# loop of {length} steps{' (backwards)' if reverse else ''}: {'; '.join(what)}"]
     for k, (c, init) in enumerate(zip(body.carries, atoms[:nc])):
+        if not c.shape and node.args[k].op == "const":  # a literal would be a Python float: 1.0 / 0.0 raises
+            init = f"np.float64({init})"
         lines.append(f"{carry[k]} = {_copy(init) if c.shape else init}")
     for j, n in ys.items():
         lines.append(f"{n} = np.empty({(length,) + body.ys[j].shape})")

@@ -5,7 +5,8 @@ placeholder symbols (its ``Rule``): the primal body (``primal``, an expression
 in the placeholders ``inputs``) and a derivative rule, either
 
 * a vector-Jacobian product (``custom_vjp``): ``cotangents[i]``, an expression in
-  ``inputs`` and the cotangent placeholder ``g`` (None: no gradient), or
+  ``inputs``, the cotangent placeholder ``g`` and, where given, the placeholder
+  ``output`` of the function's own value (None: no gradient), or
 * a Jacobian-vector product (``custom_jvp``): ``tangent_out``, an expression in
   ``inputs`` and the tangent placeholders ``tangents``, linear in the tangents
   (``ad.custom`` transposes it into a vjp).
@@ -43,6 +44,7 @@ class Rule:
     cotangents: tuple | None = None  # vjp rule: per input, in terms of inputs and g (None: no gradient)
     tangents: tuple | None = None    # jvp rule: tangent placeholders (the inputs' shapes)
     tangent_out: Node | None = None  # jvp rule: in terms of inputs and tangents, linear in tangents
+    output: Node | None = None       # vjp rule: a placeholder of the node's own value, which it may read
 
     def __post_init__(self):
         if (self.cotangents is None) == (self.tangent_out is None):
@@ -61,11 +63,12 @@ class Rule:
         """Every placeholder and output of the bodies (for keys and walks)."""
         extra = (self.g, *(c for c in self.cotangents if c is not None)) if self.cotangents is not None \
             else (*self.tangents, self.tangent_out)
-        return (*self.inputs, self.primal, *extra)
+        own = (self.output,) if self.output is not None else ()
+        return (*self.inputs, self.primal, *extra, *own)
 
     def _key(self) -> tuple:
         layout = tuple(c is None for c in self.cotangents) if self.cotangents is not None else "jvp"
-        return (self.name, tuple(n.id for n in self.nodes), layout)
+        return (self.name, tuple(n.id for n in self.nodes), layout, self.output is not None)
 
     def __eq__(self, other):
         return isinstance(other, Rule) and self._key() == other._key()
