@@ -21,7 +21,7 @@ from .errors import (ArgumentError, CacheError, CompilerError, ParseError, Resou
 from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, broadcast_to,  # noqa: F401
                        cbrt, ceil, clip, concatenate, cos, cosh, cumprod, cumsum, custom_jvp, custom_vjp, diag,
                        diagonal, diff, dot,
-                       einsum, erf, exp, exp2, expand_dims, expm1, flip, floor, floor_divide, fori_loop, from_sympy,
+                       einsum, erf, exp, extern, exp2, expand_dims, expm1, flip, floor, floor_divide, fori_loop, from_sympy,
                        hypot,
                        inner, kron, log, log1p, log2, log10, log_softmax, logaddexp, logaddexp2, logsumexp,
                        matmul, max, maximum, mean, min, minimum, mod, moveaxis, norm, numpy_functions, outer,

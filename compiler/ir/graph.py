@@ -203,6 +203,9 @@ def short_str(node: Node) -> str:
                 s, prec = f"{parts[0][0]}[{n.params[0]}]", atom
             elif n.op == "custom":  # a function with its own derivative rule: by its name
                 s, prec = f"{n.params[0].name}({', '.join(p[0] for p in parts)})", atom
+            elif n.op == "extern":  # a user's compiled function: by its name
+                from .extern import label
+                s, prec = f"{label(n)}({', '.join(p[0] for p in parts)})", atom
             elif n.op == "neg":
                 s, prec = "-" + (parts[0][0] if parts[0][1] > 3 else f"({parts[0][0]})"), 3
             else:

@@ -122,6 +122,13 @@ class CompiledFunction:
         # tensors run as NumPy code (backend "python") or Numba: the llvm and vm targets are scalar
         # (so do loops: the scalar targets have no loop)
         self._tensor = any(n.shape for n in self.inputs) or any(n.shape or n.op == "scan" for n in order)
+        # a user's function (cc.extern): NumPy tier first, then Numba; the flat targets cannot call it
+        self._extern = any(n.op == "extern" for n in order)
+        if self._extern and backend in FLAT_TARGETS:
+            raise UnsupportedError(f"backend {backend!r} cannot call a cc.extern function (a user's Numba "
+                                   "function); use backend 'auto' or 'numba' (it calls the compiled function) "
+                                   "or 'python' (it calls its Python function)")
+        self._tensor = self._tensor or self._extern
         if self._tensor and backend in FLAT_TARGETS and any(n.op == "scan" for n in order):
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions without loops; this one has "
                                    "a loop (cc.scan, cc.fori_loop): use backend 'auto' or 'numba' (its loop "
