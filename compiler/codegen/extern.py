@@ -1,18 +1,18 @@
 """Calls of a user's functions (``extern`` nodes) in generated source.
 
 Each distinct callable (a function, its gradient, Hessian or jvp) gets a
-module-level name (``_q``, ``_q_grad``) listed in ``printer.externs``; the
+module-level name (``q``, ``q_grad``) listed in ``printer.externs``; the
 runtime binds the name to the Numba dispatcher (compiled code) or to its
 Python function before the module's functions are defined.
 
 >>> import compiler as cc
 >>> x = cc.Symbol("x")
 >>> def q(x): return 2.0 * x
->>> print(cc.compile(cc.extern(q)(x) + 1.0, [x], wrt=[], backend="python").source.split("def value(")[1][:80])
+>>> print(cc.compile(cc.extern(q)(x) + 1.0, [x], wrt=[], backend="python").source.split("def value(")[1][:86])
 x):
     \"\"\"Forward sweep: the value.\"\"\"
     # forward sweep
-    v0 = _q(x)
+    v0 = q(x)
     v1 = v0 + 1.0
 """
 
