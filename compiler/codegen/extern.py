@@ -8,12 +8,9 @@ Python function before the module's functions are defined.
 >>> import compiler as cc
 >>> x = cc.Symbol("x")
 >>> def q(x): return 2.0 * x
->>> print(cc.compile(cc.extern(q)(x) + 1.0, [x], wrt=[], backend="python").source.split("def value(")[1][:86])
-x):
-    \"\"\"Forward sweep: the value.\"\"\"
-    # forward sweep
-    v0 = q(x)
-    v1 = v0 + 1.0
+>>> source = cc.compile(cc.extern(q)(x) + 1.0, [x], wrt=[], backend="python").source
+>>> [line.strip() for line in source.splitlines() if " = q(" in line]
+['v0 = q(x)']
 """
 
 from __future__ import annotations
