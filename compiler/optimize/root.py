@@ -3,7 +3,7 @@
 The value is Newton's method in compiled code: a loop of ``max_iter`` steps
 (``cc.fori_loop``) that stops moving once ``max|g| <= tol``, then a test of the
 last point (``nan`` if it fails: a solve that did not converge never passes
-for a number). The derivatives are not those of the iterations: the node is a
+for a number) and one more step, which takes a converged point to the last digits. The derivatives are not those of the iterations: the node is a
 custom function (``ir.custom``) whose rule is the implicit function theorem,
 
     dx*/dp = -g_x^-1 g_p,   so the vjp is   p_bar = -g_p^T lam,  g_x^T lam = x_bar,
@@ -88,7 +88,12 @@ def _rule(g, shape, shapes, tol, max_iter, tag, name) -> Rule:
         return where(size(r) <= tol, x, x - _vector(step, shape))
 
     x = fori_loop(0, max_iter, newton, start)
-    primal = where(size(residual(x)) <= tol, x, np.nan)
+    # the test, then one more step (to the last digits: the loop stops moving at tol); a
+    # non-finite step (a singular g_x at the root) is not taken
+    r = residual(x)
+    polished = x - _vector(_solve(_jacobian(r, x), _entries(r)), shape)
+    finite = size(polished - x) < np.inf
+    primal = where(size(r) <= tol, where(finite, polished, x), np.nan)
     # the implicit function theorem, at the solution (the node itself: placeholder ``out``)
     out, x_bar = ir.symbol(f"{tag} out>", shape), ir.symbol(f"{tag} g>", shape)
     r = residual(out)
