@@ -116,11 +116,12 @@ def lower(outputs: Sequence[Node]) -> list[Node]:
             new[n.id] = lower([inline(n.params[0], args)])[0]
         elif n.op == "scan":
             body = n.params[0]
-            outs = lower(body.outputs)
-            if any(a is not b for a, b in zip(outs, body.outputs)):
-                nc = len(body.carries)
-                body = loops.Body(body.carries, body.xs, body.params, tuple(outs[:nc]), tuple(outs[nc:]),
-                                  body.index)
+            hint = (body.until,) if body.until is not None else ()
+            outs = lower(body.outputs + hint)
+            if any(a is not b for a, b in zip(outs, body.outputs + hint)):
+                nc, ny = len(body.carries), len(body.ys)
+                body = loops.Body(body.carries, body.xs, body.params, tuple(outs[:nc]), tuple(outs[nc:nc + ny]),
+                                  body.index, outs[-1] if hint else None)
             new[n.id] = apply("scan", *args, params=(body,) + n.params[1:])
         elif all(a is b for a, b in zip(args, n.args)):
             new[n.id] = n

@@ -87,7 +87,7 @@ def _rule(g, shape, shapes, tol, max_iter, tag, name) -> Rule:
         step = _solve(_jacobian(r, x), _entries(r))
         return where(size(r) <= tol, x, x - _vector(step, shape))
 
-    x = fori_loop(0, max_iter, newton, start)
+    x = _stopping(fori_loop(0, max_iter, newton, start))
     # the test, then one more step (to the last digits: the loop stops moving at tol); a
     # non-finite step (a singular g_x at the root) is not taken
     r = residual(x)
@@ -106,6 +106,20 @@ def _rule(g, shape, shapes, tol, max_iter, tag, name) -> Rule:
         raise TracingError(f"root: g reads {outside} from outside its arguments; pass them as params "
                            "(root(g, x0, *params)) so the solution's derivatives include them")
     return Rule(name, (start, *ps), primal, g=x_bar, cotangents=(None, *cotangents), output=out)
+
+
+def _stopping(x: Node) -> Node:
+    """The Newton loop's result, its body told that it may stop once converged (``Body.until``:
+    the step's ``where(converged, x, x - dx)`` leaves x as it is from then on)."""
+    from ..ir import loops
+    loop = x.args[0]
+    body = loop.params[0]
+    step = body.new_carries[0]
+    if step.op != "where":  # the solve folded to something simpler: nothing to stop
+        return x
+    until = step.args[0].args[0] if step.args[0].op == "broadcast_to" else step.args[0]
+    body = loops.Body(body.carries, body.xs, body.params, body.new_carries, body.ys, body.index, until)
+    return loops.item(loops.scan(body, *loops.operands(loop), *loop.params[1:]), 0)
 
 
 def _entries(v: Node) -> list[Node]:
