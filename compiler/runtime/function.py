@@ -123,7 +123,7 @@ class CompiledFunction:
         # (so do loops: the scalar targets have no loop)
         self._tensor = any(n.shape for n in self.inputs) or any(n.shape or n.op == "scan" for n in order)
         # a user's function (cc.extern): NumPy tier first, then Numba; the flat targets cannot call it
-        self._extern = any(n.op == "extern" for n in order)
+        self._extern = _calls_extern(order)
         if self._extern and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} cannot call a cc.extern function (a user's Numba "
                                    "function); use backend 'auto' or 'numba' (it calls the compiled function) "
@@ -434,6 +434,14 @@ def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statement
     nodes = ir.from_table(table)
     outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
     return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single, simd)
+
+
+def _calls_extern(order: list) -> bool:
+    """Whether the graph (loop bodies included) calls a user's function (``cc.extern``)."""
+    for n in order:
+        if n.op == "extern" or (n.op == "scan" and _calls_extern(ir.loops.body_order(n.params[0]))):
+            return True
+    return False
 
 
 def _lowered(outputs: list, jac: list | None) -> tuple[list, list | None]:
