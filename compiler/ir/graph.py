@@ -132,6 +132,13 @@ def _listing(outputs: Sequence[Node], prefix: str, indent: str, label: dict | No
                 f" length={node.params[1]}" + (" reverse" if node.params[2] else "")
         elif node.op == "item":
             body = f"item {label[node.args[0].id]} {node.params[0]}"
+        elif node.op == "custom":  # a function with its own derivative rule, by name
+            rule = node.params[0]
+            body = " ".join([f"custom {rule.name}"] + [label[a.id] for a in node.args]) + \
+                f"  ({'vjp' if rule.cotangents is not None else 'jvp'} rule)"
+        elif node.op == "extern":  # a user's compiled function, by name
+            from .extern import label as extern_label
+            body = " ".join([f"extern {extern_label(node)}"] + [label[a.id] for a in node.args])
         else:
             body = " ".join([node.op] + [label[a.id] for a in node.args]) + _params_text(node)
         kind = [node.dtype] if node.dtype != "float" else []

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import ir
 from ..ad import reverse
-from ..errors import ShapeError, UnsupportedError
+from ..errors import ShapeError, TracingError, UnsupportedError
 from ..frontend import fori_loop, stack, where
 from ..frontend import max as amax
 from ..ir import Node
@@ -102,7 +102,6 @@ def _rule(g, shape, shapes, tol, max_iter, tag, name) -> Rule:
     outside = [n.name for n in ir.topo_order([primal, *cotangents])
                if n.op == "var" and n.id not in {p.id for p in [start, out, x_bar, *ps]}]
     if outside:
-        from ..errors import TracingError
         raise TracingError(f"root: g reads {outside} from outside its arguments; pass them as params "
                            "(root(g, x0, *params)) so the solution's derivatives include them")
     return Rule(name, (start, *ps), primal, g=x_bar, cotangents=(None, *cotangents), output=out)
