@@ -21,12 +21,15 @@ by transposition) works too.
 
 from __future__ import annotations
 
+import weakref
+
 from .. import ir
 from ..errors import CompilerError
 from ..ir import Node
 from ..ir.custom import Rule
 
-_transposed: dict[Rule, tuple] = {}  # jvp rule -> (g placeholder, cotangents)
+# jvp rule -> (g placeholder, cotangents), for as long as the rule lives
+_transposed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def vjp(node: Node, g: Node) -> list[Node | None]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..errors import CompilerError, UnsupportedError
 
-_checked: dict[tuple, bool] = {}  # (id of the dispatcher, which, arity) -> checked
+_checked: set[tuple] = set()  # (dispatcher, which, arity) already compiled and checked
 
 
 def bind(externs: dict, compiled: bool) -> dict:
@@ -42,7 +42,7 @@ def check(fn, which: str, arity: int) -> None:
     import numba
     from numba.core import types
     function = fn.f if which == "f" else getattr(fn, which)
-    key = (id(function), which, arity)
+    key = (function, which, arity)
     if key in _checked or not hasattr(function, "py_func"):
         return
     n = arity * 2 if which == "jvp" else arity
@@ -58,7 +58,7 @@ def check(fn, which: str, arity: int) -> None:
                 "hessian": f"a tuple of {arity} tuples of {arity} numbers"}[which]
     if not _returns(returned, which, arity, types):
         raise CompilerError(f"cc.extern: the {_what(which)}{fn.name} returns {returned}; expected {expected}")
-    _checked[key] = True
+    _checked.add(key)
 
 
 def _returns(t, which: str, arity: int, types) -> bool:
