@@ -78,7 +78,8 @@ def test_log1pexp_value_gradient_and_second_derivative():
     naive = cc.compile(cc.log(1.0 + cc.exp(x)), [x], backend="python")
     assert math.isnan(naive.grad(1000.0)[0])
     # the title names the custom function; the generated code inlines its primal body
-    assert "log1pexp(x)" in fn.source and "custom" not in fn.source.split("import math")[1]
+    code = fn.source.split("import math")[1]
+    assert "# log1pexp(x): the value of custom function log1pexp" in code and "custom(" not in code
 
 
 def test_clip_gradient_and_straight_through_round():
@@ -105,7 +106,7 @@ def test_against_jax():
     fn = cc.compile(log1pexp(x), [x], backend="python")
     for v in (-2.0, 0.5, 30.0, 1000.0):
         assert fn.grad(v)[0] == pytest.approx(float(jax.grad(f)(v)), rel=1e-14)
-        assert fn.hessian(v) == pytest.approx(float(jax.grad(jax.grad(f))(v)), rel=1e-12, abs=1e-300)
+        assert fn.hessian(v) == pytest.approx(float(jax.grad(jax.grad(f))(v)), rel=1e-12, abs=1e-300, nan_ok=True)
 
 
 def test_tensor_custom_vjp_and_forward_mode():

@@ -75,16 +75,18 @@ def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node
              jac: list[list[Node]] | None, labels: dict | None = None,
              max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "",
              plan: dict[str, Schedule] | None = None, dialect: str = "numba", many: bool = False,
-             vector_math: dict[str, str] | None = None) -> Module:
+             vector_math: dict[str, str] | None = None, notes: dict | None = None) -> Module:
     """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``.
 
     ``plan`` is ``schedule(outputs, jac)`` when the caller has it already;
     ``dialect`` is ``"numba"`` or ``"numpy"`` (they differ only for tensor ops); ``many``: the
     outputs were given as a list, so even one is returned in a tuple (as every target does);
     ``vector_math``: the vector functions of glibc's libmvec that the Numba dialect may call on
-    arrays, by op (``{"tanh": "_ZGVdN4v_tanh"}``; the runtime knows which this machine has).
+    arrays, by op (``{"tanh": "_ZGVdN4v_tanh"}``; the runtime knows which this machine has);
+    ``notes``: a comment to print above the statement of some nodes (``{node id: text}``).
     """
     p = (NumPyPrinter if dialect == "numpy" else Printer)(inputs, max_statements, labels, vector_math)
+    p.notes = notes or {}
     # as the runtime decides (``CompiledFunction._tensor``): loops and a user's functions take its tensor path
     tensor = any(n.shape for n in inputs) or any(n.shape or n.op in ("scan", "extern")
                                                  for sched in (plan or {}).values() for n in sched.statements)

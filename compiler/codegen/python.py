@@ -338,6 +338,9 @@ class Printer(IndexPrinting):
                 lines.append(f"    # {comment}")
             if node.id in done:
                 continue
+            note = self.__dict__.get("notes", {}).get(node.id)
+            if note:  # where an inlined custom function's value is (``runtime`` names them)
+                lines.append(f"    # {comment_text(note)}")
             group = groups.get(node.id)
             if group is not None:
                 members, stored = group

@@ -101,9 +101,10 @@ def inline(rule: Rule, args: Sequence[Node]) -> Node:
     return substitute([rule.primal], {p.id: a for p, a in zip(rule.inputs, args)})[0]
 
 
-def lower(outputs: Sequence[Node]) -> list[Node]:
+def lower(outputs: Sequence[Node], origins: dict | None = None) -> list[Node]:
     """``outputs`` with every ``custom`` node replaced by its primal body, loop bodies included:
-    what the code generators print (the rule only matters to the derivative passes)."""
+    what the code generators print (the rule only matters to the derivative passes). With
+    ``origins``, it receives ``{id of the inlined value: the custom call it computes}``."""
     from . import loops
     from .graph import topo_order
     order = topo_order(outputs)
@@ -113,11 +114,13 @@ def lower(outputs: Sequence[Node]) -> list[Node]:
     for n in order:
         args = [new[a.id] for a in n.args]
         if n.op == "custom":
-            new[n.id] = lower([inline(n.params[0], args)])[0]
+            new[n.id] = lower([inline(n.params[0], args)], origins)[0]
+            if origins is not None and new[n.id].op not in ("const", "var"):
+                origins.setdefault(new[n.id].id, n)
         elif n.op == "scan":
             body = n.params[0]
             hint = (body.until,) if body.until is not None else ()
-            outs = lower(body.outputs + hint)
+            outs = lower(body.outputs + hint, origins)
             if any(a is not b for a, b in zip(outs, body.outputs + hint)):
                 nc, ny = len(body.carries), len(body.ys)
                 body = loops.Body(body.carries, body.xs, body.params, tuple(outs[:nc]), tuple(outs[nc:nc + ny]),
@@ -147,3 +150,19 @@ def custom_ops():
     """The table entry of ``custom`` (``ops.OPS``)."""
     from .ops import Op
     return [Op("custom", -1, "", _no_rule, params=("rule",), shape_rule=_shape, simplify=_fold)]
+
+
+def lower_derivatives(outputs: list, jac: list | None, notes: dict) -> tuple[list, list | None]:
+    """Outputs and Jacobian (rows of nodes, or None) lowered together (the same lists when nothing
+    changes); ``notes`` receives ``{node id: comment}`` naming each inlined custom function."""
+    from .graph import short_str
+    flat = [g for row in jac for g in row] if jac is not None else []
+    origins: dict = {}
+    lowered = lower(outputs + flat, origins)
+    notes.update({k: f"{short_str(n)}: the value of custom function {n.params[0].name} (the gradient uses its "
+                     "rule)" for k, n in origins.items()})
+    if all(a is b for a, b in zip(lowered, outputs + flat)):
+        return outputs, jac
+    outs, rest = lowered[:len(outputs)], lowered[len(outputs):]
+    k = len(jac[0]) if jac else 0
+    return outs, ([rest[i * k:(i + 1) * k] for i in range(len(jac))] if jac is not None else None)

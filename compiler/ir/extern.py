@@ -154,3 +154,9 @@ def extern_ops():
     """The table entry of ``extern`` (``ops.OPS``)."""
     from .ops import Op
     return [Op("extern", -1, "", _vjp, params=("function", "part"), shape_rule=_shape, simplify=_fold)]
+
+
+def called(order) -> bool:
+    """Whether the nodes of ``order`` (loop bodies included) call a user's function."""
+    from .loops import body_order
+    return any(n.op == "extern" or (n.op == "scan" and called(body_order(n.params[0]))) for n in order)

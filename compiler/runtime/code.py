@@ -63,7 +63,7 @@ class Code:
         with gc_paused():
             return codegen.generate(self.fn.inputs, *self.fn._printed[:1], self.fn.wrt, self.fn._printed[1], self.fn._labels,
                                     self.fn._max_statements, self.fn._title, self.fn.plan, dialect, self.fn._many,
-                                    vector_math)
+                                    vector_math, notes=self.fn._notes)
 
     def numpy_function(self, name: str):
         """Function ``name`` of the NumPy-dialect module, run by plain Python: what "auto"

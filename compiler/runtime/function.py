@@ -113,7 +113,8 @@ class CompiledFunction:
             scalar = not any(o.shape for o in self.outputs)
             self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
             # the code generators print a custom function's primal body (its rule served the AD above)
-            self._printed = _lowered(self.outputs, self._jac)
+            self._notes: dict = {}  # id of an inlined custom function's value -> a comment naming it
+            self._printed = ir.custom.lower_derivatives(self.outputs, self._jac, self._notes)
             if self._printed[0] is not self.outputs:
                 order = ir.topo_order(self._printed[0])
             self.plan = codegen.schedule(*self._printed, order)
@@ -123,7 +124,7 @@ class CompiledFunction:
         # (so do loops: the scalar targets have no loop)
         self._tensor = any(n.shape for n in self.inputs) or any(n.shape or n.op == "scan" for n in order)
         # a user's function (cc.extern): NumPy tier first, then Numba; the flat targets cannot call it
-        self._extern = _calls_extern(order)
+        self._extern = ir.extern.called(order)
         if self._extern and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} cannot call a cc.extern function (a user's Numba "
                                    "function); use backend 'auto' or 'numba' (it calls the compiled function) "
@@ -434,26 +435,6 @@ def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statement
     nodes = ir.from_table(table)
     outputs, inputs, wrt = nodes[:n_out], nodes[n_out:n_out + n_in], nodes[n_out + n_in:]
     return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single, simd)
-
-
-def _calls_extern(order: list) -> bool:
-    """Whether the graph (loop bodies included) calls a user's function (``cc.extern``)."""
-    for n in order:
-        if n.op == "extern" or (n.op == "scan" and _calls_extern(ir.loops.body_order(n.params[0]))):
-            return True
-    return False
-
-
-def _lowered(outputs: list, jac: list | None) -> tuple[list, list | None]:
-    """Outputs and Jacobian with every ``custom`` node replaced by its primal body (the same
-    lists when there is none)."""
-    flat = [g for row in jac for g in row] if jac is not None else []
-    lowered = ir.custom.lower(outputs + flat)
-    if all(a is b for a, b in zip(lowered, outputs + flat)):
-        return outputs, jac
-    outs, rest = lowered[:len(outputs)], lowered[len(outputs):]
-    k = len(jac[0]) if jac else 0
-    return outs, ([rest[i * k:(i + 1) * k] for i in range(len(jac))] if jac is not None else None)
 
 
 def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "auto",
