@@ -119,6 +119,19 @@ def test_np_matrix_is_refused(build):
         build()
 
 
+def test_eager_values_refuse_them_too():
+    ones = cc.Value(np.ones(4))
+    for build in (lambda: cc.Value(MASKED), lambda: ones + MASKED, lambda: MASKED + ones,
+                  lambda: cc.where(ones.data > 0, ones, MASKED)):
+        with pytest.raises(TypeError, match="masked array; the mask would be ignored"):
+            build()
+    with pytest.raises(TypeError, match="np.matrix"):
+        cc.Value(MATRIX)
+    out = cc.where(ones.data > 0, ones * np.arange(4.0), 0.0)  # plain arrays and masks still work
+    out.sum().backward()
+    np.testing.assert_array_equal(ones.grad, np.arange(4.0))
+
+
 def test_plain_arrays_still_mix_in():
     got = cc.compile(v * np.arange(4.0) + np.asarray(MATRIX).ravel(), [v], backend="python")(np.ones(4))
     np.testing.assert_array_equal(got, np.arange(4.0) + [1, 2, 3, 4])
