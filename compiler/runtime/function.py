@@ -231,7 +231,9 @@ class CompiledFunction:
             backend = f"backend='auto' ({state})"
         else:
             backend = f"backend={self.backend!r}" + ("" if self.ready else " (compiles on first call)")
-        return f"<CompiledFunction of ({names}), {len(self.outputs)} output(s), {backend}>"
+        derived = [f"{name}: {tier}" for name, tier in self.tiers.items() if name != "value"]
+        also = f"; derived functions: {', '.join(derived)}" if derived else ""
+        return f"<CompiledFunction of ({names}), {len(self.outputs)} output(s), {backend}{also}>"
 
     def __str__(self) -> str:
         return repr(self) + "\n" + self.ir
@@ -388,8 +390,13 @@ class CompiledFunction:
         code; ``"auto"`` interprets until then. After ``wait()``, every entry point does."""
         return self._tiers.ready()
 
-    def wait(self) -> "CompiledFunction":
-        """Compile every entry point now, if not done yet, and return when the code is ready.
+    def wait(self, *also: str) -> "CompiledFunction":
+        """Compile every entry point now, and every derived function made so far (the kernels
+        of ``jvp``, ``hvp``, ``hessian``, ``jacobian``, ``sparse_jacobian``, ``sparse_hessian``
+        that were called), if not done yet, and return when the code is ready. ``also`` names
+        derivative methods whose functions to make and compile now, before their first call
+        (``fn.wait("sparse_hessian", "jvp")``: an optimiser's first iterations then run
+        compiled code).
 
         With ``backend="auto"``, calls are answered by an interpreter while the
         compiled code is made in the background; ``wait()`` is for when the
@@ -397,11 +404,23 @@ class CompiledFunction:
 
         >>> import compiler as cc
         >>> x = cc.Symbol("x")
-        >>> cc.compile(x * x, [x], backend="python").wait().ready
-        True
+        >>> cc.compile(x * x, [x], backend="python").wait("hessian").tiers
+        {'value': 'python', 'gradient': 'python'}
         """
+        for name in also:
+            derivatives.prepare(self, name)
         self._tiers.wait()
+        for derived in derivatives.derived_functions(self).values():
+            derived.wait()
         return self
+
+    @property
+    def tiers(self) -> dict:
+        """What answers each function's calls now (as ``tier``): this function's
+        (``"value"``) and every derived function made so far, by what it computes."""
+        found = {"value": self.tier}
+        found.update((name, derived.tier) for name, derived in derivatives.derived_functions(self).items())
+        return found
 
     def _require_wrt(self):
         if self._jac is None:
