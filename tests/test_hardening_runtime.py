@@ -238,3 +238,66 @@ def test_empty_outputs_jacobians(backend):
     J = only.jacobian(np.zeros(0))
     assert np.shape(J[0] if isinstance(J, tuple) else J) == (0, 0)
     assert only.sparse_jacobian(np.zeros(0)).shape == (0, 0)
+
+
+# --- findings 6 and 9: Dask ----------------------------------------------------------------------
+
+def test_shared_tensor_as_a_multichunk_dask_array():
+    """Finding 6: a shared (one point) tensor given as a Dask array of several chunks crashed in
+    Dask (core dimension in several chunks); only batched inputs were rechunked."""
+    da = pytest.importorskip("dask.array")
+    W, v = cc.Tensor("W", (4, 2)), cc.Tensor("v", (4,))
+    fn = cc.compile(cc.sum(cc.tanh(v @ W)), [W, v], backend="numba")
+    rng = np.random.default_rng(3)
+    Wv, V = rng.normal(size=(4, 2)), rng.normal(size=(50, 4))
+    want = np.tanh(V @ Wv).sum(axis=1)
+    DW = da.from_array(Wv, chunks=(2, 1))                  # the shared input, in 4 chunks
+    got = fn(DW, da.from_array(V, chunks=(10, 2)))
+    assert_allclose(got.compute(scheduler="sync"), want, rtol=1e-13, atol=1e-15)
+    assert_allclose(fn(DW, V).compute(scheduler="sync"), want, rtol=1e-13, atol=1e-15)  # NumPy batch, Dask shared
+    _, grads = fn.value_and_grad(DW, da.from_array(V, chunks=(25, 4)))
+    gW = grads[0].compute(scheduler="sync")
+    sech2 = 1 - np.tanh(V @ Wv) ** 2                       # d/dW_jk = v_j sech^2(v @ W)_k
+    assert_allclose(gW, V[:, :, None] * sech2[:, None, :], rtol=1e-12, atol=1e-15)
+    shared = cc.compile(cc.sum(cc.tanh(v @ W)), [W, v], wrt=[W], backend="numba")
+    total, (gW_sum,) = shared.value_and_grad(DW, da.from_array(V, chunks=(10, 2)), reduce="sum")
+    assert total == pytest.approx(want.sum(), rel=1e-13)
+    assert_allclose(gW_sum, gW.sum(axis=0), rtol=1e-12)
+
+
+def test_dask_detection_never_reads_a_half_imported_module(monkeypatch):
+    """Finding 9: ``_refuse_lazy`` read ``sys.modules["dask.array"].Array`` while a worker thread
+    was still importing it (AttributeError on a fresh cluster). A half-imported module, simulated."""
+    import sys
+    import types
+    half = types.ModuleType("dask.array")                  # no ``Array`` yet
+    monkeypatch.setitem(sys.modules, "dask.array", half)
+    fn = cc.compile(cc.sum(cc.Tensor("v", (2,)) ** 2), [cc.Tensor("v", (2,))], backend="python")
+    assert fn(np.array([1.0, 2.0])) == 5.0
+    assert_allclose(fn(np.array([[1.0, 2.0], [3.0, 0.0]])), [5.0, 9.0])
+    s = cc.compile(x_sym ** 2, [x_sym], backend="python")
+    assert_allclose(s([1.0, 3.0]), [1.0, 9.0])
+
+
+x_sym = cc.Symbol("x")
+
+
+def test_fresh_cluster_with_from_array_data():
+    """Finding 9 on a real fresh cluster (one start): ``da.from_array`` data, first tasks."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    fn = cc.compile(cc.sin(x_sym) * x_sym, [x_sym], backend="numba")
+    w = cc.Symbol("w")
+    shared = cc.compile(cc.sin(w * x_sym), [w, x_sym], wrt=w, backend="numba")
+    X = np.linspace(-2, 2, 4_000)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=4,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster):
+        got = fn(da.from_array(X, chunks=250)).compute()
+        total, g_w = shared.value_and_grad(0.7, da.from_array(X, chunks=100), reduce="sum")
+        _, g = fn.value_and_grad(da.from_array(X, chunks=500))
+        g = (g[0] if isinstance(g, tuple) else g).compute()
+    assert_allclose(got, np.sin(X) * X, rtol=1e-14)
+    assert total == pytest.approx(np.sum(np.sin(0.7 * X)), abs=1e-10)
+    assert g_w == pytest.approx(np.sum(np.cos(0.7 * X) * X), rel=1e-12)
+    assert_allclose(g, np.cos(X) * X + np.sin(X), rtol=1e-13)
