@@ -301,3 +301,55 @@ def test_fresh_cluster_with_from_array_data():
     assert total == pytest.approx(np.sum(np.sin(0.7 * X)), abs=1e-10)
     assert g_w == pytest.approx(np.sum(np.cos(0.7 * X) * X), rel=1e-12)
     assert_allclose(g, np.cos(X) * X + np.sin(X), rtol=1e-13)
+
+
+# --- finding 10: one batch-shape rule for several outputs ---------------------------------------
+
+def test_batch_axis_first_for_every_result_of_several_outputs():
+    """The rule (README, *Several outputs*): every batch result has the batch axis first; several
+    outputs are a tuple of per-output arrays ``(n, ...)`` (never one ``(n_out, n)`` array), and
+    the Jacobian of scalar outputs is one ``(n, n_out, n_wrt)`` array. Dask results alike."""
+    da = pytest.importorskip("dask.array")
+    a, b, c = cc.symbols("a b c")
+    fn = cc.compile([a * b, cc.sin(c) + a, b * c ** 2], [a, b, c], backend="numba")
+    n = 1_000
+    rng = np.random.default_rng(5)
+    A, B, C = rng.normal(size=(3, n))
+    want_values = [A * B, np.sin(C) + A, B * C ** 2]
+    want_jac = np.stack([np.stack([B, A, 0 * A], -1), np.stack([1 + 0 * A, 0 * A, np.cos(C)], -1),
+                         np.stack([0 * A, C ** 2, 2 * B * C], -1)], 1)            # (n, 3, 3)
+    dargs = [da.from_array(v, chunks=300) for v in (A, B, C)]
+    for args, done in (((A, B, C), lambda r: r), (dargs, lambda r: r.compute(scheduler="sync"))):
+        values, jac = fn.value_and_grad(*args)
+        assert isinstance(values, tuple) and len(values) == 3
+        for got, want in zip(values, want_values):
+            assert_allclose(done(got), want, rtol=1e-13, atol=1e-15)            # each (n,), batch first
+        assert jac.shape == (n, 3, 3)
+        assert_allclose(done(jac), want_jac, rtol=1e-13, atol=1e-15)
+        assert_allclose(done(fn.grad(*args)), want_jac, rtol=1e-13, atol=1e-15)
+        assert [done(v).shape for v in fn(*args)] == [(n,)] * 3
+        # jvp: (values, tangents), each a tuple of (n,) arrays; tangent = J @ (1, 2, 3)
+        tangent = np.array([1.0, 2.0, 3.0])
+        values, tangents = fn.jvp(*args, v=tuple(np.full(n, t) for t in tangent))
+        for got, want in zip(tangents, (want_jac @ tangent).T):
+            assert_allclose(done(got), want, rtol=1e-13, atol=1e-15)
+    # the Jacobian's blocks J[i][j]: each (n,), the batch axis first
+    blocks = fn.jacobian(A, B, C)
+    assert_allclose(np.stack([np.stack(row, -1) for row in blocks], 1), want_jac, rtol=1e-13, atol=1e-15)
+    # one scalar output: the gradient tuple and the Hessian (n, k, k), batch first
+    total = cc.compile(a * b + cc.sin(c) + a + b * c ** 2, [a, b, c], backend="numba")
+    H = total.hessian(A, B, C)
+    assert H.shape == (n, 3, 3)
+    assert_allclose(H[:, 2, 2], -np.sin(C) + 2 * B, rtol=1e-13, atol=1e-15)
+    assert_allclose(H[:, 0, 1], np.ones(n))
+    hv = total.hvp(A, B, C, v=(np.ones(n), np.zeros(n), np.zeros(n)))
+    assert [h.shape for h in hv] == [(n,)] * 3
+    assert_allclose(hv[1], np.ones(n))
+    # tensor outputs: each output (n,) + its shape
+    v = cc.Tensor("v", (3,))
+    tensors = cc.compile([cc.sum(v ** 2), 2 * v], [v], backend="python")
+    V = rng.normal(size=(n, 3))
+    s, twice = tensors(V)
+    assert s.shape == (n,) and twice.shape == (n, 3)
+    assert_allclose(s, (V ** 2).sum(1), rtol=1e-13, atol=1e-15)
+    assert_allclose(twice, 2 * V)
