@@ -353,3 +353,57 @@ def test_batch_axis_first_for_every_result_of_several_outputs():
     assert s.shape == (n,) and twice.shape == (n, 3)
     assert_allclose(s, (V ** 2).sum(1), rtol=1e-13, atol=1e-15)
     assert_allclose(twice, 2 * V)
+
+
+# --- finding 13: a placeholder that escapes its scan ---------------------------------------------
+
+def test_a_carry_escaping_into_a_sibling_scan_is_a_tracing_error():
+    """A carry placeholder of one scan used in a sibling scan silently became that loop's own
+    carry (the same name at the same depth): now a TracingError naming it, as JAX raises."""
+    a = cc.Symbol("a")
+    kept = []
+
+    def first(c, _):
+        kept.append(c)
+        return c * a, None
+
+    cc.scan(first, 1.0, length=3)
+    with pytest.raises(cc.TracingError, match=r"carry of another scan's step"):
+        cc.scan(lambda c, _: (c + kept[0], None), 2.0, length=3)
+    kept_x = []
+    cc.scan(lambda c, x: (kept_x.append(x) or c + x, None), 0.0, xs=cc.Tensor("xs", (3,)))
+    with pytest.raises(cc.TracingError, match=r"'<scan1\.\d+ x 0>'"):
+        cc.scan(lambda c, x: (c + x * kept_x[0], None), 0.0, xs=cc.Tensor("xs", (3,)))
+    kept_i = []
+    cc.fori_loop(0, 2, lambda i, c: kept_i.append(i) or c + i, 0.0)
+    with pytest.raises(cc.TracingError, match="index"):
+        cc.fori_loop(0, 2, lambda i, c: c + kept_i[0], 0.0)
+
+
+def test_nested_and_identical_loops_still_work():
+    """What is legitimate stays so: an inner step reads the outer step's carry (a parameter of
+    the inner loop), and two identical loops are one node. Checked against plain Python."""
+    a = cc.Symbol("a")
+
+    def outer(c, _):
+        inner, _ = cc.scan(lambda d, _: (d * c + a, None), 1.0, length=2)   # reads the outer carry
+        return c + inner * 0.1, None
+
+    final, _ = cc.scan(outer, 0.5, length=3)
+    fn = cc.compile(final, [a], backend="python")
+
+    def plain(av):
+        c = 0.5
+        for _ in range(3):
+            d = 1.0
+            for _ in range(2):
+                d = d * c + av
+            c = c + d * 0.1
+        return c
+    assert fn(0.3) == pytest.approx(plain(0.3), rel=1e-14)
+    assert fn.grad(0.3)[0] == pytest.approx((plain(0.3 + 1e-6) - plain(0.3 - 1e-6)) / 2e-6, rel=1e-7)
+    one, _ = cc.scan(lambda c, _: (c * a, None), 1.0, length=4)
+    two, _ = cc.scan(lambda c, _: (c * a, None), 1.0, length=4)
+    assert one is two
+    idx = cc.fori_loop(0, 4, lambda i, c: c + i * a, 0.0)
+    assert cc.compile(idx, [a], backend="python")(2.0) == 12.0
