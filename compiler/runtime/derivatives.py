@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import ir
 from ..ad import coloring as _coloring
-from ..ad import forward, reverse, sparsity
+from ..ad import forward, loops, reverse, sparsity
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node
 from .arguments import check_arguments
@@ -63,7 +63,9 @@ def _cached(fn, key: str, build):
 
 
 def _derived_function(fn, outputs: list[Node], extra_inputs: list[Node], title: str):
-    """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is."""
+    """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is
+    (refused first if its loops' arrays exceed the loop memory limit: ``ad.loops``)."""
+    loops.check_loop_memory(outputs, f"the {title}")
     return type(fn)(outputs, fn.inputs + list(extra_inputs), [], fn.requested_backend, many=True,
                     max_statements=fn._max_statements, title=title, progress=fn._progress, simd=fn._simd)
 
