@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import ir
 from ..ad import coloring as _coloring
-from ..ad import forward, reverse, sparsity
+from ..ad import forward, loops, reverse, sparsity
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node
 from .arguments import check_arguments
@@ -63,7 +63,9 @@ def _cached(fn, key: str, build):
 
 
 def _derived_function(fn, outputs: list[Node], extra_inputs: list[Node], title: str):
-    """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is."""
+    """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is
+    (refused first if its loops' arrays exceed the loop memory limit: ``ad.loops``)."""
+    loops.check_loop_memory(outputs, f"the {title}")
     return type(fn)(outputs, fn.inputs + list(extra_inputs), [], fn.requested_backend, many=True,
                     max_statements=fn._max_statements, title=title, progress=fn._progress, simd=fn._simd)
 
@@ -224,7 +226,8 @@ def tensor_hessian(fn, args: tuple):
                          f"Hessian-vector products or fn.sparse_hessian (limit HESSIAN_MAX_SIZE = "
                          f"{HESSIAN_MAX_SIZE})")
     columns = _as_tuple(hvp_function(fn)(*args, *_unit_batches([w.shape for w in fn.wrt])))
-    flat = np.concatenate([c.reshape(total, -1) for c in columns], axis=1)  # row k: H @ e_k
+    # row k: H @ e_k (sizes, not -1: a shape may hold a 0)
+    flat = np.concatenate([c.reshape(total, size) for c, size in zip(columns, sizes)], axis=1)
     blocks = _blocks(flat.T, [w.shape for w in fn.wrt], [w.shape for w in fn.wrt])
     return blocks[0][0] if fn._single else blocks
 
@@ -278,10 +281,10 @@ def jacobian(fn, args: tuple):
                              f"(limit DENSE_MAX_ENTRIES = {DENSE_MAX_ENTRIES:,})")
         if m <= n:  # rows: one reverse sweep per output element
             rows = _as_tuple(vjp_function(fn)(*args, *_unit_batches(out_shapes)))
-            matrix = np.concatenate([r.reshape(m, -1) for r in rows], axis=1)
+            matrix = np.concatenate([r.reshape(m, math.prod(s)) for r, s in zip(rows, wrt_shapes)], axis=1)
         else:  # columns: one forward sweep per wrt element
             cols = _as_tuple(jvp_function(fn)(*args, *_unit_batches(wrt_shapes)))[len(fn.outputs):]
-            matrix = np.concatenate([c.reshape(n, -1) for c in cols], axis=1).T
+            matrix = np.concatenate([c.reshape(n, math.prod(s)) for c, s in zip(cols, out_shapes)], axis=1).T
         blocks = _blocks(matrix, out_shapes, wrt_shapes)
     if fn._single:
         blocks = tuple(row[0] for row in blocks)

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import codegen, ir
+from ..ad import loops as ad_loops
 from ..ad import reverse
 from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
@@ -133,6 +134,7 @@ class CompiledFunction:
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()
         self._grad_fn: CompiledFunction | None = None
+        self._loop_memory_checked = False  # whether the gradient may run (``_require_wrt``)
         self._code = Code(self)     # the generated modules, kernels, drivers and targets
         self._tiers = tiers.Tiers(self)  # what was called, background compiles
         # The entry of each role, replaced by the compiled kernel once it exists: "auto"
@@ -423,6 +425,11 @@ class CompiledFunction:
         return found
 
     def _require_wrt(self):
+        """A gradient can be run: it exists (scalar outputs, a ``wrt``) and its loops' arrays fit
+        in the loop memory limit (checked at its first run, not at compile time: a function
+        whose value alone is called never needs them)."""
+        if self._loop_memory_checked:
+            return
         if self._jac is None:
             shaped = [o.shape for o in self.outputs if o.shape]
             if shaped:
@@ -430,6 +437,9 @@ class CompiledFunction:
                                  "scalar outputs (reduce it, for example with cc.sum or cc.mean; "
                                  "fn.jacobian and fn.jvp take outputs of any shape)")
             raise ValueError("this function has no inputs to differentiate with respect to")
+        if any(n.op == "scan" for n in self.plan["value_and_grad"].nodes):
+            ad_loops.check_loop_memory(self.plan["value_and_grad"].outputs)
+        self._loop_memory_checked = True
 
 
 def _unpickle(*state) -> CompiledFunction:
