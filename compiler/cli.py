@@ -36,7 +36,8 @@ def _compile(args: argparse.Namespace, backend: str):
     import compiler as cc
     from compiler import ir
     expr = cc.parse(args.expression)
-    inputs = [n for n in ir.topo_order([expr]) if n.op == "var"]
+    # the parser makes each symbol at its first appearance in the text: creation order is text order
+    inputs = sorted((n for n in ir.topo_order([expr]) if n.op == "var"), key=lambda n: n.id)
     by_name = {n.name: n for n in inputs}
     wrt = None
     wanted = _names(getattr(args, "wrt", None), "--wrt")

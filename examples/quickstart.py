@@ -1,6 +1,6 @@
 """Quickstart: build an expression, compile it once, call it many times.
 
-Run: python examples/quickstart.py
+Run: python examples/quickstart.py   (about 1 s on 2 cores, empty cache)
 """
 
 import time

@@ -1,6 +1,6 @@
 """Train a small MLP on the two-moons data set and plot its decision boundary.
 
-    python examples/train_moons.py                    # 400 Adam steps, writes moons.png
+    python examples/train_moons.py                    # 400 Adam steps, writes moons.png (about 1 s)
     python examples/train_moons.py --steps 100 --optimizer sgd --plot out.png
 
 The loss (binary cross-entropy on logits, written with the stable softplus)

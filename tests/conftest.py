@@ -5,3 +5,21 @@ import tempfile
 
 os.environ.setdefault("COMPILER_CACHE_DIR", tempfile.mkdtemp(prefix="compiler-test-cache-"))
 os.environ.setdefault("COMPILER_PROGRESS", "0")
+
+
+# --- the quick tier: `python -m pytest -m quick` (under 2 minutes on 2 cores) ---
+# Every test but the slow ones and those tests/durations.json lists (a second or more on
+# the last recording: `python tests/durations.py` says how to make it again).
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+_LONG = set(json.loads((Path(__file__).with_name("durations.json")).read_text()))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid not in _LONG and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.quick)

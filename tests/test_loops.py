@@ -1001,8 +1001,13 @@ def test_gradient_history_above_the_limit_is_a_resource_error(monkeypatch):
     a = cc.Symbol("a")
     final, _ = cc.scan(lambda c, _: (cc.sin(c * a), None), 1.0, length=200)
     cc.compile(final, [a], wrt=[], backend="python")  # no gradient: no history, no error
+    fn = cc.compile(final, [a], backend="python")  # the value runs; the gradient is refused at its first call
+    c = 1.0
+    for _ in range(200):
+        c = math.sin(c * 0.9)
+    assert fn(0.9) == pytest.approx(c, rel=1e-13)
     with pytest.raises(cc.ResourceError) as info:
-        cc.compile(final, [a], backend="python")
+        fn.grad(0.9)
     message = str(info.value)
     assert "200 steps" in message
     assert f"{200 * 8 / 1024:.1f} KiB" in message  # the estimate: 200 carries of 8 bytes
@@ -1022,7 +1027,7 @@ def test_a_hundred_million_steps_all_is_refused_but_sqrt_compiles():
     n = 10 ** 8
     final, _ = cc.scan(lambda c, _: (cc.sin(c * a), None), v, length=n)
     with pytest.raises(cc.ResourceError) as info:
-        cc.compile(cc.sum(final), [a, v], backend="python")
+        cc.compile(cc.sum(final), [a, v], backend="python").grad(0.5, np.ones(3))
     message = str(info.value)
     assert f"{n * 24 / 2 ** 30:.1f} GiB" in message and "100,000,000 steps" in message
     assert 'checkpoint="sqrt"' in message
@@ -1035,4 +1040,5 @@ def test_a_hundred_million_steps_all_is_refused_but_sqrt_compiles():
     cc.compile(cc.sum(cc.fori_loop(0, n, lambda i, c: cc.sin(c * a) + i, v, checkpoint="sqrt")), [a, v],
                backend="python")
     with pytest.raises(cc.ResourceError, match="checkpoint"):
-        cc.compile(cc.sum(cc.fori_loop(0, n, lambda i, c: cc.sin(c * a) + i, v)), [a, v], backend="python")
+        cc.compile(cc.sum(cc.fori_loop(0, n, lambda i, c: cc.sin(c * a) + i, v)), [a, v],
+                   backend="python").value_and_grad(0.5, np.ones(3))

@@ -35,8 +35,9 @@ from .. import ir
 from ..errors import ResourceError
 from ..ir import Node, loops
 
-#: the most bytes the carry history of one loop may take for its reverse pass; above, the
-#: rule refuses and points to checkpoint="sqrt" ($COMPILER_LOOP_MEMORY overrides, in bytes)
+#: the most bytes the arrays of a loop's length (stored carries, stacked ys, the sequences an
+#: adjoint loop reads and writes) may take in one derivative; above, ``check_loop_memory``
+#: refuses and points to checkpoint="sqrt" ($COMPILER_LOOP_MEMORY overrides, in bytes)
 MAX_HISTORY_BYTES = 2 ** 30
 
 
@@ -70,7 +71,6 @@ def scan_vjp(loop: Node, adjoints: dict[int, Node], needed: Sequence[bool]) -> l
                  + [(e, adjoints[nc + j]) for e, j in zip(e_y, ys_seeded)]
                  + [(e, adjoints[nc + ny + i]) for e, i in zip(e_h, history_seeded)])
     sequences = [(p, s) for p, s in sequences if p.id in read]
-    _check_history(loop, [p for p, _ in sequences if any(p is c for c in body.carries)])
     bound = [(p, v) for p, v in zip(body.params, params) if p.id in read]
     index = body.index if body.index is not None and body.index.id in read else None  # the same t
     adjoint_body = loops.Body(tuple(a + q), tuple(p for p, _ in sequences), tuple(p for p, _ in bound),
@@ -99,19 +99,56 @@ def history_limit() -> int:
         return MAX_HISTORY_BYTES
 
 
-def _check_history(loop: Node, carries: Sequence[Node]) -> None:
-    """Refuse, before anything is allocated, a reverse pass whose stored carries exceed the limit."""
-    length = loop.params[1]
-    per_step = 8 * sum(math.prod(c.shape) for c in carries)
-    total = per_step * length
-    limit = history_limit()
-    if total > limit:
-        segment = math.isqrt(max(length - 1, 0)) + 1
-        raise ResourceError(
-            f"the gradient through a loop of {length:,} steps would store {length:,} carries of {per_step} "
-            f"bytes: {_bytes(total)}, above the limit of {_bytes(limit)} ($COMPILER_LOOP_MEMORY). Use "
-            f"checkpoint=\"sqrt\" in cc.scan or cc.fori_loop (about {2 * segment:,} carries: {_bytes(2 * segment * per_step)}, "
-            f"for one more forward sweep), or raise the limit")
+#: ops whose result may be a view of their operand (no array of its own)
+_VIEWS = ("var", "const", "broadcast_to", "reshape", "transpose", "getitem")
+
+
+def loop_buffers(roots: Sequence[Node]) -> list[tuple[str, int, int]]:
+    """Every array of a loop's length that evaluating ``roots`` allocates, as ``(kind, steps,
+    bytes)``: the stacked ys and carry histories a loop stores (those read), the sequences it
+    reads (an adjoint loop reads the adjoints of the ys) and any other array computed with a
+    leading axis of a loop's length. Inputs, constants and views are not counted; a loop inside
+    a body counts once (its arrays live one outer step at a time). Temporaries are summed as if
+    all were alive at once: an estimate from above."""
+    out: list[tuple[str, int, int]] = []
+    pending = [list(roots)]
+    while pending:
+        order = ir.topo_order(pending.pop())
+        scans = [n for n in order if n.op == "scan"]
+        lengths = {n.params[1] for n in scans}
+        read = {x.id for n in scans for x in loops.operands(n)[1]}
+        for node in order:
+            if node.op in _VIEWS or node.op == "scan" or not node.shape or node.shape[0] not in lengths:
+                continue
+            kind = "arrays computed from them"
+            if node.op == "item" and node.args[0].op == "scan":
+                body, k = node.args[0].params[0], node.params[0]
+                kind = "stacked ys" if k < len(body.carries) + len(body.ys) else "stored carries"
+            elif node.id in read:
+                kind = "sequences read"
+            out.append((kind, node.shape[0], 8 * math.prod(node.shape)))
+        pending += [list(n.params[0].new_carries) + list(n.params[0].ys) for n in scans]
+    return out
+
+
+def check_loop_memory(roots: Sequence[Node], what: str = "the gradient") -> None:
+    """Refuse, before anything is allocated, a derivative whose arrays of a loop's length
+    (``loop_buffers``) add up to more than the limit (``$COMPILER_LOOP_MEMORY``, 1 GiB)."""
+    buffers = loop_buffers(roots)
+    total, limit = sum(b for _, _, b in buffers), history_limit()
+    if total <= limit:
+        return
+    length = max(buffers, key=lambda b: b[2])[1]
+    kinds = {}
+    for kind, _, size in buffers:
+        kinds[kind] = kinds.get(kind, 0) + size
+    parts = ", ".join(f"{kind} {_bytes(size)}" for kind, size in kinds.items())
+    segment = math.isqrt(max(length - 1, 0)) + 1
+    raise ResourceError(
+        f"{what} through a loop of {length:,} steps would allocate {_bytes(total)} in arrays of "
+        f"the loops' lengths ({parts}), above the limit of {_bytes(limit)} ($COMPILER_LOOP_MEMORY). "
+        f"Use checkpoint=\"sqrt\" in cc.scan or cc.fori_loop (about {2 * segment:,} stored carries, for "
+        "one more forward sweep), reduce the ys inside the step (a carry that sums them), or raise the limit")
 
 
 def _bytes(n: int) -> str:

@@ -217,7 +217,7 @@ def _dependencies(node: Node, live: list[int], limit: int):
         _check(ids.size * (length + 1) // 2, node, limit, "dependences")
         later, earlier = np.tril_indices(length)
         i, j = (earlier, later) if backwards else (later, earlier)
-        ids = ids.reshape(-1, length)
+        ids = ids.reshape(math.prod(ids.shape[:-1]), length)  # (not -1: the shape may hold a 0)
         yield 0, ids[:, i].ravel(), ids[:, j].ravel()
     elif op == "scatter_add":  # element i of g is added into element take(out ids)[i]
         axis, indices, index_shape, shape = params

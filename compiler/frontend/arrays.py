@@ -64,7 +64,7 @@ def reshape(x, *shape, order: str = "C"):
     """``x`` with a new shape of the same size (one ``-1`` is inferred), as ``np.reshape``;
     ``order="F"`` reads and writes the elements in column-major order."""
     x = _node(x, "the operand of reshape")
-    if len(shape) == 1 and not isinstance(shape[0], int):
+    if len(shape) == 1 and _shapes.as_int(shape[0]) is None:
         shape = shape[0]
     new = _shapes.resolve_reshape(x.shape, shape)
     if order == "F":
@@ -75,14 +75,17 @@ def reshape(x, *shape, order: str = "C"):
 
 
 def ravel(x, order: str = "C"):
-    """``x`` as a 1-D expression (``np.ravel``; ``x.flatten()`` is the same)."""
-    return reshape(x, -1, order=order)
+    """``x`` as a 1-D expression (``np.ravel``; ``x.flatten()`` is the same). An expression has
+    no memory layout, so ``order="K"`` (memory order) and ``"A"`` read it as a C-ordered array."""
+    if order not in ("C", "F", "A", "K"):
+        raise ValueError(f"ravel: order must be 'C', 'F', 'A' or 'K', got {order!r}")
+    return reshape(x, -1, order="C" if order == "K" else order)
 
 
 def transpose(x, *axes):
     """``x`` with its axes permuted (reversed by default), as ``np.transpose``."""
     x = _node(x, "the operand of transpose")
-    if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):
+    if len(axes) == 1 and (axes[0] is None or _shapes.as_int(axes[0]) is None):
         axes = axes[0]
     ndim = len(x.shape)
     if axes is None or axes == ():
@@ -157,7 +160,7 @@ def squeeze(x, axis=None):
 def expand_dims(x, axis):
     """``x`` with axes of size 1 inserted at the positions ``axis`` (``np.expand_dims``)."""
     x = _node(x, "the operand of expand_dims")
-    axes = _shapes.normalize_axes(axis, len(x.shape) + (1 if isinstance(axis, int) else len(axis)), "expand_dims")
+    axes = _shapes.normalize_axes(axis, len(x.shape) + (1 if _shapes.as_int(axis) is not None else len(axis)), "expand_dims")
     dims = iter(x.shape)
     return reshape(x, tuple(1 if k in axes else next(dims) for k in range(len(x.shape) + len(axes))))
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir import Node
+from ..ir import Node, refuse_foreign_array
 from ..ir import shapes as _shapes
 from .dispatch import EAGER, call as _build, operand as _node
 
@@ -74,6 +74,7 @@ def _is_array(item) -> bool:
 
 
 def _index_array(item) -> np.ndarray:
+    refuse_foreign_array(item, "an index array")
     arr = np.asarray(item)
     if arr.size == 0:
         arr = arr.astype(np.int64)

@@ -14,18 +14,23 @@ Carries, xs and ys are scalars, tensors, or tuples and lists of them.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 import threading
 from typing import Callable
 
 import numpy as np
 
 from .. import ir
-from ..errors import ShapeError
+from ..errors import ShapeError, TracingError
 from ..ir import Node, loops
 
 CHECKPOINTS = ("all", "sqrt")
 _depth = threading.local()  # how many scans are being traced in this thread (nested steps)
+_tracing = threading.local()  # the placeholders of the steps being traced: a stack of (ids, index)
+_TRACES = itertools.count(1)  # each trace's placeholders get a number of their own (then renamed)
+_PLACEHOLDER = re.compile(r"^<scan\d+\.\d+ (carry|x|index)\b")
 
 
 def scan(step: Callable, init, xs=None, length: int | None = None, *, reverse: bool = False,
@@ -92,19 +97,42 @@ def fori_loop(lower: int, upper: int, body: Callable, init, *, checkpoint: str =
 
 def _index() -> Node:
     """The step number of the loop being traced (a placeholder of its body)."""
-    return ir.symbol(f"<scan{_depth.value} index>")
+    return _tracing.stack[-1][1]
+
+
+def _refuse_escaped(outputs: list[Node], placeholders: list[Node]) -> None:
+    """A placeholder of another loop's step (kept in a Python variable past its trace) is a
+    ``TracingError``: hash-consed by name, it would silently become this loop's own carry."""
+    live = {p.id for p in placeholders}
+    for ids, _ in getattr(_tracing, "stack", []):  # enclosing steps: their values are parameters here
+        live |= ids
+    for node in ir.free_symbols(outputs):
+        if node.id not in live and _PLACEHOLDER.match(node.name):
+            kind = _PLACEHOLDER.match(node.name).group(1)
+            raise TracingError(f"this scan's step uses {node.name!r}, the {kind} of another scan's step "
+                               "that escaped it (kept in a Python variable, a list or a closure): a step's "
+                               "values exist only inside that step; take what a loop computes from its "
+                               "results (the final carry or the ys)")
 
 
 def _scan(step, init_leaves, init_tree, xs_leaves, xs_tree, n: int, reverse: bool):
     depth = getattr(_depth, "value", 0) + 1
-    tag = f"scan{depth}"
-    carries = [ir.symbol(f"<{tag} carry {k}>", leaf.shape) for k, leaf in enumerate(init_leaves)]
-    slices = [ir.symbol(f"<{tag} x {k}>", leaf.shape[1:]) for k, leaf in enumerate(xs_leaves)]
+    tag, trace = f"scan{depth}", f"scan{depth}.{next(_TRACES)}"
+    # placeholders of this trace alone (an escaped one is told apart), renamed after tracing to
+    # names of the depth alone, so that identical loops stay one node
+    traced = ([ir.symbol(f"<{trace} carry {k}>", leaf.shape) for k, leaf in enumerate(init_leaves)]
+              + [ir.symbol(f"<{trace} x {k}>", leaf.shape[1:]) for k, leaf in enumerate(xs_leaves)]
+              + [ir.symbol(f"<{trace} index>")])
+    nc, nx = len(init_leaves), len(xs_leaves)
+    stack = _tracing.__dict__.setdefault("stack", [])
+    stack.append(({p.id for p in traced}, traced[-1]))
     _depth.value = depth
     try:
-        out = step(_unflatten(init_tree, carries), _unflatten(xs_tree, slices) if xs_tree is not None else None)
+        out = step(_unflatten(init_tree, traced[:nc]),
+                   _unflatten(xs_tree, traced[nc:nc + nx]) if xs_tree is not None else None)
     finally:
         _depth.value = depth - 1
+        stack.pop()
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise TypeError(f"a scan's step must return (carry, y) (y may be None), got {type(out).__name__}")
     new_leaves, new_tree = _flatten(out[0], "the carry the step returns")
@@ -120,9 +148,13 @@ def _scan(step, init_leaves, init_tree, xs_leaves, xs_tree, n: int, reverse: boo
             raise TypeError(f"y {k} of the step is a comparison; ys are numbers (use cc.where)")
     new_leaves = [ir.apply("broadcast_to", c, params=(o.shape,)) if c.shape != o.shape else c
                   for c, o in zip(new_leaves, init_leaves)]
+    _refuse_escaped(new_leaves + y_leaves, traced)
+    carries = [ir.symbol(f"<{tag} carry {k}>", leaf.shape) for k, leaf in enumerate(init_leaves)]
+    slices = [ir.symbol(f"<{tag} x {k}>", leaf.shape[1:]) for k, leaf in enumerate(xs_leaves)]
     index = ir.symbol(f"<{tag} index>")
-    params, outer = _close(carries + slices + [index], new_leaves + y_leaves, tag)
-    inner = ir.substitute(new_leaves + y_leaves, {o.id: p for o, p in zip(outer, params)})
+    traced_out = ir.substitute(new_leaves + y_leaves, {t.id: c for t, c in zip(traced, carries + slices + [index])})
+    params, outer = _close(carries + slices + [index], traced_out, tag)
+    inner = ir.substitute(traced_out, {o.id: p for o, p in zip(outer, params)})
     read = {n.id for n in ir.topo_order(inner)}
     body = loops.Body(tuple(carries), tuple(slices), tuple(params), tuple(inner[:len(new_leaves)]),
                       tuple(inner[len(new_leaves):]), index if index.id in read else None)

@@ -19,10 +19,12 @@ import operator
 import numpy as np
 
 from ..errors import ShapeError
+from ..ir import constant
 from ..ir import shapes as _shapes
 from .arrays import _axis_slice, broadcast_to, concatenate, moveaxis, reshape, transpose
 from .dispatch import operand as _node
 from .indexing import getitem, take
+from .linalg import tensordot
 
 
 def flip(x, axis=None):
@@ -87,7 +89,8 @@ _PAD_BY_INDEX = ("edge", "wrap", "reflect", "symmetric")
 def pad(x, pad_width, mode: str = "constant", **kwargs):
     """``x`` padded, as ``np.pad``: mode ``"constant"`` (``constant_values``) joins blocks of the
     constant; ``"edge"``, ``"wrap"``, ``"reflect"`` and ``"symmetric"`` (``reflect_type``) are one
-    ``take`` per axis, of the positions ``np.pad`` gives ``arange(n)``. Statistic modes
+    ``take`` per axis (an odd ``reflect_type``: a product with a small constant matrix at each
+    end, since it makes new values). Statistic modes
     (``"mean"``, ``"maximum"``, ...) and ``"linear_ramp"`` are not supported (``TypeError``)."""
     x = _node(x, "the operand of pad")
     nd = len(x.shape)
@@ -114,9 +117,30 @@ def pad(x, pad_width, mode: str = "constant", **kwargs):
         else:
             if x.shape[axis] == 0:
                 raise ValueError(f"pad: can't extend empty axis {axis} using modes other than 'constant' or 'empty'")
-            positions = np.pad(np.arange(x.shape[axis]), (before, after), mode=mode, **kwargs)
-            x = take(x, positions, axis)
+            x = _pad_linear(x, axis, before, after, mode, kwargs)
     return x
+
+
+def _pad_linear(x, axis: int, before: int, after: int, mode: str, kwargs: dict):
+    """``x`` padded along ``axis`` in a mode whose padding is linear in ``x``: the rows of
+    ``np.pad`` applied to the identity say what each element is. Where every row is one 1
+    (edge, wrap, even reflections) the pad is a ``take``; an odd reflection computes new values
+    (``2 * edge - x``, again and again for wide pads), so its blocks are products with small
+    constant matrices, over the few elements they read."""
+    n = x.shape[axis]
+    rows = np.pad(np.eye(n), ((before, after), (0, 0)), mode=mode, **kwargs)
+    ones = (rows != 0).sum(axis=1) == 1
+    if ones.all() and (rows.max(axis=1) == 1.0).all():
+        return take(x, rows.argmax(axis=1), axis)
+    blocks = []
+    for part in (rows[:before], None, rows[n + before:]):
+        if part is None:
+            blocks.append(x)
+        elif len(part):
+            used = np.flatnonzero(np.any(part != 0, axis=0))
+            mixed = tensordot(constant(part[:, used]), take(x, used, axis), ([1], [axis]))
+            blocks.append(moveaxis(mixed, 0, axis))
+    return concatenate(blocks, axis=axis)
 
 
 def tile(x, reps):

@@ -20,10 +20,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..errors import UnsupportedFunctionError
-from ..ir import Node
+from ..ir import Node, refuse_foreign_array
 from . import arrays, linalg, scalar, tensors
 from .dispatch import EAGER, call as _call, operand as _operand
 
@@ -39,7 +41,8 @@ def _check(what: str, out=None, dtype=None, where=True, **unknown) -> None:
         raise TypeError(f"{what}: out= is not supported: expressions are immutable; use the returned expression")
     if dtype is not None and np.dtype(dtype) != np.float64:
         raise TypeError(f"{what}: dtype={dtype!r} is not supported: expressions are float64")
-    if where is not True:
+    if not (where is True or isinstance(where, np.bool_) and where
+            or isinstance(where, np.ndarray) and where.shape == () and where.dtype == bool and where[()]):
         raise TypeError(f"{what}: where= is not supported (use cc.where(mask, x, neutral) on the operand)")
 
 
@@ -112,7 +115,7 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
         (x,) = inputs
         axis, keepdims, initial = kwargs.pop("axis", 0), kwargs.pop("keepdims", False), kwargs.pop("initial", _NO)
         _check(what, **kwargs)
-        return _with_initial(name, _REDUCE[name](x, axis, keepdims), initial)
+        return _with_initial(name, x, axis, keepdims, initial)
     if method == "accumulate" and name in _ACCUMULATE:
         (x,) = inputs
         axis = kwargs.pop("axis", 0)
@@ -126,12 +129,13 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
                        "outer: the binary ufuncs")
 
 
-def _with_initial(name: str, result, initial):
+def _with_initial(name: str, x, axis, keepdims, initial):
     if initial is _NO or initial is None:
-        return result
+        return _REDUCE[name](x, axis, keepdims)
     combine = {"add": _binary("add"), "multiply": _binary("mul"), "maximum": scalar.maximum,
                "minimum": scalar.minimum, "logaddexp": scalar.logaddexp}[name]
-    return combine(result, float(initial))
+    from .numpy_signatures import with_initial
+    return with_initial(_REDUCE[name], combine, x, axis, keepdims, float(initial))
 
 
 # --- NumPy functions ---
@@ -185,6 +189,10 @@ def _array_function(self, func, types, args, kwargs):
 
 
 def _no_array(self, dtype=None, copy=None):
+    # ``masked + x`` converts x inside numpy.ma (it never defers to x's reflected operator):
+    # say that the masked array is what is refused, as every other position does
+    if sys._getframe(1).f_globals.get("__name__") == "numpy.ma.core":
+        refuse_foreign_array(np.ma.masked_array(()), "an operand")
     raise UnsupportedFunctionError(
         f"symbolic expression {self!r:.60} cannot become a NumPy array of numbers (np.array, np.asarray, or a "
         "NumPy function that converts its operands): it has no value until compiled. Join expressions with "

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from ..ir import Node
+from ..ir import shapes as _shapes
 from . import arrays, indexing, linalg, manipulation, scalar, tensors
 from .dispatch import operand as _node
 from .numpy_api import _NO, _check, implements
@@ -32,9 +33,20 @@ def _given(value, default):
 def _extremum(reduce, combine):
     def fn(a, axis=None, out=None, keepdims=False, initial=_NO, where=True):
         _check(f"numpy.{reduce.__name__}", out=out, where=where)
-        result = reduce(a, axis, keepdims)
-        return result if initial is _NO else combine(result, float(initial))
+        if initial is not _NO and initial is not None:
+            return with_initial(reduce, combine, a, axis, keepdims, float(initial))
+        return reduce(a, axis, keepdims)
     return fn
+
+
+def with_initial(reduce, combine, a, axis, keepdims: bool, initial: float):
+    """``combine(reduce(a), initial)``; over an empty axis the reduction has no elements, so the
+    result is ``initial`` itself (as ``np.max(empty, initial=3.0)``)."""
+    a = _node(arrays.asarray(a), f"the operand of numpy.{reduce.__name__}")
+    axes = _shapes.normalize_axes(axis, len(a.shape), f"numpy.{reduce.__name__}")
+    if any(a.shape[k] == 0 for k in axes):
+        return arrays.broadcast_to(initial, _shapes.reduce_shape(a.shape, axes, bool(keepdims)))
+    return combine(reduce(a, axes, keepdims), initial)
 
 
 # --- reductions ---
@@ -142,6 +154,9 @@ def _clip(a, a_min=_NO, a_max=_NO, out=None, *, min=_NO, max=_NO, **kwargs):  # 
 @implements(np.round, getattr(np, "around", None))
 def _round(a, decimals=0, out=None):
     _check("numpy.round", out=out)
+    if _shapes.as_int(decimals) is None:
+        raise TypeError(f"numpy.round: decimals must be an integer, got {type(decimals).__name__}: {decimals!r}")
+    decimals = _shapes.as_int(decimals)
     if decimals == 0:
         return scalar.rint(a)
     scale = 10.0 ** abs(decimals)  # NumPy's own steps: rint(a * 10**d) / 10**d
@@ -421,6 +436,7 @@ def _install_methods() -> None:
     Node.cumprod = lambda self, axis=None, dtype=None, out=None: _cumprod(self, axis, dtype, out)
     Node.clip = lambda self, min=None, max=None, out=None, **kw: _clip(self, min, max, out, **kw)  # noqa: A002
     Node.round = lambda self, decimals=0, out=None: _round(self, decimals, out)
+    Node.__round__ = lambda self, ndigits=None: _round(self, 0 if ndigits is None else ndigits)
     Node.logsumexp = lambda self, axis=None, keepdims=False: tensors.logsumexp(self, axis, keepdims)
     Node.softmax = lambda self, axis=-1: tensors.softmax(self, axis)
     Node.log_softmax = lambda self, axis=-1: tensors.log_softmax(self, axis)

@@ -100,34 +100,72 @@ def from_sympy(expr) -> Node:
                         + ("; read text with cc.parse(text)" if isinstance(expr, (str, bytes)) else ""))
     import sympy as sp
     table, comparisons = _function_table(sp)
-    done: dict = {}
+    numbers = _constant_subtrees(sp, expr)
+    # Keyed by id (the tree holds every object): SymPy's hash and its predicates (is_number,
+    # free_symbols) recurse down the tree, and a tree built with evaluate=False may be
+    # thousands deep.
+    done: dict[int, Node] = {}
     stack = [(expr, False)]
     while stack:  # iterative post-order over the SymPy tree
         e, ready = stack.pop()
-        if e in done:
+        if id(e) in done:
             continue
+        children = _children(sp, e, numbers)
         if not ready:
             stack.append((e, True))
-            stack.extend((a, False) for a in _children(sp, e) if a not in done)
+            stack.extend((a, False) for a in children if id(a) not in done)
             continue
-        done[e] = _convert(sp, e, [done[a] for a in _children(sp, e)], table, comparisons)
-    return done[expr]
+        done[id(e)] = _convert(sp, e, [done[id(a)] for a in children], table, comparisons, numbers)
+    return done[id(expr)]
 
 
-def _children(sp, e):
+# A constant subtree at most this deep is evaluated by SymPy (exactly, then rounded once);
+# deeper ones are built and folded op by op, since SymPy's evaluation recurses.
+_EXACT_DEPTH = 40
+
+
+def _constant_subtrees(sp, expr) -> set[int]:
+    """The ids of the subtrees of ``expr`` that hold no symbol (numbers, ``pi``, ``sqrt(2) + 1``)
+    and are shallow enough to be evaluated by SymPy: SymPy's ``is_number``, computed without
+    recursion."""
+    from sympy.core.function import AppliedUndef
+    leaves = (sp.Number, sp.NumberSymbol, sp.core.numbers.ImaginaryUnit)
+    depth: dict[int, int] = {}  # id -> height, for constant subtrees only
+    seen: set[int] = set()
+    stack = [(expr, False)]
+    while stack:
+        e, ready = stack.pop()
+        if id(e) in seen:
+            continue
+        if isinstance(e, leaves):
+            depth[id(e)] = 0
+            seen.add(id(e))
+        elif not ready:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if id(a) not in seen)
+        else:
+            seen.add(id(e))
+            constant = (isinstance(e, sp.Expr) and e.args and not isinstance(e, (sp.Symbol, AppliedUndef))
+                        and all(id(a) in depth for a in e.args))
+            if constant:
+                depth[id(e)] = 1 + max(depth[id(a)] for a in e.args)
+    return {k for k, d in depth.items() if d <= _EXACT_DEPTH}
+
+
+def _children(sp, e, numbers: set[int]):
     if isinstance(e, sp.Piecewise):
         return [x for pair in e.args for x in pair]
-    if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol)) or e in (sp.true, sp.false) or e.is_number:
+    if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol)) or e is sp.true or e is sp.false or id(e) in numbers:
         return []
     return list(e.args)
 
 
-def _convert(sp, e, args, table, comparisons) -> Node:
+def _convert(sp, e, args, table, comparisons, numbers: set[int]) -> Node:
     if isinstance(e, sp.Symbol):
         return ir.symbol(e.name)
     if e is sp.true or e is sp.false:
         return ir.constant(bool(e))
-    if e.is_number:  # numbers and constant expressions (pi, sqrt(2), E + 1)
+    if id(e) in numbers:  # numbers and constant expressions (pi, sqrt(2), E + 1)
         if e.is_extended_real is False:
             raise UnsupportedError(f"complex number {e} in a SymPy expression; only real numbers are supported")
         return ir.constant(float(e))

@@ -18,7 +18,7 @@ return %1
 
 from . import node  # noqa: I001 - first: ops and graph build on it
 from .node import (SCALAR, Node, _is_real_scalar, apply, as_node, broadcast_shapes, check_shape,  # noqa: F401
-                   constant, symbol)
+                   constant, refuse_foreign_array, symbol)
 from .graph import (format_const, format_ir, free_symbols, from_table, short_str, substitute, to_table,  # noqa: F401
                     topo_order)
 from . import custom, evaluate, extern, ops, shapes  # noqa: F401

@@ -21,26 +21,33 @@ def topo_order(roots: Iterable[Node], limit: int | None = None,
 
     With ``limit``, returns None as soon as more than ``limit`` nodes are found.
     Nodes whose id is in ``exclude`` are neither listed nor looked through.
-    The order is by creation (``Node.id``): a node is always made after its
-    operands, so sorting the reachable nodes by id is a topological order, and
-    finding them needs no post-order bookkeeping.
+    The order is a depth-first post-order (operands in their order, roots in
+    theirs): it depends on the graph's structure only, never on when a node was
+    made, so the same graph gives the same reverse pass, schedule and generated
+    source in every process, whatever it built before (and so one disk-cache
+    entry).
     """
-    found: dict[int, Node] = {}
-    if exclude:
-        found.update(dict.fromkeys(exclude))
-    stack = list(roots)
-    pop, push = stack.pop, stack.extend
-    while stack:
-        node = pop()
-        if node.id in found:
+    done = set(exclude) if exclude else set()
+    out: list[Node] = []
+    append = out.append
+    for root in roots:
+        if root.id in done:
             continue
-        found[node.id] = node
-        if limit is not None and len(found) > limit:
-            return None
-        push(node.args)
-    if exclude:
-        return [n for n in (found[k] for k in sorted(found)) if n is not None]
-    return [found[k] for k in sorted(found)]
+        done.add(root.id)
+        stack = [(root, iter(root.args))]
+        while stack:  # iterative: graphs are 100,000 deep
+            node, operands = stack[-1]
+            for a in operands:
+                if a.id not in done:
+                    done.add(a.id)
+                    stack.append((a, iter(a.args)))
+                    break
+            else:
+                stack.pop()
+                append(node)
+                if limit is not None and len(out) > limit:
+                    return None
+    return out
 
 
 def free_symbols(roots: Iterable[Node]) -> list[Node]:

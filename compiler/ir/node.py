@@ -168,6 +168,22 @@ def _intern(key, op: str, args: tuple, value, name, dtype: str, shape: tuple = S
     return node
 
 
+MASKED_HINT = ("the mask would be ignored: pass a.filled(value) (or a.data to use the masked values "
+               "as they are)")
+MATRIX_HINT = ("np.matrix has its own rules (`*` is a matrix product, every result 2-D) that expressions do "
+               "not follow: pass np.asarray(m), and write the product as m @ x")
+
+
+def refuse_foreign_array(value, what: str = "an operand") -> None:
+    """A masked array or an ``np.matrix`` is a ``TypeError`` that says why: each is an ndarray
+    whose meaning (its mask, its product) would be silently lost if used as its numbers."""
+    import numpy as np
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{what} is a masked array; {MASKED_HINT}")
+    if isinstance(value, np.matrix):
+        raise TypeError(f"{what} is an np.matrix; {MATRIX_HINT}")
+
+
 def _const_key(value) -> tuple:
     if isinstance(value, bool):
         return ("const", bool, value)
@@ -189,6 +205,7 @@ def constant(value) -> Node:
     if not isinstance(value, (int, float)):
         import numpy as np
         if isinstance(value, (np.ndarray, np.generic)):
+            refuse_foreign_array(value, "a constant array")
             array = np.asarray(value)
             if array.dtype.kind not in "biuf":
                 raise TypeError(f"a constant array must hold real numbers, got dtype {array.dtype}")
@@ -233,6 +250,8 @@ def as_node(x, what: str = "operand") -> Node:
     """Convert a number, a NumPy array (or a node) to a node; anything else is a TypeError."""
     if isinstance(x, Node):
         return x
+    if not isinstance(x, (bool, int, float)):
+        refuse_foreign_array(x, what)
     if isinstance(x, (bool, int, float)) or _is_real_scalar(x):
         if isinstance(x, bool):
             return constant(x)

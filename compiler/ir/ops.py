@@ -174,9 +174,13 @@ def _vjp_atan2(args, out, g):
 
 def _vjp_hypot(args, out, g):
     # hypot(x, 0) is |x|: at the origin the derivative is 0, as abs'(0) = 0 (PyTorch's convention)
+    # The quotients divide by a safe ``out`` (1 at the origin), not ``out`` itself: the branch
+    # where() drops still gets differentiated, and 0 * inf there would make every higher
+    # derivative at the origin nan (Hessian, hvp and sparse Hessian alike).
     a, b = args
     origin = apply("eq", out, 0.0)
-    return (where(origin, 0.0, g * (a / out)), where(origin, 0.0, g * (b / out)))
+    safe = where(origin, 1.0, out)
+    return (where(origin, 0.0, g * (a / safe)), where(origin, 0.0, g * (b / safe)))
 
 
 def _vjp_logaddexp(scale):

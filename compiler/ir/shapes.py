@@ -12,23 +12,38 @@ mistake is a ``ShapeError`` at build time, naming the op and the shapes.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Sequence
 
 from ..errors import ShapeError
+
+
+def as_int(value):
+    """``value`` as a Python int when it is an integer (a NumPy integer too, as NumPy takes them
+    wherever an int is taken); None for anything else, booleans included."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
+    if isinstance(value, int):
+        return int(value)
+    try:
+        return operator.index(value) if hasattr(type(value), "__index__") else None
+    except TypeError:
+        return None
 
 
 def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
     """``axis`` (None, an int or a tuple of ints, negative from the end) as sorted non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) and not isinstance(axis, bool) else axis
+    axes = (axis,) if as_int(axis) is not None else axis
     try:
         axes = tuple(axes)
     except TypeError:
         raise TypeError(f"{what}: axis must be None, an int or a tuple of ints, got {axis!r}") from None
     out = []
     for a in axes:
-        if isinstance(a, bool) or not isinstance(a, int):
+        a = as_int(a)
+        if a is None:
             raise TypeError(f"{what}: axis must be None, an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
             raise ShapeError(f"{what}: axis {a} is out of range for a tensor of {ndim} dimension(s)")
@@ -39,8 +54,9 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
 
 
 def normalize_axis(axis: int, ndim: int, what: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int):
+    if as_int(axis) is None:
         raise TypeError(f"{what}: axis must be an int, got {axis!r}")
+    axis = as_int(axis)
     if not -ndim <= axis < ndim:
         raise ShapeError(f"{what}: axis {axis} is out of range for a tensor of {ndim} dimension(s)")
     return axis % ndim
@@ -61,9 +77,10 @@ def reshape_shape(shape: tuple, new: tuple) -> tuple:
 
 def resolve_reshape(shape: tuple, new) -> tuple:
     """The target shape of ``reshape(x, new)`` with one ``-1`` allowed, as NumPy does."""
-    new = (new,) if isinstance(new, int) else tuple(new)
-    if any(isinstance(d, bool) or not isinstance(d, int) for d in new):
+    new = (new,) if as_int(new) is not None else tuple(new)
+    if any(as_int(d) is None for d in new):
         raise TypeError(f"reshape: the shape must be a tuple of ints, got {new!r}")
+    new = tuple(as_int(d) for d in new)
     if new.count(-1) > 1 or any(d < -1 for d in new):
         raise ShapeError(f"reshape: invalid shape {new} (one -1 at most, no other negative sizes)")
     if -1 in new:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
+from .problem import real_values, real_vector
 
 EXTRA = 'IPOPT needs the "solvers" extra: pip install "adjoint-compiler[solvers]" (it installs cyipopt-wheels)'
 KEEP_NONFINITE = 10  # points recorded where a callback gave a non-finite number
@@ -133,7 +134,7 @@ class NLPResult:
 def _vector(value, size: int, what: str, default: float, names: str) -> np.ndarray:
     if value is None:
         return np.full(size, default)
-    array = np.asarray(value, dtype=np.float64)
+    array = real_values(value, what)
     if array.ndim == 0:
         array = np.full(size, float(array))
     if array.shape != (size,):
@@ -143,22 +144,34 @@ def _vector(value, size: int, what: str, default: float, names: str) -> np.ndarr
     return array
 
 
+def _check_bounds(lo: np.ndarray, hi: np.ndarray, names: tuple[str, str]) -> None:
+    """A lower bound of +inf, an upper bound of -inf or ``lo > hi`` is refused here, naming the
+    bound and the index (IPOPT would only answer with status -13 or "infeasible")."""
+    for array, name, wrong in ((lo, names[0], np.inf), (hi, names[1], -np.inf)):
+        bad = np.flatnonzero(array == wrong)
+        if len(bad):
+            raise ArgumentError(f"{name} is {wrong} at index {int(bad[0])}: no value satisfies it "
+                                f"({'a lower' if wrong > 0 else 'an upper'} bound may be "
+                                f"{'-inf' if wrong > 0 else '+inf'}, for none)")
+    bad = np.flatnonzero(lo > hi)
+    if len(bad):
+        raise ArgumentError(f"{names[0]} > {names[1]} at index {int(bad[0])}: {lo[bad[0]]} > {hi[bad[0]]}")
+
+
 def _describe(layout) -> str:
     return "one per entry of " + (", ".join(f"{n}{s}" for n, s in zip(layout.names, layout.shapes)) or "nothing")
 
 
 def solve(problem, x0, lb, ub, cl, cu, params, options) -> NLPResult:
     cyipopt = import_cyipopt()
-    x0 = problem.variables.check(x0, "x0")
+    x0 = real_vector(x0, problem.variables, "x0")
     n, m = problem.n, problem.m
     lb = _vector(lb, n, "lb", -np.inf, _describe(problem.variables))
     ub = _vector(ub, n, "ub", np.inf, _describe(problem.variables))
     cl = _vector(cl, m, "cl", 0.0, _describe(problem.constraints))
     cu = _vector(cu, m, "cu", 0.0, _describe(problem.constraints))
-    for lo, hi, what in ((lb, ub, "lb > ub"), (cl, cu, "cl > cu")):
-        bad = np.flatnonzero(lo > hi)
-        if len(bad):
-            raise ArgumentError(f"{what} at index {int(bad[0])}: {lo[bad[0]]} > {hi[bad[0]]}")
+    _check_bounds(lb, ub, ("lb", "ub"))
+    _check_bounds(cl, cu, ("cl", "cu"))
     options = {"print_level": 0, "sb": "yes", **(options or {})}
     exact = options.get("hessian_approximation", "exact") == "exact"
     callbacks = problem.ipopt_callbacks(*params, hessian=exact)

@@ -174,21 +174,25 @@ class NLP:
     # --- values at a point (x flat; params as given) ---
 
     def bind(self, params: Sequence) -> tuple:
-        """``params`` checked against the parameters' count and shapes."""
+        """``params`` checked (count, shapes, real and finite values) and converted once to what
+        the kernels of every backend take: a float, or a C-contiguous float64 array of its own.
+
+        >>> import compiler as cc
+        >>> x, p = cc.Symbol("x"), cc.Tensor("p", (2,))
+        >>> cc.nlp((x - p[0]) ** 2, x, params=[p], backend="python").bind([[1, 2]])
+        (array([1., 2.]),)
+        """
         params = tuple(params)
         if len(params) != len(self.params):
             raise ArgumentError(f"expected {len(self.params)} parameter value(s) "
                                 f"({', '.join(n.name for n in self.params) or 'none'}), got {len(params)}")
-        for node, value in zip(self.params, params):
-            if np.shape(value) != node.shape:
-                raise ShapeError(f"parameter {node.name!r} has shape {node.shape}, got {np.shape(value)}")
-        return params
+        return tuple(_parameter(node, value, i) for i, (node, value) in enumerate(zip(self.params, params)))
 
     def _x(self, x) -> np.ndarray:
         """``x`` as the kernels take it: IPOPT's own array as it is, anything else checked."""
         if type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (self.n,) and x.flags.c_contiguous:
             return x
-        return np.ascontiguousarray(self.variables.check(x))
+        return np.ascontiguousarray(real_vector(x, self.variables, "x"))
 
     def objective(self, x, params: tuple) -> float:
         return float(self.objective_fn._value.run([self._x(x), *params]))
@@ -229,6 +233,50 @@ class NLP:
         or arrays. ``options`` are IPOPT's (``print_level`` defaults to 0). Returns ``NLPResult``."""
         from .ipopt import solve
         return solve(self, x0, lb, ub, cl, cu, params, options)
+
+
+def real_values(value, what: str, shape: tuple | None = None) -> np.ndarray:
+    """``value`` as a float64 array if it holds real numbers (bool, int, float of any layout),
+    else an ``ArgumentError`` naming ``what``: complex numbers, text, None, masked or object
+    arrays are refused (a complex part would be dropped, a mask ignored)."""
+    expected = f"real numbers{'' if shape is None else f' of shape {shape}'}"
+    if value is None or isinstance(value, (str, bytes, complex, np.complexfloating, np.ma.MaskedArray)):
+        raise ArgumentError(f"{what} must be {expected}, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged lists, objects NumPy cannot take
+        raise ArgumentError(f"{what} must be {expected}, got {type(value).__name__}") from exc
+    if array.dtype.kind not in "biuf":
+        raise ArgumentError(f"{what} must be {expected}, got an array of dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
+def _first_bad(array: np.ndarray) -> str:
+    """Where and what the first non-finite entry of ``array`` is."""
+    if not array.ndim:
+        return str(float(array))
+    index = np.unravel_index(int(np.flatnonzero(~np.isfinite(array))[0]), array.shape)
+    return f"{array[index]} at index {index if array.ndim > 1 else index[0]}"
+
+
+def _parameter(node: ir.Node, value, i: int):
+    """One parameter's value checked and converted (a float for a scalar, else a fresh
+    C-contiguous float64 array: Numba kernels take nothing else)."""
+    what = f"parameter {node.name!r} (position {i + 1} of params)"
+    array = real_values(value, what, node.shape)
+    if array.shape != node.shape:
+        raise ShapeError(f"{what} has shape {node.shape}, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ArgumentError(f"{what} must be finite, got {_first_bad(array)}")
+    return float(array) if not node.shape else np.array(array, dtype=np.float64, order="C")
+
+
+def real_vector(x, layout: Layout, what: str) -> np.ndarray:
+    """A flat point (``x0``, ``x``) checked: real, finite, ``layout.n`` entries."""
+    array = layout.check(real_values(x, what), what)
+    if not np.isfinite(array).all():
+        raise ArgumentError(f"{what} must be finite, got {_first_bad(array)}")
+    return array
 
 
 def _join(parts: list[ir.Node]) -> ir.Node | None:

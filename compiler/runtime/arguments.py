@@ -21,7 +21,6 @@ would be silently dropped); an integer beyond float64 range is refused.
 
 from __future__ import annotations
 
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -145,11 +144,18 @@ def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarr
 def _refuse_lazy(args: tuple) -> None:
     """Dask arrays are never converted here (that would compute them): a TypeError, which
     sends the fast paths' calls to ``batch.checked_call`` and so to ``dask_batch``."""
-    da = sys.modules.get("dask.array")  # no Dask array can exist unless it was imported
-    if da is not None and any(isinstance(a, da.Array) for a in args):
+    if any(is_dask_array(a) for a in args):
         raise ArgumentError("Dask arrays are taken by the batch entry points (fn(...), value_and_grad, grad, "
                             "jvp, hvp, and their reduce=); this one computes at one point: pass NumPy arrays "
                             "(x.compute())")
+
+
+def is_dask_array(a) -> bool:
+    """Whether ``a`` is a ``dask.array.Array``, told by its type alone: never by reading
+    ``dask.array`` out of ``sys.modules``, which another thread may still be importing (a
+    partially initialized module has no ``Array`` yet: a Dask worker's first task)."""
+    kind = type(a)
+    return hasattr(kind, "__dask_graph__") and kind.__module__.startswith("dask.array")
 
 
 _HUGE_HINT = " (an integer beyond float64 range, about 1.8e308, is not a float64)"

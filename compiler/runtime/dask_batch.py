@@ -26,12 +26,12 @@ Nothing here imports Dask unless a Dask array was given (it is an optional extra
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
 from . import batch, per_process, reduce
+from .arguments import is_dask_array
 
 INSTALL_HINT = 'pip install "adjoint-compiler[dask]"'
 WORKER_HINT = ("the Dask workers could not load this library: install adjoint-compiler (the same version) "
@@ -53,11 +53,7 @@ def require_dask():
 def has_dask(args: tuple) -> bool:
     """Whether any argument is a Dask array (never imports Dask: none can be one unless
     ``dask.array`` was imported)."""
-    da = sys.modules.get("dask.array")
-    if da is None:
-        return False
-    kind = getattr(da, "Array", None)
-    return kind is not None and any(isinstance(a, kind) for a in args)
+    return any(is_dask_array(a) for a in args)
 
 
 def route(fn, role: str, args: tuple, how: str | None):
@@ -108,17 +104,19 @@ def _prepare(fn, role: str, args: tuple) -> tuple[list, int | None]:
 
 def _align(fn, args: list, da) -> list:
     """Batched arguments chunked alike along the batch axis: as the first Dask one (the others
-    rechunked, NumPy ones cut so); the other axes of a tensor input in one chunk."""
+    rechunked, NumPy ones cut so); the other axes of a tensor input in one chunk, and a shared
+    (one point) Dask tensor in one chunk (every task reads all of it: ``apply_gufunc`` takes no
+    core axis split in chunks)."""
     batched = [reduce.is_batched(fn, node, a) for node, a in zip(fn.inputs, args)]
     first = next((a for a, b in zip(args, batched) if b and isinstance(a, da.Array)), None)
-    if first is None:
-        return args
-    chunks = first.chunks[0]
     out = []
     for node, a, b in zip(fn.inputs, args, batched):
-        if b:
+        if b and first is not None:
             whole = (-1,) * len(node.shape)
-            a = a.rechunk((chunks,) + whole) if isinstance(a, da.Array) else da.from_array(a, (chunks,) + whole)
+            a = a.rechunk((first.chunks[0],) + whole) if isinstance(a, da.Array) else \
+                da.from_array(a, (first.chunks[0],) + whole)
+        elif not b and isinstance(a, da.Array) and a.ndim:
+            a = a.rechunk(-1)
         out.append(a)
     return out
 

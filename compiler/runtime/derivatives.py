@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import ir
 from ..ad import coloring as _coloring
-from ..ad import forward, reverse, sparsity
+from ..ad import forward, loops, reverse, sparsity
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node
 from .arguments import check_arguments
@@ -63,7 +63,9 @@ def _cached(fn, key: str, build):
 
 
 def _derived_function(fn, outputs: list[Node], extra_inputs: list[Node], title: str):
-    """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is."""
+    """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is
+    (refused first if its loops' arrays exceed the loop memory limit: ``ad.loops``)."""
+    loops.check_loop_memory(outputs, f"the {title}")
     return type(fn)(outputs, fn.inputs + list(extra_inputs), [], fn.requested_backend, many=True,
                     max_statements=fn._max_statements, title=title, progress=fn._progress, simd=fn._simd)
 
@@ -224,7 +226,8 @@ def tensor_hessian(fn, args: tuple):
                          f"Hessian-vector products or fn.sparse_hessian (limit HESSIAN_MAX_SIZE = "
                          f"{HESSIAN_MAX_SIZE})")
     columns = _as_tuple(hvp_function(fn)(*args, *_unit_batches([w.shape for w in fn.wrt])))
-    flat = np.concatenate([c.reshape(total, -1) for c in columns], axis=1)  # row k: H @ e_k
+    # row k: H @ e_k (sizes, not -1: a shape may hold a 0)
+    flat = np.concatenate([c.reshape(total, size) for c, size in zip(columns, sizes)], axis=1)
     blocks = _blocks(flat.T, [w.shape for w in fn.wrt], [w.shape for w in fn.wrt])
     return blocks[0][0] if fn._single else blocks
 
@@ -278,10 +281,10 @@ def jacobian(fn, args: tuple):
                              f"(limit DENSE_MAX_ENTRIES = {DENSE_MAX_ENTRIES:,})")
         if m <= n:  # rows: one reverse sweep per output element
             rows = _as_tuple(vjp_function(fn)(*args, *_unit_batches(out_shapes)))
-            matrix = np.concatenate([r.reshape(m, -1) for r in rows], axis=1)
+            matrix = np.concatenate([r.reshape(m, math.prod(s)) for r, s in zip(rows, wrt_shapes)], axis=1)
         else:  # columns: one forward sweep per wrt element
             cols = _as_tuple(jvp_function(fn)(*args, *_unit_batches(wrt_shapes)))[len(fn.outputs):]
-            matrix = np.concatenate([c.reshape(n, -1) for c in cols], axis=1).T
+            matrix = np.concatenate([c.reshape(n, math.prod(s)) for c, s in zip(cols, out_shapes)], axis=1).T
         blocks = _blocks(matrix, out_shapes, wrt_shapes)
     if fn._single:
         blocks = tuple(row[0] for row in blocks)
@@ -462,3 +465,52 @@ def sparse_hessian(fn, args: tuple):
     if fn._many or fn.outputs[0].shape:
         hessian_sparsity(fn)  # raises, pointing to the Jacobian
     return _sparse(fn, args, "hessian")
+
+
+# --- what wait() compiles: derived functions asked for up front, and those made so far ---
+
+#: The names ``fn.wait(*names)`` takes: each builds the derived functions its method calls.
+PREPARABLE = ("grad", "hessian", "hvp", "jvp", "vjp", "jacobian", "sparse_jacobian", "sparse_hessian")
+
+
+def prepare(fn, name: str) -> None:
+    """Build (without calling) the derived functions that ``fn.<name>(...)`` calls, so that
+    ``fn.wait(name)`` compiles them now and the method's first call runs compiled code."""
+    if name not in PREPARABLE:
+        raise ValueError(f"wait() takes the names of derivative methods to compile up front, one of "
+                         f"{', '.join(PREPARABLE)}; got {name!r}")
+    if name == "grad":
+        fn._require_wrt()
+    elif name == "hessian":
+        if fn._tensor and any(w.shape for w in fn.wrt):
+            hvp_function(fn)
+        else:
+            fn.grad_fn
+    elif name in ("hvp", "jvp", "vjp"):
+        {"hvp": hvp_function, "jvp": jvp_function, "vjp": vjp_function}[name](fn)
+    elif name == "jacobian":
+        _require_derivative_wrt(fn)
+        if not fn._tensor:
+            fn._require_wrt()
+        else:
+            m = sum(math.prod(o.shape) for o in fn.outputs)
+            n = sum(math.prod(w.shape) for w in fn.wrt)
+            (vjp_function if m <= n else jvp_function)(fn)
+    else:
+        of = name[len("sparse_"):]
+        if of == "hessian" and (fn._many or fn.outputs[0].shape):
+            hessian_sparsity(fn)  # raises, pointing to the Jacobian
+        _cached(fn, f"{of} values", lambda: sparse_evaluator(fn, of))
+
+
+def derived_functions(fn) -> dict:
+    """The compiled functions made for ``fn``'s derivative methods so far, by what they are
+    (``"gradient"``, ``"jvp"``, ``"compressed hessian"``, ...)."""
+    found = {}
+    if fn._grad_fn is not None:
+        found["gradient"] = fn._grad_fn
+    for key, kept in fn.__dict__.get("_derived", {}).items():
+        kept = kept[0] if isinstance(kept, tuple) and kept else kept
+        if isinstance(kept, type(fn)):
+            found[key] = kept
+    return found

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import codegen, ir
+from ..ad import loops as ad_loops
 from ..ad import reverse
 from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
@@ -145,6 +146,7 @@ class CompiledFunction:
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()
         self._grad_fn: CompiledFunction | None = None
+        self._loop_memory_checked = False  # whether the gradient may run (``_require_wrt``)
         self._code = Code(self)     # the generated modules, kernels, drivers and targets
         self._tiers = tiers.Tiers(self)  # what was called, background compiles
         # The entry of each role, replaced by the compiled kernel once it exists: "auto"
@@ -243,7 +245,9 @@ class CompiledFunction:
             backend = f"backend='auto' ({state})"
         else:
             backend = f"backend={self.backend!r}" + ("" if self.ready else " (compiles on first call)")
-        return f"<CompiledFunction of ({names}), {len(self.outputs)} output(s), {backend}>"
+        derived = [f"{name}: {tier}" for name, tier in self.tiers.items() if name != "value"]
+        also = f"; derived functions: {', '.join(derived)}" if derived else ""
+        return f"<CompiledFunction of ({names}), {len(self.outputs)} output(s), {backend}{also}>"
 
     def __str__(self) -> str:
         return repr(self) + "\n" + self.ir
@@ -400,8 +404,13 @@ class CompiledFunction:
         code; ``"auto"`` interprets until then. After ``wait()``, every entry point does."""
         return self._tiers.ready()
 
-    def wait(self) -> "CompiledFunction":
-        """Compile every entry point now, if not done yet, and return when the code is ready.
+    def wait(self, *also: str) -> "CompiledFunction":
+        """Compile every entry point now, and every derived function made so far (the kernels
+        of ``jvp``, ``hvp``, ``hessian``, ``jacobian``, ``sparse_jacobian``, ``sparse_hessian``
+        that were called), if not done yet, and return when the code is ready. ``also`` names
+        derivative methods whose functions to make and compile now, before their first call
+        (``fn.wait("sparse_hessian", "jvp")``: an optimiser's first iterations then run
+        compiled code).
 
         With ``backend="auto"``, calls are answered by an interpreter while the
         compiled code is made in the background; ``wait()`` is for when the
@@ -409,13 +418,30 @@ class CompiledFunction:
 
         >>> import compiler as cc
         >>> x = cc.Symbol("x")
-        >>> cc.compile(x * x, [x], backend="python").wait().ready
-        True
+        >>> cc.compile(x * x, [x], backend="python").wait("hessian").tiers
+        {'value': 'python', 'gradient': 'python'}
         """
+        for name in also:
+            derivatives.prepare(self, name)
         self._tiers.wait()
+        for derived in derivatives.derived_functions(self).values():
+            derived.wait()
         return self
 
+    @property
+    def tiers(self) -> dict:
+        """What answers each function's calls now (as ``tier``): this function's
+        (``"value"``) and every derived function made so far, by what it computes."""
+        found = {"value": self.tier}
+        found.update((name, derived.tier) for name, derived in derivatives.derived_functions(self).items())
+        return found
+
     def _require_wrt(self):
+        """A gradient can be run: it exists (scalar outputs, a ``wrt``) and its loops' arrays fit
+        in the loop memory limit (checked at its first run, not at compile time: a function
+        whose value alone is called never needs them)."""
+        if self._loop_memory_checked:
+            return
         if self._jac is None:
             shaped = [o.shape for o in self.outputs if o.shape]
             if shaped:
@@ -423,6 +449,9 @@ class CompiledFunction:
                                  "scalar outputs (reduce it, for example with cc.sum or cc.mean; "
                                  "fn.jacobian and fn.jvp take outputs of any shape)")
             raise ValueError("this function has no inputs to differentiate with respect to")
+        if any(n.op == "scan" for n in self.plan["value_and_grad"].nodes):
+            ad_loops.check_loop_memory(self.plan["value_and_grad"].outputs)
+        self._loop_memory_checked = True
 
 
 def _unpickle(*state) -> CompiledFunction:
