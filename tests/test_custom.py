@@ -435,3 +435,13 @@ def test_extern_on_dask(quad_numba):
     xs = np.linspace(-1.0, 1.0, 1000)
     out = quad_numba(da.from_array(xs, chunks=250), 0.5).compute()
     assert out == pytest.approx(quad_numba(xs, 0.5), rel=1e-15)
+
+
+@pytest.mark.slow
+def test_escape_bench_suite_runs_and_checks_its_methods():
+    from compiler.bench import SUITES, escape
+    calls = []
+    rows = escape.run(True, lambda: calls.append(1))
+    assert len(calls) == SUITES["escape"].steps(True) == 3
+    ratios = [r.extra["ratio"] for r in rows if "ratio" in r.extra]
+    assert len(ratios) == 4 and all(0.0 < q < 100.0 for q in ratios)
