@@ -1,10 +1,12 @@
 """Implicit functions: ``root(g, x0, *params)`` is the solution ``x*(p)`` of ``g(x, p) = 0``.
 
 The value is Newton's method in compiled code: a loop of ``max_iter`` steps
-(``cc.fori_loop``) that stops moving once ``max|g| <= tol``, then a test of the
-last point (``nan`` if it fails: a solve that did not converge never passes
-for a number) and one more step, which takes a converged point to the last digits. The derivatives are not those of the iterations: the node is a
-custom function (``ir.custom``) whose rule is the implicit function theorem,
+(``cc.fori_loop``; the generated loop stops once ``max|g| <= tol``, from where
+its steps change nothing), then a test of the last point (``nan`` if it fails:
+a solve that did not converge never passes for a number) and one more step,
+which takes a converged point to the last digits. The derivatives are not those
+of the iterations: the node is a custom function (``ir.custom``) whose rule is
+the implicit function theorem,
 
     dx*/dp = -g_x^-1 g_p,   so the vjp is   p_bar = -g_p^T lam,  g_x^T lam = x_bar,
 

@@ -61,7 +61,8 @@ class Code:
     def generate(self, dialect: str) -> codegen.Module:
         vector_math = _vector_math() if dialect == "numba" and self.fn._tensor and self.fn._simd else None
         with gc_paused():
-            return codegen.generate(self.fn.inputs, *self.fn._printed[:1], self.fn.wrt, self.fn._printed[1], self.fn._labels,
+            outputs, jac = self.fn._printed  # custom functions inlined (``ir.custom.lower``)
+            return codegen.generate(self.fn.inputs, outputs, self.fn.wrt, jac, self.fn._labels,
                                     self.fn._max_statements, self.fn._title, self.fn.plan, dialect, self.fn._many,
                                     vector_math, notes=self.fn._notes)
 
@@ -186,7 +187,8 @@ class Code:
                 import numba
                 # an exception raised in a parallel loop is lost (the point keeps what the output
                 # held): a batch that calls a user's function, which may raise, runs on one thread
-                driver = shared.jit(driver, dict(_BATCH_OPTIONS, parallel=False) if self.fn._extern else _BATCH_OPTIONS)
+                options = dict(_BATCH_OPTIONS, parallel=False) if self.fn._extern else _BATCH_OPTIONS
+                driver = shared.jit(driver, options)
                 if self.fn._tensor:
                     shapes = [n.shape for n in self.fn.inputs]
                     outs = [o.shape for o in self.fn.outputs]
