@@ -412,10 +412,34 @@ def test_extern_errors_are_the_users():
             cc.compile(f(x), [x], wrt=[], backend=backend)
     with pytest.raises(cc.CompilerError, match="returns .*expected a number"):
         cc.compile(cc.extern(pair)(x), [x], wrt=[], backend="numba")(1.0)
-    with pytest.raises(cc.ShapeError, match="take scalars"):
-        f(cc.Tensor("w", (2,)))
     with pytest.raises(TypeError, match="takes 1 argument"):
         f(x, y)
+
+
+@numba.njit
+def weighted_squares(w, s):
+    return np.sum(w * w) * s
+
+
+@numba.njit
+def weighted_squares_grad(w, s):
+    return (2.0 * w * s, np.sum(w * w))
+
+
+def test_extern_of_arrays():
+    W = cc.Tensor("W", (3,))
+    f = cc.extern(weighted_squares, grad=weighted_squares_grad)
+    ops = cc.compile(cc.sum((W * 2.0) ** 2) * y + cc.sum(W), [W, y], backend="python")
+    p = np.array([0.5, -1.0, 2.0])
+    for backend in ("python", "numba"):
+        fn = cc.compile(f(W * 2.0, y) + cc.sum(W), [W, y], backend=backend)
+        assert fn(p, 1.5) == pytest.approx(ops(p, 1.5), rel=1e-15)
+        g, g_ops = fn.grad(p, 1.5), ops.grad(p, 1.5)
+        assert g[0] == pytest.approx(g_ops[0], rel=1e-15) and g[1] == pytest.approx(g_ops[1], rel=1e-15)
+    batch = fn(np.tile(p, (4, 1)), np.arange(4.0))
+    assert batch == pytest.approx([ops(p, s) for s in range(4)], rel=1e-15)
+    with pytest.raises(cc.CompilerError, match="arrays"):
+        fn.hessian(p, 1.5)
 
 
 def test_extern_pickles_when_importable(quad_numba):

@@ -23,11 +23,11 @@ def call(printer, node: Node, atoms) -> str:
     """The call expression of an ``extern`` node."""
     fn, part = node.params
     which = part[0] if part else "f"
-    externs = printer.__dict__.setdefault("externs", {})  # name -> (Extern, which callable, arity)
+    externs = printer.__dict__.setdefault("externs", {})  # name -> (Extern, which callable, argument shapes)
     name = next((n for n, (e, w, _) in externs.items() if e is fn and w == which), None)
     if name is None:
         name = printer.names.claim(sanitize("_" + fn.name + ("" if which == "f" else "_" + which)))
-        externs[name] = (fn, which, len(atoms))
+        externs[name] = (fn, which, tuple(a.shape for a in node.args))
     if which == "jvp":
         units = ["1.0" if j == part[1] else "0.0" for j in range(len(atoms))]
         return f"{name}({', '.join(list(atoms) + units)})"

@@ -66,7 +66,7 @@ class Module:
     #                           one function at a time
     pieces: dict = field(default_factory=dict)  # function name -> its source text (parts included)
     plan: dict = field(default_factory=dict)    # role -> Schedule: what the other targets compile
-    # module-level name -> (ir.extern.Extern, "f" | "grad" | "hessian" | "jvp", arity): a user's function
+    # module-level name -> (ir.extern.Extern, "f" | "grad" | "hessian" | "jvp", argument shapes): a user's function
     # the runtime binds before defining the functions that call it
     externs: dict = field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""``cc.extern``: a user's own ``numba.njit`` function of scalars as an op of expressions.
+"""``cc.extern``: a user's own ``numba.njit`` function of scalars (or arrays) as an op of expressions.
 
 >>> import compiler as cc
 >>> def q(x, y):                       # a numba.njit function in practice
@@ -17,7 +17,6 @@ import inspect
 from typing import Callable
 
 from .. import ir
-from ..errors import ShapeError
 from ..ir import Node
 from ..ir.extern import Extern
 
@@ -35,9 +34,6 @@ class ExternFunction:
             raise TypeError(f"extern function {name} takes {self.arity} argument(s), got {len(args)}")
         nodes = [ir.as_node(a, f"argument {k} of {name}") for k, a in enumerate(args)]
         for k, a in enumerate(nodes):
-            if a.shape:
-                raise ShapeError(f"extern function {name}: argument {k} has shape {a.shape}; extern functions "
-                                 "take scalars (apply it elementwise by calling it on each element)")
             if a.dtype != "float":
                 raise TypeError(f"extern function {name}: argument {k} is a comparison; arguments are numbers")
         return ir.apply("extern", *nodes, params=(self.handle, ()))
@@ -48,9 +44,10 @@ class ExternFunction:
 
 def extern(f: Callable, grad: Callable | None = None, jvp: Callable | None = None,
            hessian: Callable | None = None) -> ExternFunction:
-    """Wrap a ``numba.njit`` function of scalars returning a float: ``grad`` returns the tuple of
-    its partial derivatives, ``jvp(*x, *tangents)`` its directional derivative (used when there is
-    no ``grad``: one call per partial), ``hessian`` a tuple of rows. Without them, differentiating
+    """Wrap a ``numba.njit`` function of scalars (or arrays) returning a float: ``grad`` returns the
+    tuple of its partial derivatives (each of its argument's shape), ``jvp(*x, *tangents)`` its
+    directional derivative (used when there is no ``grad``: one call per partial), ``hessian`` a
+    tuple of rows (``jvp`` and ``hessian``: of scalar arguments). Without them, differentiating
     through it raises (never finite differences). The numba target calls the dispatcher; the
     python backend and the first calls under "auto" call its Python function (``py_func``).
     """

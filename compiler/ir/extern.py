@@ -1,6 +1,6 @@
 """A user's own compiled function as an op: ``extern`` nodes call it by reference.
 
-``Extern`` holds a user's ``numba.njit`` function of scalars returning a float
+``Extern`` holds a user's ``numba.njit`` function of scalars (or arrays) returning a float
 (``f``), and optionally its gradient (``grad``: the tuple of partial
 derivatives) and Hessian (``hessian``: a tuple of rows). A node
 ``extern(x, y; fn, part)`` is ``f(x, y)`` (``part == ()``), ``grad(x, y)[k]``
@@ -101,7 +101,10 @@ def _fingerprint(*fns) -> str:
 
 
 def _shape(shapes, params):
-    return ()
+    """A value and a jvp are numbers; partial ``k`` has argument k's shape; a Hessian entry is a number
+    (of scalar arguments only)."""
+    part = params[1]
+    return tuple(shapes[part[1]]) if part and part[0] == "grad" else ()
 
 
 def _vjp(args, node, g):
@@ -114,8 +117,14 @@ def _vjp(args, node, g):
                                 f"(cc.extern({fn.name}, grad=...), an njit function returning the tuple of its "
                                 f"{n} partial derivatives, or jvp=...); for values only, compile with wrt=[]")
         which = "grad" if fn.grad is not None else "jvp"  # jvp: one call per partial, a unit tangent each
+        if which == "jvp" and any(a.shape for a in args):
+            raise CompilerError(f"cannot differentiate the extern function {fn.name} through its jvp: it takes "
+                                "arrays (a partial per element would be a call each); give it grad=...")
         return [g * apply("extern", *args, params=(fn, (which, k))) for k in range(n)]
     if part[0] in ("grad", "jvp"):
+        if any(a.shape for a in args):
+            raise CompilerError(f"cannot take second derivatives of the extern function {fn.name}: it takes "
+                                "arrays (its hessian is of scalar arguments only)")
         if fn.hessian is None:
             raise CompilerError(f"cannot take second derivatives of the extern function {fn.name}: it was given "
                                 f"no Hessian (cc.extern({fn.name}, grad=..., hessian=...), an njit function "
