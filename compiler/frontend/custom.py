@@ -40,7 +40,7 @@ class _Custom:
         functools.update_wrapper(self, fun)
         self.fun = fun
         self._rules: dict[tuple, Rule] = {}
-        self._tracing: set[tuple] = set()
+        self._local = threading.local()  # .tracing: the shapes this thread is tracing (a rule calling f)
 
     def __call__(self, *args) -> Node:
         if not args:
@@ -50,17 +50,18 @@ class _Custom:
             if a.dtype != "float":
                 raise TypeError(f"{self.__name__}: argument {k} is a comparison; arguments are numbers")
         shapes = tuple(a.shape for a in nodes)
-        if shapes in self._tracing:  # the rule calls the function itself (``ans = f(x)``): its value
+        tracing = self._local.__dict__.setdefault("tracing", set())
+        if shapes in tracing:  # the rule calls the function itself (``ans = f(x)``): its value
             return self._primal(nodes)
         if shapes not in self._rules:
             depth = getattr(_depth, "value", 0) + 1
             _depth.value = depth
-            self._tracing.add(shapes)
+            tracing.add(shapes)
             try:
                 self._rules[shapes] = self._trace(shapes, f"<{self.__name__}#{depth}")
             finally:
                 _depth.value = depth - 1
-                self._tracing.discard(shapes)
+                tracing.discard(shapes)
         return custom(self._rules[shapes], nodes)
 
     def _primal(self, placeholders: list[Node]) -> Node:
