@@ -19,8 +19,9 @@ from . import ir  # noqa: F401
 from .errors import (ArgumentError, CacheError, CompilerError, ParseError, ResourceError, ShapeError,  # noqa: F401
                      TracingError, UnsupportedError, UnsupportedFunctionError)
 from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, broadcast_to,  # noqa: F401
-                       cbrt, ceil, clip, concatenate, cos, cosh, cumprod, cumsum, diag, diagonal, diff, dot,
-                       einsum, erf, exp, exp2, expand_dims, expm1, flip, floor, floor_divide, fori_loop, from_sympy,
+                       cbrt, ceil, clip, concatenate, cos, cosh, cumprod, cumsum, custom_jvp, custom_vjp, diag,
+                       diagonal, diff, dot,
+                       einsum, erf, exp, extern, exp2, expand_dims, expm1, flip, floor, floor_divide, fori_loop, from_sympy,
                        hypot,
                        inner, kron, log, log1p, log2, log10, log_softmax, logaddexp, logaddexp2, logsumexp,
                        matmul, max, maximum, mean, min, minimum, mod, moveaxis, norm, numpy_functions, outer,
@@ -35,5 +36,5 @@ from .runtime.cache import CacheInfo, CacheWarning, cache_info, clear_cache  # n
 from .runtime.simd import SimdInfo, info as simd_info  # noqa: F401
 from .check import GradcheckResult, gradcheck  # noqa: F401
 from .jit import jit  # noqa: F401
-from .optimize import NLP, NLPResult, nlp  # noqa: F401
+from .optimize import NLP, NLPResult, nlp, root  # noqa: F401
 from .value import Value  # noqa: F401

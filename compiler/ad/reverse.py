@@ -22,7 +22,7 @@ from .. import ir
 from ..errors import ShapeError
 from ..ir import Node
 from ..ir.ops import OPS, sum_to
-from . import loops
+from . import custom, loops
 
 
 def depends_on(order: Sequence[Node], wrt: Sequence[Node]) -> set[int]:
@@ -72,7 +72,7 @@ def propagate(adj: dict[int, Node], order: Sequence[Node], dep: set[int]) -> dic
                 k = node.params[0]
                 gathered[k] = g if k not in gathered else gathered[k] + g
                 continue
-            contributions = OPS[node.op].vjp(node.args, node, g)
+            contributions = custom.vjp(node, g) if node.op == "custom" else OPS[node.op].vjp(node.args, node, g)
         for arg, c in zip(node.args, contributions):
             if c is None or arg.id not in dep:
                 continue

@@ -59,25 +59,33 @@ def scan_lines(printer, node: Node, name: str, *atoms: str) -> list[str]:
                                                               if history else [])
     lines = [f"# loop of {length} steps{' (backwards)' if reverse else ''}: {'; '.join(what)}"]
     for k, (c, init) in enumerate(zip(body.carries, atoms[:nc])):
+        if not c.shape and node.args[k].op == "const":  # a literal would be a Python float: 1.0 / 0.0 raises
+            init = f"np.float64({init})"
         lines.append(f"{carry[k]} = {_copy(init) if c.shape else init}")
     for j, n in ys.items():
         lines.append(f"{n} = np.empty({(length,) + body.ys[j].shape})")
     for i, n in history.items():
         lines.append(f"{n} = np.empty({(length,) + body.carries[i].shape})")
+    # the loop may stop once the body's ``until`` holds (the carries stay as they are from there),
+    # unless it fills ys or a history, whose later rows the remaining steps write
+    stop = body.until is not None and not ys and not history
     new_values, y_values, step_lines = _body_lines(printer, body, carry, atoms[nc:nc + nx], atoms[nc + nx:], t,
-                                                   list(ys))
+                                                   list(ys), stop)
     inside = [f"{n}[{t}] = {carry[i]}" for i, n in history.items()] + step_lines
     inside += [f"{n}[{t}] = {y_values[j]}" for j, n in ys.items()]
     updates = [_contiguous(v) if c.shape else v for v, c in zip(new_values, body.carries)]
     changed = [(c, v) for c, v in zip(carry, updates) if c != v]
     if changed:
         inside.append(f"{', '.join(c for c, _ in changed)} = {', '.join(v for _, v in changed)}")
+    if stop:
+        inside += [f"if {y_values['until']}:  # converged: the remaining steps change nothing", "    break"]
     return lines + [f"for {t} in {steps}:"] + ["    " + line for line in inside or ["pass"]]
 
 
 def _body_lines(printer, body: loops.Body, carry: list[str], xs: tuple, params: tuple, t: str,
-                used_ys: list[int]) -> tuple[list[str], dict, list[str]]:
-    """The body's statements in a scope of its own: (the new carries' atoms, the ys' atoms, lines)."""
+                used_ys: list[int], stop: bool = False) -> tuple[list[str], dict, list[str]]:
+    """The body's statements in a scope of its own: (the new carries' atoms, the ys' atoms and,
+    with ``stop``, the atom of ``body.until`` under "until", lines)."""
     outer_names, outer_items = printer.node_name, printer.loop_items
     printer.node_name = dict(outer_names)
     printer.loop_items = {}
@@ -94,7 +102,7 @@ def _body_lines(printer, body: loops.Body, carry: list[str], xs: tuple, params: 
         if body.index is not None:
             scope[body.index.id] = printer.names.fresh("k")
             lines.append(f"{scope[body.index.id]} = np.float64({t})")
-        roots = list(body.new_carries) + [body.ys[j] for j in used_ys]
+        roots = list(body.new_carries) + [body.ys[j] for j in used_ys] + ([body.until] if stop else [])
         placeholders = {p.id for p in body.inputs}
         statements = [(None, n) for n in loops.body_order(body, roots)
                       if n.op not in ("const", "var") and n.id not in placeholders]
@@ -106,6 +114,8 @@ def _body_lines(printer, body: loops.Body, carry: list[str], xs: tuple, params: 
             lines.extend(printer.statement(n))
         new_values = [printer.atom(n) for n in body.new_carries]
         y_values = {j: printer.atom(body.ys[j]) for j in used_ys}
+        if stop:
+            y_values["until"] = printer.atom(body.until)
         return new_values, y_values, lines
     finally:
         printer.node_name, printer.loop_items = outer_names, outer_items

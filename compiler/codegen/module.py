@@ -66,24 +66,30 @@ class Module:
     #                           one function at a time
     pieces: dict = field(default_factory=dict)  # function name -> its source text (parts included)
     plan: dict = field(default_factory=dict)    # role -> Schedule: what the other targets compile
+    # module-level name -> (ir.extern.Extern, "f" | "grad" | "hessian" | "jvp", argument shapes): a user's function
+    # the runtime binds before defining the functions that call it
+    externs: dict = field(default_factory=dict)
 
 
 def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node],
              jac: list[list[Node]] | None, labels: dict | None = None,
              max_statements: int | None = DEFAULT_MAX_STATEMENTS, title: str = "",
              plan: dict[str, Schedule] | None = None, dialect: str = "numba", many: bool = False,
-             vector_math: dict[str, str] | None = None) -> Module:
+             vector_math: dict[str, str] | None = None, notes: dict | None = None) -> Module:
     """Print the module for ``outputs`` of ``inputs`` and, if given, the Jacobian ``jac`` wrt ``wrt``.
 
     ``plan`` is ``schedule(outputs, jac)`` when the caller has it already;
     ``dialect`` is ``"numba"`` or ``"numpy"`` (they differ only for tensor ops); ``many``: the
     outputs were given as a list, so even one is returned in a tuple (as every target does);
     ``vector_math``: the vector functions of glibc's libmvec that the Numba dialect may call on
-    arrays, by op (``{"tanh": "_ZGVdN4v_tanh"}``; the runtime knows which this machine has).
+    arrays, by op (``{"tanh": "_ZGVdN4v_tanh"}``; the runtime knows which this machine has);
+    ``notes``: a comment to print above the statement of some nodes (``{node id: text}``).
     """
     p = (NumPyPrinter if dialect == "numpy" else Printer)(inputs, max_statements, labels, vector_math)
-    tensor = any(n.shape for n in inputs) or any(n.shape for sched in (plan or {}).values()
-                                                 for n in sched.statements)
+    p.notes = notes or {}
+    # as the runtime decides (``CompiledFunction._tensor``): loops and a user's functions take its tensor path
+    tensor = any(n.shape for n in inputs) or any(n.shape or n.op in ("scan", "extern")
+                                                 for sched in (plan or {}).values() for n in sched.statements)
     single = p.single = len(outputs) == 1 and not many
     out_ret = outputs[0] if single else tuple(outputs)
     plan = plan if plan is not None else schedule(outputs, jac)
@@ -104,7 +110,7 @@ def generate(inputs: Sequence[Node], outputs: Sequence[Node], wrt: Sequence[Node
         batch["value_and_grad"] = "value_and_grad_batch"
     header = _header(p, inputs, outputs, wrt, jac is not None, title)
     source = "\n\n\n".join([header] + list(pieces.values())) + "\n"
-    return Module(source, _jitted(p), entries, batch, header, pieces, plan)
+    return Module(source, _jitted(p), entries, batch, header, pieces, plan, getattr(p, "externs", {}))
 
 
 def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> str:
@@ -123,6 +129,9 @@ def _header(p: Printer, inputs, outputs, wrt, with_grad: bool, title: str) -> st
         lines.append("# gradient with respect to: " + ", ".join(p.atom(n) for n in wrt))
     if p.input_comments:
         lines += ["# inputs renamed to valid identifiers:"] + p.input_comments
+    for name, (fn, which, _) in getattr(p, "externs", {}).items():
+        lines.append(f"# {name}: {'the function' if which == 'f' else 'the ' + which + ' of'} "
+                     f"cc.extern {comment_text(fn.name)} (bound by the runtime: Numba's dispatcher, or its py_func)")
     lines += ["import math", "", "import numba", "import numpy as np", "",
               f"KERNELS = {_jitted(p)!r}"]
     if p.constants:

@@ -26,7 +26,7 @@ from .. import ir
 from ..ir import Node
 from ..ir.ops import OPS
 from .helpers import HELPERS, PYTHON_HELPERS, used_in, vector_helpers  # noqa: F401 - PYTHON_HELPERS: module.py
-from . import loops
+from . import extern, loops
 from .indexing import IndexPrinting
 from .names import NameTable, comment_text
 from .schedule import DEFAULT_MAX_STATEMENTS
@@ -164,6 +164,9 @@ class Printer(IndexPrinting):
             return [f'with numba.objmode({name}="float64[{layout}]"):',
                     f"    {name} = {self.helper('_quietly')}({ufunc}, {self.atom(node.args[0])})"]
         return [f"{name} = {self.expression(node)}"]
+
+    def _print_extern(self, node, *atoms):
+        return extern.call(self, node, atoms)
 
     def _array_math(self, node: Node) -> str | None:
         """How the Numba dialect computes a transcendental op over an array: "vector" (libmvec),
@@ -335,6 +338,9 @@ class Printer(IndexPrinting):
                 lines.append(f"    # {comment}")
             if node.id in done:
                 continue
+            note = self.__dict__.get("notes", {}).get(node.id)
+            if note:  # where an inlined custom function's value is (``runtime`` names them)
+                lines.append(f"    # {comment_text(note)}")
             group = groups.get(node.id)
             if group is not None:
                 members, stored = group

@@ -22,6 +22,8 @@ from .tensors import (Tensor, cumprod, cumsum, log_softmax, logsumexp, max, mean
 from .arrays import (broadcast_to, concatenate, expand_dims, moveaxis, ravel, reshape, squeeze, stack,  # noqa: F401
                      swapaxes, transpose)
 from .loops import fori_loop, scan  # noqa: F401
+from .custom import custom_jvp, custom_vjp  # noqa: F401
+from .extern import extern  # noqa: F401
 from .manipulation import diff, flip, pad, repeat, roll, rot90, tile  # noqa: F401
 from .indexing import getitem, take  # noqa: F401
 from .linalg import (diag, diagonal, dot, einsum, inner, kron, matmul, norm, outer, tensordot, trace,  # noqa: F401

@@ -21,4 +21,4 @@ from .node import (SCALAR, Node, _is_real_scalar, apply, as_node, broadcast_shap
                    constant, refuse_foreign_array, symbol)
 from .graph import (format_const, format_ir, free_symbols, from_table, short_str, substitute, to_table,  # noqa: F401
                     topo_order)
-from . import evaluate, ops, shapes  # noqa: F401
+from . import custom, evaluate, extern, ops, shapes  # noqa: F401

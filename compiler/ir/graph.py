@@ -139,6 +139,13 @@ def _listing(outputs: Sequence[Node], prefix: str, indent: str, label: dict | No
                 f" length={node.params[1]}" + (" reverse" if node.params[2] else "")
         elif node.op == "item":
             body = f"item {label[node.args[0].id]} {node.params[0]}"
+        elif node.op == "custom":  # a function with its own derivative rule, by name
+            rule = node.params[0]
+            body = " ".join([f"custom {rule.name}"] + [label[a.id] for a in node.args]) + \
+                f"  ({'vjp' if rule.cotangents is not None else 'jvp'} rule)"
+        elif node.op == "extern":  # a user's compiled function, by name
+            from .extern import label as extern_label
+            body = " ".join([f"extern {extern_label(node)}"] + [label[a.id] for a in node.args])
         else:
             body = " ".join([node.op] + [label[a.id] for a in node.args]) + _params_text(node)
         kind = [node.dtype] if node.dtype != "float" else []
@@ -208,6 +215,11 @@ def short_str(node: Node) -> str:
                 s, prec = f"scan({', '.join(p[0] for p in parts)}; {n.params[1]} steps)", atom
             elif n.op == "item":
                 s, prec = f"{parts[0][0]}[{n.params[0]}]", atom
+            elif n.op == "custom":  # a function with its own derivative rule: by its name
+                s, prec = f"{n.params[0].name}({', '.join(p[0] for p in parts)})", atom
+            elif n.op == "extern":  # a user's compiled function: by its name
+                from .extern import label
+                s, prec = f"{label(n)}({', '.join(p[0] for p in parts)})", atom
             elif n.op == "neg":
                 s, prec = "-" + (parts[0][0] if parts[0][1] > 3 else f"({parts[0][0]})"), 3
             else:

@@ -48,6 +48,9 @@ class Body:
     new_carries: tuple
     ys: tuple
     index: Node | None = None  # the step's number t as a float, where the body reads it (fori_loop)
+    # a hint: a bool of the body such that, once it is true, the step leaves the carries as they
+    # are, and so every later step: the generated loop may stop there (a converged solve)
+    until: Node | None = None
 
     def __post_init__(self):
         for old, new in zip(self.carries, self.new_carries):
@@ -65,7 +68,7 @@ class Body:
 
     def _key(self) -> tuple:
         return (tuple(n.id for n in self.inputs), tuple(n.id for n in self.outputs),
-                len(self.carries), len(self.xs))
+                len(self.carries), len(self.xs), self.until.id if self.until is not None else None)
 
     def __eq__(self, other):
         return isinstance(other, Body) and self._key() == other._key()

@@ -394,6 +394,12 @@ for _op in _TENSOR_OPS:
 from .loops import loop_ops as _loop_ops  # noqa: E402 - loops build on Op too
 for _op in _loop_ops():
     OPS[_op.name] = _op
+from .custom import custom_ops as _custom_ops  # noqa: E402 - custom rules build on Op too
+for _op in _custom_ops():
+    OPS[_op.name] = _op
+from .extern import extern_ops as _extern_ops  # noqa: E402 - and calls of a user's functions
+for _op in _extern_ops():
+    OPS[_op.name] = _op
 for _k, _op in enumerate(OPS.values()):
     object.__setattr__(_op, "code", _k)
 assert len(OPS) < 256  # the code takes the low 8 bits of an intern key

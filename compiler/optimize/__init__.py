@@ -13,3 +13,4 @@ SciPy's adapter is ``CompiledFunction.scipy`` (``runtime.scipy_adapter``).
 
 from .ipopt import NLPResult  # noqa: F401
 from .problem import NLP, nlp  # noqa: F401
+from .root import root  # noqa: F401

@@ -25,7 +25,7 @@ import numpy as np
 from .. import codegen
 from ..errors import UnsupportedError
 from ..codegen import vm
-from . import arguments, cache, forks, simd  # noqa: F401 - forks: its fork hooks
+from . import arguments, cache, extern, forks, simd  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
 from ..ir.gc_pause import gc_paused
 
@@ -61,9 +61,10 @@ class Code:
     def generate(self, dialect: str) -> codegen.Module:
         vector_math = _vector_math() if dialect == "numba" and self.fn._tensor and self.fn._simd else None
         with gc_paused():
-            return codegen.generate(self.fn.inputs, self.fn.outputs, self.fn.wrt, self.fn._jac, self.fn._labels,
+            outputs, jac = self.fn._printed  # custom functions inlined (``ir.custom.lower``)
+            return codegen.generate(self.fn.inputs, outputs, self.fn.wrt, jac, self.fn._labels,
                                     self.fn._max_statements, self.fn._title, self.fn.plan, dialect, self.fn._many,
-                                    vector_math)
+                                    vector_math, notes=self.fn._notes)
 
     def numpy_function(self, name: str):
         """Function ``name`` of the NumPy-dialect module, run by plain Python: what "auto"
@@ -73,6 +74,7 @@ class Code:
                 module = self._module if self.fn.backend == "python" else self.generate("numpy")
                 namespace = {"__name__": "compiler_generated_numpy"}
                 exec(builtins.compile(module.source, "<compiler-generated numpy>", "exec"), namespace)  # noqa: S102
+                namespace.update(extern.bind(module.externs, compiled=False))
                 self._numpy_module, self._numpy_namespace = module, namespace
             return self._numpy_namespace[name]
 
@@ -113,7 +115,8 @@ class Code:
         with self.fn._lock:
             if self._shared is None:
                 module = self.module
-                filename, cached = _source_file(module.source, self.fn.backend == "numba")
+                # (not in Numba's disk cache when it calls a user's function: that code may change)
+                filename, cached = _source_file(module.source, self.fn.backend == "numba" and not module.externs)
                 self._shared = _acquire_module(filename, self.fn.backend, module.header, cached, self)
             return self._shared
 
@@ -128,6 +131,8 @@ class Code:
             module = self.module
             with shared.lock:
                 namespace = shared.namespace
+                if module.externs:  # a user's functions the source calls: bound before it is compiled
+                    namespace.update(extern.bind(module.externs, compiled=self.fn.backend == "numba"))
                 if name not in namespace:
                     # Only the functions in use are defined: Python's own compile of a
                     # huge generated function is not free. Blank lines in front keep the
@@ -180,7 +185,10 @@ class Code:
             driver = namespace[name]
             if self.fn.backend == "numba" and not hasattr(driver, "signatures"):
                 import numba
-                driver = shared.jit(driver, _BATCH_OPTIONS)
+                # an exception raised in a parallel loop is lost (the point keeps what the output
+                # held): a batch that calls a user's function, which may raise, runs on one thread
+                options = dict(_BATCH_OPTIONS, parallel=False) if self.fn._extern else _BATCH_OPTIONS
+                driver = shared.jit(driver, options)
                 if self.fn._tensor:
                     shapes = [n.shape for n in self.fn.inputs]
                     outs = [o.shape for o in self.fn.outputs]

@@ -113,12 +113,24 @@ class CompiledFunction:
             # a gradient is of scalar outputs; others have jacobian() and jvp() (derivatives.py)
             scalar = not any(o.shape for o in self.outputs)
             self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
-            self.plan = codegen.schedule(self.outputs, self._jac, order)
+            # the code generators print a custom function's primal body (its rule served the AD above)
+            self._notes: dict = {}  # id of an inlined custom function's value -> a comment naming it
+            self._printed = ir.custom.lower_derivatives(self.outputs, self._jac, self._notes)
+            if self._printed[0] is not self.outputs:
+                order = ir.topo_order(self._printed[0])
+            self.plan = codegen.schedule(*self._printed, order)
         self._title = title
         self.requested_backend = backend
         # tensors run as NumPy code (backend "python") or Numba: the llvm and vm targets are scalar
         # (so do loops: the scalar targets have no loop)
         self._tensor = any(n.shape for n in self.inputs) or any(n.shape or n.op == "scan" for n in order)
+        # a user's function (cc.extern): NumPy tier first, then Numba; the flat targets cannot call it
+        self._extern = ir.extern.called(order)
+        if self._extern and backend in FLAT_TARGETS:
+            raise UnsupportedError(f"backend {backend!r} cannot call a cc.extern function (a user's Numba "
+                                   "function); use backend 'auto' or 'numba' (it calls the compiled function) "
+                                   "or 'python' (it calls its Python function)")
+        self._tensor = self._tensor or self._extern
         if self._tensor and backend in FLAT_TARGETS and any(n.op == "scan" for n in order):
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions without loops; this one has "
                                    "a loop (cc.scan, cc.fori_loop): use backend 'auto' or 'numba' (its loop "

@@ -251,7 +251,7 @@ class Tiers:
         """Compile ``role`` in a child process that stores the code in the disk cache; True
         when it did (the cache is usable, the child succeeded) or the code is cached already."""
         fn = self.fn
-        if fn.backend not in ("numba", "llvm") or cache.ensure_dir("numba") is None \
+        if fn.backend not in ("numba", "llvm") or fn._extern or cache.ensure_dir("numba") is None \
                 or os.environ.get("COMPILER_COMPILE_IN_SUBPROCESS", "1") == "0":
             return False
         if fn._code.in_disk_cache(role, batch):
