@@ -31,9 +31,10 @@ COMPILED_EXAMPLES = max(2, EXAMPLES // 20)
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -3.5, 1e-310, -1e-310, 1e-300, 1e300, -1e300, 710.0, -745.0,
            math.inf, -math.inf, math.nan]
 VARS = cc.symbols("x y z")
-UNARY = [n for n in ops.SCALAR_OPS if ops.OPS[n].arity == 1 and n not in ("const", "var")]
+UNARY = [n for n in ops.SCALAR_OPS if ops.OPS[n].arity == 1 and n not in ("const", "var") and ops.OPS[n].result == "float"]
 BINARY = [n for n in ops.SCALAR_OPS if ops.OPS[n].arity == 2 and ops.OPS[n].result == "float"]
-COMPARE = [n for n in ops.SCALAR_OPS if ops.OPS[n].result == "bool"]
+COMPARE = [n for n in ops.SCALAR_OPS if ops.OPS[n].result == "bool" and n not in ops.LOGICAL_OPS]
+LOGIC = sorted(ops.LOGICAL_OPS - {"logical_not"})
 SMOOTH_UNARY = ["exp", "sin", "cos", "tanh", "atan", "sigmoid", "softplus", "erf", "sinh", "neg"]
 SMOOTH_BINARY = ["add", "sub", "mul"]
 
@@ -57,6 +58,9 @@ def programs(draw, smooth: bool = False, max_nodes: int = 8):
             node = cc.ir.apply(name, operand(), operand())
         else:
             condition = cc.ir.apply(draw(st.sampled_from(COMPARE)), operand(), operand())
+            if draw(st.integers(0, 2)) == 0:  # a Boolean combination of two comparisons
+                other = cc.ir.apply(draw(st.sampled_from(COMPARE)), operand(), operand())
+                condition = cc.ir.apply(draw(st.sampled_from(LOGIC)), condition, cc.ir.apply("logical_not", other))
             node = cc.where(condition, operand(), operand())
         if isinstance(node, cc.Expr) and node.dtype == "float":
             nodes.append(node)

@@ -33,7 +33,9 @@ for _name in ops.SCALAR_OPS:
     _op = ops.OPS[_name]
     if _name in ("const", "var"):
         continue
-    if _op.result == "bool":
+    if _name in ops.LOGICAL_OPS:  # conditions of conditions
+        EXPRESSIONS.append(cc.where(cc.ir.apply(_name, *(x > y, y <= z)[:_op.arity]), x * y, x - y))
+    elif _op.result == "bool":
         EXPRESSIONS.append(cc.where(cc.ir.apply(_name, x, y), x * y, x - y))
     elif _name == "where":
         EXPRESSIONS.append(cc.where(x > z, x * x, y + z))

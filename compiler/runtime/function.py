@@ -468,4 +468,8 @@ def _is_one_symbol(x) -> bool:
     if isinstance(x, Node):
         return True
     sympy = sys.modules.get("sympy")
-    return sympy is not None and isinstance(x, sympy.Symbol)
+    if sympy is None:
+        return False
+    from sympy.core.function import AppliedUndef  # q0(t), Derivative(q0(t), t): inputs too
+    return isinstance(x, (sympy.Symbol, AppliedUndef)) or isinstance(x, sympy.Derivative) and \
+        isinstance(x.expr, AppliedUndef)
