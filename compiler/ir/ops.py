@@ -414,6 +414,10 @@ _OPS = [
 LOGICAL_OPS = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
 
 
+# The special functions (``special``: scipy.special's) are scalar ops like the ones above.
+from .special import special_ops as _special_ops  # noqa: E402
+_OPS += _special_ops(Op)
+
 # The tensor ops (``tensor_ops``) build on ``Op`` and ``where`` above.
 from .tensor_ops import (TENSOR_OPS as _TENSOR_OPS, broadcast_to, reduce_sum, reshape, sum_to,  # noqa: E402,F401
                          transpose)
@@ -436,4 +440,6 @@ SCALAR_OPS = tuple(op.name for op in _OPS)
 FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos",
              "atan", "atan2", "log1p", "expm1", "abs", "relu", "sigmoid", "softplus", "erf",
              "maximum", "minimum", "where", "sign", "log2", "log10", "exp2", "cbrt", "asinh", "acosh",
-             "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod")
+             "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod",
+             "gamma", "gammaln", "digamma", "polygamma", "beta", "poch", "binom", "gammainc", "gammaincc",
+             "erfc", "erfinv", "erfcinv", "jv", "yv", "iv", "kv", "expi", "expn", "ellipk", "ellipe")

@@ -26,6 +26,7 @@ from ..ad import reverse
 from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
+from ..ir.special import PYTHON_ONLY
 from . import batch, code, derivatives, entries, per_process, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
@@ -125,10 +126,16 @@ class CompiledFunction:
         if self._tensor and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
+        # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
+        python_only = sorted({n.op for p in self.plan.values() for n in p.statements} & PYTHON_ONLY)
+        if python_only and backend in FLAT_TARGETS:
+            raise UnsupportedError(f"backend {backend!r} cannot call {', '.join(python_only)} (scipy.special "
+                                   "exports no C function of it; a derivative may use it: digamma' is "
+                                   "polygamma(1, x)): use backend 'auto', 'numba' or 'python'")
         if backend == "auto":
             size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
             small = size <= AUTO_NUMBA_MAX and code.auto_may_use_numba()  # (Numba's memory is never freed)
-            backend = "numba" if small or self._tensor else "llvm"
+            backend = "numba" if small or self._tensor or python_only else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()
