@@ -177,7 +177,13 @@ def _sf_compiled(c, *types):
             return out.reshape(x.shape)
         return unary
     if not any(arrays):
+        if len(types) == 3:
+            return lambda a, b, d: c(a, b, d, 0)
+        if len(types) == 4:
+            return lambda a, b, d, e: c(a, b, d, e, 0)
         return lambda a, b: c(a, b, 0)
+    if len(types) > 2:  # (arrays of the 3- and 4-operand functions: the NumPy dialect computes them)
+        return None
     if arrays[0] and arrays[1]:
         def both(a, b):
             fa, fb = np.ascontiguousarray(a).ravel(), np.ascontiguousarray(b).ravel()
@@ -237,7 +243,7 @@ def _special_helpers() -> None:
     HELPERS["numba"]["_sf_bind"] = _SF_BIND.replace("SYMBOL", SYMBOL_PREFIX)
     HELPERS["numpy"]["_sf_bind"] = "import scipy.special"
     for s in SPECIALS:
-        args = ", ".join("xab"[k] if s.arity == 1 else "ab"[k] for k in range(s.arity))
+        args = "x" if s.arity == 1 else ", ".join("abde"[:s.arity])
         text = (_SF_NATIVE if s.capi else _SF_OBJECT).replace("SCIPY", s.scipy).replace("CAPI", str(s.capi))
         text = text.replace("ARITY", str(s.arity)).replace("ARGS", args).replace("NAME", s.name)
         HELPERS["numba"][f"_sf_{s.name}"] = text

@@ -22,11 +22,11 @@ gammaln(x)
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..errors import UnsupportedError
 from .node import apply
 
 SQRT_PI_2 = math.sqrt(math.pi) / 2.0  # d/dx erfinv(x) = sqrt(pi)/2 * exp(erfinv(x)**2)
@@ -51,13 +51,22 @@ def _f(name, *args):
     return apply(name, *args)
 
 
+class NoDerivative:
+    """A vjp rule's answer for an operand with no derivative (or none in closed form): the
+    reverse pass raises ``UnsupportedError`` with ``message`` if a derivative flows there."""
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
 def _constant_only(fn: str, arg: str, node):
-    """The derivative in an argument that has none (or none in closed form): only a constant
-    there is fine (its derivative is never asked for)."""
-    if node.op != "const":
-        raise UnsupportedError(f"{fn}: no derivative with respect to its argument {arg} "
-                               f"(here {node!r:.60}); it must be a constant where a derivative is taken")
-    return None
+    """The contribution to an argument that has no derivative: none for a constant there,
+    else a ``NoDerivative`` (an error only where the derivative is asked for)."""
+    if node.op == "const":
+        return None
+    return NoDerivative(f"{fn}: no derivative with respect to its argument {arg} (here {node!r:.60}); "
+                        "it must not depend on the variables a derivative is taken in")
 
 
 def _exp(x):
@@ -72,8 +81,7 @@ def _digamma(x):
 
 def _vjp_polygamma(args, out, g):
     n, x = args
-    _constant_only("polygamma", "n (the order, an integer)", n)
-    return (None, g * _f("polygamma", n + 1.0, x))
+    return (_constant_only("polygamma", "n (the order, an integer)", n), g * _f("polygamma", n + 1.0, x))
 
 
 def _vjp_beta(args, out, g):
@@ -86,9 +94,8 @@ def _vjp_bessel(name, sign_low, sign_high, scale):
     """d/dx C_v(x) = scale * (sign_low * C_{v-1}(x) + sign_high * C_{v+1}(x)) (DLMF 10.6.1, 10.29.1)."""
     def vjp(args, out, g):
         v, x = args
-        _constant_only(name, "v (the order)", v)
         low, high = _f(name, v - 1.0, x), _f(name, v + 1.0, x)
-        return (None, g * (scale * (sign_low * low + sign_high * high)))
+        return (_constant_only(name, "v (the order)", v), g * (scale * (sign_low * low + sign_high * high)))
     return vjp
 
 
@@ -96,9 +103,8 @@ def _vjp_gammainc(sign):
     """d/dx P(a, x) = x**(a-1) e**-x / Gamma(a) (and minus that for Q), in logs: no overflow."""
     def vjp(args, out, g):
         a, x = args
-        _constant_only("gammainc" if sign > 0 else "gammaincc", "a", a)
         density = _exp((a - 1.0) * apply("log", x) - x - _f("gammaln", a))
-        return (None, g * (sign * density))
+        return (_constant_only("gammainc" if sign > 0 else "gammaincc", "a", a), g * (sign * density))
     return vjp
 
 
@@ -115,11 +121,8 @@ def _vjp_binom(args, out, g):
 
 
 def _vjp_expn(args, out, g):
-    n, x = args  # E_n'(x) = -E_{n-1}(x) (DLMF 8.19.13), E_0(x) = e**-x / x
-    _constant_only("expn", "n (an integer)", n)
-    if n.value == 1.0:
-        return (None, -(g * (_exp(-x) / x)))
-    return (None, -(g * _f("expn", n - 1.0, x)))
+    n, x = args  # E_n'(x) = -E_{n-1}(x) (DLMF 8.19.13); SciPy's E_0(x) is e**-x / x
+    return (_constant_only("expn", "n (an integer)", n), -(g * _f("expn", n - 1.0, x)))
 
 
 def _vjp_ellipk(args, out, g):
@@ -130,6 +133,28 @@ def _vjp_ellipk(args, out, g):
 def _vjp_ellipe(args, out, g):
     m, = args  # dE/dm = (E - K) / (2 m)
     return (g * ((out - _f("ellipk", m)) / (2.0 * m)),)
+
+
+# orthogonal polynomials: the degree n is discrete; d/dx lowers the degree (DLMF 18.9.15-19)
+def _vjp_degree(fn, derivative, params=()):
+    """``derivative(n, *rest)``: d/dx of ``fn``; ``params`` names the other discrete/parameter operands."""
+    def vjp(args, out, g):
+        n, rest = args[0], args[1:]
+        d = apply("where", apply("eq", n, 0.0), 0.0, derivative(n, *rest))
+        others = [_constant_only(fn, p, a) for p, a in zip(params, rest[:-1])]
+        return (_constant_only(fn, "n (the degree)", n), *others, g * d)
+    return vjp
+
+
+def _d_lpmv(m, v, x):
+    # (x^2 - 1) dP/dx = v x P_v^m - (v + m) P_{v-1}^m (DLMF 14.10.5): singular at x = +-1
+    return (v * x * _f("lpmv", m, v, x) - (v + m) * _f("lpmv", m, v - 1.0, x)) / ((x - 1.0) * (x + 1.0))
+
+
+def _vjp_lpmv(args, out, g):
+    m, v, x = args
+    return (_constant_only("lpmv", "m (the order)", m), _constant_only("lpmv", "v (the degree)", v),
+            g * _d_lpmv(m, v, x))
 
 
 def _sympy(name):
@@ -170,6 +195,22 @@ SPECIALS = [
     Special("expn", 2, "expn", "__pyx_fuse_0expn", _vjp_expn, _sympy("expint")),
     Special("ellipk", 1, "ellipk", "ellipk", _vjp_ellipk, _sympy("elliptic_k")),
     Special("ellipe", 1, "ellipe", "ellipe", _vjp_ellipe, _sympy("elliptic_e")),
+    # orthogonal polynomials of degree n (any real n, as SciPy's double versions)
+    Special("legendre", 2, "eval_legendre", "__pyx_fuse_0_1eval_legendre",
+            _vjp_degree("legendre", lambda n, x: _f("gegenbauer", n - 1.0, 1.5, x)), _sympy("legendre")),
+    Special("chebyt", 2, "eval_chebyt", "__pyx_fuse_0_1eval_chebyt",
+            _vjp_degree("chebyt", lambda n, x: n * _f("chebyu", n - 1.0, x)), _sympy("chebyshevt")),
+    Special("chebyu", 2, "eval_chebyu", "__pyx_fuse_0_1eval_chebyu",
+            _vjp_degree("chebyu", lambda n, x: 2.0 * _f("gegenbauer", n - 1.0, 2.0, x)), _sympy("chebyshevu")),
+    Special("laguerre", 2, "eval_laguerre", "__pyx_fuse_0_1eval_laguerre",
+            _vjp_degree("laguerre", lambda n, x: -_f("genlaguerre", n - 1.0, 1.0, x)), _sympy("laguerre")),
+    Special("genlaguerre", 3, "eval_genlaguerre", "__pyx_fuse_0_1eval_genlaguerre",
+            _vjp_degree("genlaguerre", lambda n, a, x: -_f("genlaguerre", n - 1.0, a + 1.0, x), ("alpha",)),
+            _sympy("assoc_laguerre")),
+    Special("gegenbauer", 3, "eval_gegenbauer", "__pyx_fuse_0_1eval_gegenbauer",
+            _vjp_degree("gegenbauer", lambda n, a, x: 2.0 * a * _f("gegenbauer", n - 1.0, a + 1.0, x), ("alpha",)),
+            _sympy("gegenbauer")),
+    Special("lpmv", 3, "lpmv", "lpmv", _vjp_lpmv, lambda sp, m, v, x: sp.assoc_legendre(v, m, x)),
 ]
 SPECIAL = {s.name: s for s in SPECIALS}
 #: ops that only the Python targets and Numba run (no C function to call by address)
@@ -186,6 +227,16 @@ def special_ops(Op) -> list:
     return ops
 
 
+def lazy_scipy_functions() -> dict:
+    """As ``scipy_functions``, but SciPy is imported at the first call of one of them."""
+    def lazy(name):
+        def call(*args):
+            return scipy_functions()[name](*args)
+        return call
+    return {f"_sf_{s.name}": lazy(f"_sf_{s.name}") for s in SPECIALS}
+
+
+@functools.cache
 def scipy_functions() -> dict:
     """``{"_sf_<name>": scipy.special's ufunc}``: what ``fmt`` calls, for evaluation in Python."""
     import scipy.special

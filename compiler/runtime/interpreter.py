@@ -90,8 +90,8 @@ def _python_step(name: str):
     text = _PYTHON_OVERRIDES.get(name, op.fmt).format(*_PARAMS[:op.arity])
     names = {"np": _MathNamespace, "math": math}
     if "_sf_" in text:  # scipy.special's ufunc on a Python float: nan/inf as compiled code gives
-        from ..ir.special import scipy_functions
-        names.update(scipy_functions())
+        from ..ir.special import lazy_scipy_functions
+        names.update(lazy_scipy_functions())
     fast = eval(f"lambda a, b, c: {text}", names)  # noqa: S307 - library text
     args = ", ".join(_PARAMS[:op.arity])
     exact = eval(f"lambda a, b, c: evaluate({name!r}, {args})", {"evaluate": evaluate})  # noqa: S307
