@@ -88,8 +88,8 @@ def supported_sympy() -> list[str]:
     names |= {"Add", "Mul", "Pow", "sqrt", "Max", "Min", "Piecewise", "Symbol", "Number", "pi", "E",
               "Matrix", "ImmutableMatrix", "Array", "AppliedUndef", "Derivative (of an applied function)",
               "Sum", "Product", "Ne"} | set(_COMPOSED) | set(_LOGIC)
-    from .special_sympy import special_table
-    names |= {c.__name__ for c in special_table(sp)}
+    from .special_sympy import COMPOSED_NAMES, special_table
+    names |= {c.__name__ for c in special_table(sp)} | set(COMPOSED_NAMES)
     return sorted(names)
 
 
