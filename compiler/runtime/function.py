@@ -112,7 +112,12 @@ class CompiledFunction:
                                  f"{[n.name for n in self.inputs]}")
             # a gradient is of scalar outputs; others have jacobian() and jvp() (derivatives.py)
             scalar = not any(o.shape for o in self.outputs)
-            self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
+            self._no_derivative: UnsupportedError | None = None
+            try:
+                self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
+            except UnsupportedError as e:  # an input in a discrete argument (polygamma's n): values only
+                self._jac, self._no_derivative = None, e
+                self._labels.clear()
             self.plan = codegen.schedule(self.outputs, self._jac, order)
         self._title = title
         self.requested_backend = backend
@@ -411,6 +416,8 @@ class CompiledFunction:
         return self
 
     def _require_wrt(self):
+        if self._no_derivative is not None:
+            raise UnsupportedError(f"{self._no_derivative} (pass wrt= without that input)")
         if self._jac is None:
             shaped = [o.shape for o in self.outputs if o.shape]
             if shaped:
