@@ -34,7 +34,7 @@ from .frontend.special import (Ei, assoc_laguerre, assoc_legendre, besseli, bess
                                eval_genlaguerre, eval_laguerre, eval_legendre, expi, expn, gamma, gammainc,
                                gammaincc, gammaln, gegenbauer, heaviside, iv, jv, kv, laguerre, legendre,
                                logical_and, logical_not, logical_or, logical_xor, loggamma, lpmv, poch,
-                               polygamma, psi, yv)
+                               polygamma, psi, yv, zeta, zetac)
 from .frontend.parse import parse  # noqa: F401
 from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401

@@ -33,4 +33,4 @@ from .special import (Ei, assoc_laguerre, assoc_legendre, besseli, besselj, bess
                       erfcinv, erfinv, eval_chebyt, eval_chebyu, eval_gegenbauer, eval_genlaguerre,
                       eval_laguerre, eval_legendre, expi, expn, gamma, gammainc, gammaincc, gammaln, gegenbauer,
                       heaviside, iv, jv, kv, laguerre, legendre, logical_and, logical_not, logical_or,
-                      logical_xor, loggamma, lpmv, poch, polygamma, psi, yv)
+                      logical_xor, loggamma, lpmv, poch, polygamma, psi, yv, zeta, zetac)

@@ -49,6 +49,7 @@ kv = _fn("kv", "The modified Bessel function K_v(x) of real order v (no derivati
 expi = _fn("expi", "The exponential integral Ei(x).", 1)
 expn = _fn("expn", "The generalized exponential integral E_n(x) of integer n (SymPy's expint).", 2)
 ellipk = _fn("ellipk", "The complete elliptic integral of the first kind K(m) (parameter m = k**2).", 1)
+zetac = _fn("zetac", "Riemann's zeta(x) - 1 (no derivative: none in closed form).", 1)
 ellipe = _fn("ellipe", "The complete elliptic integral of the second kind E(m).", 1)
 eval_legendre = _fn("legendre", "The Legendre polynomial P_n(x) (no derivative in n).", 2)
 eval_chebyt = _fn("chebyt", "The Chebyshev polynomial T_n(x) (no derivative in n).", 2)
@@ -63,6 +64,11 @@ loggamma, psi = gammaln, digamma
 besselj, bessely, besseli, besselk = jv, yv, iv, kv
 Ei, legendre, chebyshevt, chebyshevu, laguerre = expi, eval_legendre, eval_chebyt, eval_chebyu, eval_laguerre
 assoc_laguerre, gegenbauer, elliptic_k, elliptic_e = eval_genlaguerre, eval_gegenbauer, ellipk, ellipe
+
+
+def zeta(x: ExprLike):
+    """Riemann's zeta function (SymPy's zeta(x)): ``1 + zetac(x)``."""
+    return _call("add", 1.0, zetac(x))
 
 
 def assoc_legendre(n: ExprLike, m: ExprLike, x: ExprLike):
@@ -100,6 +106,6 @@ def heaviside(x: ExprLike, h0: ExprLike = 0.5):
 SCIPY_UFUNCS = {"gamma": gamma, "gammaln": gammaln, "psi": digamma, "beta": beta, "poch": poch, "binom": binom,
                 "gammainc": gammainc, "gammaincc": gammaincc, "erfc": erfc, "erfinv": erfinv, "erfcinv": erfcinv,
                 "jv": jv, "yv": yv, "iv": iv, "kv": kv, "expi": expi, "expn": expn, "ellipk": ellipk,
-                "ellipe": ellipe, "eval_legendre": eval_legendre, "eval_chebyt": eval_chebyt,
+                "ellipe": ellipe, "zetac": zetac, "eval_legendre": eval_legendre, "eval_chebyt": eval_chebyt,
                 "eval_chebyu": eval_chebyu, "eval_laguerre": eval_laguerre, "eval_genlaguerre": eval_genlaguerre,
                 "eval_gegenbauer": eval_gegenbauer, "lpmv": lpmv}

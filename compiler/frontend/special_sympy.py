@@ -39,6 +39,10 @@ def convert_special(sp, e, args: list[Node]) -> Node | None:
             raise UnsupportedError(f"SymPy elliptic_e with {len(args)} arguments (the incomplete integral) "
                                    "is not supported; the complete one, elliptic_e(m), is")
         return _apply("ellipe", args[0])
+    if isinstance(e, sp.zeta):
+        if len(args) != 1:
+            raise UnsupportedError("SymPy zeta with 2 arguments (Hurwitz's) is not supported; zeta(x) is")
+        return ir.apply("add", 1.0, _apply("zetac", args[0]))
     if isinstance(e, sp.factorial):
         return _apply("gamma", ir.apply("add", args[0], 1.0))
     if isinstance(e, sp.FallingFactorial):  # x (x-1) ... (x-k+1) = poch(x - k + 1, k)
@@ -58,5 +62,5 @@ def convert_special(sp, e, args: list[Node]) -> Node | None:
 
 
 #: SymPy functions written with special ops (not one op each), for ``supported_sympy``
-COMPOSED_NAMES = ("polygamma", "digamma", "elliptic_e", "factorial", "FallingFactorial", "uppergamma",
+COMPOSED_NAMES = ("zeta", "polygamma", "digamma", "elliptic_e", "factorial", "FallingFactorial", "uppergamma",
                   "lowergamma", "assoc_legendre")

@@ -442,5 +442,5 @@ FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", 
              "maximum", "minimum", "where", "sign", "log2", "log10", "exp2", "cbrt", "asinh", "acosh",
              "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod",
              "gamma", "gammaln", "digamma", "polygamma", "beta", "poch", "binom", "gammainc", "gammaincc",
-             "erfc", "erfinv", "erfcinv", "jv", "yv", "iv", "kv", "expi", "expn", "ellipk", "ellipe",
+             "erfc", "erfinv", "erfcinv", "jv", "yv", "iv", "kv", "expi", "expn", "ellipk", "ellipe", "zetac",
              "legendre", "chebyt", "chebyu", "laguerre", "genlaguerre", "gegenbauer", "lpmv")

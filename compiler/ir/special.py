@@ -195,6 +195,9 @@ SPECIALS = [
     Special("expn", 2, "expn", "__pyx_fuse_0expn", _vjp_expn, _sympy("expint")),
     Special("ellipk", 1, "ellipk", "ellipk", _vjp_ellipk, _sympy("elliptic_k")),
     Special("ellipe", 1, "ellipe", "ellipe", _vjp_ellipe, _sympy("elliptic_e")),
+    # Riemann's zeta minus 1 (exact where zeta is near 1); no closed-form derivative
+    Special("zetac", 1, "zetac", "zetac", lambda a, out, g: (_constant_only("zetac (Riemann's zeta - 1)", "x", a[0]),),
+            lambda sp, x: sp.zeta(x) - 1),
     # orthogonal polynomials of degree n (any real n, as SciPy's double versions)
     Special("legendre", 2, "eval_legendre", "__pyx_fuse_0_1eval_legendre",
             _vjp_degree("legendre", lambda n, x: _f("gegenbauer", n - 1.0, 1.5, x)), _sympy("legendre")),
