@@ -158,3 +158,12 @@ def test_unsupported_sympy_functions_are_named(name):
          "Integral": sp.Integral(sp.sin(k * x), (k, 0, 1)), "Derivative": sp.Derivative(sp.sin(x * y), x)}[name]
     with pytest.raises(cc.UnsupportedError, match=name):
         cc.compile(e, [x, y])
+
+
+def test_numpy_logical_ufuncs_are_conditions():
+    X = cc.Tensor("X", (3,))
+    e = cc.where(np.logical_and(X > 0, np.not_equal(X, 1.0)), X, -X)
+    f = cc.compile(cc.sum(np.where(np.logical_or(X < -5, np.logical_not(X < 2)), 0.0, e)), [X], backend="python")
+    data = np.array([0.5, 1.0, 3.0])
+    assert f(data) == 0.5 - 1.0 + 0.0
+    assert np.array_equal(f.grad(data)[0], [1.0, -1.0, 0.0])
