@@ -29,6 +29,13 @@ from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh
                        scan, softmax, softplus, sqrt, square, squeeze, stack, std, stop_gradient, sum, swapaxes,
                        symbols, take, tan, tanh, tensordot, Tensor, tile, to_sympy, trace, transpose, tril,
                        triu, var, where)
+from .frontend.special import (Ei, assoc_laguerre, assoc_legendre, besseli, besselj, besselk, bessely,  # noqa: F401
+                               beta, binom, chebyshevt, chebyshevu, digamma, ellipe, ellipk, elliptic_e,
+                               elliptic_k, erfc, erfcinv, erfinv, eval_chebyt, eval_chebyu, eval_gegenbauer,
+                               eval_genlaguerre, eval_laguerre, eval_legendre, expi, expn, gamma, gammainc,
+                               gammaincc, gammaln, gegenbauer, heaviside, iv, jv, kv, laguerre, legendre,
+                               logical_and, logical_not, logical_or, logical_xor, loggamma, lpmv, poch,
+                               polygamma, psi, yv, zeta, zetac)
 from .frontend.parse import parse  # noqa: F401
 from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401

@@ -196,3 +196,18 @@ def test_other_suites_quick_json_and_plot(tmp_path):
     assert out_png.read_bytes()[:8] == PNG_SIGNATURE
     for heading in ("## calls", "## batch", "## mlp"):
         assert heading in run.stdout
+
+
+@pytest.mark.slow
+def test_special_suite_quick(tmp_path):
+    """The special suite: every function timed from Numba, LLVM (where it has a C function)
+    and scipy.special's ufunc; about 30 s on 2 cores."""
+    out_json = tmp_path / "bench.json"
+    run = _bench(["special", "--quick", "--no-progress", "--json", str(out_json)], tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = json.loads(out_json.read_text())["rows"]
+    from compiler.bench import special_suite
+    for name in special_suite.FUNCTIONS:
+        methods = {r["method"] for r in rows if r["case"] == name and r["seconds"]}
+        assert {"numba batch", "scipy.special ufunc"} <= methods, name
+    assert "## special" in run.stdout and "numba / scipy" in run.stdout

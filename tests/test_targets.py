@@ -21,6 +21,7 @@ import pytest
 import compiler as cc
 from compiler.codegen import llvm as llvm_target
 from compiler.ir import ops
+from compiler.ir.special import PYTHON_ONLY, SPECIAL as SPECIAL_FUNCTIONS
 from compiler.runtime import flat, tiers
 from compiler.bench.graphs import random_graph  # noqa: F401 - the workers import it from here
 
@@ -33,7 +34,13 @@ for _name in ops.SCALAR_OPS:
     _op = ops.OPS[_name]
     if _name in ("const", "var"):
         continue
-    if _op.result == "bool":
+    if _name in PYTHON_ONLY or _name == "digamma":  # no C function (digamma's derivative is polygamma)
+        continue
+    if _name in SPECIAL_FUNCTIONS and _op.arity > 1:  # the first operands constant: orders and degrees are discrete
+        EXPRESSIONS.append(cc.ir.apply(_name, *(2.0, 0.5)[:_op.arity - 1], x))
+    elif _name in ops.LOGICAL_OPS:  # conditions of conditions
+        EXPRESSIONS.append(cc.where(cc.ir.apply(_name, *(x > y, y <= z)[:_op.arity]), x * y, x - y))
+    elif _op.result == "bool":
         EXPRESSIONS.append(cc.where(cc.ir.apply(_name, x, y), x * y, x - y))
     elif _name == "where":
         EXPRESSIONS.append(cc.where(x > z, x * x, y + z))

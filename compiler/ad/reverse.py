@@ -19,9 +19,10 @@ from typing import Sequence
 import numpy as np
 
 from .. import ir
-from ..errors import ShapeError
+from ..errors import ShapeError, UnsupportedError
 from ..ir import Node
 from ..ir.ops import OPS, sum_to
+from ..ir.special import NoDerivative
 from . import custom, loops
 
 
@@ -76,6 +77,8 @@ def propagate(adj: dict[int, Node], order: Sequence[Node], dep: set[int]) -> dic
         for arg, c in zip(node.args, contributions):
             if c is None or arg.id not in dep:
                 continue
+            if isinstance(c, NoDerivative):  # a discrete argument (polygamma's n) that depends on wrt
+                raise UnsupportedError(c.message)
             if c.shape != arg.shape:  # the op broadcast this operand: sum the adjoint back to its shape
                 c = sum_to(c, arg.shape)
             previous = adj.get(arg.id)

@@ -39,6 +39,7 @@ from .. import ir
 from ..errors import ShapeError, UnsupportedError
 from ..ir import Node
 from ..ir.ops import OPS
+from ..ir.special import NoDerivative
 from . import reverse
 
 MAX_NONZEROS = 100_000_000  # entries of one node's pattern (~1.6 GB while rows are merged)
@@ -171,7 +172,8 @@ def _differentiable(node: Node) -> tuple[int, ...]:
         out = ir.apply(node.op, *args)
         try:
             contributions = op.vjp(tuple(args), out, ir.symbol("sparsity probe g"))
-            known = tuple(k for k in float_args if contributions[k] is not None)
+            known = tuple(k for k in float_args if contributions[k] is not None
+                          and not isinstance(contributions[k], NoDerivative))
         except Exception:  # a rule that needs a particular operand: every float operand counts
             known = float_args
         _PROBED[key] = known

@@ -77,6 +77,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                   "NumPy's ufunc; the batch expression against the floor of its calls",
           _lazy("simd_ops.run"), lambda quick: len(_simd_ops()) + 1, table=_lazy("simd_ops.table_of"),
           panel=_lazy("simd_ops.panel")),
+    Suite("special", "ns per element of each special function (scipy.special's C functions called from Numba "
+                     "and LLVM) beside scipy.special's ufunc loop, one thread; loggamma/digamma gradients",
+          _lazy("special_suite.run"), _lazy("special_suite.steps"), table=_lazy("special_suite.table_of")),
     Suite("mlp", "an MLP's training step (value and gradient of the loss)", _lazy("mlp.run"), lambda quick: 1),
     Suite("compile", "time to first gradient and to compiled code of random graphs of 100 ... 100,000 ops "
                      "(fresh processes, cold and warm cache)",

@@ -136,5 +136,118 @@ def vector_helpers(op: str, ufunc: str, name: str) -> dict[str, str]:
 
 
 def used_in(text: str, dialect: str) -> list[str]:
-    """The helpers of ``dialect`` that ``text`` calls."""
-    return [name for name in HELPERS[dialect] if re.search(rf"(?<![\w.]){name}\(", text)]
+    """The helpers of ``dialect`` that ``text`` calls (a special function's after the
+    binding code they share)."""
+    names = [name for name in HELPERS[dialect] if re.search(rf"(?<![\w.]){name}\(", text)]
+    if any(name.startswith("_sf_") for name in names):
+        names.insert(0, "_sf_bind")
+    return names
+
+
+# --- the special functions (``ir.special``): scipy.special's, from every dialect ---
+
+_SF_BIND = '''# scipy.special from compiled code: the C functions of scipy.special.cython_special, bound by
+# address under a symbol name (so that machine code cached on disk finds them in a new process),
+# called by Numba as external functions; SciPy's ufuncs where this module runs as plain Python
+import llvmlite.binding
+import scipy.special
+from numba.extending import get_cython_function_address, overload
+
+
+def _sf_bind(name, capi, arity):
+    """cython_special's C function ``capi`` (arity doubles and an int, skip_dispatch) as SYMBOL<name>."""
+    symbol = "SYMBOL" + name
+    llvmlite.binding.add_symbol(symbol, get_cython_function_address("scipy.special.cython_special", capi))
+    return numba.types.ExternalFunction(symbol, numba.float64(*[numba.float64] * arity, numba.int32))
+
+
+def _sf_compiled(c, *types):
+    """The compiled version of a special function: C function ``c`` on numbers, or element by
+    element on arrays (operands of equal shape, or a number and an array)."""
+    arrays = [isinstance(t, numba.types.Array) for t in types]
+    if len(types) == 1:
+        if not arrays[0]:
+            return lambda x: c(x, 0)
+
+        def unary(x):
+            flat = np.ascontiguousarray(x).ravel()
+            out = np.empty(flat.size)
+            for k in range(flat.size):
+                out[k] = c(flat[k], 0)
+            return out.reshape(x.shape)
+        return unary
+    if not any(arrays):
+        if len(types) == 3:
+            return lambda a, b, d: c(a, b, d, 0)
+        if len(types) == 4:
+            return lambda a, b, d, e: c(a, b, d, e, 0)
+        return lambda a, b: c(a, b, 0)
+    if len(types) > 2:  # (arrays of the 3- and 4-operand functions: the NumPy dialect computes them)
+        return None
+    if arrays[0] and arrays[1]:
+        def both(a, b):
+            fa, fb = np.ascontiguousarray(a).ravel(), np.ascontiguousarray(b).ravel()
+            out = np.empty(fa.size)
+            for k in range(fa.size):
+                out[k] = c(fa[k], fb[k], 0)
+            return out.reshape(a.shape)
+        return both
+    if arrays[0]:
+        def left(a, b):
+            fa = np.ascontiguousarray(a).ravel()
+            out = np.empty(fa.size)
+            for k in range(fa.size):
+                out[k] = c(fa[k], b, 0)
+            return out.reshape(a.shape)
+        return left
+
+    def right(a, b):
+        fb = np.ascontiguousarray(b).ravel()
+        out = np.empty(fb.size)
+        for k in range(fb.size):
+            out[k] = c(a, fb[k], 0)
+        return out.reshape(b.shape)
+    return right'''
+
+_SF_NATIVE = '''# scipy.special.SCIPY: the ufunc in plain Python, the C function (CAPI) in compiled code
+_c_NAME = _sf_bind("NAME", "CAPI", ARITY)
+
+
+def _sf_NAME(ARGS):
+    return scipy.special.SCIPY(ARGS)
+
+
+@overload(_sf_NAME)
+def _sf_NAME_compiled(ARGS):
+    return _sf_compiled(_c_NAME, ARGS)'''
+
+# SciPy exports no C function: compiled code calls SciPy in object mode (numbers only)
+_SF_OBJECT = '''# scipy.special.SCIPY (a Python function of SciPy's, no C function): in object mode when compiled
+def _sf_NAME(ARGS):
+    with np.errstate(all="ignore"):
+        return scipy.special.SCIPY(ARGS)
+
+
+@overload(_sf_NAME)
+def _sf_NAME_compiled(ARGS):
+    if all(isinstance(t, numba.types.Number) for t in (ARGS)):
+        def scalar(ARGS):
+            with numba.objmode(r="float64"):
+                r = float(_sf_NAME(ARGS))
+            return r
+        return scalar'''
+
+
+def _special_helpers() -> None:
+    from ..ir.special import SPECIALS, SYMBOL_PREFIX
+    HELPERS["numba"]["_sf_bind"] = _SF_BIND.replace("SYMBOL", SYMBOL_PREFIX)
+    HELPERS["numpy"]["_sf_bind"] = "import scipy.special"
+    for s in SPECIALS:
+        args = "x" if s.arity == 1 else ", ".join("abde"[:s.arity])
+        text = (_SF_NATIVE if s.capi else _SF_OBJECT).replace("SCIPY", s.scipy).replace("CAPI", str(s.capi))
+        text = text.replace("ARITY", str(s.arity)).replace("ARGS", args).replace("NAME", s.name)
+        HELPERS["numba"][f"_sf_{s.name}"] = text
+        HELPERS["numpy"][f"_sf_{s.name}"] = f"_sf_{s.name} = scipy.special.{s.scipy}"
+
+
+_special_helpers()

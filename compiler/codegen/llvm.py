@@ -35,6 +35,7 @@ from typing import Sequence
 
 from ..ir import Node
 from ..ir.ops import OPS
+from ..ir.special import SYMBOL_PREFIX
 
 CHUNK = 1000        # statements per LLVM function
 
@@ -87,7 +88,7 @@ class Emitter:
             return self._vector_call(function, *args)
         self.declared.add((function, len(args), "double"))
         r = self._fresh()
-        params = ", ".join(f"double {a}" for a in args)
+        params = ", ".join(f"double {a}" for a in args) + _skip_dispatch(function)
         self.lines.append(f"  {r} = call double @{function}({params})")
         return r
 
@@ -126,7 +127,7 @@ class Emitter:
                 self.lines.append(f"  {s} = extractelement {self.T} {a}, i32 {lane}")
                 scalars.append(f"double {s}")
             v, r = self._fresh(), self._fresh()
-            self.lines.append(f"  {v} = call double @{function}({', '.join(scalars)})")
+            self.lines.append(f"  {v} = call double @{function}({', '.join(scalars)}{_skip_dispatch(function)})")
             self.lines.append(f"  {r} = insertelement {self.T} {result}, double {v}, i32 {lane}")
             result = r
         return result
@@ -291,8 +292,13 @@ def _batch_loop(vector: str, width: int, n_in: int) -> str:
         f"  %next = add i64 %i, {width}", "  br label %check", "done:", "  ret void", "}"])
 
 
+def _skip_dispatch(function: str) -> str:
+    """cython_special's C functions (``ir.special``) take a last ``int skip_dispatch``: 0."""
+    return ", i32 0" if function.startswith(SYMBOL_PREFIX) else ""
+
+
 def _module_text(declared: set, definitions: list[str]) -> str:
-    decls = [f"declare {t} @{name}({', '.join([t] * arity)}) nounwind"
+    decls = [f"declare {t} @{name}({', '.join([t] * arity)}{_skip_dispatch(name).replace(' 0', '')}) nounwind"
              for name, arity, t in sorted(declared)]
     return "\n\n".join(decls + definitions) + "\n"
 

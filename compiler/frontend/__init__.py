@@ -30,3 +30,9 @@ from .linalg import (diag, diagonal, dot, einsum, inner, kron, matmul, norm, out
                      tril, triu)
 from .numpy_api import numpy_functions  # noqa: F401 - also makes expressions NumPy duck arrays
 from .sympy_bridge import from_sympy, to_sympy  # noqa: F401
+from .special import (Ei, assoc_laguerre, assoc_legendre, besseli, besselj, besselk, bessely, beta,  # noqa: F401
+                      binom, chebyshevt, chebyshevu, digamma, ellipe, ellipk, elliptic_e, elliptic_k, erfc,
+                      erfcinv, erfinv, eval_chebyt, eval_chebyu, eval_gegenbauer, eval_genlaguerre,
+                      eval_laguerre, eval_legendre, expi, expn, gamma, gammainc, gammaincc, gammaln, gegenbauer,
+                      heaviside, iv, jv, kv, laguerre, legendre, logical_and, logical_not, logical_or,
+                      logical_xor, loggamma, lpmv, poch, polygamma, psi, yv, zeta, zetac)

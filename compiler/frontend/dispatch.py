@@ -81,6 +81,6 @@ def as_expr(x, what: str = "operand") -> Node:
 
 
 def _foreign(x) -> bool:
-    """Whether ``x`` is a SymPy expression (SymPy is not imported to find out)."""
+    """Whether ``x`` is a SymPy expression, Matrix or Array (SymPy is not imported to find out)."""
     sympy = sys.modules.get("sympy")
-    return sympy is not None and isinstance(x, sympy.Basic)
+    return sympy is not None and isinstance(x, (sympy.Basic, sympy.MatrixBase, sympy.NDimArray))

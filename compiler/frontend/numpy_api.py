@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import UnsupportedFunctionError
 from ..ir import Node, refuse_foreign_array
-from . import arrays, linalg, scalar, tensors
+from . import arrays, linalg, scalar, special, tensors
 from .dispatch import EAGER, call as _call, operand as _operand
 
 _NO = np._NoValue  # NumPy's "argument not given"
@@ -77,12 +77,16 @@ UFUNCS = {
     "matvec": lambda m, v: arrays.squeeze(linalg.matmul(m, arrays.expand_dims(v, -1)), -1),
     "vecmat": lambda v, m: arrays.squeeze(linalg.matmul(arrays.expand_dims(v, -2), m), -2),
 }
+UFUNCS.update({"logical_and": special.logical_and, "logical_or": special.logical_or,
+               "logical_xor": special.logical_xor, "logical_not": special.logical_not,
+               "not_equal": lambda a, b: special.logical_not(_call("eq", a, b)), "heaviside": special.heaviside})
+# scipy.special's functions are ufuncs too (scipy.special.gammaln(X)); erf is NumPy-less
+UFUNCS.update(special.SCIPY_UFUNCS, erf=scalar.erf)
 _REDUCE = {"add": tensors.sum, "multiply": tensors.prod, "maximum": tensors.max, "minimum": tensors.min,
            "logaddexp": tensors.logsumexp}
 _ACCUMULATE = {"add": tensors.cumsum, "multiply": tensors.cumprod}
 _UFUNC_HINTS = {
-    **dict.fromkeys(("isnan", "isinf", "isfinite", "signbit", "logical_and", "logical_or", "logical_not",
-                     "logical_xor", "not_equal"),
+    **dict.fromkeys(("isnan", "isinf", "isfinite", "signbit"),
                     "conditions are comparisons (x < y, x >= 0, np.equal) used in cc.where(condition, a, b)"),
     **dict.fromkeys(("bitwise_and", "bitwise_or", "bitwise_xor", "invert", "left_shift", "right_shift", "gcd",
                      "lcm"), "expressions are float64: no integer operations"),

@@ -41,7 +41,7 @@ def to_sympy(expr: Node | Sequence[Node]):
             v = node.value
             done[node.id] = (sp.true if v else sp.false) if isinstance(v, bool) else _sympy_number(sp, v)
         elif node.op == "var":
-            done[node.id] = sp.Symbol(node.name)
+            done[node.id] = _APPLIED.get(node.name) or sp.Symbol(node.name)
         else:
             done[node.id] = OPS[node.op].sympy(sp, *(done[a.id] for a in node.args))
     result = [done[r.id] for r in roots]
@@ -56,6 +56,13 @@ def _sympy_number(sp, v: float):
     if v == int(v) and abs(v) < 2**53:
         return sp.Integer(int(v))
     return sp.Float(v, 17)
+
+
+#: applied undefined functions (``q0(t)``, ``Derivative(q0(t), t)``) met by ``from_sympy``, by the
+#: name of the symbol that stands for them: ``to_sympy`` gives them back
+_APPLIED: dict[str, object] = {}
+#: terms up to which a finite Sum or Product is unrolled (each term is a copy of its body)
+MAX_UNROLLED_TERMS = 10_000
 
 
 def _function_table(sp):
@@ -78,7 +85,11 @@ def supported_sympy() -> list[str]:
     import sympy as sp
     table, comparisons = _function_table(sp)
     names = {c.__name__ for c in table} | {c.__name__ for c in comparisons}
-    names |= {"Add", "Mul", "Pow", "sqrt", "Max", "Min", "Piecewise", "Symbol", "Number", "pi", "E"}
+    names |= {"Add", "Mul", "Pow", "sqrt", "Max", "Min", "Piecewise", "Symbol", "Number", "pi", "E",
+              "Matrix", "ImmutableMatrix", "Array", "AppliedUndef", "Derivative (of an applied function)",
+              "Sum", "Product", "Ne"} | set(_COMPOSED) | set(_LOGIC)
+    from .special_sympy import COMPOSED_NAMES, special_table
+    names |= {c.__name__ for c in special_table(sp)} | set(COMPOSED_NAMES)
     return sorted(names)
 
 
@@ -92,6 +103,8 @@ def from_sympy(expr) -> Node:
     if isinstance(expr, Node):
         return expr
     sympy = sys.modules.get("sympy")  # a SymPy object exists only once SymPy is imported
+    if sympy is not None and isinstance(expr, (sympy.MatrixBase, sympy.NDimArray)):
+        return _from_array(sympy, expr)
     if sympy is None or not isinstance(expr, sympy.Basic):
         if isinstance(expr, (bool, int, float)) or type(expr).__module__ == "numpy" and hasattr(expr, "dtype"):
             return ir.as_node(expr, "from_sympy's argument")
@@ -152,10 +165,35 @@ def _constant_subtrees(sp, expr) -> set[int]:
     return {k for k, d in depth.items() if d <= _EXACT_DEPTH}
 
 
+def _from_array(sp, m) -> Node:
+    """A SymPy Matrix or Array as a tensor expression of its shape."""
+    from .arrays import asarray
+    if m.shape == ():
+        return from_sympy(m[()])
+    if 0 in m.shape:
+        raise UnsupportedError(f"a SymPy {type(m).__name__} of shape {m.shape} has no elements")
+    def convert(item):
+        return [convert(i) for i in item] if isinstance(item, list) else from_sympy(item)
+    return asarray(convert(m.tolist()))
+
+
+def _is_applied(sp, e) -> bool:
+    """``f(t)`` of an undefined ``f`` (``dynamicsymbols``), or its derivative ``Derivative(f(t), t)``."""
+    from sympy.core.function import AppliedUndef
+    if isinstance(e, sp.Derivative):
+        return isinstance(e.expr, AppliedUndef)
+    return isinstance(e, AppliedUndef)
+
+
 def _children(sp, e, numbers: set[int]):
     if isinstance(e, sp.Piecewise):
         return [x for pair in e.args for x in pair]
     if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol)) or e is sp.true or e is sp.false or id(e) in numbers:
+        return []
+    if isinstance(e, (sp.Sum, sp.Product, sp.Derivative)) or any(isinstance(a, sp.Tuple) for a in e.args):
+        return []  # converted whole (or refused by their own name, not by their limits' Tuple)
+    from sympy.core.function import AppliedUndef
+    if isinstance(e, AppliedUndef):
         return []
     return list(e.args)
 
@@ -163,6 +201,12 @@ def _children(sp, e, numbers: set[int]):
 def _convert(sp, e, args, table, comparisons, numbers: set[int]) -> Node:
     if isinstance(e, sp.Symbol):
         return ir.symbol(e.name)
+    if _is_applied(sp, e):  # an input that is a function of time: a symbol named as SymPy prints it
+        name = str(e)
+        _APPLIED[name] = e
+        return ir.symbol(name)
+    if isinstance(e, (sp.Sum, sp.Product)):
+        return _unrolled(sp, e)
     if e is sp.true or e is sp.false:
         return ir.constant(bool(e))
     if id(e) in numbers:  # numbers and constant expressions (pi, sqrt(2), E + 1)
@@ -197,6 +241,18 @@ def _convert(sp, e, args, table, comparisons, numbers: set[int]) -> Node:
     for cls, name in comparisons.items():
         if isinstance(e, cls):
             return ir.apply(name, *args)
+    if isinstance(e, sp.Unequality):
+        return ir.apply("logical_not", ir.apply("eq", *args))
+    for cls_name, build in _LOGIC.items():
+        if isinstance(e, getattr(sp, cls_name)):
+            return build(args)
+    for cls_name, build in _COMPOSED.items():
+        if isinstance(e, getattr(sp, cls_name)):
+            return build(*args)
+    from .special_sympy import convert_special
+    special = convert_special(sp, e, args)
+    if special is not None:
+        return special
     for cls, name in table.items():
         if isinstance(e, cls):
             if len(args) != OPS[name].arity:
@@ -212,3 +268,81 @@ def _chain(op_name: str, args: list[Node]) -> Node:
     for a in args[1:]:
         result = ir.apply(op_name, result, a)
     return result
+
+
+def _unrolled(sp, e) -> Node:
+    """A finite ``Sum``/``Product`` with integer limits, unrolled term by term (SymPy's Karr
+    convention for an upper limit below the lower: ``Sum(f, (k, a, b)) = -Sum(f, (k, b+1, a-1))``)."""
+    is_sum = isinstance(e, sp.Sum)
+    what = type(e).__name__
+    body, limits = e.function, list(e.limits)
+    k, lo, hi = limits[-1]  # the outermost limit is the last; inner limits may depend on k
+    rest = type(e)(body, *limits[:-1]) if len(limits) > 1 else body
+    if not (lo.is_Integer and hi.is_Integer):
+        raise UnsupportedError(f"SymPy {what} with limits ({k}, {lo}, {hi}) in {str(e)[:80]}: only finite sums "
+                               "and products with integer limits are supported (they are unrolled)")
+    lo, hi = int(lo), int(hi)
+    inverted = hi < lo - 1
+    if inverted:
+        lo, hi = hi + 1, lo - 1
+    if hi - lo + 1 > MAX_UNROLLED_TERMS:
+        raise UnsupportedError(f"SymPy {what} over {hi - lo + 1} terms in {str(e)[:80]}: at most "
+                               f"{MAX_UNROLLED_TERMS} are unrolled; write it with cc.fori_loop or a tensor sum")
+    terms = [from_sympy(rest.subs(k, i)) for i in range(lo, hi + 1)]
+    if not terms:
+        return ir.constant(0.0 if is_sum else 1.0)
+    result = _chain("add" if is_sum else "mul", terms)
+    if inverted:
+        result = ir.apply("neg", result) if is_sum else ir.apply("div", 1.0, result)
+    return result
+
+
+def _heaviside(x: Node, h0: Node) -> Node:
+    """SymPy's Heaviside(x, H0): 1 above 0, 0 below, H0 at 0, nan at nan (as np.heaviside)."""
+    return ir.apply("where", ir.apply("gt", x, 0.0), 1.0,
+                    ir.apply("where", ir.apply("lt", x, 0.0), 0.0, ir.apply("where", ir.apply("eq", x, 0.0), h0, x)))
+
+
+def _sinc(x: Node) -> Node:
+    """SymPy's (unnormalized) sinc: sin(x)/x, 1 at 0 (where x is 1 in the unused branch, so
+    that its derivative, 0 * (...), is not 0/0 = nan)."""
+    zero = ir.apply("eq", x, 0.0)
+    safe = ir.apply("where", zero, 1.0, x)
+    return ir.apply("where", zero, 1.0, ir.apply("div", ir.apply("sin", safe), safe))
+
+
+def _inv(x: Node) -> Node:
+    return ir.apply("div", 1.0, x)
+
+
+# SymPy functions written with the op table's (exact compositions; 1/f(x) is within an ulp or two of a
+# dedicated function, and its derivative comes from the chain rule)
+_COMPOSED = {
+    "sec": lambda x: _inv(ir.apply("cos", x)), "csc": lambda x: _inv(ir.apply("sin", x)),
+    "cot": lambda x: _inv(ir.apply("tan", x)), "sech": lambda x: _inv(ir.apply("cosh", x)),
+    "csch": lambda x: _inv(ir.apply("sinh", x)), "coth": lambda x: _inv(ir.apply("tanh", x)),
+    "acot": lambda x: ir.apply("atan", _inv(x)), "acoth": lambda x: ir.apply("atanh", _inv(x)),
+    "asec": lambda x: ir.apply("acos", _inv(x)), "acsc": lambda x: ir.apply("asin", _inv(x)),
+    "asech": lambda x: ir.apply("acosh", _inv(x)), "acsch": lambda x: ir.apply("asinh", _inv(x)),
+    "sinc": _sinc, "Heaviside": lambda x, h0=None: _heaviside(x, 0.5 if h0 is None else h0),
+    "KroneckerDelta": lambda i, j: ir.apply("where", ir.apply("eq", i, j), 1.0, 0.0),
+}
+
+
+def _not(c: Node) -> Node:
+    return ir.apply("logical_not", c)
+
+
+_LOGIC = {
+    "And": lambda args: _chain("logical_and", args),
+    "Or": lambda args: _chain("logical_or", args),
+    "Xor": lambda args: _chain("logical_xor", args),
+    "Not": lambda args: _not(args[0]),
+    "Nand": lambda args: _not(_chain("logical_and", args)),
+    "Nor": lambda args: _not(_chain("logical_or", args)),
+    "Implies": lambda args: ir.apply("logical_or", _not(args[0]), args[1]),
+    "Equivalent": lambda args: _not(_chain("logical_xor", args)) if len(args) == 2 else
+    _chain("logical_and", [_not(ir.apply("logical_xor", args[0], a)) for a in args[1:]]),
+    "ITE": lambda args: ir.apply("logical_or", ir.apply("logical_and", args[0], args[1]),
+                                 ir.apply("logical_and", _not(args[0]), args[2])),
+}

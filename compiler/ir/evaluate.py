@@ -29,7 +29,17 @@ def _numeric(op) -> Callable:
     """
     params = [f"a{i}" for i in range(op.arity)]
     body = op.fmt.format(*params)
-    return eval(f"lambda {', '.join(params)}: {body}", {"np": np, "math": math})  # noqa: S307
+    return eval(f"lambda {', '.join(params)}: {body}", _namespace(body))  # noqa: S307
+
+
+def _namespace(body: str) -> dict:
+    """The names an op's template calls: NumPy, math, and scipy.special's ufuncs (imported only
+    for the special functions, ``_sf_<name>``)."""
+    names = {"np": np, "math": math, "_erf": _erf_array}
+    if "_sf_" in body:
+        from .special import scipy_functions
+        names.update(scipy_functions())
+    return names
 
 
 def evaluate(name: str, *values) -> float | bool:
@@ -64,7 +74,7 @@ def evaluate_array(name: str, params, values):
                 args = [f"a{i}" for i in range(op.arity)]
                 body = (op.array_fmt or op.fmt).format(*args)
                 fn = _array_functions[name] = eval(  # noqa: S307 - library text
-                    f"lambda {', '.join(args)}: {body}", {"np": np, "math": math, "_erf": _erf_array})
+                    f"lambda {', '.join(args)}: {body}", _namespace(body))
             result = fn(*(np.asarray(v, dtype=bool if isinstance(v, bool) else None) for v in values))
     result = np.asarray(result)
     if result.ndim == 0:

@@ -67,6 +67,9 @@ class Node:
     True
     """
 
+    # above SymPy's Expr (10.0): ``sympy_expr * node`` calls ``node.__rmul__``, so an expression
+    # of both kinds is a Node in either order (SymPy would otherwise try float(node))
+    _op_priority = 20.0
     __slots__ = ("op", "args", "value", "name", "shape", "dtype", "params", "id", "skey", "__weakref__")
 
     op: str
@@ -284,7 +287,7 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
     if params is None and len(operands) == 2 and op.arity == 2 and op.shape_rule is None:
         a, b = operands
         if type(a) is Node and type(b) is Node and a.dtype == "float" and b.dtype == "float" \
-                and not a.shape and not b.shape and a.op != "const" and b.op != "const":
+                and op_name not in _LOGICAL and not a.shape and not b.shape and a.op != "const" and b.op != "const":
             if op.commutative and _after(a, b):
                 a, b = b, a
             key = op.code | a.id << 8 | (b.id + 1) << 48  # an int: no tuple for the GC to track
@@ -305,7 +308,7 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
             args = tuple(as_node(a, f"operand {i + 1} of {op_name}") for i, a in enumerate(operands))
             break
     for a in args:
-        if a.dtype != "float" or op_name == "where":
+        if a.dtype != "float" or op_name == "where" or op_name in _LOGICAL:
             _check_dtypes(op_name, args)
             break
     shape = SCALAR
@@ -396,6 +399,12 @@ def _after(a: Node, b: Node) -> bool:
 
 
 def _check_dtypes(op_name: str, args: tuple) -> None:
+    if op_name in _LOGICAL:
+        for a in args:
+            if a.dtype != "bool":
+                raise TypeError(f"{op_name} combines conditions (comparisons such as x > 0), "
+                                f"got the number {short_str(a)}")
+        return
     if op_name == "where":
         if args[0].dtype != "bool":
             raise TypeError(f"the condition of where must be a comparison (x < y, ...), got {short_str(args[0])}")
@@ -418,3 +427,4 @@ from . import ops as _ops  # noqa: E402
 from .graph import _rebuild, short_str, to_table  # noqa: E402
 
 _OPS = _ops.OPS
+_LOGICAL = _ops.LOGICAL_OPS

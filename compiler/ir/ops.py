@@ -262,6 +262,33 @@ def _llvm_divmod(e, a, b):
     return e.select(by_zero, quotient, floor), e.select(by_zero, fmod, mod)
 
 
+def _simplify_logic(name):
+    """and/or/xor with a constant operand: the other operand, its negation or a constant."""
+    def simplify(*args):
+        consts = [a for a in args if a.op == "const" and not a.shape]
+        if len(args) == 1 or not consts:
+            return None
+        c = bool(consts[0].value)
+        other = args[1] if args[0] is consts[0] else args[0]
+        if name == "logical_and":
+            return other if c else constant(False)
+        if name == "logical_or":
+            return constant(True) if c else other
+        return apply("logical_not", other) if c else other  # xor
+    return simplify
+
+
+def _llvm_not(e, a):  # xor with the flag "true" (an fcmp that always holds) of the emitter's width
+    return e.logic("xor", a, e.fcmp("true", e.const(0.0), e.const(0.0)))
+
+
+def _logical(name, fmt, array_fmt, sympy_name, instruction):
+    """A Boolean connective of conditions (comparisons): no derivative, a flag as result."""
+    return Op(name, 2, fmt, vjp=_no_grad(2), sympy=lambda sp, a, b: getattr(sp, sympy_name)(a, b),
+              simplify=_simplify_logic(name), result="bool", commutative=True,
+              llvm=lambda e, a, b: e.logic(instruction, a, b), array_fmt=array_fmt)
+
+
 def _no_grad(n):
     return lambda args, out, g: (None,) * n
 
@@ -379,8 +406,21 @@ _OPS = [
     _comparison("gt", ">", "StrictGreaterThan", "ogt"),
     _comparison("ge", ">=", "GreaterThan", "oge"),
     _comparison("eq", "==", "Eq", "oeq"),
+    # Boolean logic of conditions (SymPy's And, Or, Xor, Not in a Piecewise or cc.where)
+    _logical("logical_and", "{0} and {1}", "np.logical_and({0}, {1})", "And", "and"),
+    _logical("logical_or", "{0} or {1}", "np.logical_or({0}, {1})", "Or", "or"),
+    _logical("logical_xor", "{0} != {1}", "np.logical_xor({0}, {1})", "Xor", "xor"),
+    Op("logical_not", 1, "not {0}", _no_grad(1), lambda sp, a: sp.Not(a),
+       lambda a: a.args[0] if a.op == "logical_not" else None,
+       result="bool", llvm=_llvm_not, array_fmt="np.logical_not({0})"),
 ]
+#: ops whose operands are conditions (flags), not numbers
+LOGICAL_OPS = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
 
+
+# The special functions (``special``: scipy.special's) are scalar ops like the ones above.
+from .special import special_ops as _special_ops  # noqa: E402
+_OPS += _special_ops(Op)
 
 # The tensor ops (``tensor_ops``) build on ``Op`` and ``where`` above.
 from .tensor_ops import (TENSOR_OPS as _TENSOR_OPS, broadcast_to, reduce_sum, reshape, sum_to,  # noqa: E402,F401
@@ -410,4 +450,7 @@ SCALAR_OPS = tuple(op.name for op in _OPS)
 FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos",
              "atan", "atan2", "log1p", "expm1", "abs", "relu", "sigmoid", "softplus", "erf",
              "maximum", "minimum", "where", "sign", "log2", "log10", "exp2", "cbrt", "asinh", "acosh",
-             "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod")
+             "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod",
+             "gamma", "gammaln", "digamma", "polygamma", "beta", "poch", "binom", "gammainc", "gammaincc",
+             "erfc", "erfinv", "erfcinv", "jv", "yv", "iv", "kv", "expi", "expn", "ellipk", "ellipe", "zetac",
+             "legendre", "chebyt", "chebyu", "laguerre", "genlaguerre", "gegenbauer", "lpmv")

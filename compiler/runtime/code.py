@@ -28,6 +28,7 @@ from ..codegen import vm
 from . import arguments, cache, extern, forks, simd  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
 from ..ir.gc_pause import gc_paused
+from ..ir.special import PYTHON_ONLY
 
 VECTOR_BACKENDS = ("numba", "llvm")  # whose scalar batches run on vector units where they can
 _JIT_OPTIONS = dict(error_model="numpy")  # nan/inf like NumPy, never an exception
@@ -219,7 +220,9 @@ class Code:
             if role not in self._vectors:
                 self._vectors[role] = None
                 fn = self.fn
-                if fn._simd and not fn._tensor and fn.backend in VECTOR_BACKENDS:
+                # (a function SciPy exports no C function of, polygamma, keeps the batch in Numba)
+                if fn._simd and not fn._tensor and fn.backend in VECTOR_BACKENDS and \
+                        not any(n.op in PYTHON_ONLY for n in fn.plan[role].statements):
                     info = simd.info()
                     if info.available:
                         if role == "value_and_grad":

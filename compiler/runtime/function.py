@@ -27,6 +27,7 @@ from ..ad import reverse
 from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
+from ..ir.special import PYTHON_ONLY
 from . import batch, code, derivatives, entries, per_process, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
@@ -112,7 +113,12 @@ class CompiledFunction:
                                  f"{[n.name for n in self.inputs]}")
             # a gradient is of scalar outputs; others have jacobian() and jvp() (derivatives.py)
             scalar = not any(o.shape for o in self.outputs)
-            self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
+            self._no_derivative: UnsupportedError | None = None
+            try:
+                self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
+            except UnsupportedError as e:  # an input in a discrete argument (polygamma's n): values only
+                self._jac, self._no_derivative = None, e
+                self._labels.clear()
             # the code generators print a custom function's primal body (its rule served the AD above)
             self._notes: dict = {}  # id of an inlined custom function's value -> a comment naming it
             self._printed = ir.custom.lower_derivatives(self.outputs, self._jac, self._notes)
@@ -138,10 +144,16 @@ class CompiledFunction:
         if self._tensor and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
+        # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
+        python_only = sorted({n.op for p in self.plan.values() for n in p.statements} & PYTHON_ONLY)
+        if python_only and backend in FLAT_TARGETS:
+            raise UnsupportedError(f"backend {backend!r} cannot call {', '.join(python_only)} (scipy.special "
+                                   "exports no C function of it; a derivative may use it: digamma' is "
+                                   "polygamma(1, x)): use backend 'auto', 'numba' or 'python'")
         if backend == "auto":
             size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
             small = size <= AUTO_NUMBA_MAX and code.auto_may_use_numba()  # (Numba's memory is never freed)
-            backend = "numba" if small or self._tensor else "llvm"
+            backend = "numba" if small or self._tensor or python_only else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()
@@ -440,6 +452,8 @@ class CompiledFunction:
         """A gradient can be run: it exists (scalar outputs, a ``wrt``) and its loops' arrays fit
         in the loop memory limit (checked at its first run, not at compile time: a function
         whose value alone is called never needs them)."""
+        if self._no_derivative is not None:
+            raise UnsupportedError(f"{self._no_derivative} (pass wrt= without that input)")
         if self._loop_memory_checked:
             return
         if self._jac is None:
@@ -509,4 +523,8 @@ def _is_one_symbol(x) -> bool:
     if isinstance(x, Node):
         return True
     sympy = sys.modules.get("sympy")
-    return sympy is not None and isinstance(x, sympy.Symbol)
+    if sympy is None:
+        return False
+    from sympy.core.function import AppliedUndef  # q0(t), Derivative(q0(t), t): inputs too
+    return isinstance(x, (sympy.Symbol, AppliedUndef)) or isinstance(x, sympy.Derivative) and \
+        isinstance(x.expr, AppliedUndef)

@@ -88,7 +88,11 @@ def _python_step(name: str):
     """``(fast, exact)`` implementations of op ``name``, both called with three registers."""
     op = OPS[name]
     text = _PYTHON_OVERRIDES.get(name, op.fmt).format(*_PARAMS[:op.arity])
-    fast = eval(f"lambda a, b, c: {text}", {"np": _MathNamespace, "math": math})  # noqa: S307 - library text
+    names = {"np": _MathNamespace, "math": math}
+    if "_sf_" in text:  # scipy.special's ufunc on a Python float: nan/inf as compiled code gives
+        from ..ir.special import lazy_scipy_functions
+        names.update(lazy_scipy_functions())
+    fast = eval(f"lambda a, b, c: {text}", names)  # noqa: S307 - library text
     args = ", ".join(_PARAMS[:op.arity])
     exact = eval(f"lambda a, b, c: evaluate({name!r}, {args})", {"evaluate": evaluate})  # noqa: S307
     return fast, exact

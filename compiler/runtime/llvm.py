@@ -13,6 +13,7 @@ import struct
 import threading
 
 from ..codegen.llvm import CHUNK, NativeModule
+from ..ir.special import SPECIALS, SYMBOL_PREFIX
 
 OPT_LEVEL = 2       # LLVM optimization level of the native target
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
@@ -93,6 +94,19 @@ def unpack(blob: bytes) -> list[bytes]:
     return objects
 
 
+def bind_special_functions(llvm, text: str) -> None:
+    """Give the symbols of scipy.special's C functions that ``text`` (LLVM IR) declares their
+    addresses in this process (cython_special's exports; they differ from process to process,
+    so machine code from the disk cache is bound again here)."""
+    if SYMBOL_PREFIX not in text:
+        return
+    from numba.extending import get_cython_function_address
+    for s in SPECIALS:
+        symbol = SYMBOL_PREFIX + s.name
+        if s.capi is not None and f"@{symbol}(" in text:
+            llvm.add_symbol(symbol, get_cython_function_address("scipy.special.cython_special", s.capi))
+
+
 class NativeKernel:
     """Machine code loaded from object files: ``address`` of ``kernel`` and a ctypes handle."""
 
@@ -103,6 +117,7 @@ class NativeKernel:
             empty.triple = llvm.get_process_triple()
             # the engine owns (and frees) its target machine: one of its own
             self._engine = llvm.create_mcjit_compiler(empty, _new_target_machine(llvm))
+            bind_special_functions(llvm, module.text)
             for obj in objects:
                 self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()

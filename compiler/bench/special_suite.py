@@ -1,0 +1,116 @@
+"""Special suite: nanoseconds per element of each special function, one thread.
+
+For each function of ``ir.special``: this library's batch of ``f(x)`` compiled by Numba
+and by LLVM (both call scipy.special's C function by address) beside scipy.special's
+own ufunc loop into a preallocated array, on the same data. Then the gradient of two
+models of loggamma and digamma against their value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import Row, table, timed
+
+SUITE = "special"
+# name -> (expression of x, scipy.special's call on (X, out), the inputs' range)
+FUNCTIONS = {
+    "gamma": (lambda cc, x: cc.gamma(x), lambda s, X, o: s.gamma(X, out=o), (0.1, 20)),
+    "gammaln": (lambda cc, x: cc.gammaln(x), lambda s, X, o: s.gammaln(X, out=o), (0.1, 100)),
+    "digamma": (lambda cc, x: cc.digamma(x), lambda s, X, o: s.psi(X, out=o), (0.1, 100)),
+    "polygamma(1, x)": (lambda cc, x: cc.polygamma(1.0, x), lambda s, X, o: np.copyto(o, s.polygamma(1, X)),
+                        (0.1, 100)),
+    "beta(x, 2.5)": (lambda cc, x: cc.beta(x, 2.5), lambda s, X, o: s.beta(X, 2.5, out=o), (0.1, 20)),
+    "gammainc(2.5, x)": (lambda cc, x: cc.gammainc(2.5, x), lambda s, X, o: s.gammainc(2.5, X, out=o), (0.1, 20)),
+    "erfc": (lambda cc, x: cc.erfc(x), lambda s, X, o: s.erfc(X, out=o), (-3, 3)),
+    "erfinv": (lambda cc, x: cc.erfinv(x), lambda s, X, o: s.erfinv(X, out=o), (-0.99, 0.99)),
+    "erfcinv": (lambda cc, x: cc.erfcinv(x), lambda s, X, o: s.erfcinv(X, out=o), (0.01, 1.99)),
+    "jv(1.5, x)": (lambda cc, x: cc.jv(1.5, x), lambda s, X, o: s.jv(1.5, X, out=o), (0.1, 30)),
+    "yv(1.5, x)": (lambda cc, x: cc.yv(1.5, x), lambda s, X, o: s.yv(1.5, X, out=o), (0.1, 30)),
+    "iv(1.5, x)": (lambda cc, x: cc.iv(1.5, x), lambda s, X, o: s.iv(1.5, X, out=o), (0.1, 30)),
+    "kv(1.5, x)": (lambda cc, x: cc.kv(1.5, x), lambda s, X, o: s.kv(1.5, X, out=o), (0.1, 30)),
+    "expi": (lambda cc, x: cc.expi(x), lambda s, X, o: s.expi(X, out=o), (-5, 5)),
+    "ellipk": (lambda cc, x: cc.ellipk(x), lambda s, X, o: s.ellipk(X, out=o), (-5, 0.99)),
+    "ellipe": (lambda cc, x: cc.ellipe(x), lambda s, X, o: s.ellipe(X, out=o), (-5, 0.99)),
+    "legendre(5, x)": (lambda cc, x: cc.legendre(5.0, x), lambda s, X, o: s.eval_legendre(5.0, X, out=o), (-1, 1)),
+}
+# polygamma runs in Numba's object mode (SciPy exports no C function of it): 1/SLOW of the points
+SLOW = 100
+SLOW_CASES = {"polygamma(1, x)", "digamma model: digamma(x) * y + digamma(x + y)"}
+METHODS = ("numba batch", "llvm batch", "scipy.special ufunc")
+# models whose gradient is timed against their value (the issue's bound: 2.5x)
+MODELS = {
+    "loggamma model: gammaln(x * y) + x * gammaln(y)": lambda cc, x, y: cc.gammaln(x * y) + x * cc.gammaln(y),
+    "digamma model: digamma(x) * y + digamma(x + y)": lambda cc, x, y: cc.digamma(x) * y + cc.digamma(x + y),
+}
+
+
+def steps(quick: bool) -> int:
+    return len(FUNCTIONS) + len(MODELS)
+
+
+def run(quick: bool, progress) -> list[Row]:
+    import numba
+    import scipy.special
+    import compiler as cc
+    n = 100_000 if quick else 1_000_000
+    repeats, min_time = (3, 0.02) if quick else (5, 0.1)
+    rng = np.random.default_rng(0)
+    x, y = cc.symbols("x y")
+    rows: list[Row] = []
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # per core, as the ufunc loop
+    try:
+        for name, (build, ufunc, (lo, hi)) in FUNCTIONS.items():
+            X = rng.uniform(lo, hi, n // SLOW if name in SLOW_CASES else n)
+            out = np.empty(X.size)
+            expr = build(cc, x)
+            cases = {METHODS[0]: cc.compile(expr, [x], backend="numba", progress=False)}
+            try:
+                cases[METHODS[1]] = cc.compile(expr, [x], backend="llvm", progress=False)
+            except cc.UnsupportedError:  # polygamma: no C function
+                pass
+            for f in cases.values():
+                if not np.allclose(f(X[:64]), (ufunc(scipy.special, X[:64], out[:64]), out[:64])[1],
+                                   rtol=1e-15, atol=0, equal_nan=True):
+                    raise AssertionError(f"special: {name} differs from scipy.special")
+            calls = {m: (lambda f: lambda: f(X))(f) for m, f in cases.items()}
+            calls[METHODS[2]] = lambda: ufunc(scipy.special, X, out)
+            for method, (seconds, spread) in timed(calls, repeats, min_time).items():
+                rows.append(Row(SUITE, name, method, seconds, X.size, None, spread))
+            progress()
+        for name, build in MODELS.items():
+            size = n // SLOW if name in SLOW_CASES else n
+            X, Y = rng.uniform(0.5, 20, size), rng.uniform(0.5, 20, size)
+            fn = cc.compile(build(cc, x, y), [x, y], backend="numba", progress=False)
+            fn(X[:8], Y[:8]), fn.value_and_grad(X[:8], Y[:8])
+            for method, (seconds, spread) in timed({"value": lambda: fn(X, Y),
+                                                    "value and gradient": lambda: fn.value_and_grad(X, Y)},
+                                                   repeats, min_time).items():
+                rows.append(Row(SUITE, name, method, seconds, size, None, spread))
+            progress()
+    finally:
+        numba.set_num_threads(threads)
+    return rows
+
+
+def table_of(rows: list[Row]) -> str:
+    """ns per element per function and method, the ratio to SciPy's loop; the models' gradients."""
+    body = []
+    for name in FUNCTIONS:
+        by = {r.method: r.seconds / r.size for r in rows if r.case == name and r.seconds}
+        if not by:
+            continue
+        ref = by.get(METHODS[2])
+        cells = [f"{by[m] * 1e9:.1f}" if m in by else "-" for m in METHODS]
+        ratios = [f"{by[m] / ref:.2f}x" if ref and m in by else "-" for m in METHODS[:2]]
+        body.append([name] + cells + ratios)
+    head = ["function", "numba (ns/element)", "llvm (ns/element)", "scipy ufunc (ns/element)",
+            "numba / scipy", "llvm / scipy"]
+    tail = []
+    for name in MODELS:
+        by = {r.method: r.seconds / r.size for r in rows if r.case == name and r.seconds}
+        if len(by) == 2:
+            tail.append(f"{name}: value {by['value'] * 1e9:.1f} ns/point, value and gradient "
+                        f"{by['value and gradient'] * 1e9:.1f} ns/point ({by['value and gradient'] / by['value']:.2f}x)")
+    return "\n".join([table(head, body), "one thread; inputs in each function's usual range", *tail])

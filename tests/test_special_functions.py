@@ -1,0 +1,248 @@
+"""Special functions (issue 24): values and first derivatives against mpmath at 40 digits, on
+every backend and in batches; special values as scipy.special gives them; discrete arguments;
+SymPy round trips; and every function SymPy's SciPyPrinter knows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import compiler as cc
+
+mp = pytest.importorskip("mpmath")
+sp = pytest.importorskip("sympy")
+ss = pytest.importorskip("scipy.special")
+mp.mp.dps = 40
+
+VALUE_RTOL = 4e-15     # a few ulps
+DERIVATIVE_RTOL = 1e-13  # composed rules (Bessel recurrences, gamma * digamma) lose a few more
+
+
+def _regularized(lower: bool):
+    def f(a, x):
+        return mp.gammainc(a, 0, x, regularized=True) if lower else mp.gammainc(a, x, mp.inf, regularized=True)
+    return f
+
+
+# name -> (function of the library on (x, *fixed), mpmath oracle on (*fixed, x), fixed operands, points)
+CASES = {
+    "gamma": (cc.gamma, mp.gamma, (), [0.3, 1.7, 5.5, -0.5, -2.7, 30.0, 1e-5]),
+    "gammaln": (cc.gammaln, lambda x: mp.log(abs(mp.gamma(x))), (), [0.3, 1.7, 5.5, 150.0, 1e4, -0.5]),
+    "digamma": (cc.digamma, mp.digamma, (), [0.3, 1.7, 5.5, 150.0, -0.5, -2.7]),
+    "polygamma": (lambda x, n: cc.polygamma(n, x), lambda n, x: mp.polygamma(n, x), (2.0,), [0.3, 1.7, 5.5, 40.0]),
+    "beta": (lambda x, b: cc.beta(x, b), mp.beta, (2.5,), [0.3, 1.7, 5.5]),
+    "poch": (lambda x, m: cc.poch(x, m), lambda m, x: mp.rf(x, m), (2.5,), [0.3, 1.7, 5.5]),
+    "binom": (lambda x, k: cc.binom(x, k), lambda k, x: mp.binomial(x, k), (2.5,), [3.3, 6.7, 10.5]),
+    "gammainc": (lambda x, a: cc.gammainc(a, x), _regularized(True), (2.5,), [0.3, 1.7, 5.5, 12.0]),
+    "gammaincc": (lambda x, a: cc.gammaincc(a, x), _regularized(False), (2.5,), [0.3, 1.7, 5.5, 12.0]),
+    "erfc": (cc.erfc, mp.erfc, (), [-1.5, 0.1, 0.9, 3.0, 10.0]),
+    "erfinv": (cc.erfinv, mp.erfinv, (), [-0.9, -0.3, 1e-3, 0.5, 0.999]),
+    "erfcinv": (cc.erfcinv, lambda x: mp.erfinv(1 - x), (), [0.1, 0.5, 1.2, 1.9]),
+    "jv": (lambda x, v: cc.besselj(v, x), mp.besselj, (1.5,), [0.3, 1.7, 5.5, 12.0]),
+    "jv0": (lambda x, v: cc.besselj(v, x), mp.besselj, (0.0,), [0.3, 1.7, 5.5, 12.0]),
+    "yv": (lambda x, v: cc.bessely(v, x), mp.bessely, (2.0,), [0.3, 1.7, 5.5, 12.0]),
+    "iv": (lambda x, v: cc.besseli(v, x), mp.besseli, (0.5,), [0.3, 1.7, 5.5]),
+    "kv": (lambda x, v: cc.besselk(v, x), mp.besselk, (1.0,), [0.3, 1.7, 5.5]),
+    "expi": (cc.expi, mp.ei, (), [-2.0, 0.3, 1.7, 5.5]),
+    "expn": (lambda x, n: cc.expn(n, x), lambda n, x: mp.expint(n, x), (3.0,), [0.3, 1.7, 5.5]),
+    "zeta": (cc.zeta, mp.zeta, (), [1.5, 2.0, 7.5, -2.5]),
+    "ellipk": (cc.ellipk, mp.ellipk, (), [-1.0, 0.1, 0.5, 0.9]),
+    "ellipe": (cc.ellipe, mp.ellipe, (), [-1.0, 0.1, 0.5, 0.9]),
+    "legendre": (lambda x, n: cc.legendre(n, x), mp.legendre, (5.0,), [-0.7, 0.2, 0.9]),
+    "chebyt": (lambda x, n: cc.chebyshevt(n, x), mp.chebyt, (6.0,), [-0.7, 0.2, 0.9]),
+    "chebyu": (lambda x, n: cc.chebyshevu(n, x), mp.chebyu, (4.0,), [-0.7, 0.2, 0.9]),
+    "laguerre": (lambda x, n: cc.laguerre(n, x), lambda n, x: mp.laguerre(n, 0, x), (4.0,), [0.3, 1.7, 5.5]),
+    "genlaguerre": (lambda x, n, a: cc.assoc_laguerre(n, a, x), lambda n, a, x: mp.laguerre(n, a, x), (3.0, 0.5),
+                    [0.3, 1.7, 5.5]),
+    "gegenbauer": (lambda x, n, a: cc.gegenbauer(n, a, x), mp.gegenbauer, (3.0, 0.75), [-0.7, 0.2, 0.9]),
+    "lpmv": (lambda x, m, v: cc.lpmv(m, v, x), lambda m, v, x: mp.legenp(v, m, x, type=2), (2.0, 4.0),
+             [-0.7, 0.2, 0.6]),
+}
+# where SciPy itself is a little off mpmath (the recurrences of its polynomials and Bessel
+# functions): the tolerance of its own value, measured, not ours
+# (the polynomials' degree is a float: SciPy's version for a real degree, a hypergeometric
+# series, is ~1e-13 off where the integer one would be exact)
+LOOSER = {"yv": 2e-14, "expn": 2e-14, "gammaincc": 2e-14, "lpmv": 2e-13, "gegenbauer": 2e-13, "laguerre": 2e-13,
+          "genlaguerre": 2e-13, "gamma": 1e-14, "jv": 1e-13, "jv0": 1e-14, "poch": 1e-14, "binom": 1e-14,
+          "legendre": 2e-13, "chebyt": 2e-13, "chebyu": 2e-13, "zeta": 1e-14}  # zeta = 1 + zetac below 1
+
+
+NO_DERIVATIVE = {"zeta"}  # none in closed form: asking for it raises
+
+
+def _oracle(name, x):
+    fn, oracle, fixed, _ = CASES[name]
+    value = oracle(*[mp.mpf(f) for f in fixed], mp.mpf(x))
+    if name in NO_DERIVATIVE:
+        return float(value), None
+    slope = mp.diff(lambda t: oracle(*[mp.mpf(f) for f in fixed], t), mp.mpf(x))
+    return float(value), float(slope)
+
+
+@pytest.fixture(scope="module")
+def oracles():
+    return {name: [_oracle(name, p) for p in CASES[name][3]] for name in CASES}
+
+
+def _close(got, want, rtol):
+    return got == want or abs(got - want) <= rtol * abs(want) + 1e-300
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_value_and_derivative_against_mpmath(name, oracles):
+    fn, _, fixed, points = CASES[name]
+    x = cc.Symbol("x")
+    f = cc.compile(fn(x, *fixed), [x], backend="python")
+    for p, (value, slope) in zip(points, oracles[name]):
+        assert _close(f(p), value, LOOSER.get(name, VALUE_RTOL)), (name, p, f(p), value)
+        if name in NO_DERIVATIVE:
+            with pytest.raises(cc.UnsupportedError, match="no derivative"):
+                f.grad(p)
+            continue
+        assert _close(f.grad(p)[0], slope, DERIVATIVE_RTOL * 10 if name in LOOSER else DERIVATIVE_RTOL), \
+            (name, p, f.grad(p)[0], slope)
+
+
+@pytest.fixture(scope="module")
+def all_functions():
+    """One graph over every case, an input per case: values as a list, derivatives by one gradient."""
+    names = sorted(CASES)
+    xs = [cc.Symbol(f"x_{name}") for name in names]
+    outs = [CASES[name][0](x, *CASES[name][2]) for name, x in zip(names, xs)]
+    return names, xs, outs
+
+
+@pytest.mark.parametrize("backend", ["numba", "llvm", "vm"])
+def test_every_backend_and_batches_agree_with_mpmath(backend, all_functions, oracles):
+    names, xs, outs = all_functions
+    if backend != "numba":  # polygamma (and digamma's derivative) have no C function: refused by name
+        with pytest.raises(cc.UnsupportedError, match="polygamma"):
+            cc.compile(outs, xs, backend=backend)
+        keep = [k for k, n in enumerate(names) if n not in ("polygamma", "digamma")]
+        names, xs, outs = [names[k] for k in keep], [xs[k] for k in keep], [outs[k] for k in keep]
+    f = cc.compile(outs, xs, backend=backend)
+    smooth = [o for o, name in zip(outs, names) if name not in NO_DERIVATIVE]
+    total = cc.compile(sum(smooth[1:], smooth[0]), xs, backend=backend)
+    n = max(len(CASES[name][3]) for name in names)
+    columns = [np.resize(np.array(CASES[name][3]), n) for name in names]  # batch: each case's points
+    values = np.asarray(f(*columns))
+    grads = total.grad(*columns)
+    for k, name in enumerate(names):
+        want = oracles[name]
+        for i in range(n):
+            value, slope = want[i % len(want)]
+            assert _close(values[k][i], value, LOOSER.get(name, VALUE_RTOL)), (backend, name, values[k][i], value)
+            assert slope is None or _close(grads[k][i], slope, DERIVATIVE_RTOL * 10), (backend, name, grads[k][i], slope)
+    # one point (no batch)
+    one = f(*[c[0] for c in columns])
+    assert [float(v) for v in one] == [float(values[k][0]) for k in range(len(names))]
+
+
+SPECIAL_POINTS = [0.0, -0.0, -1.0, -2.0, 1.0, 2.0, -0.5, 1e-310, 1e300, -1e300, math.inf, -math.inf, math.nan]
+UNARY_SCIPY = {"gamma": ss.gamma, "gammaln": ss.gammaln, "digamma": ss.psi, "erfc": ss.erfc, "erfinv": ss.erfinv,
+               "erfcinv": ss.erfcinv, "expi": ss.expi, "ellipk": ss.ellipk, "ellipe": ss.ellipe}
+
+
+@pytest.mark.parametrize("backend", ["python", "numba", "llvm"])
+def test_special_values_are_scipys(backend):
+    """Poles, branch points, nan and inf: exactly what SciPy gives, never an exception."""
+    x = cc.Symbol("x")
+    # (digamma's derivative is polygamma, which llvm cannot call)
+    names = sorted(n for n in UNARY_SCIPY if backend != "llvm" or n != "digamma")
+    f = cc.compile([getattr(cc, n)(x) for n in names], [x], backend=backend)
+    pts = np.array(SPECIAL_POINTS)
+    got = np.asarray(f(pts))
+    with np.errstate(all="ignore"):
+        for k, n in enumerate(names):
+            want = UNARY_SCIPY[n](pts)
+            np.testing.assert_array_equal(got[k], want, err_msg=f"{backend} {n}")
+            assert [float(v) for v in f(float(pts[3]))][k] == want[3] or math.isnan(want[3])
+    v = cc.Symbol("v")
+    g = cc.compile([cc.besselj(v, x), cc.besselk(v, x), cc.legendre(v, x)], [v, x], backend=backend)
+    with np.errstate(all="ignore"):
+        for a, b in [(0.0, 0.0), (1.0, -1.0), (0.5, -2.0), (2.0, math.inf), (math.nan, 1.0), (2.5, 0.3)]:
+            want = [ss.jv(a, b), ss.kv(a, b), ss.eval_legendre(a, b)]
+            np.testing.assert_array_equal([float(t) for t in g(a, b)], want)
+
+
+def test_discrete_and_order_arguments_have_no_derivative():
+    x, n = cc.symbols("x n")
+    for e, arg in [(cc.polygamma(n, x), "polygamma.*n"), (cc.besselj(n, x), "jv.*v"), (cc.legendre(n, x), "legendre.*n"),
+                   (cc.gammainc(n, x), "gammainc.*a"), (cc.expn(n, x), "expn.*n")]:
+        with pytest.raises(cc.UnsupportedError, match=arg):
+            cc.compile(e, [n, x], backend="python").grad(1.0, 0.5)
+        # with the discrete argument an input that is not differentiated: d/dx exists
+        f = cc.compile(e, [n, x], wrt=[x], backend="python")
+        assert math.isfinite(f.grad(2.0, 0.5)[0])
+    # piecewise constant functions: derivative 0
+    assert cc.compile(cc.heaviside(x) * 3.0, [x], backend="python").grad(2.0) == (0.0,)
+
+
+def test_sympy_round_trips_and_lambdify_agreement():
+    x, a = sp.symbols("x a")
+    n = sp.Symbol("n", integer=True)
+    exprs = [sp.gamma(x), sp.loggamma(x), sp.digamma(x), sp.polygamma(2, x), sp.beta(x, a), sp.binomial(x, a),
+             sp.RisingFactorial(x, a), sp.erfc(x), sp.erfinv(x), sp.erfcinv(x), sp.besselj(a, x),
+             sp.bessely(a, x), sp.besseli(a, x), sp.besselk(a, x), sp.Ei(x), sp.expint(n, x), sp.elliptic_k(x),
+             sp.elliptic_e(x), sp.legendre(n, x), sp.chebyshevt(n, x), sp.chebyshevu(n, x), sp.laguerre(n, x),
+             sp.assoc_laguerre(n, a, x), sp.gegenbauer(n, a, x), sp.assoc_legendre(n, a, x),
+             sp.uppergamma(a, x), sp.lowergamma(a, x)]
+    plain = {n: sp.Symbol("n")}
+    for e in exprs:
+        assert cc.to_sympy(cc.from_sympy(e)) == e.subs(plain), e
+    args = [x, a, n]
+    point = (0.35, 1.5, 3.0)
+    for e in exprs:
+        if e.has(sp.elliptic_k, sp.elliptic_e, sp.expint):  # lambdify's SciPy printer has no name for them
+            continue
+        ours = cc.compile(e, args, backend="python")(*point)
+        theirs = sp.lambdify(args, e, modules="scipy")(*point)
+        assert ours == pytest.approx(theirs, rel=1e-13, nan_ok=True), e
+    # SymPy's rewrites: uppergamma of a half-integer is an erfc, factorial a gamma
+    for e in (sp.uppergamma(sp.Rational(1, 2), x), sp.factorial(x), sp.FallingFactorial(x, 3)):
+        f = cc.compile(e, [x], backend="python")
+        assert f(0.7) == pytest.approx(float(e.subs(x, 0.7).evalf(30)), rel=1e-14)
+
+
+def _scipy_printer_functions() -> list[str]:
+    """Every function SymPy's SciPyPrinter prints specially: its table and its _print_ methods."""
+    from sympy.printing import numpy as printing
+    names = set(printing._known_functions_scipy_special)
+    names |= {m[len("_print_"):] for m in dir(printing.SciPyPrinter)
+              if m.startswith("_print_") and m not in dir(printing.NumPyPrinter)}
+    return sorted(names)
+
+
+# decided: not supported yet (SciPy has no C function of them, or they return two values); a
+# SymPy upgrade that adds a function fails test_every_scipy_printer_function until decided
+NOT_YET = {"LambertW", "Si", "Ci", "airyai", "airybi", "airyaiprime", "airybiprime", "bernoulli", "harmonic",
+           "betainc", "betainc_regularized", "cosm1", "powm1", "jacobi", "hermite"}
+
+
+@pytest.mark.parametrize("name", _scipy_printer_functions())
+def test_every_scipy_printer_function(name):
+    x = sp.Symbol("x")
+    a, n = sp.Symbol("a"), sp.Symbol("n", integer=True)
+    fn = getattr(sp, name, None)
+    if fn is None:
+        from sympy.codegen import cfunctions, scipy_nodes
+        fn = getattr(scipy_nodes, name, None) or getattr(cfunctions, name)
+    try:
+        nargs = min(int(k) for k in fn.nargs)
+    except (AttributeError, TypeError, ValueError):
+        nargs = 1
+    args = {1: (x,), 2: (n, x), 3: (n, a, x), 4: (n, a, sp.Symbol("b"), x)}[nargs]
+    if name in ("beta", "RisingFactorial"):
+        args = (x, a)
+    e = fn(*args)
+    if name in NOT_YET:
+        with pytest.raises(cc.UnsupportedError, match=name):
+            cc.from_sympy(e)
+        return
+    free = sorted(e.free_symbols, key=str)
+    f = cc.compile(e, free, backend="python")
+    point = {"x": 0.4, "a": 1.5, "n": 3.0, "b": 0.5}
+    want = sp.lambdify(free, e, modules="scipy")(*[point[str(s)] for s in free])
+    assert f(*[point[str(s)] for s in free]) == pytest.approx(want, rel=1e-13, nan_ok=True)
