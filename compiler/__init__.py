@@ -28,6 +28,7 @@ from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh
                        scan, softmax, softplus, sqrt, square, squeeze, stack, std, stop_gradient, sum, swapaxes,
                        symbols, take, tan, tanh, tensordot, Tensor, tile, to_sympy, trace, transpose, tril,
                        triu, var, where)
+from .frontend import decompositions as linalg  # noqa: F401 - cc.linalg.solve_triangular, cho_solve, ...
 from .frontend.parse import parse  # noqa: F401
 from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from .linalg import LINALG_PYTHON_HELPERS, NUMBA_HELPERS as _LINALG_NUMBA, NUMPY_HELPERS as _LINALG_NUMPY
+
 HELPERS = {
     "numba": {
         "_erf": '''def _erf(x):
@@ -63,7 +65,9 @@ HELPERS = {
         "_erf": '''_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf''',
     },
 }
-PYTHON_HELPERS = {"_quietly"}
+HELPERS["numba"].update(_LINALG_NUMBA)
+HELPERS["numpy"].update(_LINALG_NUMPY)
+PYTHON_HELPERS = {"_quietly"} | LINALG_PYTHON_HELPERS
 #: helpers of scalar ops (``Op.numba_fmt``): the vm's interpreter defines them too
 SCALAR_HELPERS = ("_floor_divide", "_sign")
 
