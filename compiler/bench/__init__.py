@@ -12,7 +12,8 @@ and warm cache), ``core`` (the core issue's measurements as paired ratios:
 per call against hand-written Numba, a batch of 1e6 points, peak memory),
 ``sparse`` (sparse Hessians and Jacobians by colouring, and ``jvp``), ``nlp``
 (IPOPT on an optimal control problem, beside CasADi and JAX), ``dask`` (10^8
-points on a LocalCluster of worker processes, and ``reduce=``).
+points on a LocalCluster of worker processes, and ``reduce=``), ``loops``, ``linalg`` (a Gaussian
+process's marginal likelihood and gradient through Cholesky, beside JAX and PyTorch).
 Each case is timed beside its baselines (the eager tape engine,
 ``backend="python"``, Numba) and the peers that are installed (SymPy, JAX,
 PyTorch, CasADi); medians over interleaved repeats, warm-up excluded, compile
@@ -97,6 +98,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("loops", "RK4 on the Lorenz system, T = 1e2 ... 1e5 steps, as one cc.scan (and checkpoint=\"sqrt\", its "
                    "peak memory at 1e6) beside the unrolled graph, JAX's lax.scan and CasADi's mapaccum",
           _lazy("loops.run"), _lazy("loops.steps"), options=("sizes",), table=_lazy("loops.table")),
+    Suite("linalg", "a Gaussian process's -log marginal likelihood and its gradient in 3 hyperparameters "
+                    "(Cholesky, cho_solve), n = 200, 500, 2,000, beside jax.jit(value_and_grad) and PyTorch eager",
+          _lazy("gp.run"), _lazy("gp.steps")),
 )}
 
 

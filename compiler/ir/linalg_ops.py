@@ -117,8 +117,10 @@ def solve_triangular(a, b, lower: bool, trans: bool = False):
 
 def _phi(x):
     """The lower triangle of ``x`` with its diagonal halved (Murray 2016's Phi)."""
-    n = x.shape[-1]
-    return x * constant(np.tril(np.ones((n, n))) - 0.5 * np.eye(n))
+    # triangles, not a mask constant: an n x n constant would be printed into the generated module
+    below = apply("triangle", x, params=(-1, False))
+    diagonal = apply("triangle", apply("triangle", x, params=(0, False)), params=(0, True))
+    return below + 0.5 * diagonal
 
 
 def _matrix_of(g, batch_shape):
@@ -177,7 +179,7 @@ def _vjp_eigh_vectors(args, out, g):
     v, w = out, apply("eigh_values", args[0])
     n = w.shape[-1]
     gap = reshape(w, w.shape[:-1] + (1, n)) - reshape(w, w.shape[:-1] + (n, 1))
-    f = constant(1.0 - np.eye(n)) / (gap + constant(np.eye(n)))
+    f = constant(1.0 - np.eye(n)) / (gap + constant(np.eye(n)))  # (n x n constants: eigh is for small n)
     s = apply("matmul", apply("matmul", v, f * apply("matmul", _swap(v), g)), _swap(v))
     return (_phi(s + _swap(s)),)
 
