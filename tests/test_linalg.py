@@ -238,3 +238,18 @@ def test_slogdet_sign_and_forward_mode():
     values, tangents = fn.jvp(a, v=v)
     for got, plus, minus in zip(tangents, ref(a + H * v), ref(a - H * v)):
         np.testing.assert_allclose(got, (plus - minus) / (2 * H), rtol=1e-6, atol=1e-6)
+
+
+def test_a_batch_of_points_with_a_bad_point():
+    """A batch of points (a leading axis on the inputs) with one matrix that is not positive definite:
+    nan there, the other points' values and gradients computed."""
+    S = cc.Tensor("S", (3, 3))
+    fn = cc.compile(cc.sum(cc.log(cc.diagonal(np.linalg.cholesky(S)))), [S], wrt=S, backend="python")
+    good = _spd((3, 3))
+    points = np.stack([good, -good, good])
+    values, grads = fn.value_and_grad(points)
+    assert np.isnan(values[1]) and np.isnan(grads[1][np.tril_indices(3)]).all()  # the upper triangle is not read
+    want = 0.5 * np.linalg.slogdet(good)[1]
+    np.testing.assert_allclose(values[[0, 2]], [want, want], rtol=1e-12)
+    np.testing.assert_allclose(grads[0], np.tril(np.linalg.inv(good)) - 0.5 * np.diag(np.diag(np.linalg.inv(good))),
+                               rtol=1e-10)
