@@ -257,3 +257,75 @@ def test_a_batch_of_points_with_a_bad_point():
     np.testing.assert_allclose(values[[0, 2]], [want, want], rtol=1e-12)
     np.testing.assert_allclose(grads[0], np.tril(np.linalg.inv(good)) - 0.5 * np.diag(np.diag(np.linalg.inv(good))),
                                rtol=1e-10)
+
+
+def test_linalg_bench_suite_measures_the_right_loss():
+    """The bench's GP loss (NumPy code, n = 30) against a NumPy formula and central differences;
+    JAX's version of it agrees when JAX is installed."""
+    from compiler.bench import SUITES, gp
+    assert SUITES["linalg"].steps(True) == 2
+    r = gp.measure('compiler, backend="python" (NumPy)', 30, quick=True)
+    x, y = gp.data(30)
+
+    def nlml(t):
+        ell, sf, sn = np.exp(t)
+        K = sf ** 2 * np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / ell ** 2) + sn ** 2 * np.eye(30)
+        return 0.5 * y @ np.linalg.solve(K, y) + 0.5 * np.linalg.slogdet(K)[1] + 15 * np.log(2 * np.pi)
+    assert r["value"] == pytest.approx(nlml(gp.THETA), rel=1e-12)
+    np.testing.assert_allclose(r["grad"], _central(nlml, gp.THETA.copy()), rtol=1e-6)
+    if _has("jax"):
+        j = gp.measure("jax.jit(value_and_grad)", 30, quick=True)
+        np.testing.assert_allclose(j["grad"] + [j["value"]], r["grad"] + [r["value"]], rtol=1e-10)
+
+
+def _has(name):
+    import importlib.util
+    return importlib.util.find_spec(name) is not None
+
+
+JAX_CASES = {  # name -> (our builder, JAX's function, input maker, right-hand-side shape)
+    "solve": (lambda A, B: np.linalg.solve(A, B), lambda jnp, a, b: jnp.linalg.solve(a, b), _general, (4, 2)),
+    "inv": (lambda A: np.linalg.inv(A), lambda jnp, a: jnp.linalg.inv(a), _general, None),
+    "det": (lambda A: np.linalg.det(A), lambda jnp, a: jnp.linalg.det(a), _general, None),
+    "slogdet": (lambda A: np.linalg.slogdet(A)[1], lambda jnp, a: jnp.linalg.slogdet(a)[1], _general, None),
+    "cho_solve": (lambda A, B: cc.linalg.cho_solve(cc.linalg.cho_factor(A, lower=True), B),
+                  lambda jnp, a, b: __import__("jax").scipy.linalg.cho_solve((jnp.linalg.cholesky(a), True), b),
+                  _spd, (4, 2)),
+    "eigvalsh": (lambda A: np.linalg.eigvalsh(A), lambda jnp, a: jnp.linalg.eigvalsh(a), _separated, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JAX_CASES))
+def test_against_jax(name):
+    """Value, gradient and Hessian-vector product against JAX float64, a batch of 2 matrices of 4 x 4
+    (symmetric inputs for cho_solve and eigvalsh: there JAX's symmetrised gradient and ours give the
+    same directional derivatives along symmetric directions)."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    build, jax_fn, make, rhs = JAX_CASES[name]
+    A = cc.Tensor("A", (2, 4, 4))
+    inputs = [A] + ([cc.Tensor("B", rhs)] if rhs else [])
+    out = build(*inputs)
+    W = RNG.normal(size=out.shape)
+    fn = cc.compile(cc.sum(out * W), inputs, backend="python")
+    values = [make((2, 4, 4))] + ([RNG.normal(size=rhs)] if rhs else [])
+
+    def loss(*xs):
+        return jnp.sum(jax_fn(jnp, *xs) * W)
+    assert fn(*values) == pytest.approx(float(loss(*values)), rel=1e-10)
+    v = [RNG.normal(size=x.shape) for x in values]
+    if make is not _general:  # symmetric directions
+        v[0] = v[0] + np.swapaxes(v[0], -1, -2)
+    ours = fn.grad(*values)
+    theirs = jax.grad(loss, argnums=tuple(range(len(values))))(*values)
+    # the derivative along v (symmetric inputs: the gradients differ, these do not)
+    assert sum(np.sum(g * d) for g, d in zip(ours, v)) == pytest.approx(
+        sum(float(jnp.sum(g * d)) for g, d in zip(theirs, v)), rel=1e-8)
+    hv = fn.hvp(*values, v=tuple(v))
+    _, jhv = jax.jvp(jax.grad(loss, argnums=tuple(range(len(values)))), tuple(values), tuple(v))
+    w = [RNG.normal(size=x.shape) for x in values]
+    if make is not _general:
+        w[0] = w[0] + np.swapaxes(w[0], -1, -2)
+    assert sum(np.sum(h * d) for h, d in zip(hv, w)) == pytest.approx(
+        sum(float(jnp.sum(h * d)) for h, d in zip(jhv, w)), rel=1e-7)
