@@ -36,6 +36,7 @@ from .frontend.special import (Ei, assoc_laguerre, assoc_legendre, besseli, bess
                                gammaincc, gammaln, gegenbauer, heaviside, iv, jv, kv, laguerre, legendre,
                                logical_and, logical_not, logical_or, logical_xor, loggamma, lpmv, poch,
                                polygamma, psi, yv, zeta, zetac)
+from .frontend import decompositions as linalg  # noqa: F401 - cc.linalg.solve_triangular, cho_solve, ...
 from .frontend.parse import parse  # noqa: F401
 from .ir import Node as Expr  # noqa: F401
 from .runtime import CompiledFunction, compile  # noqa: F401

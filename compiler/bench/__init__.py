@@ -13,7 +13,8 @@ per call against hand-written Numba, a batch of 1e6 points, peak memory),
 ``sparse`` (sparse Hessians and Jacobians by colouring, and ``jvp``), ``nlp``
 (IPOPT on an optimal control problem, beside CasADi and JAX), ``dask`` (10^8
 points on a LocalCluster of worker processes, and ``reduce=``), ``loops``, ``escape``
-(``cc.extern``, ``custom_jvp`` and ``cc.root`` beside hand-written Numba).
+(``cc.extern``, ``custom_jvp`` and ``cc.root`` beside hand-written Numba), ``linalg`` (a Gaussian
+process's marginal likelihood and gradient through Cholesky, beside JAX and PyTorch).
 Each case is timed beside its baselines (the eager tape engine,
 ``backend="python"``, Numba) and the peers that are installed (SymPy, JAX,
 PyTorch, CasADi); medians over interleaved repeats, warm-up excluded, compile
@@ -104,6 +105,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("escape", "cc.extern beside a hand-written njit loop (1e6 points), a custom_jvp rule beside the inline "
                     "expression, cc.root (Kepler, 10 Newton steps, 1e5 points) beside a hand-written Newton loop",
           _lazy("escape.run"), _lazy("escape.steps")),
+    Suite("linalg", "a Gaussian process's -log marginal likelihood and its gradient in 3 hyperparameters "
+                    "(Cholesky, cho_solve), n = 200, 500, 2,000, beside jax.jit(value_and_grad) and PyTorch eager",
+          _lazy("gp.run"), _lazy("gp.steps")),
 )}
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from .linalg import LINALG_PYTHON_HELPERS, NUMBA_HELPERS as _LINALG_NUMBA, NUMPY_HELPERS as _LINALG_NUMPY
+
 HELPERS = {
     "numba": {
         "_erf": '''def _erf(x):
@@ -28,6 +30,8 @@ HELPERS = {
     columns: a transposed view, X.T @ dY) of the inner axis, their products summed."""
     m, k = a.shape
     n = b.shape[1]
+    if min(m, k) * n > 2**18:  # even one row (or inner slice) is past the budget: blocks would be
+        return np.ascontiguousarray(a) @ np.ascontiguousarray(b)  # matrix-vector products; one BLAS call
     if m >= k:
         rows = max(1, 2**18 // max(1, k * n))
         out = np.empty((m, n))
@@ -63,7 +67,9 @@ HELPERS = {
         "_erf": '''_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf''',
     },
 }
-PYTHON_HELPERS = {"_quietly"}
+HELPERS["numba"].update(_LINALG_NUMBA)
+HELPERS["numpy"].update(_LINALG_NUMPY)
+PYTHON_HELPERS = {"_quietly"} | LINALG_PYTHON_HELPERS
 #: helpers of scalar ops (``Op.numba_fmt``): the vm's interpreter defines them too
 SCALAR_HELPERS = ("_floor_divide", "_sign")
 

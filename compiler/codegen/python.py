@@ -28,6 +28,7 @@ from ..ir.ops import OPS
 from .helpers import HELPERS, PYTHON_HELPERS, used_in, vector_helpers  # noqa: F401 - PYTHON_HELPERS: module.py
 from . import extern, loops
 from .indexing import IndexPrinting
+from .linalg import LinalgPrinting
 from .names import NameTable, comment_text
 from .schedule import DEFAULT_MAX_STATEMENTS
 
@@ -63,7 +64,7 @@ def _flatten(returns) -> list[Node]:
     return flat
 
 
-class Printer(IndexPrinting):
+class Printer(IndexPrinting, LinalgPrinting):
     """Prints kernels and batch drivers for one module; shares names across its functions.
 
     This printer writes the Numba dialect: NumPy calls that Numba compiles, and

@@ -28,6 +28,7 @@ from .manipulation import diff, flip, pad, repeat, roll, rot90, tile  # noqa: F4
 from .indexing import getitem, take  # noqa: F401
 from .linalg import (diag, diagonal, dot, einsum, inner, kron, matmul, norm, outer, tensordot, trace,  # noqa: F401
                      tril, triu)
+from . import decompositions  # noqa: F401 - np.linalg.solve & co. on expressions; cc.linalg
 from .numpy_api import numpy_functions  # noqa: F401 - also makes expressions NumPy duck arrays
 from .sympy_bridge import from_sympy, to_sympy  # noqa: F401
 from .special import (Ei, assoc_laguerre, assoc_legendre, besseli, besselj, besselk, bessely, beta,  # noqa: F401

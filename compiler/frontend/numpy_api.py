@@ -172,9 +172,10 @@ _HINTS = {
                     "the result is data-dependent integers or shapes; cc.max, cc.min and cc.where give values"),
     **dict.fromkeys(("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "copyto", "fill"),
                     "an expression is not an array of numbers; np.stack([x, y]) joins expressions"),
-    **dict.fromkeys(("det", "slogdet", "inv", "pinv", "solve", "lstsq", "eig", "eigh", "eigvals", "eigvalsh",
-                     "svd", "svdvals", "cholesky", "qr", "matrix_rank", "cond", "tensorinv", "tensorsolve"),
-                    "matrix decompositions and solvers are not supported"),
+    **dict.fromkeys(("pinv", "lstsq", "eig", "eigvals", "svd", "svdvals", "qr", "matrix_rank", "cond",
+                     "tensorinv", "tensorsolve"),
+                    "of the decompositions and solvers, solve, inv, det, slogdet, cholesky, eigh and eigvalsh "
+                    "are (cc.linalg adds solve_triangular, cho_factor, cho_solve)"),
     **dict.fromkeys(("allclose", "isclose", "array_equal", "array_equiv", "any", "all"),
                     "a symbolic expression has no value to compare yet: compile it and compare the numbers"),
 }

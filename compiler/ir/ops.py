@@ -431,6 +431,9 @@ for _op in _OPS:
     OPS[_op.name] = _op
 for _op in _TENSOR_OPS:
     OPS[_op.name] = _op
+from .linalg_ops import LINALG_OPS as _LINALG_OPS  # noqa: E402 - linear algebra builds on Op too
+for _op in _LINALG_OPS:
+    OPS[_op.name] = _op
 from .loops import loop_ops as _loop_ops  # noqa: E402 - loops build on Op too
 for _op in _loop_ops():
     OPS[_op.name] = _op
