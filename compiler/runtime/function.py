@@ -14,7 +14,6 @@ the background, ``batch`` runs checked calls and batches.
 from __future__ import annotations
 
 import inspect
-import os
 import sys
 import threading
 from typing import Sequence
@@ -31,6 +30,7 @@ from ..ir.special import PYTHON_ONLY
 from . import batch, code, derivatives, entries, per_process, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
+from .generated import GeneratedSource
 from ..ir.gc_pause import gc_paused
 
 BACKENDS = ("auto", "numba", "llvm", "vm", "python")
@@ -74,7 +74,7 @@ def _as_symbols(seq, what: str) -> list[Node]:
     return nodes
 
 
-class CompiledFunction:
+class CompiledFunction(GeneratedSource):
     """Value, gradient and Hessian of expressions, compiled once and called many times.
 
     Arguments are numbers (one point) or 1-D arrays of equal length (many
@@ -187,45 +187,6 @@ class CompiledFunction:
 
     def __dask_tokenize__(self):  # Dask's name for it: its structure (graph keys repeat across calls)
         return per_process.key_of(self)
-
-    # --- what was generated ---
-
-    @property
-    def source(self) -> str:
-        """The generated module: readable, self-contained Python (imports math, numpy, numba)."""
-        return self.module.source
-
-    def standalone_source(self, jit: bool = True) -> str:
-        """``source`` as a module to keep: with ``jit``, Numba compiles its kernels when it is
-        imported (the generated code of the python backend stays plain NumPy)."""
-        return codegen.standalone(self.module, jit and self.module.kernels and not
-                                  (self._tensor and self.backend == "python"))
-
-    def save(self, path, *, jit: bool = True) -> str:
-        """Write ``standalone_source(jit)`` to ``path`` (a ``.py`` file): a module that needs only
-        math, NumPy and Numba, to import and call anywhere. Returns the path.
-
-        >>> import compiler as cc, tempfile, os
-        >>> x = cc.Symbol("x")
-        >>> path = cc.compile(x * x, [x], backend="python").save(os.path.join(tempfile.mkdtemp(), "sq.py"))
-        """
-        path = os.fspath(path)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self.standalone_source(jit))
-        return path
-
-    @property
-    def llvm_ir(self) -> str:
-        """The LLVM IR of the value and gradient (the value alone without ``wrt``) that batches
-        run: the vector kernel and its loop over points where batches use vector math
-        (``cc.simd_info()``), else the one-point kernel of the llvm target.
-
-        >>> import compiler as cc
-        >>> x = cc.Symbol("x")
-        >>> "define void @kernel" in cc.compile(cc.exp(x), [x], backend="llvm").llvm_ir
-        True
-        """
-        return self._code.llvm_ir("value_and_grad" if self.wrt else "value")
 
     @property
     def ir(self) -> str:
