@@ -143,11 +143,19 @@ def vector_helpers(op: str, ufunc: str, name: str) -> dict[str, str]:
 
 def used_in(text: str, dialect: str) -> list[str]:
     """The helpers of ``dialect`` that ``text`` calls (a special function's after the
-    binding code they share)."""
-    names = [name for name in HELPERS[dialect] if re.search(rf"(?<![\w.]){name}\(", text)]
-    if any(name.startswith("_sf_") for name in names):
-        names.insert(0, "_sf_bind")
-    return names
+    binding code they share). The printers ask it of an op's template once per statement:
+    the answer is kept per template (a million-statement module asked it a million times)."""
+    key = (text, dialect, len(HELPERS[dialect]))
+    names = _used.get(key)
+    if names is None:
+        names = [name for name in HELPERS[dialect] if re.search(rf"(?<![\w.]){name}\(", text)]
+        if any(name.startswith("_sf_") for name in names):
+            names.insert(0, "_sf_bind")
+        _used[key] = names
+    return list(names)
+
+
+_used: dict = {}  # (template, dialect, number of helpers) -> the helpers it calls
 
 
 # --- the special functions (``ir.special``): scipy.special's, from every dialect ---
