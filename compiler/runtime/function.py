@@ -27,7 +27,7 @@ from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
 from ..ir.special import PYTHON_ONLY
-from . import batch, code, derivatives, entries, per_process, tiers
+from . import batch, code, derivatives, derived, entries, per_process, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
 from .generated import GeneratedSource
@@ -395,10 +395,10 @@ class CompiledFunction(GeneratedSource):
         {'value': 'python', 'gradient': 'python'}
         """
         for name in also:
-            derivatives.prepare(self, name)
+            derived.prepare(self, name)
         self._tiers.wait()
-        for derived in derivatives.derived_functions(self).values():
-            derived.wait()
+        for made in derived.derived_functions(self).values():
+            made.wait()
         return self
 
     @property
@@ -406,7 +406,7 @@ class CompiledFunction(GeneratedSource):
         """What answers each function's calls now (as ``tier``): this function's
         (``"value"``) and every derived function made so far, by what it computes."""
         found = {"value": self.tier}
-        found.update((name, derived.tier) for name, derived in derivatives.derived_functions(self).items())
+        found.update((name, made.tier) for name, made in derived.derived_functions(self).items())
         return found
 
     def _require_wrt(self):
