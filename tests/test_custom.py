@@ -253,11 +253,38 @@ def test_non_converging_solve_is_nan():
     assert math.isnan(fn(1.0)) and math.isnan(fn.grad(1.0)[0])
 
 
+def test_root_of_five_unknowns_against_scipy_and_differences():
+    """More unknowns than Cramer's rule takes: the Newton step and the implicit-function rule
+    solve with the linear-algebra ``solve`` op; against scipy.optimize.root and central
+    differences of the solution in the parameters."""
+    from scipy.optimize import root as scipy_root
+    a, b = cc.symbols("a b")
+    n = 5
+    coupling = np.diag(np.full(n - 1, 0.3), 1) + np.diag(np.full(n - 1, 0.2), -1) + np.eye(n) * 2.0
+
+    def g(z, a, b):
+        return coupling @ z + a * cc.tanh(z) - b * np.arange(1.0, n + 1.0)
+
+    z = cc.root(g, np.zeros(n), a, b)
+    fn = cc.compile(cc.sum(z * np.linspace(1.0, 2.0, n)), [a, b], backend="python")
+
+    def solution(av, bv):
+        return scipy_root(lambda v: coupling @ v + av * np.tanh(v) - bv * np.arange(1.0, n + 1.0),
+                          np.zeros(n), tol=1e-14).x
+
+    weights = np.linspace(1.0, 2.0, n)
+    assert fn(0.7, 0.4) == pytest.approx(weights @ solution(0.7, 0.4), rel=1e-12)
+    h = 1e-6
+    fd = [(weights @ solution(0.7 + h, 0.4) - weights @ solution(0.7 - h, 0.4)) / (2 * h),
+          (weights @ solution(0.7, 0.4 + h) - weights @ solution(0.7, 0.4 - h)) / (2 * h)]
+    np.testing.assert_allclose(fn.grad(0.7, 0.4), fd, rtol=1e-7)
+
+
 def test_root_mistakes_are_explained():
     with pytest.raises(cc.ShapeError, match="residual of the unknown's shape"):
         cc.root(lambda z, c: cc.stack([z, z]), 1.0, x)
-    with pytest.raises(cc.UnsupportedError, match="1 to 3 unknowns"):
-        cc.root(lambda z, c: z - c, np.zeros(4), x)
+    with pytest.raises(cc.UnsupportedError, match="1-D vector of unknowns"):
+        cc.root(lambda z, c: z - c, np.zeros((2, 2)), x)
     with pytest.raises(cc.TracingError, match="pass them as params"):
         cc.root(lambda z, c: z - c * y, 1.0, x)
     with pytest.raises(ValueError, match="max_iter"):

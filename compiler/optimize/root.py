@@ -10,8 +10,9 @@ the implicit function theorem,
 
     dx*/dp = -g_x^-1 g_p,   so the vjp is   p_bar = -g_p^T lam,  g_x^T lam = x_bar,
 
-a small dense linear solve at the solution (``x`` a scalar or a vector of up to
-``MAX_SIZE`` elements, solved by Cramer's rule). The rule reads the solution
+a small dense linear solve at the solution (``x`` a scalar or a vector: up to
+``CRAMER_MAX`` unknowns by Cramer's rule, a few products; more by the ``solve`` op, LU
+with pivoting). The rule reads the solution
 through the node itself, so it is differentiable again (Hessians of a loss of
 ``x*(p)``).
 
@@ -33,12 +34,12 @@ import numpy as np
 from .. import ir
 from ..ad import reverse
 from ..errors import ShapeError, TracingError, UnsupportedError
-from ..frontend import fori_loop, stack, where
+from ..frontend import decompositions, fori_loop, stack, where
 from ..frontend import max as amax
 from ..ir import Node
 from ..ir.custom import Rule, custom
 
-MAX_SIZE = 3  # unknowns solved by Cramer's rule in the Newton step and in the derivative rule
+CRAMER_MAX = 3  # up to this many unknowns, the Newton step and the rule solve by Cramer's rule
 DEFAULT_TOL = 1e-10
 DEFAULT_MAX_ITER = 50
 _depth = threading.local()
@@ -49,14 +50,14 @@ def root(g: Callable, x0, *params, tol: float = DEFAULT_TOL, max_iter: int = DEF
     """The solution ``x`` of ``g(x, *params) = 0`` near ``x0``, by Newton's method, as an expression
     of ``params`` whose derivatives come from the implicit function theorem; ``nan`` where
     ``max|g(x)| <= tol`` is not reached in ``max_iter`` steps. ``x0`` (a number, an expression
-    or a vector of up to 3 elements) gives the unknown's shape; ``g`` returns one of the same shape.
+    or a 1-D vector) gives the unknown's shape; ``g`` returns one of the same shape.
     """
     x0 = ir.as_node(x0, "x0 of root")
     args = [ir.as_node(p, f"parameter {k} of root") for k, p in enumerate(params)]
     shape = x0.shape
-    if len(shape) > 1 or (shape and not 1 <= shape[0] <= MAX_SIZE):
-        raise UnsupportedError(f"root solves for a scalar or a vector of 1 to {MAX_SIZE} unknowns (a small dense "
-                               f"solve by Cramer's rule); x0 has shape {shape}")
+    if len(shape) > 1 or (shape and shape[0] < 1):
+        raise UnsupportedError(f"root solves for a scalar or a 1-D vector of unknowns (flatten a matrix of "
+                               f"them); x0 has shape {shape}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"root: max_iter must be a positive int, got {max_iter!r}")
     if not (isinstance(tol, (int, float)) and tol > 0):
@@ -154,10 +155,13 @@ def _det(a: list[list[Node]]) -> Node:
 
 
 def _solve(a: list[list[Node]], b: list[Node]) -> list[Node]:
-    """``a^-1 b`` by Cramer's rule: a few products for n <= 3 (less accurate than pivoted elimination
-    when ``a`` is ill-conditioned); a singular ``a`` gives inf/nan, which the final test turns into nan."""
+    """``a^-1 b``: by Cramer's rule for n <= ``CRAMER_MAX`` (a few products; less accurate than
+    pivoted elimination when ``a`` is ill-conditioned), else by the ``solve`` op (LU with
+    pivoting); a singular ``a`` gives inf/nan, which the final test turns into nan."""
     n = len(a)
     if n == 1:
         return [b[0] / a[0][0]]
+    if n > CRAMER_MAX:
+        return _entries(decompositions.solve(stack([stack(row) for row in a]), stack(b)))
     det = _det(a)
     return [_det([[b[i] if j == k else a[i][j] for j in range(n)] for i in range(n)]) / det for k in range(n)]
