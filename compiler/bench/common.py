@@ -13,6 +13,7 @@ the caller's working directory, whose files a child must not import.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -124,6 +125,19 @@ def timed(cases: dict[str, Case], repeats: int, min_time: float,
           interleave: bool = True) -> dict[str, tuple[float, float]]:
     """Median seconds per call and relative spread of each case (``measure`` in short)."""
     return {name: (t.median, t.spread) for name, t in measure(cases, repeats, min_time, interleave).items()}
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Numba's parallel loops on one thread inside the block (per-core figures, as a ufunc loop's),
+    its count restored after."""
+    import numba
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
 
 
 def first_call(fn: Callable, *args):

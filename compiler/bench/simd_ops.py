@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Row, table, timed
+from .common import Row, one_thread, table, timed
 
 SUITE = "simd"
 # op -> (this library's function, NumPy's, the inputs' range)
@@ -37,7 +37,6 @@ def _function(cc, op, x, y):
 
 
 def run(quick: bool, progress) -> list[Row]:
-    import numba
     import compiler as cc
     from .batch import expression
     n = 100_000 if quick else 1_000_000
@@ -45,9 +44,7 @@ def run(quick: bool, progress) -> list[Row]:
     rng = np.random.default_rng(0)
     x, y = cc.symbols("x y")
     rows: list[Row] = []
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)  # per core: the batch loop's threads would halve every figure alike
-    try:
+    with one_thread():  # per core: the batch loop's threads would halve every figure alike
         costs: dict[str, float] = {}
         for op, (_, ufunc, (lo, hi)) in OPS.items():
             X, Y = rng.uniform(lo, hi, n), rng.uniform(-3, 3, n)
@@ -70,8 +67,6 @@ def run(quick: bool, progress) -> list[Row]:
                     costs[op] = seconds / n
             progress()
         rows.append(_expression_row(cc, expression, costs, n, rng, repeats, min_time))
-    finally:
-        numba.set_num_threads(threads)
     progress()
     return rows
 

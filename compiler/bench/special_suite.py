@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Row, table, timed
+from .common import Row, one_thread, table, timed
 
 SUITE = "special"
 # name -> (expression of x, scipy.special's call on (X, out), the inputs' range)
@@ -50,7 +50,6 @@ def steps(quick: bool) -> int:
 
 
 def run(quick: bool, progress) -> list[Row]:
-    import numba
     import scipy.special
     import compiler as cc
     n = 100_000 if quick else 1_000_000
@@ -58,9 +57,7 @@ def run(quick: bool, progress) -> list[Row]:
     rng = np.random.default_rng(0)
     x, y = cc.symbols("x y")
     rows: list[Row] = []
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)  # per core, as the ufunc loop
-    try:
+    with one_thread():  # per core, as the ufunc loop
         for name, (build, ufunc, (lo, hi)) in FUNCTIONS.items():
             X = rng.uniform(lo, hi, n // SLOW if name in SLOW_CASES else n)
             out = np.empty(X.size)
@@ -89,8 +86,6 @@ def run(quick: bool, progress) -> list[Row]:
                                                    repeats, min_time).items():
                 rows.append(Row(SUITE, name, method, seconds, size, None, spread))
             progress()
-    finally:
-        numba.set_num_threads(threads)
     return rows
 
 
