@@ -30,8 +30,8 @@ HELPERS = {
     columns: a transposed view, X.T @ dY) of the inner axis, their products summed."""
     m, k = a.shape
     n = b.shape[1]
-    if min(m, k) * n > 2**18:  # even one row (or inner slice) is past the budget: blocks would be
-        return np.ascontiguousarray(a) @ np.ascontiguousarray(b)  # matrix-vector products; one BLAS call
+    if min(m, k) * n > 2**12:  # a block of 64 rows (or inner slices) is past the budget: blocks would
+        return np.ascontiguousarray(a) @ np.ascontiguousarray(b)  # be thin products; one BLAS call
     if m >= k:
         rows = max(1, 2**18 // max(1, k * n))
         out = np.empty((m, n))
