@@ -25,7 +25,7 @@ import numpy as np
 from .. import codegen
 from ..errors import UnsupportedError
 from ..codegen import vm
-from . import arguments, cache, extern, forks, simd  # noqa: F401 - forks: its fork hooks
+from . import arguments, cache, extern, forks, heap, simd  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
 from ..ir.gc_pause import gc_paused
 from ..ir.special import PYTHON_ONLY
@@ -153,6 +153,8 @@ class Code:
         """The scalar kernel of ``role``, compiled for float64 arguments only."""
         if role == "value_and_grad":
             self.fn._require_wrt()
+        if self.fn._tensor:
+            heap.keep_freed_arrays()  # its arrays, freed after each call, stay in the heap for the next
         if self.fn.backend in FLAT_TARGETS:
             return self.target(role, progress).scalar_call(self.fn._many, len(self.fn.outputs), len(self.fn.wrt), role)
         name = self.module.entries[role]
