@@ -329,3 +329,27 @@ def test_against_jax(name):
         w[0] = w[0] + np.swapaxes(w[0], -1, -2)
     assert sum(np.sum(h * d) for h, d in zip(hv, w)) == pytest.approx(
         sum(float(jnp.sum(h * d)) for h, d in zip(jhv, w)), rel=1e-7)
+
+
+def test_numba_triangular_solve_every_case():
+    """The Numba dialect's solve_triangular (BLAS dtrsm by address, column-major views of C arrays):
+    lower and upper, plain and transposed, a vector, one column and several, a batch with a zero on
+    one matrix's diagonal (nan for that matrix only), in one compile, against SciPy."""
+    A, A1 = cc.Tensor("A", (2, 4, 4)), cc.Tensor("A1", (4, 4))
+    bv, b1, bm = cc.Tensor("bv", (4,)), cc.Tensor("b1", (4, 1)), cc.Tensor("bm", (4, 5))
+    cases = [(lower, trans, b) for lower in (True, False) for trans in ("N", "T") for b in (bv, b1, bm)]
+    outputs = [cc.linalg.solve_triangular(A1, b, lower=lower, trans=trans) if b is bv else
+               cc.linalg.solve_triangular(A, cc.broadcast_to(b, (2,) + b.shape), lower=lower, trans=trans)
+               for lower, trans, b in cases]
+    fn = cc.compile(outputs, [A, A1, bv, b1, bm], backend="numba")
+    a = _general((2, 4, 4))
+    a[1, 2, 2] = 0.0  # the second matrix cannot be solved with, whichever triangle is read
+    values = {bv: RNG.normal(size=4), b1: RNG.normal(size=(4, 1)), bm: RNG.normal(size=(4, 5))}
+    results = fn(a, a[0], *values.values())
+    for (lower, trans, b), out in zip(cases, results):
+        expected = scipy.linalg.solve_triangular(a[0], values[b], lower=lower, trans=trans)
+        if b is bv:
+            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-14)
+            continue
+        np.testing.assert_allclose(out[0], expected, rtol=1e-12, atol=1e-14)
+        assert np.isnan(out[1]).all()

@@ -5,7 +5,8 @@ The NumPy dialect calls ``np.linalg`` (and SciPy's ``solve_triangular``) through
 matrix that cannot be factored gives nan and the others their values. The Numba
 dialect calls Numba's own ``np.linalg`` (LAPACK through SciPy) in jitted helpers
 that catch the error per matrix; Numba has no triangular solve, so
-``solve_triangular`` runs SciPy's in an ``objmode`` block (a few microseconds).
+``solve_triangular`` calls the BLAS ``dtrsm`` that ``scipy.linalg.cython_blas``
+exports, by address (no ``objmode`` block, no Python per call).
 """
 
 from __future__ import annotations
@@ -41,6 +42,61 @@ _SOLVE_TRIANGULAR = '''def _solve_triangular(a, b, lower, trans):
             out[index] = np.nan
     return out'''
 
+# The Numba dialect's: the Python version above where the module runs as plain Python, BLAS's
+# dtrsm in compiled code. Its source begins with a comment: the module does not jit it itself.
+_SOLVE_TRIANGULAR_NUMBA = """# scipy.linalg.solve_triangular: SciPy's in plain Python, BLAS's dtrsm (scipy.linalg.cython_blas,
+# bound by address under a symbol name, as cached machine code finds it) in compiled code
+import llvmlite.binding
+from numba.extending import get_cython_function_address, overload
+
+llvmlite.binding.add_symbol("cython_blas_dtrsm", get_cython_function_address("scipy.linalg.cython_blas", "dtrsm"))
+_dtrsm = numba.types.ExternalFunction("cython_blas_dtrsm", numba.types.void(*[numba.types.voidptr] * 11))
+
+
+""" + _SOLVE_TRIANGULAR + '''
+
+
+@numba.njit
+def _trsm(a, b, out, lower, trans):
+    """out = a^-1 b (a^-T b if trans) for one triangular C-ordered matrix a and b of shape (n, k).
+    BLAS is column-major: it sees a as a.T and b as b.T, so it solves out.T a.T = b.T (side R),
+    or, for one column, a.T.T out = b (side L); nan for a zero on the diagonal."""
+    n, k = b.shape
+    for i in range(n):
+        if a[i, i] == 0.0:
+            out[:] = np.nan
+            return
+    out[:] = b
+    flags = np.empty(4, np.uint8)  # side, uplo, transa, diag: BLAS's characters
+    flags[0] = ord("L") if k == 1 else ord("R")
+    flags[1] = ord("U") if lower else ord("L")
+    flags[2] = ord("N") if (k == 1) == bool(trans) else ord("T")
+    flags[3] = ord("N")
+    sizes = np.empty(4, np.int32)  # m, n, lda, ldb of BLAS's column-major view
+    if k == 1:
+        sizes[0], sizes[1], sizes[2], sizes[3] = n, 1, n, n
+    else:
+        sizes[0], sizes[1], sizes[2], sizes[3] = k, n, n, k
+    one = np.ones(1)
+    _dtrsm(flags[0:].ctypes, flags[1:].ctypes, flags[2:].ctypes, flags[3:].ctypes, sizes[0:].ctypes,
+           sizes[1:].ctypes, one.ctypes, a.ctypes, sizes[2:].ctypes, out.ctypes, sizes[3:].ctypes)
+
+
+@overload(_solve_triangular)
+def _solve_triangular_compiled(a, b, lower, trans):
+    vector = b.ndim == 1
+
+    def compiled(a, b, lower, trans):
+        n = a.shape[-1]
+        k = 1 if vector else b.shape[-1]
+        fa = np.ascontiguousarray(a).reshape((-1, n, n))
+        fb = np.ascontiguousarray(b).reshape((-1, n, k))
+        out = np.empty(fb.shape)
+        for i in range(fa.shape[0]):
+            _trsm(fa[i], fb[i], out[i], lower, trans)
+        return out.reshape(b.shape)
+    return compiled'''
+
 NUMBA_HELPERS = {
     "_solve": '''def _solve(a, b):
     """np.linalg.solve of each matrix of a batch (operands broadcast already); nan where singular."""
@@ -67,7 +123,7 @@ NUMBA_HELPERS = {
     return np.linalg.slogdet(a)[1]''',
     "_slogdet_first": '''def _slogdet_first(a):
     return np.linalg.slogdet(a)[0]''',
-    "_solve_triangular": _SOLVE_TRIANGULAR,  # plain Python: called from objmode (PYTHON_HELPERS)
+    "_solve_triangular": _SOLVE_TRIANGULAR_NUMBA,
 }
 
 NUMPY_HELPERS = {
@@ -87,7 +143,7 @@ NUMPY_HELPERS = {
     "_solve_triangular": _SOLVE_TRIANGULAR,
 }
 #: helpers of the Numba dialect that run as plain Python (objmode)
-LINALG_PYTHON_HELPERS = {"_solve_triangular"}
+LINALG_PYTHON_HELPERS: set = set()
 
 _NUMPY_FUNCTIONS = {"inv": ("np.linalg.inv", 2), "cholesky": ("np.linalg.cholesky", 2),
                     "eigh_values": ("np.linalg.eigvalsh", 1), "eigh_vectors": ("(lambda m: np.linalg.eigh(m)[1])", 2)}
@@ -151,13 +207,7 @@ class LinalgPrinting:
             self.helper("_slogdet_first")
         return self._determinant(node, a, "np.linalg.slogdet({})[0]", "_slogdet_sign", "np.linalg.slogdet({})[0]")
 
-    def _print_solve_triangular(self, node, a, b):  # the NumPy dialect
+    def _print_solve_triangular(self, node, a, b):
         a, b = self._broadcast(node, (a, b))
         lower, trans = node.params
         return f"{self.helper('_solve_triangular')}({a}, {b}, {lower}, {int(trans)})"
-
-    def _lines_solve_triangular(self, node, name, a, b):
-        """Numba has no triangular solve: SciPy's, in an objmode block."""
-        layout = ", ".join([":"] * (len(node.shape) - 1) + ["::1"])
-        return [f'with numba.objmode({name}="float64[{layout}]"):',
-                f"    {name} = {self._print_solve_triangular(node, a, b)}"]

@@ -11,7 +11,6 @@ class NumPyPrinter(Printer):
 
     dialect = "numpy"
     _lines_sum = _lines_amax = _lines_amin = _lines_matmul = _lines_cumsum = None  # NumPy's own, as expressions
-    _lines_solve_triangular = None  # SciPy's, as an expression (no objmode block)
 
     def _reduction(self, node, x, function: str) -> str:
         axes, keepdims = node.params
