@@ -354,6 +354,8 @@ class Printer(IndexPrinting, LinalgPrinting):
     # --- fusion: a run of elementwise ops on one shape becomes one loop nest (Numba dialect) ---
 
     def _fusable(self, node: Node) -> bool:
+        if node.op == "triangle":  # elementwise too: a test of the loop's last two indices
+            return True
         op = OPS[node.op]
         return (bool(node.shape) and op.impl is None and op.shape_rule is None and node.args != ()
                 and self._array_math(node) is None)
@@ -410,7 +412,13 @@ class Printer(IndexPrinting, LinalgPrinting):
         pad = "    " * len(shape)
         at = ", ".join(index)
         for m in members:
-            text = self.spelled(self.scalar_fmt(OPS[m.op]), [element(a) for a in m.args])
+            if m.op == "triangle":  # np.tril(x, k) keeps x where j <= i + k, np.triu where j >= i + k
+                k, upper = m.params
+                offset = f" + {k}" if k > 0 else f" - {-k}" if k < 0 else ""
+                keep = f"{index[-1]} {'>=' if upper else '<='} {index[-2]}{offset}"
+                text = f"{element(m.args[0])} if {keep} else 0.0"
+            else:
+                text = self.spelled(self.scalar_fmt(OPS[m.op]), [element(a) for a in m.args])
             if m.id in stored_ids:
                 lines.append(f"{pad}{scalar[m.id]} = {text}")
                 lines.append(f"{pad}{self.node_name[m.id]}[{at}] = {scalar[m.id]}")
