@@ -94,3 +94,15 @@ def test_gaussian_process_fits_the_hyperparameters(tmp_path):
     reference = minimize(nlml, np.zeros(3), method="L-BFGS-B").fun
     assert abs(found - reference) < 1e-3, text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pendulum_on_a_cart_conserves_energy(tmp_path):
+    """sympy.physics.mechanics' mass matrix and forcing through np.linalg.solve, compiled: the script
+    checks its right-hand side against sympy.lambdify + np.linalg.solve, and the energy drift."""
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "pendulum.png"
+    text = _run("pendulum_cart.py", "--links", "3", "--seconds", "5", "--plot", str(plot))
+    assert "agrees with sympy.lambdify" in text, text
+    drift = float(re.search(r"relative energy drift ([0-9.e+-]+)", text).group(1))
+    assert drift < 1e-6, text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
