@@ -25,6 +25,10 @@ def _spd(shape):
     return m @ np.swapaxes(m, -1, -2) + shape[-1] * np.eye(shape[-1])
 
 
+def _rectangular(shape):
+    return RNG.normal(size=shape)  # full rank (almost surely)
+
+
 def _separated(shape):
     """Symmetric with eigenvalues 1, 2, ..., n (well separated)."""
     n = shape[-1]
@@ -47,6 +51,11 @@ def _cases():
     return [
         ("solve", lambda A, B: np.linalg.solve(A, B), lambda a, b: np.linalg.solve(a, b), _general, (3, 2)),
         ("solve_vector", lambda A, b: np.linalg.solve(A, b), lambda a, b: np.linalg.solve(a, b), _general, (3,)),
+        ("lstsq_tall", lambda A, B: np.linalg.lstsq(A, B, rcond=None)[0] + np.linalg.lstsq(A, B, rcond=None)[1][0],
+         lambda a, b: np.linalg.lstsq(a, b, rcond=None)[0] + np.linalg.lstsq(a, b, rcond=None)[1][0],
+         _rectangular, (5, 2), (5, 3)),
+        ("lstsq_wide_vector", lambda A, b: np.linalg.lstsq(A, b, rcond=None)[0],
+         lambda a, b: np.linalg.lstsq(a, b, rcond=None)[0], _rectangular, (2,), (2, 3)),
         ("inv", lambda A: np.linalg.inv(A), np.linalg.inv, _general, None),
         ("det", lambda A: np.linalg.det(A), np.linalg.det, _general, None),
         ("logabsdet", lambda A: np.linalg.slogdet(A)[1], lambda a: np.linalg.slogdet(a)[1], _general, None),
@@ -72,14 +81,15 @@ CASES = _cases()
 
 def _loss(case, n=3, tag=""):
     """sum(W * op(A[, B])) as a compiled-ready expression, and its NumPy twin."""
-    name, build, ref, make, rhs = case
-    A = cc.Tensor("A" + tag, (n, n))
+    name, build, ref, make, rhs = case[:5]
+    shape = case[5] if len(case) > 5 else (n, n)
+    A = cc.Tensor("A" + tag, shape)
     inputs = [A] + ([cc.Tensor("B" + tag, rhs)] if rhs else [])
     out = build(*inputs)
     W = RNG.normal(size=out.shape)
     expr = cc.sum(out * W) if out.shape else out * 1.5
     numpy_fn = (lambda *xs: float(np.sum(ref(*xs) * W))) if out.shape else (lambda *xs: 1.5 * float(ref(*xs)))
-    values = [make((n, n))] + ([RNG.normal(size=rhs)] if rhs else [])
+    values = [make(shape)] + ([RNG.normal(size=rhs)] if rhs else [])
     return expr, inputs, numpy_fn, values
 
 
@@ -104,7 +114,7 @@ def test_value_gradient_hvp(case):
 
 # the Gaussian-process path (Cholesky, cho_solve, log det) always; every op under -m slow (Numba
 # compiles each np.linalg helper: about 40 s for all of them on a loaded 2-core machine)
-NUMBA_QUICK = ("cholesky", "cho_solve", "logabsdet")
+NUMBA_QUICK = ("cholesky", "cho_solve", "logabsdet", "lstsq_tall")
 
 
 @pytest.mark.parametrize("names", [NUMBA_QUICK, pytest.param(None, marks=pytest.mark.slow)], ids=["gp", "all"])
@@ -353,3 +363,39 @@ def test_numba_triangular_solve_every_case():
             continue
         np.testing.assert_allclose(out[0], expected, rtol=1e-12, atol=1e-14)
         assert np.isnan(out[1]).all()
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("numba", marks=pytest.mark.slow)])
+def test_lstsq_batches_and_rank_deficiency(backend):
+    """A batch of tall and of wide matrices against NumPy's lstsq matrix by matrix (NumPy's takes one),
+    values and gradients; a rank-deficient matrix in the batch: the least-norm value, as NumPy's."""
+    A, B = cc.Tensor("A", (3, 6, 4)), cc.Tensor("B", (6, 2))
+    W, Z = cc.Tensor("W", (2, 3, 5)), cc.Tensor("Z", (3, 2))
+    tall, res = np.linalg.lstsq(A, B, rcond=None)[:2]
+    wide = np.linalg.lstsq(W, Z, rcond=None)[0]
+    fn = cc.compile([tall, res, wide], [A, B, W, Z], backend=backend)
+    a, b, w, z = RNG.normal(size=(3, 6, 4)), RNG.normal(size=(6, 2)), RNG.normal(size=(2, 3, 5)), RNG.normal(size=(3, 2))
+    a[2, :, 3] = a[2, :, 0]  # the third matrix is rank-deficient
+    x, r, y = fn(a, b, w, z)
+    for i in range(3):
+        expected, residuals = np.linalg.lstsq(a[i], b, rcond=None)[:2]
+        np.testing.assert_allclose(x[i], expected, rtol=1e-9, atol=1e-12)
+        if i < 2:  # (NumPy gives no residuals for a rank-deficient matrix)
+            np.testing.assert_allclose(r[i], residuals, rtol=1e-9)
+    for i in range(2):
+        np.testing.assert_allclose(y[i], np.linalg.lstsq(w[i], z, rcond=None)[0], rtol=1e-9, atol=1e-12)
+    # the derivative of the full-rank ones against central differences (the rank-deficient one has none)
+    loss = cc.compile(cc.sum(tall[:2] * W[0, 0, :4, None]) + cc.sum(res[:2]), [A, B, W], backend=backend)
+    weights = w[0, 0, :4, None]
+
+    def ref(a2):
+        return sum(np.sum(np.linalg.lstsq(m, b, rcond=None)[0] * weights) + np.sum(np.linalg.lstsq(m, b, rcond=None)[1])
+                   for m in a2)
+    np.testing.assert_allclose(loss.grad(a, b, w)[0][:2], _central(ref, a[:2]), rtol=1e-6, atol=1e-6)
+
+
+def test_lstsq_refusals():
+    with pytest.raises(ValueError, match="rcond=None"):
+        np.linalg.lstsq(cc.Tensor("A", (4, 2)), cc.Tensor("b", (4,)), rcond=1e-3)
+    with pytest.raises(cc.ShapeError, match=r"\(\.\.\., 4, k\)"):
+        np.linalg.lstsq(cc.Tensor("A", (4, 2)), cc.Tensor("b", (3, 1)), rcond=None)

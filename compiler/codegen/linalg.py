@@ -42,6 +42,21 @@ _SOLVE_TRIANGULAR = '''def _solve_triangular(a, b, lower, trans):
             out[index] = np.nan
     return out'''
 
+_LSTSQ = '''def _lstsq(a, b):
+    """np.linalg.lstsq(a, b, rcond=None)[0] of each matrix of a batch (operands broadcast already);
+    nan where it fails."""
+    m, n, k = a.shape[-2], a.shape[-1], b.shape[-1]
+    fa = np.ascontiguousarray(a).reshape((-1, m, n))
+    fb = np.ascontiguousarray(b).reshape((-1, m, k))
+    out = np.empty((fa.shape[0], n, k))
+    rcond = 2.220446049250313e-16 * max(m, n)  # NumPy's rcond=None
+    for i in range(fa.shape[0]):
+        try:
+            out[i] = np.linalg.lstsq(fa[i], fb[i], rcond=rcond)[0]
+        except Exception:
+            out[i] = np.nan
+    return out.reshape(b.shape[:-2] + (n, k))'''
+
 # The Numba dialect's: the Python version above where the module runs as plain Python, BLAS's
 # dtrsm in compiled code. Its source begins with a comment: the module does not jit it itself.
 _SOLVE_TRIANGULAR_NUMBA = """# scipy.linalg.solve_triangular: SciPy's in plain Python, BLAS's dtrsm (scipy.linalg.cython_blas,
@@ -110,6 +125,7 @@ NUMBA_HELPERS = {
         except Exception:
             out[i] = np.nan
     return out.reshape(b.shape)''',
+    "_lstsq": _LSTSQ,
     "_inv": _matrices("_inv", "np.linalg.inv", "(n, n)"),
     "_cholesky": _matrices("_cholesky", "np.linalg.cholesky", "(n, n)"),
     "_eigh_values": _matrices("_eigh_values", "np.linalg.eigvalsh", "(n,)"),
@@ -141,6 +157,7 @@ NUMPY_HELPERS = {
                 out[index] = np.nan
         return out''',
     "_solve_triangular": _SOLVE_TRIANGULAR,
+    "_lstsq": _LSTSQ,
 }
 #: helpers of the Numba dialect that run as plain Python (objmode)
 LINALG_PYTHON_HELPERS: set = set()
@@ -166,6 +183,12 @@ class LinalgPrinting:
         if self.dialect == "numpy":
             return f"{self.helper('_linalg')}(np.linalg.solve, {node.shape}, 2, {a}, {b})"
         return f"{self.helper('_solve')}({a}, {b})"
+
+    def _print_lstsq(self, node, a, b):
+        batch = node.shape[:-2]
+        a, b = [atom if arg.shape[:-2] == batch else f"np.broadcast_to({atom}, {batch + arg.shape[-2:]})"
+                for atom, arg in zip((a, b), node.args)]
+        return f"{self.helper('_lstsq')}({a}, {b})"
 
     def _unary(self, node, a, op: str):
         if self.dialect == "numpy":

@@ -255,8 +255,10 @@ class Printer(IndexPrinting, LinalgPrinting):
             lead = len(batch) - len(own)
             at = [index[lead + k] if d != 1 else "0" for k, d in enumerate(own)]
             return f"{atom}[{', '.join(at)}]" if at else atom
+        # (a transposed operand is a strided view: Numba's @ wants contiguous ones, and says so)
         return ([f"{name} = np.empty({node.shape})"] + heads
-                + [f"{pad}{name}[{', '.join(index)}] = {operand(a, sa)} @ {operand(b, sb)}"])
+                + [f"{pad}{name}[{', '.join(index)}] = np.ascontiguousarray({operand(a, sa)}) "
+                   f"@ np.ascontiguousarray({operand(b, sb)})"])
 
     def _print_concatenate(self, node, *xs):
         return f"np.concatenate(({', '.join(xs)},), axis={node.params[0]})"

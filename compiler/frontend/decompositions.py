@@ -1,6 +1,6 @@
 """Solves and decompositions of expressions, as NumPy and SciPy spell them (``cc.linalg``).
 
-``np.linalg.solve/inv/det/slogdet/cholesky/eigh/eigvalsh`` on expressions call
+``np.linalg.solve/lstsq/inv/det/slogdet/cholesky/eigh/eigvalsh`` on expressions call
 these (``__array_function__``); SciPy's ``solve_triangular``, ``cho_factor`` and
 ``cho_solve`` are here with SciPy's argument names. Leading batch axes broadcast
 as in NumPy. A matrix that cannot be factored (singular, not positive definite)
@@ -22,11 +22,12 @@ import numpy as np
 
 from .. import ir
 from ..errors import ShapeError
+from . import tensors
 from .arrays import reshape
 from .dispatch import call as _build, operand as _node
 from .numpy_api import implements
 
-__all__ = ["solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "solve_triangular",
+__all__ = ["solve", "lstsq", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "solve_triangular",
            "cho_factor", "cho_solve"]
 
 
@@ -55,6 +56,51 @@ def solve(a, b):
         x = _build("solve", a, reshape(b, (b.shape[0], 1)))
         return reshape(x, x.shape[:-1])
     return _build("solve", a, b)
+
+
+class LstsqResult(NamedTuple):
+    """``np.linalg.lstsq``'s four results; the rank and singular values are numbers of the matrix's
+    factorisation, not expressions: they are None."""
+    x: object
+    residuals: object
+    rank: object
+    s: object
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a, b, rcond=None) -> LstsqResult:
+    """The least-squares solution ``x`` minimising ``|a @ x - b|`` (the least-norm one for a wide or
+    rank-deficient ``a``), as ``np.linalg.lstsq(a, b, rcond=None)``; ``b`` of shape (m,) or (..., m, k),
+    leading batch axes broadcast (NumPy's takes one matrix). ``residuals`` is the sum of squared
+    residuals per column for a tall ``a`` (m > n), an empty array otherwise (NumPy also gives an
+    empty one for a rank-deficient ``a``: here it is the sum all the same). The derivatives are those
+    of a full-rank ``a``; at a rank-deficient one the solution is not differentiable, and what the
+    rule gives there (nan, or large numbers) has no meaning.
+
+    >>> import numpy as np, compiler as cc
+    >>> x, residuals, rank, s = np.linalg.lstsq(cc.Tensor("A", (5, 2)), cc.Tensor("b", (5,)), rcond=None)
+    >>> x.shape, residuals.shape, rank
+    ((2,), (1,), None)
+    """
+    if rcond is not None:
+        raise ValueError(f"lstsq: only rcond=None (NumPy's default: machine precision times max(m, n)) is "
+                         f"supported, got rcond={rcond!r}")
+    a, b = _node(a, "lstsq"), _node(b, "the right-hand side of lstsq")
+    if len(a.shape) < 2:
+        raise ShapeError(f"lstsq: expected a matrix (or a batch of them, shape (..., m, n)), got shape {a.shape}")
+    vector = len(b.shape) == 1
+    if vector:
+        b = reshape(b, (b.shape[0], 1))
+    x = _build("lstsq", a, b)
+    m, n = a.shape[-2:]
+    if m > n:
+        r = _build("matmul", a, x) - b
+        residuals = tensors.sum(r * r, axis=-2)
+    else:
+        residuals = ir.constant(np.zeros(0))
+    if vector:
+        x = reshape(x, x.shape[:-1])
+    return LstsqResult(x, residuals, None, None)
 
 
 @implements(np.linalg.inv)

@@ -1,4 +1,4 @@
-"""The linear-algebra ops of the op table: solves, inverse, determinants, Cholesky, eigh.
+"""The linear-algebra ops of the op table: solves, least squares, inverse, determinants, Cholesky, eigh.
 
 Each works on the last two axes (square matrices) and broadcasts leading batch
 axes as NumPy does. Reverse-mode rules are matrix calculus written as IR built
@@ -55,6 +55,19 @@ def _solve_shape(name: str, a: tuple, b: tuple) -> tuple:
     return batch + b[-2:]
 
 
+def _lstsq_shape(a: tuple, b: tuple) -> tuple:
+    if len(a) < 2:
+        raise ShapeError(f"lstsq: expected a matrix (or a batch of them, shape (..., m, n)), got shape {a}")
+    if len(b) < 2 or b[-2] != a[-2]:
+        raise ShapeError(f"lstsq: the right-hand side must have shape (..., {a[-2]}, k) for a matrix of shape "
+                         f"{a}, got {b}")
+    try:
+        batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
+    except ValueError:
+        raise ShapeError(f"lstsq: the batch axes of shapes {a} and {b} do not broadcast together") from None
+    return batch + (a[-1], b[-1])
+
+
 # --- NumPy implementations: nan for a matrix that cannot be factored ---
 
 def _per_matrix(fn, arrays, out_shape, core: int):
@@ -93,6 +106,11 @@ def solve_triangular_impl(a, b, lower: bool, trans: bool):
 
     shape = _solve_shape("solve_triangular", a.shape, b.shape)
     return _per_matrix(lambda x, y: st(x, y, lower=lower, trans=int(trans), check_finite=False), (a, b), shape, 2)
+
+
+def lstsq_impl(a, b):
+    """``np.linalg.lstsq(a, b, rcond=None)[0]`` of each matrix of a batch (NumPy's takes one)."""
+    return _per_matrix(lambda x, y: np.linalg.lstsq(x, y, rcond=None)[0], (a, b), _lstsq_shape(a.shape, b.shape), 2)
 
 
 # --- builders ---
@@ -134,6 +152,28 @@ def _vjp_solve(args, out, g):
     gb = solve(_swap(a), g)                      # A^-T g
     ga = -apply("matmul", gb, _swap(out))       # -A^-T g X^T
     return sum_to(ga, a.shape), sum_to(gb, b.shape)
+
+
+def _vjp_lstsq(args, out, g):
+    # x = A^+ b. A tall (m >= n, full column rank): x = (A^T A)^-1 A^T b, so with z = (A^T A)^-1 g,
+    # b_bar = A z and A_bar = r z^T - A z x^T (r = b - A x). A wide (m < n, full row rank): the
+    # least-norm x = A^T w, w = (A A^T)^-1 b, so with y = (A A^T)^-1 A g, b_bar = y and
+    # A_bar = w g^T - y x^T - w (A^T y)^T. At a rank-deficient matrix the least-norm solution is not
+    # differentiable: its Gram matrix is singular, and these solves give nan or large numbers.
+    a, b = args
+    at = _swap(a)
+    if a.shape[-2] >= a.shape[-1]:
+        z = solve(apply("matmul", at, a), g)
+        az = apply("matmul", a, z)
+        r = b - apply("matmul", a, out)
+        ga = apply("matmul", r, _swap(z)) - apply("matmul", az, _swap(out))
+        return sum_to(ga, a.shape), sum_to(az, b.shape)
+    gram = apply("matmul", a, at)
+    w = solve(gram, b)
+    y = solve(gram, apply("matmul", a, g))
+    ga = (apply("matmul", w, _swap(g)) - apply("matmul", y, _swap(out))
+          - apply("matmul", w, _swap(apply("matmul", at, y))))
+    return sum_to(ga, a.shape), sum_to(y, b.shape)
 
 
 def _vjp_inv(args, out, g):
@@ -215,6 +255,7 @@ LINALG_OPS = [
     _linalg_op("solve", 2, lambda s, p: _solve_shape("solve", s[0], s[1]),
                _guarded(_solve_np, lambda a, b: _solve_shape("solve", a, b), 2),
                _vjp_solve),
+    _linalg_op("lstsq", 2, lambda s, p: _lstsq_shape(s[0], s[1]), lstsq_impl, _vjp_lstsq),
     _linalg_op("inv", 1, _square_shape("inv"), _guarded(np.linalg.inv, _same, 2), _vjp_inv),
     _linalg_op("det", 1, _batch_of("det"), lambda a: np.asarray(np.linalg.det(a), dtype=np.float64), _vjp_det),
     # slogdet as two ops: the sign (piecewise constant: no derivative) and log |det|
