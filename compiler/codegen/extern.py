@@ -32,3 +32,68 @@ def call(printer, node: Node, atoms) -> str:
         units = ["1.0" if j == part[1] else "0.0" for j in range(len(atoms))]
         return f"{name}({', '.join(list(atoms) + units)})"
     return f"{name}({', '.join(atoms)})" + "".join(f"[{k}]" for k in part[1:])
+
+
+# --- the llvm target: a call of the function's cfunc, by a symbol bound at load time ---
+
+#: the type of a declared function that writes its results through a first ``ptr`` argument
+#: (``void f(double *out, double x, ...)``): a gradient or a Hessian, whose tuple a C function
+#: cannot return
+OUT_POINTER = "out-pointer"
+
+
+def symbol(fn, which: str, arity: int) -> str:
+    """The LLVM symbol of ``which`` of the extern function ``fn`` (``runtime.extern`` binds it to a
+    ``numba.cfunc``'s address in each process). The fingerprint changes with the user's code, so
+    machine code in the disk cache never calls another version of it.
+
+    >>> from compiler.ir.extern import Extern
+    >>> def q(x): return x
+    >>> symbol(Extern(q), "grad", 1).startswith("cc_extern_q_")
+    True
+    """
+    return f"cc_extern_{sanitize(fn.name)}_{fn.fingerprint}_{which}{arity}"
+
+
+def llvm(e, node: Node, values: list) -> str:
+    """The LLVM lowering of an ``extern`` node (``codegen.llvm.Emitter`` ``e``, scalar operands
+    ``values``): ``f`` and ``jvp`` return a double; ``grad`` and ``hessian`` write every entry to a
+    stack buffer, of which the node reads its own. A vector kernel calls it lane by lane."""
+    fn, part = node.params
+    which, n = (part[0] if part else "f"), len(values)
+    name = symbol(fn, which, n)
+    from .llvm import _double
+    units = [_double(float(j == part[1])) for j in range(n)] if which == "jvp" else []
+    if which in ("grad", "hessian"):
+        count, index = (n, part[1]) if which == "grad" else (n * n, part[1] * n + part[2])
+        e.declared.add((name, n, OUT_POINTER))
+        buffer = e._fresh()
+        e.lines.append(f"  {buffer} = alloca double, i64 {count}")
+    else:
+        e.declared.add((name, n + len(units), "double"))
+
+    def one(scalars: list) -> str:
+        params = ", ".join(f"double {a}" for a in scalars + units)
+        r = e._fresh()
+        if which not in ("grad", "hessian"):
+            e.lines.append(f"  {r} = call double @{name}({params})")
+            return r
+        p = e._fresh()
+        e.lines.append(f"  call void @{name}(ptr {buffer}, {params})")
+        e.lines.append(f"  {p} = getelementptr inbounds double, ptr {buffer}, i64 {index}")
+        e.lines.append(f"  {r} = load double, ptr {p}")
+        return r
+    if e.width == 1:
+        return one(list(values))
+    result = "poison"
+    for lane in range(e.width):
+        scalars = []
+        for a in values:
+            s = e._fresh()
+            e.lines.append(f"  {s} = extractelement {e.T} {a}, i32 {lane}")
+            scalars.append(s)
+        r = e._fresh()
+        e.lines.append(f"  {r} = insertelement {e.T} {result}, double {one(scalars)}, i32 {lane}")
+        result = r
+    return result
+

@@ -88,7 +88,7 @@ class Code:
                     target = native_target(self.fn.inputs, self.fn.plan[role], role, False, compile=False)
                     if target is None:
                         return False
-                    self._targets[role] = target
+                    self._targets[role] = self._guarded(target, role)
             return True
         if self.fn.backend == "numba":
             from . import numba_cache
@@ -227,9 +227,20 @@ class Code:
                     if info.available:
                         if role == "value_and_grad":
                             fn._require_wrt()
-                        self._vectors[role] = native_target(fn.inputs, fn.plan[role], role, fn._progress,
-                                                            simd=info)
+                        self._vectors[role] = self._guarded(
+                            native_target(fn.inputs, fn.plan[role], role, fn._progress, simd=info), role)
             return self._vectors[role]
+
+    def _guarded(self, target: FlatTarget, role: str) -> FlatTarget:
+        """``target``, which calls a user's function (``cc.extern``) by its cfunc: a call during
+        which that raised runs again with the Python function (``FlatTarget.guard``)."""
+        if target.externs:
+            def rerun(point) -> list:
+                kernel = self.numpy_function(self.module.entries[role])
+                with np.errstate(all="ignore"):
+                    return [float(v) for v in np.hstack(_flatten(kernel(*map(np.float64, point))))]
+            target.guard(rerun)
+        return target
 
     def llvm_ir(self, role: str) -> str:
         """The LLVM IR of ``role``: the vector kernel where batches use it, else the scalar one."""
@@ -256,7 +267,7 @@ class Code:
                     self.fn._require_wrt()
                 progress = self.fn._progress if progress is None else progress
                 if self.fn.backend == "llvm":
-                    target = native_target(self.fn.inputs, self.fn.plan[role], role, progress)
+                    target = self._guarded(native_target(self.fn.inputs, self.fn.plan[role], role, progress), role)
                 else:
                     target = vm_target(self.program(role))
                 self._targets[role] = target
@@ -482,6 +493,13 @@ def _to_python(result):
     return float(result)
 
 
+
+
+def _flatten(result) -> list:
+    """Nested tuples of numbers and arrays as one list of arrays, in order."""
+    if isinstance(result, tuple):
+        return [a for r in result for a in _flatten(r)]
+    return [np.ravel(result)]
 
 
 def _numpy_kernel(fn):

@@ -76,3 +76,4 @@ def _returns(t, which: str, arity: int, types, shapes: tuple) -> bool:
 
 def _what(which: str) -> str:
     return "function " if which == "f" else f"{which} of "
+
