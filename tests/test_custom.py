@@ -494,4 +494,4 @@ def test_escape_bench_suite_runs_and_checks_its_methods():
     rows = escape.run(True, lambda: calls.append(1))
     assert len(calls) == SUITES["escape"].steps(True) == 3
     ratios = [r.extra["ratio"] for r in rows if "ratio" in r.extra]
-    assert len(ratios) == 4 and all(0.0 < q < 100.0 for q in ratios)
+    assert len(ratios) == 6 and all(0.0 < q < 100.0 for q in ratios)

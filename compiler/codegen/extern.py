@@ -28,10 +28,12 @@ def call(printer, node: Node, atoms) -> str:
     if name is None:
         name = printer.names.claim(sanitize("_" + fn.name + ("" if which == "f" else "_" + which)))
         externs[name] = (fn, which, tuple(a.shape for a in node.args))
+    given = fn.arguments([str(a) for a in atoms])  # static arguments: int literals (``int``, never text)
+    given = [a if isinstance(a, str) else repr(int(a)) for a in given]
     if which == "jvp":
         units = ["1.0" if j == part[1] else "0.0" for j in range(len(atoms))]
-        return f"{name}({', '.join(list(atoms) + units)})"
-    return f"{name}({', '.join(atoms)})" + "".join(f"[{k}]" for k in part[1:])
+        return f"{name}({', '.join(given + units)})"
+    return f"{name}({', '.join(given)})" + "".join(f"[{k}]" for k in part[1:])
 
 
 # --- the llvm target: a call of the function's cfunc, by a symbol bound at load time ---

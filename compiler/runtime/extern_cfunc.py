@@ -48,12 +48,13 @@ def address(fn, which: str, arity: int) -> int:
     key = (fn, which, arity)
     made = _cfuncs.get(key)
     if made is None:
-        check(fn, which, ((),) * arity)
+        check(fn, which, ((),) * arity)  # (with int64 for the static arguments)
         function = fn.f if which == "f" else getattr(fn, which)
         namespace = {"function": function, "count_error": _count_error, "ERRORS": ERRORS.ctypes.data,
                      "nan": math.nan}
         # our own template, of argument names a0, a1, ...: no user text
-        exec(builtins.compile(_wrapper_source(which, arity), f"<cc.extern {which} of {fn.name}>", "exec"),
+        source = _wrapper_source(which, arity, fn.static)
+        exec(builtins.compile(source, f"<cc.extern {which} of {fn.name}>", "exec"),
              namespace)  # noqa: S102
         double = numba.float64
         signature = (numba.void(numba.types.CPointer(double), *[double] * arity) if which in ("grad", "hessian")
@@ -62,15 +63,21 @@ def address(fn, which: str, arity: int) -> int:
     return made.address
 
 
-def _wrapper_source(which: str, arity: int) -> str:
+def _wrapper_source(which: str, arity: int, static: tuple) -> str:
+    """The wrapper's source: ``arity`` operands ``a0, a1, ...`` (and ``static``'s ints, as literals,
+    at their positions)."""
     args = [f"a{k}" for k in range(arity)]
+    called = list(args)
+    for position, value in static:
+        called.insert(position, repr(int(value)))
     if which in ("f", "jvp"):
         given = args + ([f"t{k}" for k in range(arity)] if which == "jvp" else [])
-        return (f"def wrapper({', '.join(given)}):\n    try:\n        return float(function({', '.join(given)}))\n"
+        called += given[arity:]
+        return (f"def wrapper({', '.join(given)}):\n    try:\n        return float(function({', '.join(called)}))\n"
                 "    except Exception:\n        count_error(ERRORS)\n        return nan\n")
     entries = [f"[{k}]" for k in range(arity)] if which == "grad" else \
         [f"[{i}][{j}]" for i in range(arity) for j in range(arity)]
     stores = "".join(f"        out[{k}] = r{e}\n" for k, e in enumerate(entries))
     fails = "".join(f"        out[{k}] = nan\n" for k in range(len(entries)))
-    return (f"def wrapper(out, {', '.join(args)}):\n    try:\n        r = function({', '.join(args)})\n{stores}"
+    return (f"def wrapper(out, {', '.join(args)}):\n    try:\n        r = function({', '.join(called)})\n{stores}"
             f"    except Exception:\n        count_error(ERRORS)\n{fails}")
