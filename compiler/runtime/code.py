@@ -235,11 +235,7 @@ class Code:
         """``target``, which calls a user's function (``cc.extern``) by its cfunc: a call during
         which that raised runs again with the Python function (``FlatTarget.guard``)."""
         if target.externs:
-            def rerun(point) -> list:
-                kernel = self.numpy_function(self.module.entries[role])
-                with np.errstate(all="ignore"):
-                    return [float(v) for v in np.hstack(_flatten(kernel(*map(np.float64, point))))]
-            target.guard(rerun)
+            target.guard(lambda: self.numpy_function(self.module.entries[role]))
         return target
 
     def llvm_ir(self, role: str) -> str:
@@ -493,13 +489,6 @@ def _to_python(result):
     return float(result)
 
 
-
-
-def _flatten(result) -> list:
-    """Nested tuples of numbers and arrays as one list of arrays, in order."""
-    if isinstance(result, tuple):
-        return [a for r in result for a in _flatten(r)]
-    return [np.ravel(result)]
 
 
 def _numpy_kernel(fn):

@@ -87,13 +87,18 @@ class FlatTarget:
             return shape(b[1][:])
         return call
 
-    def guard(self, rerun) -> None:
+    def guard(self, python_kernel) -> None:
         """For a kernel that calls a user's function (``cc.extern``): a call during which its cfunc
         caught an exception (``extern_cfunc.ERRORS`` changed) runs again in Python, point by point,
-        with ``rerun(point) -> outputs`` (its Python function): that raises the user's own exception.
-        (The count is per process: a call that only overlapped another thread's error gets the
-        Python function's results, which are right too.)"""
+        with the kernel ``python_kernel()`` returns (the generated source, calling the Python
+        function): that raises the user's own exception. (The count is per process: a call that only
+        overlapped another thread's error gets the Python function's results, which are right too.)"""
         from .extern_cfunc import ERRORS
+
+        def rerun(point) -> list:
+            with np.errstate(all="ignore"):
+                result = python_kernel()(*map(np.float64, point))
+            return [float(v) for v in np.hstack(_flatten(result))]
         self.rerun, batch = rerun, self.batch
 
         def guarded_batch(arrays, strides, out):
@@ -113,6 +118,13 @@ class FlatTarget:
             r = call(*args)
             return r if ERRORS[0] == before else shape(list(rerun(args)))
         return checked
+
+
+def _flatten(result) -> list:
+    """Nested tuples of numbers and arrays as one list of arrays, in order."""
+    if isinstance(result, tuple):
+        return [a for r in result for a in _flatten(r)]
+    return [np.ravel(result)]
 
 
 def _shaper(many: bool, n_values: int, k: int, role: str):
