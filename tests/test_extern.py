@@ -9,6 +9,7 @@ called point by point, closed forms and central differences.
 from __future__ import annotations
 
 import math
+import re
 
 import numba
 import numpy as np
@@ -115,6 +116,11 @@ def native():
 
 def test_llvm_calls_the_cfunc_against_ops_and_differences(native, ops):
     assert native.backend == "llvm" and "cc_extern_simpson_" in native._code.llvm_ir("value")
+    # the partials of one op at one point: one call of its gradient (two ops here), read from its buffer
+    from compiler.codegen import llvm
+    plan = native.plan["value_and_grad"]
+    text = llvm.emit(native.inputs, plan.outputs, plan.statements).text
+    assert len(re.findall(r"call void @cc_extern_simpson_\w+_grad2\(", text)) == 2
     for p in ((0.7, 1.3), (-1.2, 0.4)):
         assert native(*p) == pytest.approx(ops(*p), rel=1e-14)
         assert native.grad(*p) == pytest.approx(ops.grad(*p), rel=1e-13)

@@ -60,42 +60,65 @@ def symbol(fn, which: str, arity: int) -> str:
 def llvm(e, node: Node, values: list) -> str:
     """The LLVM lowering of an ``extern`` node (``codegen.llvm.Emitter`` ``e``, scalar operands
     ``values``): ``f`` and ``jvp`` return a double; ``grad`` and ``hessian`` write every entry to a
-    stack buffer, of which the node reads its own. A vector kernel calls it lane by lane."""
+    stack buffer, of which the node reads its own: the partials of one point cost one call (the
+    buffer is reused by the other partials of the same operands, in the same straight-line
+    function). A vector kernel calls it lane by lane (a buffer per lane)."""
     fn, part = node.params
     which, n = (part[0] if part else "f"), len(values)
     name = symbol(fn, which, n)
-    from .llvm import _double
-    units = [_double(float(j == part[1])) for j in range(n)] if which == "jvp" else []
-    if which in ("grad", "hessian"):
-        count, index = (n, part[1]) if which == "grad" else (n * n, part[1] * n + part[2])
-        e.declared.add((name, n, OUT_POINTER))
-        buffer = e._fresh()
-        e.lines.append(f"  {buffer} = alloca double, i64 {count}")
-    else:
+    if which not in ("grad", "hessian"):
+        from .llvm import _double
+        units = [f"double {_double(float(j == part[1]))}" for j in range(n)] if which == "jvp" else []
         e.declared.add((name, n + len(units), "double"))
 
-    def one(scalars: list) -> str:
-        params = ", ".join(f"double {a}" for a in scalars + units)
-        r = e._fresh()
-        if which not in ("grad", "hessian"):
-            e.lines.append(f"  {r} = call double @{name}({params})")
+        def one(lane: int, scalars: list) -> str:
+            r = e._fresh()
+            e.lines.append(f"  {r} = call double @{name}({', '.join([f'double {a}' for a in scalars] + units)})")
             return r
-        p = e._fresh()
-        e.lines.append(f"  call void @{name}(ptr {buffer}, {params})")
-        e.lines.append(f"  {p} = getelementptr inbounds double, ptr {buffer}, i64 {index}")
+        return _lanes(e, values, one)
+    count, index = (n, part[1]) if which == "grad" else (n * n, part[1] * n + part[2])
+    e.declared.add((name, n, OUT_POINTER))
+    calls = e.__dict__.setdefault("extern_calls", {})  # (symbol, operands) -> its buffer, filled
+    buffer = calls.get((name, tuple(values)))
+    if buffer is None:
+        buffer = calls[(name, tuple(values))] = e._fresh()
+        e.lines.append(f"  {buffer} = alloca double, i64 {count * e.width}")
+        for lane in range(e.width):
+            _fill(e, name, buffer, lane * count, _extract(e, values, lane))
+
+    def read(lane: int, scalars: list) -> str:
+        p, r = e._fresh(), e._fresh()
+        e.lines.append(f"  {p} = getelementptr inbounds double, ptr {buffer}, i64 {lane * count + index}")
         e.lines.append(f"  {r} = load double, ptr {p}")
         return r
+    return _lanes(e, values, read, extract=False)
+
+
+def _fill(e, name: str, buffer: str, offset: int, scalars: list) -> None:
+    p = e._fresh()
+    e.lines.append(f"  {p} = getelementptr inbounds double, ptr {buffer}, i64 {offset}")
+    e.lines.append(f"  call void @{name}(ptr {p}, {', '.join(f'double {a}' for a in scalars)})")
+
+
+def _extract(e, values: list, lane: int) -> list:
+    """The scalars of ``lane`` of vector ``values`` (the values themselves in a scalar kernel)."""
     if e.width == 1:
-        return one(list(values))
+        return list(values)
+    scalars = []
+    for a in values:
+        s = e._fresh()
+        e.lines.append(f"  {s} = extractelement {e.T} {a}, i32 {lane}")
+        scalars.append(s)
+    return scalars
+
+
+def _lanes(e, values: list, one, extract: bool = True) -> str:
+    """``one(lane, scalars)`` of a scalar kernel, or of each lane of a vector one, as a value."""
+    if e.width == 1:
+        return one(0, list(values))
     result = "poison"
     for lane in range(e.width):
-        scalars = []
-        for a in values:
-            s = e._fresh()
-            e.lines.append(f"  {s} = extractelement {e.T} {a}, i32 {lane}")
-            scalars.append(s)
-        r = e._fresh()
-        e.lines.append(f"  {r} = insertelement {e.T} {result}, double {one(scalars)}, i32 {lane}")
+        v, r = one(lane, _extract(e, values, lane) if extract else []), e._fresh()
+        e.lines.append(f"  {r} = insertelement {e.T} {result}, double {v}, i32 {lane}")
         result = r
     return result
-

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import threading
 
 import numba
 import numpy as np
@@ -29,6 +30,9 @@ from .extern import check
 
 ERRORS = np.zeros(1, dtype=np.int64)  # exceptions the cfuncs of this process caught, so far
 _cfuncs: dict = {}  # (Extern, which, arity) -> its numba.cfunc (its machine code lives as long)
+# one cfunc per key, ever: a second one made by another thread would be freed while a kernel
+# bound to its address still calls it
+_lock = threading.Lock()
 
 
 @intrinsic
@@ -46,6 +50,11 @@ def address(fn, which: str, arity: int) -> int:
     ``double f(double, ...)`` (``jvp``: the point, then the tangent), or ``void g(double *out,
     double, ...)`` writing the tuple of a gradient (a Hessian's rows one after another)."""
     key = (fn, which, arity)
+    with _lock:
+        return _made(fn, which, arity, key).address
+
+
+def _made(fn, which: str, arity: int, key: tuple):
     made = _cfuncs.get(key)
     if made is None:
         check(fn, which, ((),) * arity)  # (with int64 for the static arguments)
@@ -60,7 +69,7 @@ def address(fn, which: str, arity: int) -> int:
         signature = (numba.void(numba.types.CPointer(double), *[double] * arity) if which in ("grad", "hessian")
                      else double(*[double] * (2 * arity if which == "jvp" else arity)))
         made = _cfuncs[key] = numba.cfunc(signature)(namespace["wrapper"])
-    return made.address
+    return made
 
 
 def _wrapper_source(which: str, arity: int, static: tuple) -> str:
