@@ -166,7 +166,20 @@ def test_exceptions_on_llvm_are_the_users(native):
         with pytest.raises(ArithmeticError, match="checked_log_grad: v too large"):
             fn.grad(np.r_[1.0, 200.0])
         assert fn.grad(np.array([1.0, 4.0]))[0] == pytest.approx([2.0, 0.5], rel=1e-15)  # fine again after
-    assert native(0.7, 1.3) == pytest.approx(native(0.7, 1.3))
+    # what Numba cannot make a C function of is refused with the user's function named
+    with pytest.raises(cc.CompilerError, match="the function pair returns UniTuple.*expected a number"):
+        cc.compile(cc.extern(pair)(x), [x], wrt=[], backend="llvm")(1.0)
+    with pytest.raises(cc.UnsupportedError, match="plain is a plain Python function.*numba.njit"):
+        cc.compile(cc.extern(plain)(x), [x], wrt=[], backend="llvm")(1.0)
+
+
+@numba.njit
+def pair(v):
+    return (v, v)
+
+
+def plain(v):
+    return v + 1.0
 
 
 def _scaled(c):

@@ -26,7 +26,8 @@ from llvmlite import ir as lir
 from numba.core import types
 from numba.extending import intrinsic
 
-from .extern import check
+from ..errors import UnsupportedError
+from .extern import _what, check
 
 ERRORS = np.zeros(1, dtype=np.int64)  # exceptions the cfuncs of this process caught, so far
 _cfuncs: dict = {}  # (Extern, which, arity) -> its numba.cfunc (its machine code lives as long)
@@ -57,8 +58,12 @@ def address(fn, which: str, arity: int) -> int:
 def _made(fn, which: str, arity: int, key: tuple):
     made = _cfuncs.get(key)
     if made is None:
-        check(fn, which, ((),) * arity)  # (with int64 for the static arguments)
         function = fn.f if which == "f" else getattr(fn, which)
+        if not hasattr(function, "py_func"):
+            raise UnsupportedError(
+                f"cc.extern: the {_what(which)}{fn.name} is a plain Python function; the llvm target calls a "
+                "C function made of it, so it must be a numba.njit function (or use backend='python')")
+        check(fn, which, ((),) * arity)  # (with int64 for the static arguments)
         namespace = {"function": function, "count_error": _count_error, "ERRORS": ERRORS.ctypes.data,
                      "nan": math.nan}
         # our own template, of argument names a0, a1, ...: no user text
