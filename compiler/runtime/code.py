@@ -232,8 +232,7 @@ class Code:
             return self._vectors[role]
 
     def _guarded(self, target: FlatTarget, role: str) -> FlatTarget:
-        """``target``, which calls a user's function (``cc.extern``) by its cfunc: a call during
-        which that raised runs again with the Python function (``FlatTarget.guard``)."""
+        """``target``; if it calls a user's cfunc (``cc.extern``), guarded (``FlatTarget.guard``)."""
         if target.externs:
             target.guard(lambda: self.numpy_function(self.module.entries[role]))
         return target
