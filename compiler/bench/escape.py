@@ -8,7 +8,9 @@ Cases, each a paired ratio over interleaved repeats (medians, compile excluded):
 * ``extern``: a user's ``numba.njit`` function of two scalars (and its gradient)
   called through ``cc.extern`` over a batch of 10^6 points, beside a hand-written
   ``njit`` loop calling the same function (one thread each: a batch that calls a
-  user's function runs on one thread, so that its exceptions are raised). Target: 1x;
+  user's function runs on one thread, so that its exceptions are raised). Target: 1x.
+  The same through the llvm target (``numba.cfunc`` called by address from the vector batch,
+  lane by lane), on one thread too (``one_thread``);
 * ``custom_jvp``: ``log1pexp(x) * y`` with a custom jvp rule, value and gradient over
   10^6 points, beside the same expression written inline. Target: 1x;
 * ``root``: Kepler's equation solved by ``cc.root`` (``max_iter=10``) over 10^5
@@ -25,7 +27,7 @@ import numpy as np
 
 import compiler as cc
 
-from .common import MismatchError, Row, first_call, measure
+from .common import MismatchError, Row, first_call, measure, one_thread
 
 SUITE = "escape"
 POINTS = 1_000_000
@@ -102,22 +104,31 @@ def run(quick: bool, progress) -> list[Row]:
     rows = []
 
     # a user's function, through cc.extern and by hand
-    fn = cc.compile(cc.extern(bump, grad=bump_grad)(x, y), [x, y], backend="numba")
+    Q = cc.extern(bump, grad=bump_grad)
+    fn = cc.compile(Q(x, y), [x, y], backend="numba")
+    native = cc.compile(Q(x, y), [x, y], backend="llvm")
     out, gx, gy = np.empty(points), np.empty(points), np.empty(points)
     _, ready = first_call(fn.value_and_grad, xs, ys)
     first_call(fn, xs, ys)
+    _, native_ready = first_call(native.value_and_grad, xs, ys)
+    first_call(native, xs, ys)
     _by_hand(xs, ys, out)
     _by_hand_grad(xs, ys, out, gx, gy)
-    check_close("extern value", out, fn(xs, ys), 1e-15)
-    check_close("extern gradient", np.array([gx, gy]), np.array(fn.value_and_grad(xs, ys)[1]), 1e-15)
-    t = measure({"cc.extern value": lambda: fn(xs, ys), "njit loop value": lambda: _by_hand(xs, ys, out),
-                 "cc.extern value and gradient": lambda: fn.value_and_grad(xs, ys),
-                 "njit loop value and gradient": lambda: _by_hand_grad(xs, ys, out, gx, gy)}, repeats, min_time)
+    for name, f in (("numba", fn), ("llvm", native)):
+        check_close(f"extern value ({name})", out, f(xs, ys), 1e-15)
+        check_close(f"extern gradient ({name})", np.array([gx, gy]), np.array(f.value_and_grad(xs, ys)[1]), 1e-15)
+    with one_thread():
+        t = measure({"cc.extern value": lambda: fn(xs, ys), "njit loop value": lambda: _by_hand(xs, ys, out),
+                     "cc.extern (llvm) value": lambda: native(xs, ys),
+                     "cc.extern value and gradient": lambda: fn.value_and_grad(xs, ys),
+                     "cc.extern (llvm) value and gradient": lambda: native.value_and_grad(xs, ys),
+                     "njit loop value and gradient": lambda: _by_hand_grad(xs, ys, out, gx, gy)}, repeats, min_time)
     case = f"extern: exp(-x^2) sin(y) + x y, {points:,} points"
     for what in ("value", "value and gradient"):
-        ratio = t[f"cc.extern {what}"].ratio_to(t[f"njit loop {what}"])
-        rows.append(_row(case, f"cc.extern {what}", t[f"cc.extern {what}"], points, ready,
-                         f"{ratio:.2f}x the hand-written loop (target 1x)", ratio=ratio))
+        for method, ready_s in ((f"cc.extern {what}", ready), (f"cc.extern (llvm) {what}", native_ready)):
+            ratio = t[method].ratio_to(t[f"njit loop {what}"])
+            rows.append(_row(case, method, t[method], points, ready_s,
+                             f"{ratio:.2f}x the hand-written loop (target 1x)", ratio=ratio))
         rows.append(_row(case, f"njit loop {what}", t[f"njit loop {what}"], points, None))
     progress()
 

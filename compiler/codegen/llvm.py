@@ -30,12 +30,13 @@ Each op's lowering is its ``llvm`` entry in ``ops.OPS``: a function of an
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..ir import Node
 from ..ir.ops import OPS
 from ..ir.special import SYMBOL_PREFIX
+from . import extern
 
 CHUNK = 1000        # statements per LLVM function
 
@@ -180,6 +181,9 @@ class NativeModule:
     n_in: int
     n_out: int
     n_scratch: int
+    # LLVM symbol -> (ir.extern.Extern, "f" | "grad" | "hessian" | "jvp", arity): a user's functions,
+    # whose cfunc addresses ``runtime.llvm`` binds in each process
+    externs: dict = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -233,7 +237,10 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             return v
 
         for node in nodes:
-            r = OPS[node.op].llvm(e, *[value(a) for a in node.args])
+            if node.op == "extern":  # a user's function: the lowering needs the node's params
+                r = extern.llvm(e, node, [value(a) for a in node.args])
+            else:
+                r = OPS[node.op].llvm(e, *[value(a) for a in node.args])
             local[node.id] = r
             as_double = None
             if node.id in scratch or node.id in out_positions:
@@ -267,7 +274,13 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
         functions = [_module_text(d, [p]) for d, p in parts]
         declares = [f"declare void @part{c}(ptr, ptr, i64, ptr) nounwind" for c in range(len(chunks))]
         functions.append(_module_text(declared, declares + entry))
-    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)))
+    externs = {}
+    for node in statements:
+        if node.op == "extern":
+            fn, part = node.params
+            which = part[0] if part else "f"
+            externs[extern.symbol(fn, which, len(node.args))] = (fn, which, len(node.args))
+    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)), externs)
 
 
 def _batch_loop(vector: str, width: int, n_in: int) -> str:
@@ -298,7 +311,8 @@ def _skip_dispatch(function: str) -> str:
 
 
 def _module_text(declared: set, definitions: list[str]) -> str:
-    decls = [f"declare {t} @{name}({', '.join([t] * arity)}{_skip_dispatch(name).replace(' 0', '')}) nounwind"
+    decls = [f"declare void @{name}(ptr{', double' * arity}) nounwind" if t == extern.OUT_POINTER else
+             f"declare {t} @{name}({', '.join([t] * arity)}{_skip_dispatch(name).replace(' 0', '')}) nounwind"
              for name, arity, t in sorted(declared)]
     return "\n\n".join(decls + definitions) + "\n"
 

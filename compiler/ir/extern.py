@@ -27,12 +27,30 @@ from ..errors import CompilerError
 
 
 class Extern:
-    """A user's function (and its derivatives), by reference; pickled by its import path."""
+    """A user's function (and its derivatives), by reference; pickled by its import path.
 
-    def __init__(self, f, grad=None, hessian=None, jvp=None, name: str | None = None):
+    ``static``: ``(position, int)`` pairs, arguments that are not differentiated (``nondiff_argnums``):
+    every call passes them, the node's operands are the other arguments, and ``grad``, ``hessian``
+    and the tangents of ``jvp`` are of those others only.
+    """
+
+    def __init__(self, f, grad=None, hessian=None, jvp=None, name: str | None = None, static: tuple = ()):
         self.f, self.grad, self.hessian, self.jvp = f, grad, hessian, jvp
         self.name = name or getattr(f, "__name__", "extern")
-        self.fingerprint = _fingerprint(f, grad, hessian, jvp)
+        self.static = tuple(static)
+        self.fingerprint = _fingerprint(f, grad, hessian, jvp, static=self.static)
+
+    def with_static(self, static: tuple) -> "Extern":
+        """The same functions, called with the non-differentiated arguments ``static``."""
+        return Extern(self.f, self.grad, self.hessian, self.jvp, self.name, static)
+
+    def arguments(self, values: list) -> list:
+        """The arguments of a call, in the user's order: ``values`` (the operands) with the static
+        ones inserted at their positions."""
+        out = list(values)
+        for position, value in self.static:
+            out.insert(position, value)
+        return out
 
     def function(self, part: tuple):
         """The callable of ``part`` (``f``, ``grad``, ``hessian`` or ``jvp``)."""
@@ -42,10 +60,10 @@ class Extern:
         return (self.f, self.grad, self.hessian, self.jvp)
 
     def __eq__(self, other):
-        return isinstance(other, Extern) and self._all() == other._all()
+        return isinstance(other, Extern) and self._all() == other._all() and self.static == other.static
 
     def __hash__(self):
-        return hash(tuple(id(f) for f in self._all()))
+        return hash((tuple(id(f) for f in self._all()), self.static))
 
     def __repr__(self) -> str:  # the same in every process (part of the node's skey); changes with the code
         return f"Extern({self.name}, {self.fingerprint})"
@@ -66,7 +84,7 @@ class Extern:
                     f"cc.extern: {what} function {qualname or fn!r} is defined {where}, which another process "
                     "cannot import; define it at the top level of an importable module to use processes or Dask")
             paths.append((module, qualname))
-        return (_from_paths, (tuple(paths), self.name))
+        return (_from_paths, (tuple(paths), self.name, self.static))
 
 
 def _lookup(module: str, qualname: str):
@@ -79,17 +97,18 @@ def _lookup(module: str, qualname: str):
         return None
 
 
-def _from_paths(paths, name):
+def _from_paths(paths, name, static=()):
     fs = [None if p is None else _lookup(*p) for p in paths]
     for p, fn in zip(paths, fs):
         if p is not None and fn is None:
             raise CompilerError(f"cc.extern: cannot import {p[0]}.{p[1]} in this process")
-    return Extern(*fs, name=name)
+    return Extern(*fs, name=name, static=static)
 
 
-def _fingerprint(*fns) -> str:
-    """A digest of the functions' names and bytecode: a changed function is another op."""
-    h = hashlib.sha256()
+def _fingerprint(*fns, static: tuple = ()) -> str:
+    """A digest of the functions' names and bytecode (and the static arguments): a changed function
+    is another op."""
+    h = hashlib.sha256(repr(static).encode())
     for fn in fns:
         py = getattr(fn, "py_func", fn)
         code = getattr(py, "__code__", None)
@@ -140,23 +159,26 @@ def _fold(*args, params):
     from .node import constant
     fn, part = params
     values = [float(a.value) for a in args]
-    return constant(float(call(getattr(fn.function(part), "py_func", fn.function(part)), part, values)))
+    return constant(float(call(fn, getattr(fn.function(part), "py_func", fn.function(part)), part, values)))
 
 
-def call(function, part: tuple, values: list):
-    """``part`` of the extern function at ``values``, ``function`` being the callable of the part."""
+def call(fn: Extern, function, part: tuple, values: list):
+    """``part`` of the extern function ``fn`` at ``values`` (its operands), ``function`` being the
+    callable of the part."""
     if part and part[0] == "jvp":
-        return function(*values, *(float(j == part[1]) for j in range(len(values))))
-    result = function(*values)
+        return function(*fn.arguments(values), *(float(j == part[1]) for j in range(len(values))))
+    result = function(*fn.arguments(values))
     for k in part[1:]:
         result = result[k]
     return result
 
 
 def label(node) -> str:
-    """How an extern node reads in expressions: ``q``, ``q.grad[k]``, ``q.hessian[i][j]``."""
+    """How an extern node reads in expressions: ``q``, ``q.grad[k]``, ``q.hessian[i][j]`` (``q[1=64]``
+    with a static argument 64 at position 1)."""
     fn, part = node.params
-    return fn.name + ("" if not part else f".{part[0]}" + "".join(f"[{k}]" for k in part[1:]))
+    static = "[" + ", ".join(f"{k}={v}" for k, v in fn.static) + "]" if fn.static else ""
+    return fn.name + static + ("" if not part else f".{part[0]}" + "".join(f"[{k}]" for k in part[1:]))
 
 
 def extern_ops():

@@ -88,7 +88,7 @@ class Code:
                     target = native_target(self.fn.inputs, self.fn.plan[role], role, False, compile=False)
                     if target is None:
                         return False
-                    self._targets[role] = target
+                    self._targets[role] = self._guarded(target, role)
             return True
         if self.fn.backend == "numba":
             from . import numba_cache
@@ -229,9 +229,15 @@ class Code:
                     if info.available:
                         if role == "value_and_grad":
                             fn._require_wrt()
-                        self._vectors[role] = native_target(fn.inputs, fn.plan[role], role, fn._progress,
-                                                            simd=info)
+                        self._vectors[role] = self._guarded(
+                            native_target(fn.inputs, fn.plan[role], role, fn._progress, simd=info), role)
             return self._vectors[role]
+
+    def _guarded(self, target: FlatTarget, role: str) -> FlatTarget:
+        """``target``; if it calls a user's cfunc (``cc.extern``), guarded (``FlatTarget.guard``)."""
+        if target.externs:
+            target.guard(lambda: self.numpy_function(self.module.entries[role]))
+        return target
 
     def llvm_ir(self, role: str) -> str:
         """The LLVM IR of ``role``: the vector kernel where batches use it, else the scalar one."""
@@ -258,7 +264,7 @@ class Code:
                     self.fn._require_wrt()
                 progress = self.fn._progress if progress is None else progress
                 if self.fn.backend == "llvm":
-                    target = native_target(self.fn.inputs, self.fn.plan[role], role, progress)
+                    target = self._guarded(native_target(self.fn.inputs, self.fn.plan[role], role, progress), role)
                 else:
                     target = vm_target(self.program(role))
                 self._targets[role] = target

@@ -38,22 +38,24 @@ def bind(externs: dict, compiled: bool) -> dict:
 
 
 def check(fn, which: str, shapes: tuple) -> None:
-    """Compile ``which`` of ``fn`` for float64 arguments of ``shapes`` and check what it returns."""
+    """Compile ``which`` of ``fn`` for float64 arguments of ``shapes`` (int64 for its static ones)
+    and check what it returns."""
     import numba
     from numba.core import types
     function = fn.f if which == "f" else getattr(fn, which)
-    key = (function, which, shapes)
+    key = (function, which, shapes, tuple(k for k, _ in fn.static))
     if key in _checked or not hasattr(function, "py_func"):
         return
     arity = len(shapes)
-    signature = tuple(types.Array(types.float64, len(s), "A") if s else types.float64 for s in shapes)
-    signature += signature if which == "jvp" else ()
+    operands = tuple(types.Array(types.float64, len(s), "A") if s else types.float64 for s in shapes)
+    signature = tuple(t if isinstance(t, types.Type) else types.int64 for t in fn.arguments(list(operands)))
+    signature += operands if which == "jvp" else ()
     n = len(signature)
     try:
         function.compile(signature)
     except numba.core.errors.TypingError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CompilerError(f"cc.extern: Numba cannot compile the {_what(which)}{fn.name} for {n} float64 "
+        raise CompilerError(f"cc.extern: Numba cannot compile the {_what(which)}{fn.name} for {n} "
                             f"argument(s) {signature}: {first}") from None
     returned = function.overloads[signature].signature.return_type
     expected = {"f": "a number", "jvp": "a number", "grad": f"a tuple of {arity} partials (each of its argument's shape)",
@@ -76,3 +78,4 @@ def _returns(t, which: str, arity: int, types, shapes: tuple) -> bool:
 
 def _what(which: str) -> str:
     return "function " if which == "f" else f"{which} of "
+

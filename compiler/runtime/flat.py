@@ -40,33 +40,30 @@ class FlatTarget:
         self.n_in, self.n_out = n_in, n_out
         self.scalar, self.batch = scalar, batch  # scalar(x, out); batch(arrays, strides, out2d)
         self.native = native  # (ctypes function, scratch size) of machine code: a faster scalar path
+        self.externs = False  # whether the kernel calls a user's function (cc.extern)
+        self.rerun = None  # a user's function (cc.extern) is called: see ``guard``
 
     def scalar_call(self, many: bool, n_values: int, k: int, role: str):
         n_in, n_out, scalar = self.n_in, self.n_out, self.scalar
-        if self.native is not None:
-            return self._native_call(many, n_values, k, role)
+        shape = _shaper(many, n_values, k, role)
+        call = self._native_call(shape, many, n_values, k, role) if self.native is not None else None
+        if call is None:
+            def call(*args):
+                if len(args) != n_in:
+                    raise TypeError("argument count")  # the checked slow path explains
+                try:
+                    x = np.array(args, dtype=np.float64)
+                except (TypeError, ValueError, OverflowError):
+                    raise TypeError("not numbers") from None
+                if x.ndim != 1:
+                    raise TypeError("arrays")  # the slow path runs the batch
+                out = np.empty(n_out)
+                scalar(x, out)
+                return shape(out.tolist())
+        return call if self.rerun is None else self._checked(call, shape)
 
-        def call(*args):
-            if len(args) != n_in:
-                raise TypeError("argument count")  # the checked slow path explains
-            try:
-                x = np.array(args, dtype=np.float64)
-            except (TypeError, ValueError, OverflowError):
-                raise TypeError("not numbers") from None
-            if x.ndim != 1:
-                raise TypeError("arrays")  # the slow path runs the batch
-            out = np.empty(n_out)
-            scalar(x, out)
-            r = out.tolist()
-            if role == "value":
-                return r[0] if not many else tuple(r)
-            if not many:
-                return r[0], tuple(r[1:])
-            return tuple(r[:n_values]), out[n_values:].reshape(n_values, k)
-        return call
-
-    def _native_call(self, many: bool, n_values: int, k: int, role: str):
-        """One point through a CPython function made for the kernel (``native_entry``: about 50 ns
+    def _native_call(self, shape, many: bool, n_values: int, k: int, role: str):
+        """One point through a CPython function made for the kernel (``native_entry``: about 0.2 us
         a call), or else through ctypes buffers of this thread (about 1.5 us: no NumPy array per
         call)."""
         from . import native_entry
@@ -76,11 +73,7 @@ class FlatTarget:
             if not many:
                 return native_entry.entry(self.kernel, "value_and_grad")
             flat = native_entry.entry(self.kernel, "all")
-
-            def jacobian(*args):
-                r = flat(*args)
-                return r[:n_values], np.array(r[n_values:]).reshape(n_values, k)
-            return jacobian
+            return lambda *args: shape(flat(*args))
         import ctypes
         n_in, n_out = self.n_in, self.n_out
         cfunc, n_scratch = self.native
@@ -100,13 +93,58 @@ class FlatTarget:
             except (TypeError, ValueError, OverflowError):
                 raise TypeError("not numbers") from None  # arrays, ints beyond float range: the slow path
             cfunc(b[3], b[4], 1, b[5])
-            r = b[1][:]
-            if role == "value":
-                return r[0] if not many else tuple(r)
-            if not many:
-                return r[0], tuple(r[1:])
-            return tuple(r[:n_values]), np.array(r[n_values:]).reshape(n_values, k)
+            return shape(b[1][:])
         return call
+
+    def guard(self, python_kernel) -> None:
+        """For a kernel that calls a user's function (``cc.extern``): a call during which its cfunc
+        caught an exception (``extern_cfunc.ERRORS`` changed) runs again in Python, point by point,
+        with the kernel ``python_kernel()`` returns (the generated source, calling the Python
+        function): that raises the user's own exception. (The count is per process: a call that only
+        overlapped another thread's error gets the Python function's results, which are right too.)"""
+        from .extern_cfunc import ERRORS
+
+        def rerun(point) -> list:
+            with np.errstate(all="ignore"):
+                result = python_kernel()(*map(np.float64, point))
+            return [float(v) for v in np.hstack(_flatten(result))]
+        self.rerun, batch = rerun, self.batch
+
+        def guarded_batch(arrays, strides, out):
+            before = int(ERRORS[0])
+            batch(arrays, strides, out)
+            if ERRORS[0] != before:
+                for i in range(out.shape[1]):
+                    out[:, i] = rerun([a[i * s] for a, s in zip(arrays, strides)])
+        self.batch = guarded_batch
+
+    def _checked(self, call, shape):
+        from .extern_cfunc import ERRORS
+        rerun = self.rerun
+
+        def checked(*args):
+            before = int(ERRORS[0])
+            r = call(*args)
+            return r if ERRORS[0] == before else shape(list(rerun(args)))
+        return checked
+
+
+def _flatten(result) -> list:
+    """Nested tuples of numbers and arrays as one list of arrays, in order."""
+    if isinstance(result, tuple):
+        return [a for r in result for a in _flatten(r)]
+    return [np.ravel(result)]
+
+
+def _shaper(many: bool, n_values: int, k: int, role: str):
+    """What a call of ``role`` returns, from the flat outputs (values, then the Jacobian by rows)."""
+    def shape(r: list):
+        if role == "value":
+            return r[0] if not many else tuple(r)
+        if not many:
+            return r[0], tuple(r[1:])
+        return tuple(r[:n_values]), np.array(r[n_values:]).reshape(n_values, k)
+    return shape
 
 
 def progress_bar(total: int, what: str, enabled: bool):
@@ -176,6 +214,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
             native_batch.vector_batch(loop, address, n_scratch, width, arrays, strides, out)
         target = FlatTarget(len(inputs), module.n_out, None, vector_batch)
         target.kernel, target.module, target.loaded = kernel, module, loaded
+        target.externs = bool(module.externs)
         return target
 
     def scalar(x, out):
@@ -189,6 +228,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
 
     target = FlatTarget(len(inputs), module.n_out, scalar, batch, native=(cfunc, n_scratch))
     target.kernel = kernel  # keeps the machine code alive
+    target.externs = bool(module.externs)  # (then ``guard`` must be called before it is used)
     target.loaded = loaded  # from the disk cache (per_process counts it)
     return target
 

@@ -132,11 +132,13 @@ class CompiledFunction(GeneratedSource):
         self._tensor = any(n.shape for n in self.inputs) or any(n.shape or n.op == "scan" for n in order)
         # a user's function (cc.extern): NumPy tier first, then Numba; the flat targets cannot call it
         self._extern = ir.extern.called(order)
-        if self._extern and backend in FLAT_TARGETS:
-            raise UnsupportedError(f"backend {backend!r} cannot call a cc.extern function (a user's Numba "
-                                   "function); use backend 'auto' or 'numba' (it calls the compiled function) "
-                                   "or 'python' (it calls its Python function)")
-        self._tensor = self._tensor or self._extern
+        if self._extern and backend == "vm":
+            raise UnsupportedError("backend 'vm' cannot call a cc.extern function (a user's Numba "
+                                   "function); use backend 'auto' or 'numba' (it calls the compiled function), "
+                                   "'llvm' (it calls its cfunc) or 'python' (it calls its Python function)")
+        # the llvm target calls a cfunc of the user's function (scalar arguments); the others run it
+        # as a function of tensors, whose NumPy tier ("auto", "python") calls its Python function
+        self._tensor = self._tensor or (self._extern and backend != "llvm")
         if self._tensor and backend in FLAT_TARGETS and any(n.op == "scan" for n in order):
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions without loops; this one has "
                                    "a loop (cc.scan, cc.fori_loop): use backend 'auto' or 'numba' (its loop "

@@ -112,12 +112,18 @@ class NativeKernel:
 
     def __init__(self, objects: list[bytes], module: NativeModule):
         llvm, _ = _llvm()
+        externs = {}
+        if module.externs:  # a user's functions (cc.extern): their cfuncs, compiled in this process
+            from . import extern_cfunc
+            externs = {symbol: extern_cfunc.address(*spec) for symbol, spec in module.externs.items()}
         with _init_lock:
             empty = llvm.parse_assembly("")
             empty.triple = llvm.get_process_triple()
             # the engine owns (and frees) its target machine: one of its own
             self._engine = llvm.create_mcjit_compiler(empty, _new_target_machine(llvm))
             bind_special_functions(llvm, module.text)
+            for symbol, address in externs.items():  # (bound again by each kernel: another function may
+                llvm.add_symbol(symbol, address)      # have the same fingerprint, other global values)
             for obj in objects:
                 self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()
