@@ -126,6 +126,8 @@ class Rodas4(Method):
 
 def _dot(coefficients, values):
     terms = [c * v for c, v in zip(coefficients, values) if c != 0.0]
+    if not terms:
+        return 0.0
     total = terms[0]
     for term in terms[1:]:
         total = total + term
