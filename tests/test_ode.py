@@ -193,25 +193,55 @@ def test_hessian_with_derivatives_2_against_differences_of_the_gradient():
 
 
 @pytest.fixture(scope="module")
-def lv_numba(lv_loss):
-    _, loss, inputs = lv_loss
-    fn = cc.compile(loss, inputs, wrt=inputs[:2], backend="numba")
-    fn.wait()
-    return fn
+def decay_numba():
+    k, y0 = cc.symbols("k y0")
+    ts = np.linspace(0.0, 2.0, 5)
+    Y = cc.odeint(lambda y, t, k: -k * y + cc.sin(t), y0, ts, k, method="dopri5", rtol=1e-10, atol=1e-12)
+    loss = cc.sum(Y * Y)
+    return (cc.compile(loss, [k, y0], backend="numba"), cc.compile(loss, [k, y0], backend="python"))
 
 
-def test_numba_equals_python_and_batches_equal_points(lv_loss, lv_numba):
-    _, loss, inputs = lv_loss
-    py = cc.compile(loss, inputs, wrt=inputs[:2], backend="python")
-    y0 = np.array([10.0, 5.0])
-    data = lv_reference(LV_TRUE, y0)
-    v, (gp, gy) = lv_numba.value_and_grad(LV_TRUE * 0.97, y0, data)
-    w, (hp, hy) = py.value_and_grad(LV_TRUE * 0.97, y0, data)
+def test_numba_equals_python(decay_numba):
+    nb, py = decay_numba
+    v, g = nb.value_and_grad(0.8, 1.5)
+    w, h = py.value_and_grad(0.8, 1.5)
     assert v == pytest.approx(w, rel=1e-12)
-    np.testing.assert_allclose(gp, hp, rtol=1e-10)
-    ps = LV_TRUE * np.linspace(0.9, 1.1, 4)[:, None]
-    values = lv_numba(ps, y0, data)
-    np.testing.assert_allclose(values, [lv_numba(q, y0, data) for q in ps], rtol=1e-13)
+    np.testing.assert_allclose(g, h, rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_numba_batches_equal_points(decay_numba):
+    nb, _ = decay_numba
+    ks = np.linspace(0.5, 1.5, 4)
+    values, (dk, dy) = nb.value_and_grad(ks, 1.5)
+    points = [nb.value_and_grad(k, 1.5) for k in ks]
+    np.testing.assert_allclose(values, [p[0] for p in points], rtol=1e-13)
+    np.testing.assert_allclose(dk, [p[1][0] for p in points], rtol=1e-13)
+
+
+def test_ode_bridge_for_solve_ivp_dense_and_sparse():
+    mu = cc.Symbol("mu")
+    y, t = cc.Tensor("y", (2,)), cc.Symbol("t")
+    fn = cc.compile(cc.stack([y[1], mu * (1 - y[0] ** 2) * y[1] - y[0]]), [y, t, mu], backend="python")
+    fun, jac = fn.ode(1000.0)
+    state = np.array([2.0, -0.3])
+    np.testing.assert_allclose(jac(0.0, state), central(lambda q: fun(0.0, q), state, 1e-6).T, rtol=1e-6)
+    ours = solve_ivp(fun, (0.0, 100.0), [2.0, 0.0], method="Radau", jac=jac, rtol=1e-8, atol=1e-10)
+    ref = solve_ivp(lambda t, y: [y[1], 1000.0 * (1 - y[0] ** 2) * y[1] - y[0]], (0.0, 100.0), [2.0, 0.0],
+                    method="Radau", rtol=1e-8, atol=1e-10)
+    assert ours.success and ours.y[0, -1] == pytest.approx(ref.y[0, -1], rel=1e-5)
+    # diffusion on 12 cells: a tridiagonal Jacobian, given to SciPy as sparse
+    u, D = cc.Tensor("u", (12,)), cc.Symbol("D")
+    lap = cc.stack([D * ((u[i - 1] if i else 0.0) - 2 * u[i] + (u[i + 1] if i < 11 else 0.0)) for i in range(12)])
+    heat = cc.compile(lap, [u, t, D], backend="python").ode(0.5, sparse=True)
+    pattern = heat.jac_sparsity
+    assert pattern.nnz == 12 + 2 * 11
+    J = heat.jac(0.0, np.ones(12))
+    assert J.format == "csc" and J[0, 0] == -1.0 and J[0, 1] == 0.5
+    sol = solve_ivp(heat.fun, (0.0, 1.0), np.ones(12), method="BDF", jac=heat.jac, jac_sparsity=pattern)
+    assert sol.success
+    with pytest.raises(TypeError, match="parameter"):
+        cc.compile(lap, [u, t, D], backend="python").ode()
 
 
 @pytest.mark.slow

@@ -23,7 +23,6 @@ second derivative recurses (``derivatives=2``).
 
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Callable
 
@@ -43,7 +42,6 @@ METHODS = ("auto", "dopri5", "rodas4")
 DEFAULT_MAX_STEPS = 100_000
 STIFF = 1000.0  # "auto": stiff when the span holds more than this many of the fastest initial time scale
 _depth = threading.local()
-_TAGS = itertools.count(1)
 
 
 def odeint(rhs: Callable, y0, t, *params, method: str = "auto", rtol: float = 1e-8, atol: float = 1e-10,
@@ -116,7 +114,7 @@ def _times(t) -> Node:
 
 
 def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol, max_steps, derivatives, depth):
-    tag = f"<ode{depth}.{next(_TAGS)}"
+    tag = f"<odeint#{depth}"  # by depth alone: the same solve gets the same names (and cache key) in every process
     y0p = ir.symbol(f"{tag} y0>", y0.shape)
     tp = ir.symbol(f"{tag} t>", times.shape)
     ps = [ir.symbol(f"{tag} p{k}>", a.shape) for k, a in enumerate(args)]
