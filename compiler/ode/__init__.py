@@ -60,6 +60,12 @@ def odeint(rhs: Callable, y0, t, *params, method: str = "auto", rtol: float = 1e
     >>> y.shape
     (3, 2)
     """
+    return _odeint(rhs, y0, t, params, method, rtol, atol, max_steps, derivatives, full_output, 0)
+
+
+def _odeint(rhs, y0, t, params, method, rtol, atol, max_steps, derivatives, full_output, block: int):
+    """``odeint``; ``block`` > 0: the system is a sensitivity system whose Jacobian is block lower
+    triangular with ``block x block`` blocks, the diagonal ones all equal (``_block_solve``)."""
     if method not in METHODS:
         raise ValueError(f"odeint: method must be one of {METHODS}, got {method!r}")
     for what, v in (("rtol", rtol), ("atol", atol)):
@@ -79,7 +85,7 @@ def odeint(rhs: Callable, y0, t, *params, method: str = "auto", rtol: float = 1e
     _depth.value = depth
     try:
         rule, info = _rule(rhs, y0, times, args, method, float(rtol), float(atol), int(max_steps),
-                           derivatives, depth)
+                           derivatives, depth, block)
     finally:
         _depth.value = depth - 1
     node = custom(rule, [y0, times, *args])
@@ -113,7 +119,8 @@ def _times(t) -> Node:
     return t
 
 
-def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol, max_steps, derivatives, depth):
+def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol, max_steps, derivatives, depth,
+          block):
     tag = f"<odeint#{depth}"  # by depth alone: the same solve gets the same names (and cache key) in every process
     y0p = ir.symbol(f"{tag} y0>", y0.shape)
     tp = ir.symbol(f"{tag} t>", times.shape)
@@ -128,7 +135,7 @@ def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol,
     if n_times == 1:
         primal, info = expand_dims(y0p, 0), ir.constant(np.zeros(2))
     else:
-        primal, info = _solve(system, y_start, tp, ps, method, rtol, atol, max_steps)
+        primal, info = _solve(system, y_start, tp, ps, method, rtol, atol, max_steps, block)
     if depth > derivatives:
         message = (f"odeint: this solve was built with derivatives={derivatives} (derivatives of higher order "
                    "trace further sensitivity systems); pass a larger derivatives= to odeint")
@@ -142,7 +149,7 @@ def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol,
     return Rule("odeint", (y0p, tp, *ps), primal, g=g, cotangents=cotangents, output=out), info
 
 
-def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps):
+def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps, block):
     """The primal body: the solution rows (T, ...) and [status, steps]."""
     f = lambda y, t: system(y, t, ps)  # noqa: E731
     results = {}
@@ -155,7 +162,8 @@ def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps):
         if name == "dopri5":
             m = solvers.DormandPrince(f)
         else:
-            m = solvers.Rodas4(f, lambda y, t: system.linearize(y, t, ps), _linear_solve)
+            solve = (lambda a, b: _block_solve(a, b, block)) if block else _linear_solve
+            m = solvers.Rodas4(f, lambda y, t: system.linearize(y, t, ps), solve)
         skip = None if stiff is None else (stiff if name == "dopri5" else logical_not(stiff))
         results[name] = solvers.drive(m, f, y_start, tp, rtol, atol, max_steps, skip=skip)
     if method == "auto":
@@ -187,6 +195,21 @@ def _linear_solve(a, b):
     return solve(a, b)
 
 
+def _block_solve(a, b, m: int):
+    """``a^-1 b`` for the matrix of a sensitivity system, ``[[D, 0, ...], [L_1, D, 0, ...], ...]``
+    (``D = I/(gamma h) - J``, ``L_j`` from ``d (J s_j + f_theta_j) / d y``; every other block is
+    zero): by blocks, ``x_0 = D^-1 b_0``, ``x_j = D^-1 (b_j - L_j x_0)``, each a small solve with
+    ``D`` (CVODES's staggered corrector does the same). Exact: only the known zeros are skipped."""
+    d = [row[:m] for row in a[:m]]
+    x0 = _linear_solve(d, b[:m])
+    out = list(x0)
+    for j in range(1, len(b) // m):
+        rows = range(j * m, (j + 1) * m)
+        rhs = [b[i] - sum(a[i][c] * x0[c] for c in range(m)) for i in rows]
+        out += _linear_solve(d, rhs)
+    return out
+
+
 def _sensitivity_rule(rhs, system, y0, times, args, y0p, tp, ps, g, out, method, rtol, atol, max_steps,
                       derivatives):
     """The vjp rule: per argument, ``sum_k S_k^T g_k`` from the augmented solve (None for constants)."""
@@ -207,7 +230,7 @@ def _sensitivity_rule(rhs, system, y0, times, args, y0p, tp, ps, g, out, method,
         s0 = [0.0] * (n * n_theta)
         if want_y0:
             for i in range(n):
-                s0[i * n_theta + n_p + i] = 1.0
+                s0[(n_p + i) * n + i] = 1.0  # S is stored by columns: S[i][j] at j * n + i
         aug_y0 = vector(entries(start) + [ir.constant(v) for v in s0], (n + n * n_theta,))
 
         def augmented(big, t, *qs):
@@ -217,17 +240,16 @@ def _sensitivity_rule(rhs, system, y0, times, args, y0p, tp, ps, g, out, method,
             f_q = system.param_jacobian(y, t, list(qs), diff_params) if diff_params else [[] for _ in range(n)]
             fy = system(y, t, list(qs))
             ds = []
-            for i in range(n):
-                for j in range(n_theta):
+            for j in range(n_theta):
+                for i in range(n):
                     v = f_q[i][j] if j < n_p else 0.0
                     for m in range(n):
-                        v = v + jac[i][m] * s[m * n_theta + j]
+                        v = v + jac[i][m] * s[j * n + m]
                     ds.append(v)
             return vector(fy + ds, (n + n * n_theta,))
-        solution = odeint(augmented, aug_y0, tp, *params, method=method, rtol=rtol, atol=atol,
-                          max_steps=max_steps, derivatives=derivatives)
-        sens = reshape(solution[:, n:], (times.shape[0], n, n_theta))
-        theta_bar = asum(expand_dims(flat_g, 2) * sens, axis=(0, 1))
+        solution = _odeint(augmented, aug_y0, tp, params, method, rtol, atol, max_steps, derivatives, False, n)
+        sens = reshape(solution[:, n:], (times.shape[0], n_theta, n))
+        theta_bar = asum(expand_dims(flat_g, 1) * sens, axis=(0, 2))
         cot_p, at = [], 0
         for k, w in zip(diff_params, widths):
             piece = theta_bar[at] if not args[k].shape else reshape(theta_bar[at:at + w], args[k].shape)
