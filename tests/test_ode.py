@@ -264,3 +264,18 @@ def test_gradient_against_jax_odeint():
     g = fn.grad(LV_TRUE, y0)
     np.testing.assert_allclose(g[0], np.asarray(jg[0]), rtol=1e-6)
     np.testing.assert_allclose(g[1], np.asarray(jg[1]), rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["lotka_volterra_odeint.py", "robertson_fit.py"])
+def test_examples_fit_their_parameters(example):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, str(root / "examples" / example)], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fit in" in done.stdout
