@@ -279,3 +279,11 @@ def test_examples_fit_their_parameters(example):
                           env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "fit in" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_ode_suite_runs_quick():
+    from compiler.bench import SUITES
+    rows = SUITES["ode"].run(True, lambda: None)
+    assert {r.method for r in rows} >= {"cc.odeint dopri5", "cc.odeint rodas4 value", "cc.odeint rodas4 jacobian"}
+    assert all(r.seconds is None or r.seconds > 0 for r in rows)
