@@ -153,6 +153,10 @@ def test_failures_give_nan_from_the_failure_on_with_a_status():
     y, (status, _) = fn(1.0)
     np.testing.assert_allclose(y[:3], 1.0 / (1.0 - ts[:3]), rtol=1e-6)
     assert np.all(np.isnan(y[3:])) and status == 2
+    # a batch: a status per point (k = 0.1 blows up only at t = 10)
+    ys, infos = fn(np.array([1.0, 0.1]))
+    np.testing.assert_array_equal(infos[:, 0], [2.0, 0.0])
+    assert np.all(np.isfinite(ys[1])) and np.isnan(ys[0, -1])
     # too few steps: status 1, nan from there
     Y, info = cc.odeint(lambda y, t, k: -k * y, 1.0, np.linspace(0, 10, 6), k, method="dopri5", max_steps=5,
                         full_output=True)

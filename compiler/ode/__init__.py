@@ -126,7 +126,7 @@ def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol,
     tp = ir.symbol(f"{tag} t>", times.shape)
     ps = [ir.symbol(f"{tag} p{k}>", a.shape) for k, a in enumerate(args)]
     system = System(rhs, y0.shape, [a.shape for a in args], tag)
-    outside = [n.name for n in ir.free_symbols([system.out]) if n.id not in {p.id for p in system.placeholders()}]
+    outside = [n.name for n in ir.free_symbols(system.f) if n.id not in {p.id for p in system.placeholders()}]
     if outside:
         raise TracingError(f"odeint: rhs reads {outside} from outside its arguments; pass them as params "
                            "(odeint(rhs, y0, t, *params)) so the solution's derivatives include them")

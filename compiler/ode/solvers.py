@@ -234,15 +234,17 @@ def _output(method: Method, c, target, n) -> list:
 
 
 def _stopping(carry):
-    """The attempts loop's result, its body told that it may stop once done (``Body.until``:
-    every carry is ``where(done, old, new)``, so nothing changes from then on)."""
+    """The attempts loop's result, its body told that it may stop once done (``Body.until``):
+    every carry is ``where(done, old, new)``, so once ``done`` holds nothing changes. The hint
+    is ``done`` of the step's new carries: the loop stops right after the step that reaches
+    the output time (``done`` of the old ones would cost one more step per interval)."""
     from ..ir import loops
-    first = carry[0]
-    loop = first.args[0]
+    loop = carry[0].args[0]
     body = loop.params[0]
     step = body.new_carries[0]
-    if step.op != "where":
-        raise AssertionError(f"odeint: the attempts loop lost its stopping test: {[ (c.op, str(c)[:200]) for c in body.new_carries[:3]]}")
-    body = loops.Body(body.carries, body.xs, body.params, body.new_carries, body.ys, body.index, step.args[0])
+    if step.op != "where" or step.args[0].dtype != "bool":
+        raise AssertionError("odeint: the attempts loop lost its stopping test")
+    done_next = ir.substitute([step.args[0]], {c.id: n for c, n in zip(body.carries, body.new_carries)})[0]
+    body = loops.Body(body.carries, body.xs, body.params, body.new_carries, body.ys, body.index, done_next)
     node = loops.scan(body, *loops.operands(loop), *loop.params[1:])
     return tuple(loops.item(node, k) for k in range(len(carry)))

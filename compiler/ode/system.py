@@ -64,55 +64,56 @@ def _picks_entry(a: Node, index) -> bool:
 
 
 class System:
-    """``rhs`` traced on placeholders ``(y, t, *params)`` of the given shapes; ``tag`` names them."""
+    """``rhs`` traced on placeholders ``(y, t, *params)`` of the given shapes; ``tag`` names them.
+    The state is a stack of scalar placeholders, one per entry, and ``y[i]`` in ``rhs`` folds to
+    the i-th: the derivatives are reverse sweeps of scalar graphs (no array per sweep)."""
 
     def __init__(self, rhs: Callable, shape: tuple, param_shapes: list[tuple], tag: str):
         self.shape = shape
-        self.y = ir.symbol(f"{tag} y>", shape)
+        self.ys = [ir.symbol(f"{tag} y{i}>") for i in range(shape[0] if shape else 1)]
         self.t = ir.symbol(f"{tag} t>")
         self.q = [ir.symbol(f"{tag} q{k}>", s) for k, s in enumerate(param_shapes)]
-        self.out = as_state(rhs(self.y, self.t, *self.q), shape, "the derivative rhs returns")
-        self.f = entries(self.out)
+        out = as_state(rhs(vector(self.ys, shape), self.t, *self.q), shape, "the derivative rhs returns")
+        self.f = fold(entries(out))
         self._rows = None
 
     def placeholders(self) -> list[Node]:
-        return [self.y, self.t, *self.q]
+        return [*self.ys, self.t, *self.q]
 
     def _map(self, y: list[Node], t: Node, params: list[Node]) -> dict:
-        return {self.y.id: vector(y, self.shape), self.t.id: ir.as_node(t, "t"),
+        return {**{s.id: ir.as_node(v, "y") for s, v in zip(self.ys, y)}, self.t.id: ir.as_node(t, "t"),
                 **{q.id: p for q, p in zip(self.q, params)}}
 
     def __call__(self, y: list[Node], t: Node, params: list[Node]) -> list[Node]:
         return fold(ir.substitute(self.f, self._map(y, t, params)))
 
     def rows(self) -> list[list[Node]]:
-        """Per entry i of f: ``[d f_i/d y, d f_i/d t, d f_i/d q_0, ...]`` on the placeholders."""
+        """Per entry i of f: ``[d f_i/d y_0, ..., d f_i/d t, d f_i/d q_0, ...]`` on the placeholders."""
         if self._rows is None:
-            n = len(self.f)
-            seeds = [ir.constant(np.eye(n)[i]) if self.shape else ir.constant(1.0) for i in range(n)]
-            self._rows = [reverse.vjp([self.out], [s], self.placeholders()) for s in seeds]
+            self._rows = [fold(reverse.vjp([fi], [ir.constant(1.0)], self.placeholders())) for fi in self.f]
         return self._rows
 
     def linearize(self, y: list[Node], t: Node, params: list[Node]) -> tuple[list[list[Node]], list[Node] | None]:
         """``(J, f_t)`` at ``(y, t)``: ``J[i][j] = d f_i / d y_j`` and ``d f / d t`` (None when f
         does not read t)."""
+        n = len(self.ys)
         rows = self.rows()
-        jac = [entries(r[0]) for r in rows]
-        f_t = [r[1] for r in rows]
+        f_t = [r[n] for r in rows]
         reads_t = any(v.op != "const" for v in f_t)
-        flat = [v for row in jac for v in row] + f_t
+        flat = [v for r in rows for v in r[:n]] + f_t
         values = fold(ir.substitute(flat, self._map(y, t, params)))
-        n = len(rows)
         jac = [values[i * n:(i + 1) * n] for i in range(n)]
         return jac, (values[n * n:] if reads_t else None)
 
     def param_jacobian(self, y: list[Node], t: Node, params: list[Node], which: list[int]) -> list[list[Node]]:
         """``[d f_i / d (entries of params[k] for k in which)]`` per i, at ``(y, t)``."""
+        n = len(self.ys)
         rows = self.rows()
         flat = []
         for r in rows:
             for k in which:
-                flat += entries(_flat(r[2 + k])) if r[2 + k].shape else [r[2 + k]]
+                d = r[n + 1 + k]
+                flat += entries(_flat(d)) if d.shape else [d]
         values = fold(ir.substitute(flat, self._map(y, t, params)))
         width = len(values) // len(rows)
         return [values[i * width:(i + 1) * width] for i in range(len(rows))]
