@@ -3,7 +3,6 @@ against central differences (and JAX where installed), failures as nan with a st
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -291,3 +290,22 @@ def test_bench_ode_suite_runs_quick():
     rows = SUITES["ode"].run(True, lambda: None)
     assert {r.method for r in rows} >= {"cc.odeint dopri5", "cc.odeint rodas4 value", "cc.odeint rodas4 jacobian"}
     assert all(r.seconds is None or r.seconds > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_robertson_sensitivities_against_casadi_cvodes():
+    ca = pytest.importorskip("casadi")
+    x, q = ca.SX.sym("x", 3), ca.SX.sym("q", 3)
+    ode = ca.vertcat(-q[0] * x[0] + q[2] * x[1] * x[2], q[0] * x[0] - q[1] * x[1] ** 2 - q[2] * x[1] * x[2],
+                     q[1] * x[1] ** 2)
+    integ = ca.integrator("I", "cvodes", {"x": x, "p": q, "ode": ode}, 0.0, 1e4,
+                          {"reltol": 1e-11, "abstol": 1e-15, "max_num_steps": 1_000_000})
+    P = ca.MX.sym("P", 3)
+    xf = integ(x0=ca.DM([1.0, 0.0, 0.0]), p=P)["xf"]
+    final, jac = ca.Function("J", [P], [xf, ca.jacobian(xf, P)])(ROB_K)
+    k = cc.Tensor("k", (3,))
+    Y = cc.odeint(robertson, cc.stack([1.0, 0.0, 0.0]), [0.0, 1e4], k[0], k[1], k[2], method="rodas4", rtol=1e-10,
+                  atol=1e-14)
+    fn = cc.compile(Y[-1], [k], backend="python")
+    np.testing.assert_allclose(fn(ROB_K), np.asarray(final).ravel(), rtol=1e-7, atol=1e-14)
+    np.testing.assert_allclose(np.reshape(fn.jacobian(ROB_K), (3, 3)), np.asarray(jac), rtol=1e-5, atol=1e-18)

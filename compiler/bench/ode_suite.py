@@ -166,7 +166,7 @@ def _robertson(repeats, min_time) -> list[Row]:
     except Exception as exc:  # noqa: BLE001
         rows_peer.append((f"casadi: not run ({type(exc).__name__}: {exc})", None, None))
     t = measure(cases, repeats, min_time)
-    case = f"robertson to t=1e5 (rtol 1e-8, atol 1e-12): final state, and with its 3x3 Jacobian in the rates"
+    case = "robertson to t=1e5 (rtol 1e-8, atol 1e-12): final state, and with its 3x3 Jacobian in the rates"
     rows = []
     for what in ("value", "jacobian"):
         note = ""

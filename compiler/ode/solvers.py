@@ -174,7 +174,8 @@ def drive(method: Method, f, y0: list, times: Node, rtol: float, atol: float, ma
     if skip is not None:
         status0 = where(skip, 4.0, status0)
     zero = ir.constant(0.0)
-    init = tuple([t0, h0, ir.constant(1e-4), zero, status0, zero] + y0 + f0 + [zero] * (5 * n + 2 if method.dense else 0))
+    dense = [zero] * (5 * n + 2 if method.dense else 0)
+    init = tuple([t0, h0, ir.constant(1e-4), zero, status0, zero] + y0 + f0 + dense)
 
     def interval(carry, target):
         def attempt(_, c):
