@@ -190,6 +190,8 @@ def test_hessian_with_derivatives_2_against_differences_of_the_gradient():
     H = fn.hessian(*p)
     fd = central(lambda q: np.array(fn.grad(*q)), p, 1e-5)
     np.testing.assert_allclose(H, fd, rtol=1e-5, atol=1e-7)
+    _, along = fn.jvp(*p, v=(1.0, 0.5))                 # forward mode: the rule transposed
+    assert along == pytest.approx(np.dot(fn.grad(*p), [1.0, 0.5]), rel=1e-10)
     once = cc.odeint(lambda y, t, a: -a * y, 1.0, ts, a, method="dopri5")
     with pytest.raises(cc.UnsupportedError, match="derivatives="):
         cc.compile(cc.sum(once), [a], backend="python").hessian(1.0)
