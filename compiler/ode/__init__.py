@@ -1,4 +1,4 @@
-"""ODEs inside the graph: ``odeint(rhs, y0, t, *params)``, adaptive and stiff, with exact sensitivities.
+"""ODEs inside the graph: ``odeint(rhs, y0, t, *params)``, adaptive and stiff, with forward sensitivities.
 
 Takes: a right-hand side ``rhs(y, t, *params)`` built from expressions (traced
 once), the initial state, the output times and the parameters.
@@ -30,11 +30,12 @@ import numpy as np
 
 from .. import ir
 from ..errors import ShapeError, TracingError, UnsupportedError
-from ..frontend import concatenate, expand_dims, logical_not, reshape, scan, stop_gradient, where
+from ..frontend import concatenate, expand_dims, logical_not, maximum, reshape, scan, stop_gradient, where
 from ..frontend import sum as asum
 from ..ir import Node
 from ..ir.custom import Rule, custom
 from ..ir.special import NoDerivative
+from ..optimize.root import _solve as dense_solve
 from . import solvers
 from .system import System, as_state, entries, vector
 
@@ -183,7 +184,6 @@ def _sum_abs(row):
 
 
 def _max(values):
-    from ..frontend import maximum
     best = values[0]
     for v in values[1:]:
         best = maximum(best, v)
@@ -191,8 +191,8 @@ def _max(values):
 
 
 def _linear_solve(a, b):
-    from ..optimize.root import _solve as solve
-    return solve(a, b)
+    """``a^-1 b`` for lists of entries: ``cc.root``'s (Cramer's rule up to 3 unknowns, else LU)."""
+    return dense_solve(a, b)
 
 
 def _block_solve(a, b, m: int):
