@@ -161,6 +161,11 @@ def test_failures_give_nan_from_the_failure_on_with_a_status():
                         full_output=True)
     y, (status, steps) = cc.compile([Y, info], [k], backend="python")(50.0)
     assert status == 1 and steps == 5 and np.isnan(y[-1]) and y[0] == 1.0
+    # output times given as a tensor that do not increase: status 5 from there, no extrapolation
+    ts = cc.Tensor("ts", (4,))
+    Y, info = cc.odeint(lambda y, t, k: -k * y, 1.0, ts, k, method="dopri5", full_output=True)
+    y, (status, _) = cc.compile([Y, info], [k, ts], backend="python")(1.0, np.array([0.0, 1.0, 0.5, 2.0]))
+    assert y[1] == pytest.approx(np.exp(-1.0), rel=1e-7) and np.all(np.isnan(y[2:])) and status == 5
     # a non-finite initial state: status 3
     y, (status, _) = fn(np.nan)
     assert np.all(np.isnan(y[1:])) and status in (2, 3)

@@ -29,11 +29,12 @@ from typing import Callable
 import numpy as np
 
 from .. import ir
-from ..frontend import fori_loop, logical_and, logical_or, maximum, minimum, scan, sqrt, stack, where
+from ..frontend import fori_loop, logical_and, logical_not, logical_or, maximum, minimum, scan, sqrt, stack, where
 from ..ir import Node
 
 STATUS = {0: "ok", 1: "max_steps attempted steps used up", 2: "step size fell below the floor",
-          3: "the initial state or its derivative is not finite", 4: "not run (\"auto\" chose the other method)"}
+          3: "the initial state or its derivative is not finite", 4: "not run (\"auto\" chose the other method)",
+          5: "the output times do not increase (or are not finite)"}
 FLOOR = 16 * np.finfo(float).eps  # the smallest step, relative to the time span and to |t|
 HEAD = 6  # t, h, err_old, steps, status, rejected
 
@@ -177,14 +178,21 @@ def drive(method: Method, f, y0: list, times: Node, rtol: float, atol: float, ma
     dense = [zero] * (5 * n + 2 if method.dense else 0)
     init = tuple([t0, h0, ir.constant(1e-4), zero, status0, zero] + y0 + f0 + dense)
 
-    def interval(carry, target):
+    def interval(carry, x):
+        before, target = x
+        # output times given as a tensor are checked here (constant ones when the node is built):
+        # not increasing, or not finite, is a failure (status 5), never an extrapolated value
+        status = where(logical_or(carry[4] > 0.0, logical_not(before < target)),
+                       where(carry[4] > 0.0, carry[4], 5.0), 0.0)
+        carry = tuple(carry[:4]) + (status,) + tuple(carry[5:])
+
         def attempt(_, c):
             return _attempt(method, f, c, target, n, rtol, atol, max_steps, span)
         carry = _stopping(fori_loop(0, max_steps, attempt, carry))
         out = _output(method, carry, target, n)
         return carry, (stack(out) if n > 1 else out[0])
 
-    final, ys = scan(interval, init, xs=times[1:])
+    final, ys = scan(interval, init, xs=(times[:-1], times[1:]))
     return ys, list(final[:HEAD])
 
 
