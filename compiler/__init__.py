@@ -45,4 +45,5 @@ from .runtime.simd import SimdInfo, info as simd_info  # noqa: F401
 from .check import GradcheckResult, gradcheck  # noqa: F401
 from .jit import jit  # noqa: F401
 from .optimize import NLP, NLPResult, nlp, root  # noqa: F401
+from .ode import odeint  # noqa: F401
 from .value import Value  # noqa: F401

@@ -26,6 +26,7 @@ ALLOWED = {
     "jit": {"runtime", "frontend", "ir", "errors"},
     "check": {"runtime", "errors"},
     "optimize": {"runtime", "ad", "frontend", "ir", "errors"},
+    "ode": {"optimize", "ad", "frontend", "ir", "errors"},
     # the user-facing tools use the public API (the package itself) and what is below it
     "cli": {"<package>", "runtime", "frontend", "ir", "errors"},
     "__main__": {"<package>", "cli", "bench", "runtime", "errors"},

@@ -43,9 +43,9 @@ def vjp(node: Node, g: Node) -> list[Node | None]:
     mapping[placeholder.id] = g
     if rule.output is not None:  # the rule reads the value itself (an implicit function's solution)
         mapping[rule.output.id] = node
-    present = [c for c in cotangents if c is not None]
+    present = [c for c in cotangents if isinstance(c, Node)]
     values = iter(ir.substitute(present, mapping))
-    return [next(values) if c is not None else None for c in cotangents]
+    return [next(values) if isinstance(c, Node) else c for c in cotangents]  # None, or a NoDerivative
 
 
 def transpose(rule: Rule) -> tuple[Node, tuple]:

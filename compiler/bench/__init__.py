@@ -108,6 +108,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("linalg", "a Gaussian process's -log marginal likelihood and its gradient in 3 hyperparameters "
                     "(Cholesky, cho_solve), n = 200, 500, 2,000, beside jax.jit(value_and_grad) and PyTorch eager",
           _lazy("gp.run"), _lazy("gp.steps")),
+    Suite("ode", "cc.odeint: a Lotka-Volterra fit's value and gradient beside JAX's odeint, Robertson's stiff "
+                 "kinetics with sensitivities beside CasADi's CVODES, one solve and 1e4 beside solve_ivp",
+          _lazy("ode_suite.run"), _lazy("ode_suite.steps")),
 )}
 
 

@@ -41,7 +41,8 @@ class Rule:
     inputs: tuple                    # placeholders of the arguments
     primal: Node                     # the value, in terms of ``inputs``
     g: Node | None = None            # vjp rule: the cotangent placeholder (the primal's shape)
-    cotangents: tuple | None = None  # vjp rule: per input, in terms of inputs and g (None: no gradient)
+    cotangents: tuple | None = None  # vjp rule: per input, in terms of inputs and g (None: no gradient;
+    #                                  a ``special.NoDerivative``: an error where a derivative flows)
     tangents: tuple | None = None    # jvp rule: tangent placeholders (the inputs' shapes)
     tangent_out: Node | None = None  # jvp rule: in terms of inputs and tangents, linear in tangents
     output: Node | None = None       # vjp rule: a placeholder of the node's own value, which it may read
@@ -51,7 +52,7 @@ class Rule:
             raise ValueError("a custom rule is a vjp rule (g, cotangents) or a jvp rule (tangents, tangent_out)")
         if self.cotangents is not None:
             for k, (x, c) in enumerate(zip(self.inputs, self.cotangents)):
-                if c is not None and c.shape != x.shape:
+                if isinstance(c, Node) and c.shape != x.shape:
                     raise ShapeError(f"{self.name}: the backward rule returns a cotangent of shape {c.shape} "
                                      f"for argument {k}, which has shape {x.shape}")
         elif self.tangent_out.shape != self.primal.shape:
@@ -61,7 +62,7 @@ class Rule:
     @property
     def nodes(self) -> tuple:
         """Every placeholder and output of the bodies (for keys and walks)."""
-        extra = (self.g, *(c for c in self.cotangents if c is not None)) if self.cotangents is not None \
+        extra = (self.g, *(c for c in self.cotangents if isinstance(c, Node))) if self.cotangents is not None \
             else (*self.tangents, self.tangent_out)
         own = (self.output,) if self.output is not None else ()
         return (*self.inputs, self.primal, *extra, *own)

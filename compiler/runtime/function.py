@@ -371,6 +371,13 @@ class CompiledFunction(GeneratedSource):
         from .scipy_adapter import ScipyAdapter
         return ScipyAdapter(self, data, sparse)
 
+    def ode(self, *params, sparse: bool = False):
+        """``fun(t, y)`` and ``jac(t, y)`` for ``scipy.integrate.solve_ivp`` from ``fn = cc.compile(f, [y,
+        t, *params])``, the parameters bound (``sparse=True``: ``jac`` in ``scipy.sparse``, and
+        ``.jac_sparsity``). See ``runtime.ode_bridge``."""
+        from .ode_bridge import OdeFunctions
+        return OdeFunctions(self, params, sparse)
+
     # --- compiling ---
 
     @property
