@@ -196,6 +196,21 @@ def test_special_values_are_scipys(backend):
             np.testing.assert_array_equal([float(t) for t in g(a, b)], want)
 
 
+@pytest.mark.parametrize("backend", ["python", "llvm"])
+def test_the_derivative_chain_of_digamma_against_mpmath(backend):
+    """digamma -> trigamma -> polygamma(2) -> polygamma(3): each derivative is the next
+    polygamma, computed natively as SciPy does (with Hurwitz's zeta), also under the Hessian."""
+    x = cc.Symbol("x")
+    f = cc.compile(cc.digamma(x), [x], backend=backend)
+    g = cc.compile(cc.polygamma(2.0, x), [x], backend=backend)
+    for p in (0.3, 1.7, 5.5, 40.0):
+        t = mp.mpf(p)
+        assert _close(f.grad(p)[0], float(mp.polygamma(1, t)), DERIVATIVE_RTOL), p
+        assert _close(float(np.asarray(f.hessian(p)).ravel()[0]), float(mp.polygamma(2, t)), DERIVATIVE_RTOL), p
+        assert _close(g.grad(p)[0], float(mp.polygamma(3, t)), DERIVATIVE_RTOL), p
+        assert _close(float(np.asarray(g.hessian(p)).ravel()[0]), float(mp.polygamma(4, t)), DERIVATIVE_RTOL), p
+
+
 def test_discrete_and_order_arguments_have_no_derivative():
     x, n = cc.symbols("x n")
     for e, arg in [(cc.polygamma(n, x), "polygamma.*n"), (cc.besselj(n, x), "jv.*v"), (cc.legendre(n, x), "legendre.*n"),
