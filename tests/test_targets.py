@@ -34,8 +34,8 @@ for _name in ops.SCALAR_OPS:
     _op = ops.OPS[_name]
     if _name in ("const", "var"):
         continue
-    if _name in PYTHON_ONLY or _name in ("digamma", "zetac"):  # no C function (digamma's derivative is
-        continue  # polygamma), no derivative (zetac): both in test_special_functions
+    if _name in PYTHON_ONLY or _name == "zetac":  # no C function (none now), no derivative (zetac): both
+        continue  # in test_special_functions
     if _name == "jacobi":  # four operands: the vm refuses it (test_special_functions checks it on llvm)
         continue
     if _name == "lambertw":  # W_k(x): the branch k (discrete) is the second operand

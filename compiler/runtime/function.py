@@ -212,7 +212,7 @@ class CompiledFunction(GeneratedSource):
         if self.backend == "python" or self.ready:
             return self.backend
         if self.requested_backend == "auto":
-            return "numpy" if self._tensor else "interpreter"
+            return "numpy" if self._tensor else "interpreter" if self._interpretable else "not compiled yet"
         return "not compiled yet"
 
     def __repr__(self) -> str:
