@@ -160,7 +160,7 @@ _used: dict = {}  # (template, dialect, number of helpers) -> the helpers it cal
 
 # --- the special functions (``ir.special``): scipy.special's, from every dialect ---
 
-_SF_NATIVE = '''# scipy.special.SCIPY: the ufunc in plain Python, the C function (HOW) in compiled code
+_SF_NATIVE = '''# scipy.special.SCIPY: the ufunc in plain Python; in compiled code, HOW
 _c_NAME = _sf_bind("NAME", ARITY, HOW)
 
 
@@ -198,10 +198,21 @@ def _special_helpers() -> None:
         python = python_source(s).rstrip("\n") if s.python else \
             f"def _sf_{s.name}({args}):\n    return scipy.special.{s.scipy}({args})"
         text = (_SF_NATIVE if s.compiled else _SF_OBJECT).replace("PYTHON", python).replace("SCIPY", s.scipy)
-        text = text.replace("HOW", repr(_how(s))).replace("ARITY", str(s.arity)).replace("ARGS", args)
+        text = text.replace("HOW", _describe(_how(s)), 1).replace("HOW", repr(_how(s)))
+        text = text.replace("ARITY", str(s.arity)).replace("ARGS", args)
         HELPERS["numba"][f"_sf_{s.name}"] = text.replace("NAME", s.name)
         HELPERS["numpy"][f"_sf_{s.name}"] = python_source(s) if s.python else \
             f"_sf_{s.name} = scipy.special.{s.scipy}"
+
+
+def _describe(how: tuple) -> str:
+    """What a generated module's comment says of ``how`` (``codegen.special_bind``)."""
+    kind, *rest = how
+    return {"capi": lambda: f"cython_special's C function {rest[0]}",
+            "outputs": lambda: f"result {rest[2]} of the {rest[1]} results of cython_special's {rest[0]}",
+            "integer": lambda: f"cython_special's {rest[0]}, its degree as an integer",
+            "ufunc": lambda: f"the inner loop of SciPy's ufunc {rest[0]} ({rest[1]}) on one element",
+            "composite": lambda: "(-1)**(n+1) gamma(n+1) zeta(n+1, x), as SciPy computes it"}[kind]()
 
 
 def _how(s) -> tuple:
