@@ -5,8 +5,8 @@ several results (``sici``, ``fresnel``, ``airy``) give a tuple, as SciPy does.
 
 >>> import compiler as cc
 >>> x = cc.Symbol("x")
->>> round(cc.compile(cc.lambertw(x), [x], backend="python")(1.0), 12)  # the omega constant
-0.567143290409
+>>> round(cc.compile(cc.lambertw(x), [x], backend="python")(1.0), 10)  # the omega constant
+0.5671432904
 """
 
 from __future__ import annotations
