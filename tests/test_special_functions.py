@@ -321,3 +321,20 @@ def test_every_scipy_printer_function(name):
     point = {"x": 0.4, "a": 1.5, "n": 3, "b": 0.5}  # (an integer n: SciPy's eval_hermite takes no float)
     want = sp.lambdify(free, e, modules="scipy")(*[point[str(s)] for s in free])
     assert f(*[point[str(s)] for s in free]) == pytest.approx(want, rel=1e-13, nan_ok=True)
+
+
+def test_scipy_special_on_expressions_of_the_new_functions():
+    """scipy.special's ufuncs (and its Python functions zeta and lambertw, through their ufuncs)
+    on a symbolic tensor: the same ops; sici gives its pair, as SciPy does."""
+    X = cc.Tensor("X", (3,))
+    s, c = ss.sici(X)
+    e = cc.sum(s * c) + cc.sum(ss.zeta(2.5, X)) + cc.sum(ss.lambertw(X)) + cc.sum(ss.betainc(2.0, 3.0, X / 5.0))
+    f = cc.compile(e, [X], backend="python")
+    p = np.array([0.3, 1.5, 4.0])
+    si, ci = ss.sici(p)
+    want = np.sum(si * ci) + np.sum(ss.zeta(2.5, p)) + np.sum(ss.lambertw(p).real) + np.sum(ss.betainc(2.0, 3.0, p / 5))
+    assert f(p) == pytest.approx(want, rel=1e-14)
+    w = ss.lambertw(p).real
+    slope = (np.sin(p) / p * ci + si * np.cos(p) / p - 2.5 * ss.zeta(3.5, p) + w / (p * (1 + w))
+             + (p / 5) * (1 - p / 5) ** 2 / ss.beta(2.0, 3.0) / 5)
+    np.testing.assert_allclose(f.grad(p)[0], slope, rtol=1e-13)

@@ -149,4 +149,6 @@ Si, Ci, Shi, Chi, LambertW, jacobi, hermite = si, ci, shi, chi, lambertw, eval_j
 #: scipy.special's ufuncs by their ``__name__`` (``scipy.special.sici(X)`` gives a tuple)
 SCIPY_UFUNCS = {"sici": sici, "shichi": shichi, "fresnel": fresnel, "airy": airy, "betainc": betainc,
                 "betaln": betaln, "eval_jacobi": eval_jacobi, "eval_hermite": eval_hermite, "cosm1": cosm1,
-                "powm1": powm1}
+                "powm1": powm1,
+                # the ufuncs behind SciPy's Python functions zeta(x, q) and lambertw(z, k, tol)
+                "_zeta": hurwitz_zeta, "_lambertw": lambda z, k, tol: lambertw(z, k)}
