@@ -3,9 +3,10 @@
 Every target calls SciPy's own implementation, never one of ours: the Python and NumPy
 code calls the ufunc (``scipy.special.gammaln``), compiled code (Numba, LLVM, the vm)
 calls the C function that ``scipy.special.cython_special`` exports, by address. Each
-entry says which: its ``scipy`` ufunc name and its ``cython_special`` C function (``capi``,
-None where SciPy exports none: then only the Python targets and Numba, through an
-object-mode call, can run it).
+entry says which: its ``scipy`` ufunc name and its ``cython_special`` C function (``capi``).
+Where SciPy exports none of the form ``double f(double...)``, the entry's ``wrap`` says how
+a small wrapper calls SciPy's code all the same (``special_more``, ``codegen.special_bind``);
+an entry with neither would run on the Python targets and in Numba's object mode only.
 
 An op prints as ``_sf_<name>(x)``: a helper of the generated module (``codegen.helpers``)
 that is SciPy's ufunc in plain Python and the C function in compiled code.
