@@ -77,7 +77,8 @@ def _sf_ir(symbol, arity, how):
         rest = "".join(f", double %x{j}" for j in range(1, arity))
         body = ["  %n = call i64 @llvm.fptosi.sat.i64.f64(double %x0)", "  %back = sitofp i64 %n to double",
                 "  %whole = fcmp oeq double %back, %x0",
-                f"  %v = call double {call(_sf_capi(how[1]))}(i64 %n{rest}, i32 0)",
+                "  %m = select i1 %whole, i64 %n, i64 0",  # (SciPy's recurrence takes n steps: none for nan)
+                f"  %v = call double {call(_sf_capi(how[1]))}(i64 %m{rest}, i32 0)",
                 "  %r = select i1 %whole, double %v, double 0x7FF8000000000000"]
         head.insert(0, "declare i64 @llvm.fptosi.sat.i64.f64(double)")
     elif how[0] == "ufunc":
