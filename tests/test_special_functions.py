@@ -187,11 +187,16 @@ def test_special_values_are_scipys(backend):
             np.testing.assert_array_equal(got[k], want, err_msg=f"{backend} {n}")
             assert [float(v) for v in f(float(pts[3]))][k] == want[3] or math.isnan(want[3])
     v = cc.Symbol("v")
-    g = cc.compile([cc.besselj(v, x), cc.besselk(v, x), cc.legendre(v, x)], [v, x], backend=backend)
+    g = cc.compile([cc.besselj(v, x), cc.besselk(v, x), cc.legendre(v, x), cc.polygamma(v, x), cc.zeta(v, x),
+                    cc.hermite(v, x)], [v, x], backend=backend)
     with np.errstate(all="ignore"):
-        for a, b in [(0.0, 0.0), (1.0, -1.0), (0.5, -2.0), (2.0, math.inf), (math.nan, 1.0), (2.5, 0.3)]:
-            want = [ss.jv(a, b), ss.kv(a, b), ss.eval_legendre(a, b)]
+        for a, b in [(0.0, 0.0), (1.0, -1.0), (0.5, -2.0), (2.0, math.inf), (math.nan, 1.0), (2.5, 0.3), (3.0, -2.0)]:
+            hermite = ss.eval_hermite(int(a), b) if a == a and a == int(a) else math.nan  # integer degrees only
+            want = [ss.jv(a, b), ss.kv(a, b), ss.eval_legendre(a, b), ss.polygamma(a, b), ss.zeta(a, b), hermite]
             np.testing.assert_array_equal([float(t) for t in g(a, b)], want)
+    # a degree that is no int64 integer (nor one SciPy's recurrence would take 1e300 steps for): nan
+    for a in (1e300, -1e300, math.inf, math.nan, 2.5, -1.0, -2.0**63):
+        assert math.isnan(float(g(a, 0.5)[-1])), a
 
 
 @pytest.mark.parametrize("backend", ["python", "llvm"])
