@@ -197,6 +197,11 @@ def test_special_values_are_scipys(backend):
     # a degree that is no int64 integer (nor one SciPy's recurrence would take 1e300 steps for): nan
     for a in (1e300, -1e300, math.inf, math.nan, 2.5, -1.0, -2.0**63):
         assert math.isnan(float(g(a, 0.5)[-1])), a
+    w = cc.compile(cc.lambertw(x, v), [x, v], backend=backend)  # the branch k: an integer, else nan
+    for a, k in [(0.5, 0.0), (-0.2, -1.0), (-0.2, -1.5), (0.5, math.nan), (0.5, 1e300), (math.inf, 0.0), (-0.5, 0.0)]:
+        z = ss.lambertw(a, int(k)) if math.isfinite(k) and k == int(k) and abs(k) < 2**63 else complex(math.nan)
+        want, got = (z.real if z.imag == 0 else math.nan), float(w(a, k))
+        assert got == want or (math.isnan(got) and math.isnan(want)), (backend, a, k, got, want)
 
 
 @pytest.mark.parametrize("backend", ["python", "llvm"])

@@ -85,6 +85,7 @@ def _sf_ir(symbol, arity, how):
         _, name, signature, *constants = how
         loop, data = _sf_loop(name, signature)
         kinds = signature.replace("->", "")
+        whole = []
         hexed = ["0x%016X" % struct.unpack("<Q", struct.pack("<d", float(c)))[0] for c in constants]
         operands = [f"%x{j}" for j in range(arity)] + hexed  # (LLVM takes exact doubles only)
         body = [f"  %args = alloca [{len(kinds)} x ptr]", f"  %steps = alloca [{len(kinds)} x i64]",
@@ -100,7 +101,9 @@ def _sf_ir(symbol, arity, how):
             if kind == "d":
                 body.append(f"  store double {value}, ptr %a{j}")
             elif kind == "l":
-                body += [f"  %i{j} = call i64 @llvm.fptosi.sat.i64.f64(double {value})", f"  store i64 %i{j}, ptr %a{j}"]
+                body += [f"  %i{j} = call i64 @llvm.fptosi.sat.i64.f64(double {value})", f"  store i64 %i{j}, ptr %a{j}",
+                         f"  %b{j} = sitofp i64 %i{j} to double", f"  %ok{j} = fcmp oeq double %b{j}, {value}"]
+                whole.append(f"%ok{j}")
             else:
                 body += [f"  %c{j} = insertvalue {{double, double}} {{double 0.0, double 0.0}}, double {value}, 0",
                          f"  store {{double, double}} %c{j}, ptr %a{j}"]
@@ -109,9 +112,14 @@ def _sf_ir(symbol, arity, how):
         if kinds[-1] == "D":  # a complex result: its real part where it is real
             body += [f"  %w = load {{double, double}}, ptr %a{out}", "  %re = extractvalue {double, double} %w, 0",
                      "  %im = extractvalue {double, double} %w, 1", "  %real = fcmp oeq double %im, 0.0",
-                     "  %r = select i1 %real, double %re, double 0x7FF8000000000000"]
+                     "  %v = select i1 %real, double %re, double 0x7FF8000000000000"]
         else:
-            body.append(f"  %r = load double, ptr %a{out}")
+            body.append(f"  %v = load double, ptr %a{out}")
+        ok = "true"
+        for j, flag in enumerate(whole):  # an integer operand given a double that is no integer: nan
+            body.append(f"  %all{j} = and i1 {ok}, {flag}")
+            ok = f"%all{j}"
+        body.append(f"  %r = select i1 {ok}, double %v, double 0x7FF8000000000000")
         head.insert(0, "declare i64 @llvm.fptosi.sat.i64.f64(double)")
     else:  # polygamma(n, x) = (-1)**(n+1) gamma(n+1) zeta(n+1, x); digamma(x) for n = 0
         head[:0] = ["declare double @scipy_special_zeta(double, double, i32)",

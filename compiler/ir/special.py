@@ -200,7 +200,7 @@ def _sf_real(w):
 
 
 def _sf_integer_degree(f, n, x):
-    """SciPy's polynomial ``f`` of integer degree n; nan where n is not an integer."""
+    """SciPy's ``f(n, x)`` of an integer n (a degree, a branch); nan where n is not an integer."""
     n, x = np.asarray(n, dtype=float), np.asarray(x, dtype=float)
     whole = np.isfinite(n) & (n == np.round(n)) & (np.abs(n) < 2.0**63)  # as compiled code's int64
     with np.errstate(invalid="ignore"):

@@ -76,7 +76,7 @@ SPECIALS_MORE = [
     Special("zeta", 2, "zeta", None, _vjp_zeta, _sympy("zeta"), wrap=("ufunc", "_zeta", "dd->d")),
     # the real branches k = 0 (x >= -1/e) and k = -1 (-1/e <= x < 0); nan where W is not real
     Special("lambertw", 2, "lambertw", None, _vjp_lambertw, _sympy("LambertW"),
-            wrap=("ufunc", "_lambertw", "Dld->D", LAMBERTW_TOL), python="_sf_real(scipy.special.lambertw({0}, {1}))"),
+            wrap=("ufunc", "_lambertw", "Dld->D", LAMBERTW_TOL), python="_sf_integer_degree(lambda k, x: _sf_real(scipy.special.lambertw(x, k)), {1}, {0})"),
     _pair("si", "sici", "__pyx_fuse_1sici", 2, 0, lambda x: _ratio(apply("sin", x), x, 1.0), "Si"),
     _pair("ci", "sici", "__pyx_fuse_1sici", 2, 1, lambda x: apply("cos", x) / x, "Ci"),
     _pair("shi", "shichi", "__pyx_fuse_1shichi", 2, 0, lambda x: _ratio(apply("sinh", x), x, 1.0), "Shi"),
