@@ -104,7 +104,8 @@ def _integer(value, fn: str, what: str):
 
 def lambertw(x: ExprLike, k: ExprLike = 0):
     """Lambert's W_k(x) on its real branches: k = 0 (x >= -1/e) and k = -1 (-1/e <= x < 0);
-    nan where W is not real. Derivative W / (x (1 + W)); none in k."""
+    nan where W is not real, or where a variable k is not an integer. Derivative W / (x (1 + W));
+    none in k."""
     _integer(k, "lambertw", "the branch k")
     return _call("lambertw", x, k)
 
