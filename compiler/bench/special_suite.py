@@ -1,7 +1,8 @@
 """Special suite: nanoseconds per element of each special function, one thread.
 
 For each function of ``ir.special``: this library's batch of ``f(x)`` compiled by Numba
-and by LLVM (both call scipy.special's C function by address) beside scipy.special's
+and by LLVM (both call scipy.special's C code by address, directly or through the
+wrappers of ``codegen.special_bind``) beside scipy.special's
 own ufunc loop into a preallocated array, on the same data. Then the gradient of two
 models of loggamma and digamma against their value.
 """
@@ -47,8 +48,6 @@ FUNCTIONS = {
                                lambda s, X, o: s.eval_jacobi(5.0, 0.5, 1.5, X, out=o), (-1, 1)),
 }
 # (a ufunc of several outputs writes all of them: the library computes them too, and keeps one)
-SLOW = 100  # polygamma ran in Numba's object mode once: now none is slow
-SLOW_CASES: set = set()
 METHODS = ("numba batch", "llvm batch", "scipy.special ufunc")
 # models whose gradient is timed against their value (the issue's bound: 2.5x)
 MODELS = {
@@ -71,14 +70,11 @@ def run(quick: bool, progress) -> list[Row]:
     rows: list[Row] = []
     with one_thread():  # per core, as the ufunc loop
         for name, (build, ufunc, (lo, hi)) in FUNCTIONS.items():
-            X = rng.uniform(lo, hi, n // SLOW if name in SLOW_CASES else n)
+            X = rng.uniform(lo, hi, n)
             out = np.empty(X.size)
             expr = build(cc, x)
             cases = {METHODS[0]: cc.compile(expr, [x], backend="numba", progress=False)}
-            try:
-                cases[METHODS[1]] = cc.compile(expr, [x], backend="llvm", progress=False)
-            except cc.UnsupportedError:  # polygamma: no C function
-                pass
+            cases[METHODS[1]] = cc.compile(expr, [x], backend="llvm", progress=False)
             for f in cases.values():
                 if not np.allclose(f(X[:64]), (ufunc(scipy.special, X[:64], out[:64]), out[:64])[1],
                                    rtol=1e-15, atol=0, equal_nan=True):
@@ -89,14 +85,13 @@ def run(quick: bool, progress) -> list[Row]:
                 rows.append(Row(SUITE, name, method, seconds, X.size, None, spread))
             progress()
         for name, build in MODELS.items():
-            size = n // SLOW if name in SLOW_CASES else n
-            X, Y = rng.uniform(0.5, 20, size), rng.uniform(0.5, 20, size)
+            X, Y = rng.uniform(0.5, 20, n), rng.uniform(0.5, 20, n)
             fn = cc.compile(build(cc, x, y), [x, y], backend="numba", progress=False)
             fn(X[:8], Y[:8]), fn.value_and_grad(X[:8], Y[:8])
             for method, (seconds, spread) in timed({"value": lambda: fn(X, Y),
                                                     "value and gradient": lambda: fn.value_and_grad(X, Y)},
                                                    repeats, min_time).items():
-                rows.append(Row(SUITE, name, method, seconds, size, None, spread))
+                rows.append(Row(SUITE, name, method, seconds, n, None, spread))
             progress()
     return rows
 
