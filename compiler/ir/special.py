@@ -218,10 +218,11 @@ def special_ops(Op) -> list:
 
 
 def lazy_scipy_functions() -> dict:
-    """As ``scipy_functions``, but SciPy is imported at the first call of one of them."""
+    """As ``scipy_functions`` on numbers, giving Python floats (not NumPy's, whose nan warns in
+    arithmetic); SciPy is imported at the first call of one of them."""
     def lazy(name):
         def call(*args):
-            return scipy_functions()[name](*args)
+            return float(scipy_functions()[name](*args))
         return call
     return {f"_sf_{s.name}": lazy(f"_sf_{s.name}") for s in SPECIALS}
 
