@@ -36,6 +36,10 @@ from .frontend.special import (Ei, assoc_laguerre, assoc_legendre, besseli, bess
                                gammaincc, gammaln, gegenbauer, heaviside, iv, jv, kv, laguerre, legendre,
                                logical_and, logical_not, logical_or, logical_xor, loggamma, lpmv, poch,
                                polygamma, psi, yv, zeta, zetac)
+from .frontend.special_more import (  # noqa: F401
+    Chi, Ci, LambertW, Shi, Si, airy, airyai, airyaiprime, airybi, airybiprime, betainc, betaln,
+    chi, ci, cosm1, eval_hermite, eval_jacobi, fresnel, fresnelc, fresnels, hermite, hurwitz_zeta,
+    jacobi, lambertw, powm1, shi, shichi, si, sici)
 from .frontend import decompositions as linalg  # noqa: F401 - cc.linalg.solve_triangular, cho_solve, ...
 from .frontend.parse import parse  # noqa: F401
 from .ir import Node as Expr  # noqa: F401

@@ -338,7 +338,9 @@ SPECIAL_OPS = sorted(n for n in SPECIAL_FUNCTIONS if n != "zetac")
 
 def _special_and_logic(a):
     t = a * 0.3 + 0.2  # inside every function's domain for a in [0.1, 0.9]
-    total = sum(ir.apply(n, *(2.0, 0.5)[:ops.OPS[n].arity - 1], t) * (k + 1.0) for k, n in enumerate(SPECIAL_OPS))
+    def special(n):  # the discrete operands constant (lambertw's branch is its second)
+        return ir.apply(n, t, 0.0) if n == "lambertw" else ir.apply(n, *(2.0, 0.5, 1.5)[:ops.OPS[n].arity - 1], t)
+    total = sum(special(n) * (k + 1.0) for k, n in enumerate(SPECIAL_OPS))
     inside = cc.logical_and(a > 0.3, cc.logical_not(a > 0.7))
     either = cc.logical_or(cc.logical_xor(a > 0.2, a > 0.5), a > 0.8)
     return cc.sum(total + cc.where(inside, a * a, -a) + cc.where(either, 2.0 * a, a))

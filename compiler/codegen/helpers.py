@@ -160,75 +160,11 @@ _used: dict = {}  # (template, dialect, number of helpers) -> the helpers it cal
 
 # --- the special functions (``ir.special``): scipy.special's, from every dialect ---
 
-_SF_BIND = '''# scipy.special from compiled code: the C functions of scipy.special.cython_special, bound by
-# address under a symbol name (so that machine code cached on disk finds them in a new process),
-# called by Numba as external functions; SciPy's ufuncs where this module runs as plain Python
-import llvmlite.binding
-import scipy.special
-from numba.extending import get_cython_function_address, overload
+_SF_NATIVE = '''# scipy.special.SCIPY: the ufunc in plain Python; in compiled code, HOW
+_c_NAME = _sf_bind("NAME", ARITY, HOW)
 
 
-def _sf_bind(name, capi, arity):
-    """cython_special's C function ``capi`` (arity doubles and an int, skip_dispatch) as SYMBOL<name>."""
-    symbol = "SYMBOL" + name
-    llvmlite.binding.add_symbol(symbol, get_cython_function_address("scipy.special.cython_special", capi))
-    return numba.types.ExternalFunction(symbol, numba.float64(*[numba.float64] * arity, numba.int32))
-
-
-def _sf_compiled(c, *types):
-    """The compiled version of a special function: C function ``c`` on numbers, or element by
-    element on arrays (operands of equal shape, or a number and an array)."""
-    arrays = [isinstance(t, numba.types.Array) for t in types]
-    if len(types) == 1:
-        if not arrays[0]:
-            return lambda x: c(x, 0)
-
-        def unary(x):
-            flat = np.ascontiguousarray(x).ravel()
-            out = np.empty(flat.size)
-            for k in range(flat.size):
-                out[k] = c(flat[k], 0)
-            return out.reshape(x.shape)
-        return unary
-    if not any(arrays):
-        if len(types) == 3:
-            return lambda a, b, d: c(a, b, d, 0)
-        if len(types) == 4:
-            return lambda a, b, d, e: c(a, b, d, e, 0)
-        return lambda a, b: c(a, b, 0)
-    if len(types) > 2:  # (arrays of the 3- and 4-operand functions: the NumPy dialect computes them)
-        return None
-    if arrays[0] and arrays[1]:
-        def both(a, b):
-            fa, fb = np.ascontiguousarray(a).ravel(), np.ascontiguousarray(b).ravel()
-            out = np.empty(fa.size)
-            for k in range(fa.size):
-                out[k] = c(fa[k], fb[k], 0)
-            return out.reshape(a.shape)
-        return both
-    if arrays[0]:
-        def left(a, b):
-            fa = np.ascontiguousarray(a).ravel()
-            out = np.empty(fa.size)
-            for k in range(fa.size):
-                out[k] = c(fa[k], b, 0)
-            return out.reshape(a.shape)
-        return left
-
-    def right(a, b):
-        fb = np.ascontiguousarray(b).ravel()
-        out = np.empty(fb.size)
-        for k in range(fb.size):
-            out[k] = c(a, fb[k], 0)
-        return out.reshape(b.shape)
-    return right'''
-
-_SF_NATIVE = '''# scipy.special.SCIPY: the ufunc in plain Python, the C function (CAPI) in compiled code
-_c_NAME = _sf_bind("NAME", "CAPI", ARITY)
-
-
-def _sf_NAME(ARGS):
-    return scipy.special.SCIPY(ARGS)
+PYTHON
 
 
 @overload(_sf_NAME)
@@ -237,9 +173,7 @@ def _sf_NAME_compiled(ARGS):
 
 # SciPy exports no C function: compiled code calls SciPy in object mode (numbers only)
 _SF_OBJECT = '''# scipy.special.SCIPY (a Python function of SciPy's, no C function): in object mode when compiled
-def _sf_NAME(ARGS):
-    with np.errstate(all="ignore"):
-        return scipy.special.SCIPY(ARGS)
+PYTHON
 
 
 @overload(_sf_NAME)
@@ -253,15 +187,37 @@ def _sf_NAME_compiled(ARGS):
 
 
 def _special_helpers() -> None:
-    from ..ir.special import SPECIALS, SYMBOL_PREFIX
-    HELPERS["numba"]["_sf_bind"] = _SF_BIND.replace("SYMBOL", SYMBOL_PREFIX)
-    HELPERS["numpy"]["_sf_bind"] = "import scipy.special"
+    from ..ir.special import PYTHON_PRELUDE, SPECIAL, SPECIALS, SYMBOL_PREFIX, python_source
+    from .special_bind import BIND_SOURCE
+    uses = [(n, SPECIAL[n].arity, _how(SPECIAL[n])) for n in ("zeta", "gamma", "digamma")]
+    HELPERS["numba"]["_sf_bind"] = BIND_SOURCE.replace("SYMBOL", SYMBOL_PREFIX).replace("NEEDS", repr(uses)) + \
+        "\n\n\n" + PYTHON_PRELUDE.split("\n\n\n", 1)[1]
+    HELPERS["numpy"]["_sf_bind"] = PYTHON_PRELUDE
     for s in SPECIALS:
         args = "x" if s.arity == 1 else ", ".join("abde"[:s.arity])
-        text = (_SF_NATIVE if s.capi else _SF_OBJECT).replace("SCIPY", s.scipy).replace("CAPI", str(s.capi))
-        text = text.replace("ARITY", str(s.arity)).replace("ARGS", args).replace("NAME", s.name)
-        HELPERS["numba"][f"_sf_{s.name}"] = text
-        HELPERS["numpy"][f"_sf_{s.name}"] = f"_sf_{s.name} = scipy.special.{s.scipy}"
+        python = python_source(s).rstrip("\n") if s.python else \
+            f"def _sf_{s.name}({args}):\n    return scipy.special.{s.scipy}({args})"
+        text = (_SF_NATIVE if s.compiled else _SF_OBJECT).replace("PYTHON", python).replace("SCIPY", s.scipy)
+        text = text.replace("HOW", _describe(_how(s)), 1).replace("HOW", repr(_how(s)))
+        text = text.replace("ARITY", str(s.arity)).replace("ARGS", args)
+        HELPERS["numba"][f"_sf_{s.name}"] = text.replace("NAME", s.name)
+        HELPERS["numpy"][f"_sf_{s.name}"] = python_source(s) if s.python else \
+            f"_sf_{s.name} = scipy.special.{s.scipy}"
+
+
+def _describe(how: tuple) -> str:
+    """What a generated module's comment says of ``how`` (``codegen.special_bind``)."""
+    kind, *rest = how
+    return {"capi": lambda: f"cython_special's C function {rest[0]}",
+            "outputs": lambda: f"result {rest[2]} of the {rest[1]} results of cython_special's {rest[0]}",
+            "integer": lambda: f"cython_special's {rest[0]}, its degree as an integer",
+            "ufunc": lambda: f"the inner loop of SciPy's ufunc {rest[0]} ({rest[1]}) on one element",
+            "composite": lambda: "(-1)**(n+1) gamma(n+1) zeta(n+1, x), as SciPy computes it"}[kind]()
+
+
+def _how(s) -> tuple:
+    """How compiled code calls special function ``s`` (``codegen.special_bind``)."""
+    return ("capi", s.capi) if s.capi is not None else s.wrap
 
 
 _special_helpers()

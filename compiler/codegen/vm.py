@@ -22,10 +22,11 @@ import numpy as np
 
 from ..ir import Node
 from ..ir.ops import OPS, SCALAR_OPS
-from ..ir.special import PYTHON_ONLY
+from ..ir.special import FOUR_OPERANDS, PYTHON_ONLY
 from .helpers import HELPERS, SCALAR_HELPERS, used_in
 
-OPCODES = {name: k for k, name in enumerate(n for n in SCALAR_OPS if n not in ("const", "var"))}
+# (an op of four operands, jacobi, has no opcode: the runtime compiles what uses it)
+OPCODES = {name: k for k, name in enumerate(n for n in SCALAR_OPS if n not in ("const", "var", *FOUR_OPERANDS))}
 BLOCK = 64  # points per block of the batch loop (one register file per block)
 
 

@@ -31,6 +31,10 @@ from .linalg import (diag, diagonal, dot, einsum, inner, kron, matmul, norm, out
 from . import decompositions  # noqa: F401 - np.linalg.solve & co. on expressions; cc.linalg
 from .numpy_api import numpy_functions  # noqa: F401 - also makes expressions NumPy duck arrays
 from .sympy_bridge import from_sympy, to_sympy  # noqa: F401
+from .special_more import (  # noqa: F401
+    Chi, Ci, LambertW, Shi, Si, airy, airyai, airyaiprime, airybi, airybiprime, betainc, betaln,
+    chi, ci, cosm1, eval_hermite, eval_jacobi, fresnel, fresnelc, fresnels, hermite, hurwitz_zeta,
+    jacobi, lambertw, powm1, shi, shichi, si, sici)
 from .special import (Ei, assoc_laguerre, assoc_legendre, besseli, besselj, besselk, bessely, beta,  # noqa: F401
                       binom, chebyshevt, chebyshevu, digamma, ellipe, ellipk, elliptic_e, elliptic_k, erfc,
                       erfcinv, erfinv, eval_chebyt, eval_chebyu, eval_gegenbauer, eval_genlaguerre,

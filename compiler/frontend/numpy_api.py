@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import UnsupportedFunctionError
 from ..ir import Node, refuse_foreign_array
-from . import arrays, linalg, scalar, special, tensors
+from . import arrays, linalg, scalar, special, special_more, tensors
 from .dispatch import EAGER, call as _call, operand as _operand
 
 _NO = np._NoValue  # NumPy's "argument not given"
@@ -82,6 +82,7 @@ UFUNCS.update({"logical_and": special.logical_and, "logical_or": special.logical
                "not_equal": lambda a, b: special.logical_not(_call("eq", a, b)), "heaviside": special.heaviside})
 # scipy.special's functions are ufuncs too (scipy.special.gammaln(X)); erf is NumPy-less
 UFUNCS.update(special.SCIPY_UFUNCS, erf=scalar.erf)
+UFUNCS.update(special_more.SCIPY_UFUNCS)
 _REDUCE = {"add": tensors.sum, "multiply": tensors.prod, "maximum": tensors.max, "minimum": tensors.min,
            "logaddexp": tensors.logsumexp}
 _ACCUMULATE = {"add": tensors.cumsum, "multiply": tensors.cumprod}

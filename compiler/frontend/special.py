@@ -33,7 +33,7 @@ gamma = _fn("gamma", "Gamma(x); poles (inf/nan as SciPy) at 0, -1, -2, ... Deriv
 gammaln = _fn("gammaln", "log|Gamma(x)| (SymPy's loggamma for x > 0). Derivative digamma(x).", 1)
 digamma = _fn("digamma", "psi(x) = Gamma'(x)/Gamma(x). Derivative polygamma(1, x).", 1)
 polygamma = _fn("polygamma", "polygamma(n, x): the n-th derivative of digamma; n an integer (no "
-                "derivative in n). Python targets and Numba only: SciPy exports no C function of it.", 2)
+                "derivative in n). Computed as SciPy does: (-1)**(n+1) gamma(n+1) zeta(n+1, x).", 2)
 beta = _fn("beta", "B(a, b) = Gamma(a) Gamma(b) / Gamma(a + b).", 2)
 poch = _fn("poch", "The rising factorial (x)_m = Gamma(x + m) / Gamma(x) (SymPy's RisingFactorial).", 2)
 binom = _fn("binom", "The binomial coefficient of real n, k (SymPy's binomial).", 2)
@@ -66,8 +66,11 @@ Ei, legendre, chebyshevt, chebyshevu, laguerre = expi, eval_legendre, eval_cheby
 assoc_laguerre, gegenbauer, elliptic_k, elliptic_e = eval_genlaguerre, eval_gegenbauer, ellipk, ellipe
 
 
-def zeta(x: ExprLike):
-    """Riemann's zeta function (SymPy's zeta(x)): ``1 + zetac(x)``."""
+def zeta(x: ExprLike, q: ExprLike | None = None):
+    """Riemann's zeta function (SymPy's zeta(x)): ``1 + zetac(x)``; with ``q``, Hurwitz's
+    zeta(x, q) (``cc.hurwitz_zeta``), as ``scipy.special.zeta(x, q)``."""
+    if q is not None:
+        return _call("zeta", x, q)
     return _call("add", 1.0, zetac(x))
 
 

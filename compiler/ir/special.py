@@ -3,9 +3,10 @@
 Every target calls SciPy's own implementation, never one of ours: the Python and NumPy
 code calls the ufunc (``scipy.special.gammaln``), compiled code (Numba, LLVM, the vm)
 calls the C function that ``scipy.special.cython_special`` exports, by address. Each
-entry says which: its ``scipy`` ufunc name and its ``cython_special`` C function (``capi``,
-None where SciPy exports none: then only the Python targets and Numba, through an
-object-mode call, can run it).
+entry says which: its ``scipy`` ufunc name and its ``cython_special`` C function (``capi``).
+Where SciPy exports none of the form ``double f(double...)``, the entry's ``wrap`` says how
+a small wrapper calls SciPy's code all the same (``special_more``, ``codegen.special_bind``);
+an entry with neither would run on the Python targets and in Numba's object mode only.
 
 An op prints as ``_sf_<name>(x)``: a helper of the generated module (``codegen.helpers``)
 that is SciPy's ufunc in plain Python and the C function in compiled code.
@@ -24,49 +25,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
-from typing import Callable, Optional
 
 from .node import apply
+from .special_base import NoDerivative, Special, _constant_only, _f  # noqa: F401  (NoDerivative: ad's)
+from .special_more import SPECIALS_MORE
 
 SQRT_PI_2 = math.sqrt(math.pi) / 2.0  # d/dx erfinv(x) = sqrt(pi)/2 * exp(erfinv(x)**2)
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 #: the prefix of the symbols under which compiled code finds cython_special's C functions
 SYMBOL_PREFIX = "scipy_special_"
-
-
-@dataclass(frozen=True)
-class Special:
-    """Where op ``name`` comes from: ``scipy`` ufunc, ``capi`` C function of cython_special
-    (its ``double`` version; every one takes a trailing ``int skip_dispatch``), or None."""
-    name: str
-    arity: int
-    scipy: str
-    capi: Optional[str]
-    vjp: Callable
-    sympy: Callable
-
-
-def _f(name, *args):
-    return apply(name, *args)
-
-
-class NoDerivative:
-    """A vjp rule's answer for an operand with no derivative (or none in closed form): the
-    reverse pass raises ``UnsupportedError`` with ``message`` if a derivative flows there."""
-    __slots__ = ("message",)
-
-    def __init__(self, message: str):
-        self.message = message
-
-
-def _constant_only(fn: str, arg: str, node):
-    """The contribution to an argument that has no derivative: none for a constant there,
-    else a ``NoDerivative`` (an error only where the derivative is asked for)."""
-    if node.op == "const":
-        return None
-    return NoDerivative(f"{fn}: no derivative with respect to its argument {arg} (here {node!r:.60}); "
-                        "it must not depend on the variables a derivative is taken in")
 
 
 def _exp(x):
@@ -169,8 +136,9 @@ SPECIALS = [
             lambda a, out, g: (g * _digamma(a[0]),), _sympy("loggamma")),
     Special("digamma", 1, "psi", "__pyx_fuse_1psi",
             lambda a, out, g: (g * _f("polygamma", 1.0, a[0]),), _sympy("digamma")),
-    # SciPy's polygamma is a Python function (a Hurwitz zeta), not exported to C
-    Special("polygamma", 2, "polygamma", None, _vjp_polygamma, _sympy("polygamma")),
+    # SciPy's polygamma is a Python function of Hurwitz's zeta, not exported to C: compiled code
+    # computes it as SciPy does, (-1)**(n+1) gamma(n+1) zeta(n+1, x), and digamma(x) for n = 0
+    Special("polygamma", 2, "polygamma", None, _vjp_polygamma, _sympy("polygamma"), wrap=("composite",)),
     Special("beta", 2, "beta", "beta", _vjp_beta, _sympy("beta")),
     Special("poch", 2, "poch", "poch", _vjp_poch, _sympy("RisingFactorial")),
     Special("binom", 2, "binom", "binom", _vjp_binom, _sympy("binomial")),
@@ -215,9 +183,28 @@ SPECIALS = [
             _sympy("gegenbauer")),
     Special("lpmv", 3, "lpmv", "lpmv", _vjp_lpmv, lambda sp, m, v, x: sp.assoc_legendre(v, m, x)),
 ]
+SPECIALS += SPECIALS_MORE
 SPECIAL = {s.name: s for s in SPECIALS}
-#: ops that only the Python targets and Numba run (no C function to call by address)
-PYTHON_ONLY = frozenset(s.name for s in SPECIALS if s.capi is None)
+#: ops that only the Python targets and Numba run (no C function to call by address): none now
+PYTHON_ONLY = frozenset(s.name for s in SPECIALS if not s.compiled)
+#: ops of more operands than the vm's instructions hold (three): the vm refuses them
+FOUR_OPERANDS = frozenset(s.name for s in SPECIALS if s.arity > 3)
+#: the plain Python functions the ``python`` expressions of the entries use
+PYTHON_PRELUDE = '''import numpy as np
+import scipy.special
+
+
+def _sf_real(w):
+    """A complex result of SciPy's where it is real, nan where it is not."""
+    return np.where(np.imag(w) == 0, np.real(w), np.nan)[()]
+
+
+def _sf_integer_degree(f, n, x):
+    """SciPy's ``f(n, x)`` of an integer n (a degree, a branch); nan where n is not an integer."""
+    n, x = np.asarray(n, dtype=float), np.asarray(x, dtype=float)
+    whole = np.isfinite(n) & (n == np.round(n)) & (np.abs(n) < 2.0**63)  # as compiled code's int64
+    with np.errstate(invalid="ignore"):
+        return np.where(whole, f(np.where(whole, n, 0).astype(np.int64), x), np.nan)[()]'''
 
 
 def special_ops(Op) -> list:
@@ -225,23 +212,33 @@ def special_ops(Op) -> list:
     ops = []
     for s in SPECIALS:
         operands = ", ".join(f"{{{k}}}" for k in range(s.arity))
-        llvm = None if s.capi is None else (lambda symbol: lambda e, *a: e.call(symbol, *a))(SYMBOL_PREFIX + s.name)
+        llvm = None if not s.compiled else (lambda symbol: lambda e, *a: e.call(symbol, *a))(SYMBOL_PREFIX + s.name)
         ops.append(Op(s.name, s.arity, f"_sf_{s.name}({operands})", s.vjp, s.sympy, llvm=llvm))
     return ops
 
 
 def lazy_scipy_functions() -> dict:
-    """As ``scipy_functions``, but SciPy is imported at the first call of one of them."""
+    """As ``scipy_functions`` on numbers, giving Python floats (not NumPy's, whose nan warns in
+    arithmetic); SciPy is imported at the first call of one of them."""
     def lazy(name):
         def call(*args):
-            return scipy_functions()[name](*args)
+            return float(scipy_functions()[name](*args))
         return call
     return {f"_sf_{s.name}": lazy(f"_sf_{s.name}") for s in SPECIALS}
 
 
+def python_source(s: Special) -> str:
+    """The plain Python function ``_sf_<name>`` of entry ``s`` (needs ``PYTHON_PRELUDE``)."""
+    args = ["x"] if s.arity == 1 else list("abde"[:s.arity])
+    return f"def _sf_{s.name}({', '.join(args)}):\n    return {s.python_expression(args)}\n"
+
+
 @functools.cache
 def scipy_functions() -> dict:
-    """``{"_sf_<name>": scipy.special's ufunc}``: what ``fmt`` calls, for evaluation in Python."""
+    """``{"_sf_<name>": its Python function}``: SciPy's ufunc (or ``python``), for evaluation in Python."""
     import scipy.special
-    return {f"_sf_{s.name}": getattr(scipy.special, s.scipy) for s in SPECIALS}
+    names: dict = {}
+    exec(PYTHON_PRELUDE + "\n\n" + "\n\n".join(python_source(s) for s in SPECIALS if s.python), names)
+    return {f"_sf_{s.name}": names[f"_sf_{s.name}"] if s.python else getattr(scipy.special, s.scipy)
+            for s in SPECIALS}
 

@@ -8,10 +8,14 @@ this CPU, in parts, to object files (what the disk cache keeps) and loaded for c
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import struct
 import threading
 
+import numpy as np
+
+from ..codegen.helpers import HELPERS
 from ..codegen.llvm import CHUNK, NativeModule
 from ..ir.special import SPECIALS, SYMBOL_PREFIX
 
@@ -96,15 +100,23 @@ def unpack(blob: bytes) -> list[bytes]:
 
 def bind_special_functions(llvm, text: str) -> None:
     """Give the symbols of scipy.special's C functions that ``text`` (LLVM IR) declares their
-    addresses in this process (cython_special's exports; they differ from process to process,
-    so machine code from the disk cache is bound again here)."""
+    addresses in this process (cython_special's exports, or the wrappers that
+    ``codegen.special_bind`` makes; they differ from process to process, so machine code from
+    the disk cache is bound again here)."""
     if SYMBOL_PREFIX not in text:
         return
-    from numba.extending import get_cython_function_address
     for s in SPECIALS:
-        symbol = SYMBOL_PREFIX + s.name
-        if s.capi is not None and f"@{symbol}(" in text:
-            llvm.add_symbol(symbol, get_cython_function_address("scipy.special.cython_special", s.capi))
+        if s.compiled and f"@{SYMBOL_PREFIX}{s.name}(" in text:
+            _binder()["_sf_symbol"](s.name, s.arity, ("capi", s.capi) if s.capi is not None else s.wrap)
+
+
+@functools.cache
+def _binder() -> dict:
+    """The namespace of the generated modules' ``_sf_bind`` helper (one source for both)."""
+    import numba  # noqa: F401 - the helper's numba.types, and llvmlite's initialization
+    namespace: dict = {"numba": numba, "np": np}
+    exec(HELPERS["numba"]["_sf_bind"], namespace)  # noqa: S102 - the library's own helper text
+    return namespace
 
 
 class NativeKernel:

@@ -161,7 +161,9 @@ def first_entry(owner, role: str):
     """The entry that answers the first calls of ``role``."""
     if owner._tensor:
         return TensorEntry(owner, role)
-    return Interpreted(owner, role) if owner.requested_backend == "auto" else Lazy(owner, role)
+    if owner.requested_backend == "auto" and owner._interpretable:
+        return Interpreted(owner, role)
+    return Lazy(owner, role)
 
 
 def is_compiled(entry) -> bool:
