@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import Union
+from typing import Any, Union
 
 from .. import ir
 from ..ir import Node, ops
@@ -48,7 +48,7 @@ _LETTER_RANGE = re.compile(r"([^:\\]*)([a-z]:[a-z]|[A-Z]:[A-Z])")
 _RANGES = "x0:10 (x0 ... x9), x:3 (x0, x1, x2), a:d (a, b, c, d)"
 
 
-def symbols(names: str) -> Node | tuple[Node, ...]:
+def symbols(names: str) -> Any:  # a Node or a tuple of Nodes: Any, so `x, y = ...` type-checks
     """Several symbols from names separated by spaces or commas (one name gives one symbol).
 
     SymPy's ranges give a tuple: ``"x0:3"`` or ``"x:3"`` is ``x0, x1, x2``, and
