@@ -20,6 +20,8 @@ def _client() -> None:
     fn.hessian(1.0, 2.0, np.ones(3))
     fn.jvp(1.0, 2.0, np.ones(3), v=(1.0, 0.0))
     fn.wait()
+    one: cc.CompiledFunction = cc.compile(f, [x, y, X], wrt=x)   # one input alone
+    one.grad(1.0, 2.0, np.ones(3))
     source: str = fn.source
     info: cc.CacheInfo = cc.cache_info()
     simd: cc.SimdInfo = cc.simd_info()
@@ -30,7 +32,7 @@ def _client() -> None:
     (a * a + a).backward()
     problem: cc.NLP = cc.nlp(x**2 + y**2, [x, y], g=[x + y - 1.0])
     carry, ys = cc.scan(lambda c, u: (c * u, c), x, X)
-    del source, info, simd, check, parsed, g, problem, carry, ys
+    del one, source, info, simd, check, parsed, g, problem, carry, ys
     try:
         cc.compile(f, [x])
     except cc.CompilerError as e:

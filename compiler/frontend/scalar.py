@@ -78,7 +78,7 @@ def _range_names(name: str, where: str) -> list[str]:
         prefix, first, last = number[1], number[2] or "0", number[3]
         # a start or end of 40 digits is beyond any range; int() of thousands would refuse
         start, stop = (int(first), int(last)) if len(first) + len(last) < 40 else (0, MAX_RANGE + 1)
-        made = range(start, stop)
+        made: range | list[str] = range(start, stop)
         example = f"{prefix}{start}:{start + 3} is {', '.join(f'{prefix}{start + i}' for i in range(3))}"
     elif letter:
         prefix, (first, last) = letter[1], letter[2].split(":")

@@ -52,7 +52,7 @@ class _KeyedRef(weakref.ref):
 def _drop(ref) -> None:
     with _intern_lock:
         if _interned.get(ref.key) is ref:
-            del _interned[ref.key]
+            del _interned[ref.key]  # type: ignore[union-attr]
 
 
 _serial = itertools.count()
@@ -117,6 +117,11 @@ class Node:
         def __getitem__(self, index: Any) -> Node: ...
         def __len__(self) -> int: ...
         def __iter__(self) -> Iterator[Node]: ...
+        maximum: Any
+        minimum: Any
+        __array_ufunc__: Any
+        __array_function__: Any
+        __array__: Any
 
     def __bool__(self):
         raise TracingError(
@@ -377,9 +382,9 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
                 args = (b, a)  # a+b and b+a are one node (exact: IEEE + and * commute)
             key = op.code | args[0].id << 8 | (args[1].id + 1) << 48
         else:
-            key = (op_name,) + tuple([a.id for a in args])
+            key = (op_name,) + tuple([a.id for a in args])  # type: ignore[assignment]
     else:
-        key = (op_name, params) + tuple([a.id for a in args])
+        key = (op_name, params) + tuple([a.id for a in args])  # type: ignore[assignment]
     return _intern(key, op_name, args, None, None, op.result, shape, params)
 
 
@@ -459,4 +464,4 @@ from . import ops as _ops  # noqa: E402
 from .graph import _rebuild, short_str, to_table  # noqa: E402
 
 _OPS = _ops.OPS
-_LOGICAL = _ops.LOGICAL_OPS
+_LOGICAL = _ops.LOGICAL_OPS  # type: ignore[has-type]
