@@ -24,8 +24,9 @@ version = release
 
 extensions = [
     "myst_parser",
+    # The docstrings are plain reStructuredText (``code``, a doctest), with no Google or NumPy
+    # sections: napoleon would only misread a property's "text: more text" as "type: text".
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "compiler_api",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -36,13 +37,11 @@ myst_heading_anchors = 3  # [text](page.md#a-heading) links resolve, and are che
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {"undoc-members": False}
-napoleon_google_docstring = True
-napoleon_numpy_docstring = True
 
 html_theme = "alabaster"
 html_title = f"compiler {release}"
 html_theme_options = {"description": "symbolic math to reverse-mode code, run by Numba",
-                      "fixed_sidebar": True}
+                      "fixed_sidebar": True, "page_width": "1240px", "sidebar_width": "240px"}
 
 
 def _list_the_other_guide_pages(app, docname: str, source: list[str]) -> None:
