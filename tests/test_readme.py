@@ -178,7 +178,7 @@ CHECKS: dict[str, Callable[[dict, Path], None]] = {"Tour": _check_tour, "Tensors
 
 @pytest.mark.parametrize("page", PAGES_WITH_PROGRAMS)
 def test_python_blocks_run_as_written(page, scratch):
-    """Each page's blocks, with their own imports, in a fresh namespace: what a reader pastes."""
+    """A page's blocks in order, in one fresh namespace: what a reader pastes, top to bottom."""
     _run_page(page, scratch)
 
 
