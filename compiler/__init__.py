@@ -51,3 +51,28 @@ from .jit import jit  # noqa: F401
 from .optimize import NLP, NLPResult, nlp, root  # noqa: F401
 from .ode import odeint  # noqa: F401
 from .value import Value  # noqa: F401
+
+# The public API: what `from compiler import *` gives, what the API reference documents and
+# what type checkers take as re-exported (tests/test_docs.py keeps it equal to the names above).
+__all__ = [
+    "abs", "acos", "acosh", "ArgumentError", "asin", "asinh", "assoc_laguerre", "assoc_legendre",
+    "atan", "atan2", "atanh", "besseli", "besselj", "besselk", "bessely", "beta", "binom",
+    "broadcast_to", "cache_info", "CacheError", "CacheInfo", "CacheWarning", "cbrt", "ceil",
+    "chebyshevt", "chebyshevu", "clear_cache", "clip", "compile", "CompiledFunction", "CompilerError",
+    "concatenate", "cos", "cosh", "cumprod", "cumsum", "custom_jvp", "custom_vjp", "diag", "diagonal",
+    "diff", "digamma", "dot", "Ei", "einsum", "ellipe", "ellipk", "elliptic_e", "elliptic_k", "erf",
+    "erfc", "erfcinv", "erfinv", "eval_chebyt", "eval_chebyu", "eval_gegenbauer", "eval_genlaguerre",
+    "eval_laguerre", "eval_legendre", "exp", "exp2", "expand_dims", "expi", "expm1", "expn", "Expr",
+    "extern", "flip", "floor", "floor_divide", "fori_loop", "from_sympy", "gamma", "gammainc",
+    "gammaincc", "gammaln", "gegenbauer", "gradcheck", "GradcheckResult", "heaviside", "hypot", "inner",
+    "iv", "jit", "jv", "kron", "kv", "laguerre", "legendre", "linalg", "log", "log10", "log1p", "log2",
+    "log_softmax", "logaddexp", "logaddexp2", "loggamma", "logical_and", "logical_not", "logical_or",
+    "logical_xor", "logsumexp", "lpmv", "matmul", "max", "maximum", "mean", "min", "minimum", "mod",
+    "moveaxis", "NLP", "nlp", "NLPResult", "norm", "numpy_functions", "outer", "pad", "parse",
+    "ParseError", "poch", "polygamma", "prod", "psi", "ravel", "relu", "repeat", "reshape",
+    "ResourceError", "rint", "roll", "root", "rot90", "scan", "ShapeError", "sigmoid", "sign",
+    "simd_info", "SimdInfo", "sin", "sinh", "softmax", "softplus", "sqrt", "square", "squeeze", "stack",
+    "std", "stop_gradient", "sum", "swapaxes", "Symbol", "symbols", "take", "tan", "tanh", "Tensor",
+    "tensordot", "tile", "to_sympy", "trace", "TracingError", "transpose", "tril", "triu",
+    "UnsupportedError", "UnsupportedFunctionError", "Value", "var", "where", "yv", "zeta", "zetac",
+]

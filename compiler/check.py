@@ -51,7 +51,7 @@ def gradcheck(fn: CompiledFunction, *point, step: float | None = None,
         raise TypeError(f"gradcheck needs a compiled function (cc.compile / cc.jit), got {type(fn).__name__}")
     if len(point) != len(fn.inputs):
         raise TypeError(f"gradcheck: expected a point of {len(fn.inputs)} value(s) "
-                        f"({', '.join(n.name for n in fn.inputs)}), got {len(point)}")
+                        f"({', '.join(n.name for n in fn.inputs)}), got {len(point)}")  # type: ignore[misc]
     x0 = [_coordinate(v, n) for v, n in zip(point, fn.inputs)]
     grads = fn.grad(*x0)
     rows = grads if fn._many else (grads,)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,8 +54,38 @@ class Value:
     """
 
     __slots__ = ("data", "grad", "_op", "_prev", "_params", "label")
+    data: Any  # a float or a float64 array
+    grad: Any  # of the same shape
     __array_ufunc__ = None  # ndarray <op> Value defers to Value's reflected operator
     backend: str = "auto"  # backend of the compiled adjoint programs (class-wide default)
+
+    if TYPE_CHECKING:  # for type checkers: the operators and methods installed below the class
+        def __getattr__(self, name: str) -> Any: ...
+        def __add__(self, other: Any) -> Value: ...
+        def __radd__(self, other: Any) -> Value: ...
+        def __sub__(self, other: Any) -> Value: ...
+        def __rsub__(self, other: Any) -> Value: ...
+        def __mul__(self, other: Any) -> Value: ...
+        def __rmul__(self, other: Any) -> Value: ...
+        def __truediv__(self, other: Any) -> Value: ...
+        def __rtruediv__(self, other: Any) -> Value: ...
+        def __pow__(self, other: Any) -> Value: ...
+        def __rpow__(self, other: Any) -> Value: ...
+        def __matmul__(self, other: Any) -> Value: ...
+        def __rmatmul__(self, other: Any) -> Value: ...
+        def __neg__(self) -> Value: ...
+        def __abs__(self) -> Value: ...
+        def __getitem__(self, index: Any) -> Value: ...
+        sum: Any
+        mean: Any
+        max: Any
+        min: Any
+        logsumexp: Any
+        softmax: Any
+        log_softmax: Any
+        reshape: Any
+        transpose: Any
+        T: Any
 
     def __init__(self, data, label: str = ""):
         if isinstance(data, Value):
@@ -77,7 +108,7 @@ class Value:
     @classmethod
     def _apply(cls, op_name: str, *args, params=None) -> "Value":
         op = ops.OPS[op_name]
-        prev = []
+        prev: list[Value | float] = []
         for i, a in enumerate(args):
             if isinstance(a, np.ndarray):
                 ir.refuse_foreign_array(a, f"operand {i + 1} of {op_name}")
@@ -207,7 +238,7 @@ def _program(key: tuple, backend: str) -> tuple[CompiledFunction, list[int]]:
 
 def _replay(key: tuple, leaves: list, perturb: dict | None) -> list:
     """IR node of every recorded value; ``perturb`` maps a position to its δ symbol."""
-    nodes, leaf_iter = [], iter(leaves)
+    nodes, leaf_iter = [], iter(leaves)  # type: ignore[var-annotated]
     for i, k in enumerate(key):
         if k[0] == "leaf":
             node = next(leaf_iter)

@@ -1,6 +1,7 @@
-"""The README's code is true: every Python block runs as written, every excerpt of generated
-source is what the library generates, every shell command is one the tests run, and the
-claims of its Functions bullet hold."""
+"""The README's and the docs' code is true: every Python block of README.md and of every page
+under docs/ runs as written (a page's blocks in order, in one namespace), every excerpt of
+generated source is what the library generates, every shell command is one the tests run, and
+the claims of the Functions bullet (docs/guide/scalars-and-sympy.md) hold."""
 
 from __future__ import annotations
 
@@ -21,64 +22,69 @@ import compiler as cc
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+# README.md, then every page of the docs (docs/_build holds a local build's copies)
+PAGES = [README, *sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts)]
 
 
 @dataclass(frozen=True)
 class Block:
-    line: int      # README line of the opening fence
+    page: str      # the page's path from the checkout's root
+    line: int      # line of the opening fence
     lang: str      # the fence's info string: "python", "bash" or "" (a diagram, a listing)
     code: str
-    section: str   # the "## " heading above it
+    section: str   # the "# " or "## " heading above it
     prose: str     # the paragraph just above it
 
     @property
     def name(self) -> str:
-        return f"README.md:{self.line}"
+        return f"{self.page}:{self.line}"
 
 
-def _blocks(text: str) -> list[Block]:
+def _blocks(path: Path) -> list[Block]:
+    page = path.relative_to(ROOT).as_posix()
     blocks, section, paragraph, fence, body, blank = [], "", [], None, [], False
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if fence is not None:
             if line.startswith("```"):
-                blocks.append(Block(fence[0], fence[1], "\n".join(body) + "\n", section, " ".join(paragraph)))
+                blocks.append(Block(page, fence[0], fence[1], "\n".join(body) + "\n", section, " ".join(paragraph)))
                 fence, body, paragraph = None, [], []
             else:
                 body.append(line)
         elif line.startswith("```"):
             fence = (number, line[3:].strip())
-        elif line.startswith("## "):
-            section, paragraph = line[3:].strip(), []
+        elif line.startswith(("# ", "## ")):
+            section, paragraph = line.split(" ", 1)[1].strip(), []
         elif not line.strip():
             blank = True
         else:
             paragraph = [*([] if blank else paragraph), line.strip()]
             blank = False
-    assert fence is None, f"README.md:{fence[0]}: a code block is not closed"
+    assert fence is None, f"{page}:{fence[0]}: a code block is not closed"
     return blocks
 
 
-BLOCKS = _blocks(README.read_text(encoding="utf-8"))
+BLOCKS = [b for path in PAGES for b in _blocks(path)]
 
 
-def _program(section: str) -> Block:
-    return next(b for b in BLOCKS if b.section == section and b.lang == "python")
+def _program(page: str, section: str) -> Block:
+    return next(b for b in BLOCKS if b.page == page and b.section == section and b.lang == "python")
 
 
-# Excerpts of generated source: a phrase of the paragraph above the block -> the section
-# whose program builds the function, and the expression (in that program's namespace) of
-# its source. The program runs in a fresh process, as a reader's would: the numbering of
+# Excerpts of generated source: a phrase of the paragraph above the block -> the page and
+# section whose program builds the function, and the expression (in that program's namespace)
+# of its source. The program runs in a fresh process, as a reader's would: the numbering of
 # the generated statements follows the order in which the process made the IR nodes.
-EXCERPTS: dict[str, tuple[str, str]] = {
-    "What the generated source looks like": ("Tour", "fn.source"),
+EXCERPTS: dict[str, tuple[str, str, str]] = {
+    "What the generated source looks like": ("docs/getting-started.md", "Tour", "fn.source"),
     "the Numba dialect (the MLP of *Tensors*": (
-        "Tensors", "cc.compile(loss, step.inputs, wrt=step.wrt, backend='numba').source"),
+        "docs/guide/tensors.md", "Tensors", "cc.compile(loss, step.inputs, wrt=step.wrt, backend='numba').source"),
 }
 
 
 def _source_in_a_fresh_process(block: Block, expression: str, scratch: Path) -> str:
     driver = ("import sys\nns = {'__name__': '__main__'}\n"
-              "exec(compile(sys.stdin.read(), 'README.md', 'exec'), ns)\n"
+              "exec(compile(sys.stdin.read(), 'page', 'exec'), ns)\n"
               f"sys.stdout.write(eval({expression!r}, ns))\n")
     out = subprocess.run([sys.executable, "-c", driver], input=block.code, capture_output=True, text=True,
                          cwd=scratch, timeout=300, check=False)
@@ -86,36 +92,41 @@ def _source_in_a_fresh_process(block: Block, expression: str, scratch: Path) -> 
     return out.stdout
 
 
-def _excerpt_of(block: Block) -> tuple[str, str] | None:
+def _excerpt_of(block: Block) -> tuple[str, str, str] | None:
     return next((v for phrase, v in EXCERPTS.items() if phrase in block.prose), None)
 
 
 PROGRAMS = [b for b in BLOCKS if b.lang == "python" and _excerpt_of(b) is None]
 EXCERPT_BLOCKS = [b for b in BLOCKS if b.lang == "python" and _excerpt_of(b) is not None]
+PAGES_WITH_PROGRAMS = sorted({b.page for b in PROGRAMS}, key=lambda p: (p != "README.md", p))
 
 
 @pytest.fixture(scope="module")
-def run_block(tmp_path_factory):
-    """Runs a block in a fresh namespace, in a scratch directory (the tour writes f_module.py),
-    once per module; tracebacks point at the README's own lines."""
-    done: dict[int, dict] = {}
-    scratch = tmp_path_factory.mktemp("readme")
+def scratch(tmp_path_factory) -> Path:
+    """Where the blocks run (the tour writes f_module.py)."""
+    return tmp_path_factory.mktemp("pages")
 
-    def run(block: Block) -> dict:
-        if block.line not in done:
-            code = compile("\n" * block.line + block.code, str(README), "exec")
-            ns = {"__name__": "__main__"}
-            here = os.getcwd()
-            os.chdir(scratch)
-            try:
-                exec(code, ns)  # noqa: S102 (the README's own code: running it is the test)
-            finally:
-                os.chdir(here)
-            done[block.line] = ns
-        return done[block.line]
 
-    run.scratch = scratch
-    return run
+def _run_page(page: str, scratch: Path) -> None:
+    """The page's Python blocks in order, in one namespace (a page may build on its earlier
+    blocks); tracebacks point at the page's own lines; each section's checks run right after
+    the block they read."""
+    ns: dict = {"__name__": "__main__"}
+    for block in (b for b in PROGRAMS if b.page == page):
+        code = compile("\n" * block.line + block.code, str(ROOT / page), "exec")
+        here = os.getcwd()
+        os.chdir(scratch)
+        try:
+            exec(code, ns)  # noqa: S102 (the docs' own code: running it is the test)
+        except Exception as e:
+            raise AssertionError(f"{block.name} (section {block.section!r}) does not run: "
+                                 f"{type(e).__name__}: {e}") from e
+        finally:
+            os.chdir(here)
+        if block.section in CHECKS and block is _program(page, block.section):  # the section's first program
+            CHECKS[block.section](ns, scratch)
+        if "simd_info" in block.code:
+            _check_simd(ns)
 
 
 def _check_tour(ns: dict, scratch: Path) -> None:
@@ -165,17 +176,10 @@ CHECKS: dict[str, Callable[[dict, Path], None]] = {"Tour": _check_tour, "Tensors
                                                   "Loops: `scan` and `fori_loop`": _check_loops}
 
 
-@pytest.mark.parametrize("block", PROGRAMS, ids=[b.name for b in PROGRAMS])
-def test_python_block_runs_as_written(block, run_block):
-    """Each block alone, with its own imports, in a fresh namespace: what a reader pastes."""
-    try:
-        ns = run_block(block)
-    except Exception as e:
-        raise AssertionError(f"{block.name} (section {block.section!r}) does not run: {type(e).__name__}: {e}") from e
-    if block.section in CHECKS and block is _program(block.section):  # the section's first program
-        CHECKS[block.section](ns, run_block.scratch)
-    if "simd_info" in block.code:
-        _check_simd(ns)
+@pytest.mark.parametrize("page", PAGES_WITH_PROGRAMS)
+def test_python_blocks_run_as_written(page, scratch):
+    """A page's blocks in order, in one fresh namespace: what a reader pastes, top to bottom."""
+    _run_page(page, scratch)
 
 
 def _normalised(line: str) -> str:
@@ -183,10 +187,10 @@ def _normalised(line: str) -> str:
 
 
 @pytest.mark.parametrize("block", EXCERPT_BLOCKS, ids=[b.name for b in EXCERPT_BLOCKS])
-def test_generated_source_excerpt_is_generated(block, run_block):
+def test_generated_source_excerpt_is_generated(block, scratch):
     """Every line of the excerpt but `...` appears, in order, in the real source."""
-    section, expression = _excerpt_of(block)
-    source = _source_in_a_fresh_process(_program(section), expression, run_block.scratch)
+    page, section, expression = _excerpt_of(block)
+    source = _source_in_a_fresh_process(_program(page, section), expression, scratch)
     real = [_normalised(s) for s in source.splitlines()]
     at = 0
     for offset, line in enumerate(block.code.splitlines(), 1):
@@ -196,18 +200,19 @@ def test_generated_source_excerpt_is_generated(block, run_block):
         try:
             at = real.index(want, at) + 1
         except ValueError:
-            pytest.fail(f"{block.name}: line {block.line + offset} of the README, {line.strip()!r}, is not "
+            pytest.fail(f"{block.name}: line {block.line + offset} of {block.page}, {line.strip()!r}, is not "
                         f"in the generated source (after the lines matched before it)")
 
 
 def test_every_block_is_known():
     """A block is Python (run or checked above), shell (below) or a plain listing."""
-    assert PROGRAMS
+    assert PROGRAMS and any(b.page == "README.md" for b in PROGRAMS)
     for phrase in EXCERPTS:
         matches = [b.name for b in EXCERPT_BLOCKS if phrase in b.prose]
         assert len(matches) == 1, f"the excerpt introduced by {phrase!r}: found at {matches} (update EXCERPTS)"
     for block in BLOCKS:
-        assert block.lang in ("python", "bash", ""), f"{block.name}: unknown block language {block.lang!r}"
+        assert block.lang in ("python", "bash", "") or block.lang.startswith("{"), \
+            f"{block.name}: unknown block language {block.lang!r}"  # "{...}": a Sphinx directive
 
 
 def _commands() -> list[tuple[str, list[str]]]:
@@ -216,7 +221,7 @@ def _commands() -> list[tuple[str, list[str]]]:
         for offset, line in enumerate(block.code.splitlines(), 1):
             for command in line.split("#")[0].split("&&"):
                 if command.strip():
-                    found.append((f"README.md:{block.line + offset}", shlex.split(command)))
+                    found.append((f"{block.page}:{block.line + offset}", shlex.split(command)))
     return found
 
 
@@ -227,8 +232,8 @@ def test_shell_commands_are_run_by_the_tests():
     flags: dict[str, set[str]] = {}
     for where, argv in _commands():
         assert argv[0] == "python", f"{where}: {argv}"
-        if argv[1:4] == ["-m", "pip", "install"] or argv[1:3] == ["-m", "pytest"]:
-            continue
+        if argv[1:4] == ["-m", "pip", "install"] or argv[1:3] in (["-m", "pytest"], ["-m", "sphinx"]):
+            continue  # the sphinx build: tests/test_docs.py
         if argv[1].startswith("examples/"):
             assert (ROOT / argv[1]).exists(), f"{where}: no {argv[1]}"
             assert Path(argv[1]).name in tests_text, f"{where}: no test runs {argv[1]}"
@@ -243,10 +248,10 @@ def test_shell_commands_are_run_by_the_tests():
         assert out.returncode == 0, out.stderr[-2000:]
         for flag in used:
             assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", out.stdout), \
-                f"README: `python -m compiler {sub} {flag}`: no such option in its --help"
+                f"`python -m compiler {sub} {flag}` (README or docs): no such option in its --help"
 
 
-# The Functions bullet of the Tour: sigmoid and softplus never overflow where the true result
+# The Functions bullet (docs/guide/scalars-and-sympy.md): sigmoid and softplus never overflow where the true result
 # is finite; log1p and expm1 keep full precision near 0.
 @pytest.mark.parametrize("backend", ["python", "auto"])
 def test_functions_bullet_overflow_and_precision(backend):

@@ -37,6 +37,9 @@ class _Custom:
     """What the two decorators share: tracing on placeholders, one rule per argument shapes (and
     values of the non-differentiable arguments)."""
 
+    __name__: str  # set by functools.update_wrapper from the decorated function
+    _trace: Callable
+
     def __init__(self, fun: Callable, nondiff_argnums: tuple = ()):
         functools.update_wrapper(self, fun)
         self.fun = fun
@@ -205,13 +208,13 @@ class custom_vjp(_Custom):
         values = [ir.as_node(v, f"residual {k} of {self.__name__}") for k, v in enumerate(leaves)]
         slots = [ir.symbol(f"{tag} r{k}>", v.shape) for k, v in enumerate(values)]
         g = ir.symbol(f"{tag} g>", primal.shape)
-        cts = self.bwd(*static, rebuild(slots), g)
+        cts = self.bwd(*static, rebuild(slots), g)  # type: ignore[misc]
         if not isinstance(cts, (tuple, list)) or len(cts) != len(xs):
             got = f"{len(cts)} values" if isinstance(cts, (tuple, list)) else type(cts).__name__
             which = f" not in nondiff_argnums={self.nondiff}" if self.nondiff else ""
             raise TypeError(f"the bwd rule of {self.__name__} must return a tuple of {len(xs)} cotangent(s), "
                             f"one per argument{which} (None for no gradient), got {got}")
-        cotangents = []
+        cotangents: list[Node | None] = []
         for k, (c, x) in enumerate(zip(cts, xs)):
             if c is None:
                 cotangents.append(None)

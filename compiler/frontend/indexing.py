@@ -87,7 +87,7 @@ def _index_array(item) -> np.ndarray:
 
 def _advanced(x, items: list):
     """NumPy's advanced indexing: basic indexing first, then one ``take`` on the merged axes."""
-    expanded = []  # ("new",) | ("slice", slice) | ("array", int array), one per index position
+    expanded: list[tuple] = []  # ("new",) | ("slice", slice) | ("array", int array), one per index position
     for it in items:
         if it is None:
             expanded.append(("new", None))
@@ -119,10 +119,10 @@ def _advanced(x, items: list):
         expanded += fill
     _check_masks(x.shape, expanded)
     # the basic part, with every advanced position a full slice; where the arrays land in it
-    basic, positions, arrays, axis = [], [], [], 0
+    basic, positions, arrays, axis = [], [], [], 0  # type: ignore[var-annotated]
     for e in expanded:
         if e[0] == "new":
-            basic.append(None)
+            basic.append(None)  # type: ignore[arg-type]
             continue
         if e[0] == "array":
             flat, shape = _shapes.check_indices(e[1], x.shape[axis], axis)
@@ -134,13 +134,13 @@ def _advanced(x, items: list):
         axis += 1
     y = getitem(x, tuple(basic))
     try:
-        arrays = np.broadcast_arrays(*arrays)
+        arrays = np.broadcast_arrays(*arrays)  # type: ignore[assignment]
     except ValueError:
         shapes = " ".join(str(a.shape) for a in arrays)
         raise IndexError(f"shape mismatch: indexing arrays could not be broadcast together with shapes "
                          f"{shapes}") from None
     sizes = tuple(y.shape[p] for p in positions)
-    flat = np.ravel_multi_index(tuple(arrays), sizes) if sizes else np.zeros(arrays[0].shape, np.int64)
+    flat = np.ravel_multi_index(tuple(arrays), sizes) if sizes else np.zeros(arrays[0].shape, np.int64)  # type: ignore[assignment]
     adjacent = positions == list(range(positions[0], positions[0] + len(positions)))
     if not adjacent:  # NumPy puts the broadcast axes first
         rest = [k for k in range(len(y.shape)) if k not in positions]
@@ -148,7 +148,7 @@ def _advanced(x, items: list):
         positions = list(range(len(positions)))
     first = positions[0]
     merged = _reshape(y, y.shape[:first] + (math.prod(sizes),) + y.shape[positions[-1] + 1:])
-    return _build("take", merged, params=(first, tuple(int(i) for i in flat.ravel()), flat.shape))
+    return _build("take", merged, params=(first, tuple(int(i) for i in flat.ravel()), flat.shape))  # type: ignore[attr-defined]
 
 
 def _check_masks(shape: tuple, expanded: list) -> None:

@@ -52,7 +52,7 @@ def _letters(spec: str) -> list:
             out.append(_ELLIPSIS)
             k += 3
         elif spec[k].isalpha():
-            out.append(ord(spec[k]))
+            out.append(ord(spec[k]))  # type: ignore[arg-type]
             k += 1
         else:
             raise ValueError(f"einsum: invalid subscript {spec[k]!r} in {spec!r} (letters and '...' only)")
@@ -65,7 +65,7 @@ def _sublist(items) -> list:
         if s is Ellipsis:
             out.append(_ELLIPSIS)
         else:
-            out.append(operator.index(s))
+            out.append(operator.index(s))  # type: ignore[arg-type]
     return out
 
 
@@ -192,7 +192,7 @@ def _cheapest_pair(work: list, output: list, sizes: dict) -> tuple[int, int]:
             cost = math.prod(sizes[lb] for lb in result)
             if best is None or cost < best[0]:
                 best = (cost, i, j)
-    return best[1], best[2]
+    return best[1], best[2]  # type: ignore[index]
 
 
 def _contract(a, la: list, b, lb: list, keep: set, sizes: dict):

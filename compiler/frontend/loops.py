@@ -107,8 +107,8 @@ def _refuse_escaped(outputs: list[Node], placeholders: list[Node]) -> None:
     for ids, _ in getattr(_tracing, "stack", []):  # enclosing steps: their values are parameters here
         live |= ids
     for node in ir.free_symbols(outputs):
-        if node.id not in live and _PLACEHOLDER.match(node.name):
-            kind = _PLACEHOLDER.match(node.name).group(1)
+        if node.id not in live and _PLACEHOLDER.match(node.name):  # type: ignore[arg-type]
+            kind = _PLACEHOLDER.match(node.name).group(1)  # type: ignore[arg-type, union-attr]
             raise TracingError(f"this scan's step uses {node.name!r}, the {kind} of another scan's step "
                                "that escaped it (kept in a Python variable, a list or a closure): a step's "
                                "values exist only inside that step; take what a loop computes from its "

@@ -128,7 +128,7 @@ def _pad_linear(x, axis: int, before: int, after: int, mode: str, kwargs: dict):
     (``2 * edge - x``, again and again for wide pads), so its blocks are products with small
     constant matrices, over the few elements they read."""
     n = x.shape[axis]
-    rows = np.pad(np.eye(n), ((before, after), (0, 0)), mode=mode, **kwargs)
+    rows = np.pad(np.eye(n), ((before, after), (0, 0)), mode=mode, **kwargs)  # type: ignore[call-overload]
     ones = (rows != 0).sum(axis=1) == 1
     if ones.all() and (rows.max(axis=1) == 1.0).all():
         return take(x, rows.argmax(axis=1), axis)

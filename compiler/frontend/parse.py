@@ -218,9 +218,9 @@ class _Builder:
                     f"the condition {_quote(self.source.segment(node))} of where(cond, a, b) must be a "
                     "comparison such as x > 0"), node)
             if kind is ast.Name:
-                values.append(self._name(node))
+                values.append(self._name(node))  # type: ignore[arg-type]
             elif kind is ast.Constant:
-                values.append(self._number(node))
+                values.append(self._number(node))  # type: ignore[arg-type]
             else:
                 stack.append((node, _BUILD))
                 stack.extend(reversed(self._operands(node, role)))
@@ -312,7 +312,7 @@ class _Builder:
         if name in CONSTANTS:
             return ir.constant(CONSTANTS[name])
         if self.strict:
-            known = ", ".join(sorted(self.names)[:20]) + (", ..." if len(self.names) > 20 else "")
+            known = ", ".join(sorted(self.names)[:20]) + (", ..." if len(self.names) > 20 else "")  # type: ignore[arg-type]
             raise self.source.error("unknown name", (
                 f"{_quote(name)} is not in symbols= ({known or 'empty'}); strict=True accepts only the names "
                 "in symbols=, pi and e"), node)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import Union
+from typing import Any, Union
 
 from .. import ir
 from ..ir import Node, ops
@@ -48,7 +48,7 @@ _LETTER_RANGE = re.compile(r"([^:\\]*)([a-z]:[a-z]|[A-Z]:[A-Z])")
 _RANGES = "x0:10 (x0 ... x9), x:3 (x0, x1, x2), a:d (a, b, c, d)"
 
 
-def symbols(names: str) -> Node | tuple[Node, ...]:
+def symbols(names: str) -> Any:  # a Node or a tuple of Nodes: Any, so `x, y = ...` type-checks
     """Several symbols from names separated by spaces or commas (one name gives one symbol).
 
     SymPy's ranges give a tuple: ``"x0:3"`` or ``"x:3"`` is ``x0, x1, x2``, and
@@ -78,7 +78,7 @@ def _range_names(name: str, where: str) -> list[str]:
         prefix, first, last = number[1], number[2] or "0", number[3]
         # a start or end of 40 digits is beyond any range; int() of thousands would refuse
         start, stop = (int(first), int(last)) if len(first) + len(last) < 40 else (0, MAX_RANGE + 1)
-        made = range(start, stop)
+        made: range | list[str] = range(start, stop)
         example = f"{prefix}{start}:{start + 3} is {', '.join(f'{prefix}{start + i}' for i in range(3))}"
     elif letter:
         prefix, (first, last) = letter[1], letter[2].split(":")

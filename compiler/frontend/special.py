@@ -19,10 +19,10 @@ def _fn(op_name: str, doc: str, arity: int):
         def fn(x: ExprLike):
             return _call(op_name, x)
     elif arity == 2:
-        def fn(a: ExprLike, x: ExprLike):
+        def fn(a: ExprLike, x: ExprLike):  # type: ignore[misc]
             return _call(op_name, a, x)
     else:
-        def fn(a: ExprLike, b: ExprLike, x: ExprLike):
+        def fn(a: ExprLike, b: ExprLike, x: ExprLike):  # type: ignore[misc]
             return _call(op_name, a, b, x)
     fn.__name__ = fn.__qualname__ = op_name
     fn.__doc__ = doc

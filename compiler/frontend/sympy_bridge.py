@@ -39,11 +39,11 @@ def to_sympy(expr: Node | Sequence[Node]):
                                    "(SymPy conversion covers scalar expressions)")
         if node.op == "const":
             v = node.value
-            done[node.id] = (sp.true if v else sp.false) if isinstance(v, bool) else _sympy_number(sp, v)
+            done[node.id] = (sp.true if v else sp.false) if isinstance(v, bool) else _sympy_number(sp, v)  # type: ignore[arg-type]
         elif node.op == "var":
-            done[node.id] = _APPLIED.get(node.name) or sp.Symbol(node.name)
+            done[node.id] = _APPLIED.get(node.name) or sp.Symbol(node.name)  # type: ignore[arg-type]
         else:
-            done[node.id] = OPS[node.op].sympy(sp, *(done[a.id] for a in node.args))
+            done[node.id] = OPS[node.op].sympy(sp, *(done[a.id] for a in node.args))  # type: ignore[misc]
     result = [done[r.id] for r in roots]
     return result if many else result[0]
 
@@ -246,7 +246,7 @@ def _convert(sp, e, args, table, comparisons, numbers: set[int]) -> Node:
     for cls_name, build in _LOGIC.items():
         if isinstance(e, getattr(sp, cls_name)):
             return build(args)
-    for cls_name, build in _COMPOSED.items():
+    for cls_name, build in _COMPOSED.items():  # type: ignore[assignment]
         if isinstance(e, getattr(sp, cls_name)):
             return build(*args)
     from .special_sympy import convert_special
@@ -324,7 +324,7 @@ _COMPOSED = {
     "acot": lambda x: ir.apply("atan", _inv(x)), "acoth": lambda x: ir.apply("atanh", _inv(x)),
     "asec": lambda x: ir.apply("acos", _inv(x)), "acsc": lambda x: ir.apply("asin", _inv(x)),
     "asech": lambda x: ir.apply("acosh", _inv(x)), "acsch": lambda x: ir.apply("asinh", _inv(x)),
-    "sinc": _sinc, "Heaviside": lambda x, h0=None: _heaviside(x, 0.5 if h0 is None else h0),
+    "sinc": _sinc, "Heaviside": lambda x, h0=None: _heaviside(x, 0.5 if h0 is None else h0),  # type: ignore[arg-type]
     "KroneckerDelta": lambda i, j: ir.apply("where", ir.apply("eq", i, j), 1.0, 0.0),
 }
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import Optional, Union
 
 from .. import ir
 from ..errors import ShapeError
@@ -30,7 +31,7 @@ from .dispatch import call as _build, operand as _node
 from .indexing import getitem
 from .scalar import abs as abs_, exp, log, sqrt, where
 
-AxisLike = "int | tuple[int, ...] | None"
+AxisLike = Optional[Union[int, tuple[int, ...]]]
 
 
 def Tensor(name: str, shape) -> Node:

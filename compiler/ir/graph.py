@@ -9,12 +9,16 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, overload
 
 from . import ops as _ops
 from .node import Node, apply, constant, symbol
 
 
+@overload
+def topo_order(roots: Iterable[Node], limit: None = None, exclude: set[int] | dict | None = None) -> list[Node]: ...
+@overload
+def topo_order(roots: Iterable[Node], limit: int, exclude: set[int] | dict | None = None) -> list[Node] | None: ...
 def topo_order(roots: Iterable[Node], limit: int | None = None,
                exclude: set[int] | dict | None = None) -> list[Node] | None:
     """All nodes reachable from ``roots``, each after its operands.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ class NLPResult:
     callback_first_seconds: dict = field(default_factory=dict)
     callback_calls: dict = field(default_factory=dict)
     nonfinite: list = field(default_factory=list)
-    layout: object = field(default=None, repr=False)
+    layout: Any = field(default=None, repr=False)
 
     @property
     def steady_callback_seconds(self) -> float:

@@ -74,7 +74,7 @@ class NLP:
         self.params = _variables(params, "params")
         clash = {n.name for n in self.x} & {n.name for n in self.params}
         if clash:
-            raise ArgumentError(f"{sorted(clash)} is both a variable (x) and a parameter (params)")
+            raise ArgumentError(f"{sorted(clash)} is both a variable (x) and a parameter (params)")  # type: ignore[type-var]
         self.g = _expressions(g)
         inputs = self.x + self.params
         known = {n.id for n in inputs}
@@ -84,21 +84,21 @@ class NLP:
                 raise ArgumentError(f"{what} uses symbol(s) {missing} that are neither variables (x) "
                                     f"nor parameters (params)")
         self.f, self.backend = objective, backend
-        self.variables = Layout([n.name for n in self.x], [n.shape for n in self.x])
+        self.variables = Layout([n.name for n in self.x], [n.shape for n in self.x])  # type: ignore[misc]
         self.constraints = Layout([f"g[{i}]" for i in range(len(self.g))], [e.shape for e in self.g])
         self.n, self.m = self.variables.n, self.constraints.n
         # Every function is compiled of IPOPT's own flat vector: each variable is a slice of it,
         # so a callback is one kernel call on the array IPOPT passes, nothing split or joined.
         taken = {n.name for n in inputs}
-        self.flat = _fresh("x_flat", (self.n,), taken)
+        self.flat = _fresh("x_flat", (self.n,), taken)  # type: ignore[arg-type]
         f_flat, *g_flat = ir.substitute([objective] + self.g, self._pieces())
         g_vector = _join(g_flat)
         flat_inputs = [self.flat] + self.params
         self.objective_fn = compile_function(f_flat, flat_inputs, wrt=self.flat, backend=backend, progress=False)
         self.constraint_fn = (compile_function(g_vector, flat_inputs, wrt=self.flat, backend=backend,
                                                progress=False) if self.g else None)
-        self._sigma = _fresh("obj_factor", (), taken)
-        self._lambda = _fresh("lambda", (self.m,), taken)
+        self._sigma = _fresh("obj_factor", (), taken)  # type: ignore[arg-type]
+        self._lambda = _fresh("lambda", (self.m,), taken)  # type: ignore[arg-type]
         lagrangian = self._sigma * f_flat + (frontend.sum(self._lambda * g_vector) if self.g else 0.0)
         self._lagrangian = (lagrangian, flat_inputs + [self._sigma, self._lambda])
         self._lagrangian_fn = None
@@ -185,7 +185,7 @@ class NLP:
         params = tuple(params)
         if len(params) != len(self.params):
             raise ArgumentError(f"expected {len(self.params)} parameter value(s) "
-                                f"({', '.join(n.name for n in self.params) or 'none'}), got {len(params)}")
+                                f"({', '.join(n.name for n in self.params) or 'none'}), got {len(params)}")  # type: ignore[misc]
         return tuple(_parameter(node, value, i) for i, (node, value) in enumerate(zip(self.params, params)))
 
     def _x(self, x) -> np.ndarray:
@@ -210,14 +210,14 @@ class NLP:
             return np.zeros(0)
         if self._jacobian_values is None:
             self._jacobian_values = sparse_evaluator(self.constraint_fn, "jacobian")
-        return self._jacobian_values([self._x(x), *params])
+        return self._jacobian_values([self._x(x), *params])  # type: ignore[misc]
 
     def hessian_values(self, x, params: tuple, multipliers, obj_factor: float) -> np.ndarray:
         if self._hessian_values is None:
             _, _, lower = self._lower_triangle()
             self._hessian_values = sparse_evaluator(self.lagrangian_fn, "hessian", keep=lower)
         multipliers = np.ascontiguousarray(self.constraints.check(multipliers, "the constraint multipliers"))
-        return self._hessian_values([self._x(x), *params, float(obj_factor), multipliers])
+        return self._hessian_values([self._x(x), *params, float(obj_factor), multipliers])  # type: ignore[misc]
 
     # --- IPOPT ---
 

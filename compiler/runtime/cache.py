@@ -264,7 +264,7 @@ def read_file(path: Path | str, name: str) -> bytes | None:
         return None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
-        reason = "not a regular file" if not stat.S_ISREG(st.st_mode) else _foreign(st)
+        reason = "not a regular file" if not stat.S_ISREG(st.st_mode) else _foreign(st)  # type: ignore[assignment]
         if reason is not None:
             _warn_once("entry", root, f"compiler cache entry {path} is ignored: it is {reason}")
             return None

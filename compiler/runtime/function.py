@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import sys
 import threading
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -91,6 +91,9 @@ class CompiledFunction(GeneratedSource):
     >>> fn(2.0, 3.0), fn.grad(2.0, 3.0)
     (8.0, (4.0, 2.0))
     """
+
+    __wrapped__: Callable  # set by @cc.jit: the traced Python function
+    __name__: str  # set by @cc.jit: that function's name
 
     def __init__(self, outputs: Sequence[Node], inputs: Sequence[Node], wrt: Sequence[Node],
                  backend: str = "auto", many: bool = False,
@@ -179,7 +182,7 @@ class CompiledFunction(GeneratedSource):
     @property
     def _signature(self) -> inspect.Signature:
         """The inputs as positional parameters, named as identifiers (see ``entries.signature``)."""
-        return entries.signature(self._input_names)
+        return entries.signature(self._input_names)  # type: ignore[arg-type]
 
     @property
     def module(self) -> codegen.Module:
@@ -218,7 +221,7 @@ class CompiledFunction(GeneratedSource):
         return "not compiled yet"
 
     def __repr__(self) -> str:
-        names = ", ".join(self._input_names)
+        names = ", ".join(self._input_names)  # type: ignore[arg-type]
         if self.requested_backend == "auto":
             tier = self.tier
             state = (f"compiled: {tier!r}" if tier == self.backend
@@ -318,7 +321,7 @@ class CompiledFunction(GeneratedSource):
         with self._lock:
             if self._grad_fn is None:
                 self._require_wrt()
-                flat = [g for row in self._jac for g in row]
+                flat = [g for row in self._jac for g in row]  # type: ignore[union-attr]
                 self._grad_fn = CompiledFunction(flat, self.inputs, self.wrt, self.requested_backend,
                                                  many=True, max_statements=self._max_statements,
                                                  title="gradient", progress=self._progress, simd=self._simd)
@@ -456,7 +459,7 @@ def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statement
     return CompiledFunction(outputs, inputs, wrt, backend, many, max_statements, title, progress, single, simd)
 
 
-def compile(expr, inputs: Sequence, wrt: Sequence | None = None, *, backend: str = "auto",
+def compile(expr, inputs: Sequence, wrt: Sequence | Node | None = None, *, backend: str = "auto",
             max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, progress: bool = True,
             simd: bool = True) -> CompiledFunction:
     """Compile ``expr`` (an expression, a SymPy expression, or a list of them) as a function of ``inputs``.
