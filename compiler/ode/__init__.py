@@ -160,6 +160,7 @@ def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps, block
         norm = _max([_sum_abs(row) for row in jac])
         stiff = norm * abs(tp[tp.shape[0] - 1] - tp[0]) > STIFF
     for name in (("dopri5", "rodas4") if method == "auto" else (method,)):
+        m: solvers.DormandPrince | solvers.Rodas4
         if name == "dopri5":
             m = solvers.DormandPrince(f)
         else:
