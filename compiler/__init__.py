@@ -44,5 +44,5 @@ from .runtime.cache import CacheInfo, CacheWarning, cache_info, clear_cache  # n
 from .runtime.simd import SimdInfo, info as simd_info  # noqa: F401
 from .check import GradcheckResult, gradcheck  # noqa: F401
 from .jit import jit  # noqa: F401
-from .optimize import NLP, NLPResult, nlp, root  # noqa: F401
+from .optimize import NLP, NLPInfo, NLPResult, nlp, nlp_info, root  # noqa: F401
 from .value import Value  # noqa: F401

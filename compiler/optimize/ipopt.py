@@ -43,8 +43,8 @@ class FirstOrderCallbacks:
     IPOPT's limited-memory mode). ``seconds``/``calls`` add up the time spent in each callback;
     ``nonfinite`` lists ``(callback, x)`` where a result was not finite; ``iterations`` is IPOPT's count."""
 
-    def __init__(self, problem, params: tuple):
-        self.problem, self.params = problem, params
+    def __init__(self, problem, params: tuple, progress=None):
+        self.problem, self.params, self.progress = problem, params, progress
         self.seconds: dict[str, float] = {}  # all calls
         self.first: dict[str, float] = {}    # the first call (it may compile or load the kernel)
         self.calls: dict[str, int] = {}
@@ -79,7 +79,7 @@ class FirstOrderCallbacks:
 
     def intermediate(self, alg_mod, iter_count, *rest):
         self.iterations = int(iter_count)
-        return True
+        return True if self.progress is None else self.progress(alg_mod, iter_count, *rest)
 
 
 class Callbacks(FirstOrderCallbacks):
@@ -162,8 +162,20 @@ def _describe(layout) -> str:
     return "one per entry of " + (", ".join(f"{n}{s}" for n, s in zip(layout.names, layout.shapes)) or "nothing")
 
 
-def solve(problem, x0, lb, ub, cl, cu, params, options) -> NLPResult:
-    cyipopt = import_cyipopt()
+def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: bool = False,
+          driver: str = "auto") -> NLPResult:
+    from .native import DRIVERS, native_callbacks, usable
+    if driver not in DRIVERS:
+        raise ArgumentError(f"driver must be one of {DRIVERS}, got {driver!r}")
+    if callback is not None and not callable(callback):
+        raise ArgumentError(f"callback must be a function callback(iteration, objective, **stats), "
+                            f"got {type(callback).__name__}")
+    native, why = usable(problem) if driver != "cyipopt" else (False, 'driver="cyipopt" was asked for')
+    if driver == "native" and not native:
+        from ..errors import SolverNotFoundError
+        raise (SolverNotFoundError if why.startswith("no usable") else ArgumentError)(
+            f'driver="native" cannot run this problem: {why}')
+    cyipopt = None if native else import_cyipopt()
     x0 = real_vector(x0, problem.variables, "x0")
     n, m = problem.n, problem.m
     lb = _vector(lb, n, "lb", -np.inf, _describe(problem.variables))
@@ -174,15 +186,28 @@ def solve(problem, x0, lb, ub, cl, cu, params, options) -> NLPResult:
     _check_bounds(cl, cu, ("cl", "cu"))
     options = {"print_level": 0, "sb": "yes", **(options or {})}
     exact = options.get("hessian_approximation", "exact") == "exact"
-    callbacks = problem.ipopt_callbacks(*params, hessian=exact)
+    bound = problem.bind(params)
     if exact:
         problem.hessian_structure()  # raises now, before IPOPT starts, if it is too dense
+    progress = Progress(callback, verbose)
+    if native:
+        solver = native_callbacks(problem, exact)
+        t0 = time.perf_counter()
+        run = solver.solve(x0, lb, ub, cl, cu, bound, options, progress if progress.wanted else None)
+        seconds = time.perf_counter() - t0
+        progress.reraise()
+        return NLPResult(x=run.x, fun=run.fun, status=run.status, message=run.message, iterations=run.iterations,
+                         g=run.g, mult_g=run.mult_g, mult_x_L=run.mult_x_L, mult_x_U=run.mult_x_U,
+                         solve_seconds=seconds, callback_seconds=run.seconds, callback_first_seconds=run.first,
+                         callback_calls=run.calls, nonfinite=run.nonfinite, layout=problem.variables)
+    callbacks = (Callbacks if exact else FirstOrderCallbacks)(problem, bound, progress)
     solver = cyipopt.Problem(n=n, m=m, problem_obj=callbacks, lb=lb, ub=ub, cl=cl, cu=cu)
     for key, value in options.items():
         solver.add_option(key, value)
     t0 = time.perf_counter()
     x, info = solver.solve(x0)
     seconds = time.perf_counter() - t0
+    progress.reraise()
     return NLPResult(x=np.asarray(x), fun=float(info["obj_val"]), status=int(info["status"]),
                      message=_text(info["status_msg"]), iterations=callbacks.iterations,
                      g=np.asarray(info["g"]), mult_g=np.asarray(info["mult_g"]),
@@ -191,6 +216,46 @@ def solve(problem, x0, lb, ub, cl, cu, params, options) -> NLPResult:
                      callback_first_seconds=dict(callbacks.first),
                      callback_calls=dict(callbacks.calls), nonfinite=list(callbacks.nonfinite),
                      layout=problem.variables)
+
+
+class Progress:
+    """IPOPT's intermediate callback, once per iteration, for both drivers: a progress line
+    (``verbose``) and the user's ``callback(iteration, objective, **stats)`` (``stats``:
+    ``inf_pr``, ``inf_du``, ``mu``, ``d_norm``, ``regularization_size``, ``alpha_du``, ``alpha_pr``,
+    ``ls_trials``, ``restoration``), which stops the solve by returning False. An exception in it
+    stops the solve too and is raised again when IPOPT has returned."""
+
+    def __init__(self, callback=None, verbose: bool = False):
+        self.callback, self.verbose, self.error = callback, bool(verbose), None
+
+    @property
+    def wanted(self) -> bool:
+        return self.callback is not None or self.verbose
+
+    def __call__(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, mu, d_norm, regularization_size,
+                 alpha_du, alpha_pr, ls_trials) -> bool:
+        if self.verbose:
+            if iter_count == 0:
+                print(f"{'iter':>5} {'objective':>14} {'inf_pr':>9} {'inf_du':>9} {'lg(mu)':>6} {'alpha_pr':>9}",
+                      flush=True)
+            mu_text = f"{np.log10(mu):6.1f}" if mu > 0 else "     -"
+            print(f"{iter_count:>4}{'r' if alg_mod else ' '} {obj_value:14.7e} {inf_pr:9.2e} {inf_du:9.2e} "
+                  f"{mu_text} {alpha_pr:9.2e}", flush=True)
+        if self.callback is None:
+            return True
+        try:
+            go_on = self.callback(int(iter_count), float(obj_value), inf_pr=float(inf_pr), inf_du=float(inf_du),
+                                  mu=float(mu), d_norm=float(d_norm), regularization_size=float(regularization_size),
+                                  alpha_du=float(alpha_du), alpha_pr=float(alpha_pr), ls_trials=int(ls_trials),
+                                  restoration=bool(alg_mod))
+        except BaseException as e:  # raised again by solve(), once IPOPT has stopped
+            self.error = e
+            return False
+        return go_on is not False
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _text(message) -> str:
