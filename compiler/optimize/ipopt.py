@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, ShapeError, SolverNotFoundError
 from .problem import real_values, real_vector
 
 EXTRA = 'IPOPT needs the "solvers" extra: pip install "adjoint-compiler[solvers]" (it installs cyipopt-wheels)'
@@ -172,9 +172,10 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
                             f"got {type(callback).__name__}")
     native, why = usable(problem) if driver != "cyipopt" else (False, 'driver="cyipopt" was asked for')
     if driver == "native" and not native:
-        from ..errors import SolverNotFoundError
-        raise (SolverNotFoundError if why.startswith("no usable") else ArgumentError)(
-            f'driver="native" cannot run this problem: {why}')
+        if why.startswith("no usable"):
+            raise SolverNotFoundError(f'driver="native" needs IPOPT\'s library: {why}. Install the solvers '
+                                      'extra: pip install "adjoint-compiler[solvers]"')
+        raise ArgumentError(f'driver="native" cannot run this problem: {why} (use backend "numba" or "auto")')
     cyipopt = None if native else import_cyipopt()
     x0 = real_vector(x0, problem.variables, "x0")
     n, m = problem.n, problem.m

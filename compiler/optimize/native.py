@@ -76,6 +76,8 @@ def native_callbacks(problem, exact: bool) -> NativeCallbacks:
     kept = problem.__dict__.setdefault("_native", {})
     if exact in kept:
         return kept[exact]
+    if True in kept:  # the limited-memory mode never calls the Hessian: the exact mode's callbacks serve
+        return kept[True]
     n, m = problem.n, problem.m
     requests = [(problem.objective_fn, "value"), (problem.objective_fn, "value_and_grad")]
     jac_fn = jac_seeds = None
@@ -104,8 +106,8 @@ def native_callbacks(problem, exact: bool) -> NativeCallbacks:
         n=n, m=m, param_shapes=tuple(p.shape for p in problem.params), jac_nnz=len(rows), jac_colors=jac_colors,
         hess_nnz=hess_nnz, hess_colors=hess_colors, jac_part=jac_part, hess_part=hess_part,
         jac_seed=(n if jac_col.kind == "columns" else m) if jac_fn is not None else 0,
-        jac_single=jac_fn is not None and len(jac_fn.outputs) == 1,
-        hess_single=hess_fn is not None and len(hess_fn.outputs) == 1)
+        jac_single=jac_fn is not None and not jac_fn._many,  # (a function of many outputs returns a tuple)
+        hess_single=hess_fn is not None and not hess_fn._many)
     _check_parts(layout, jac_fn, hess_fn)
     kept[exact] = NativeCallbacks(layout, kernels, jacobian, hessian)
     return kept[exact]

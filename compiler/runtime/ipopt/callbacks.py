@@ -270,7 +270,7 @@ def eval_g(n, x, new_x, m, g, data):
 def eval_jac_g(n, x, new_x, m, nele_jac, i_row, j_col, values, data):
     if _is_null(values):
         context = numba.carray(data, ({Slot.SIZE},))
-        _copy_structure(context, {Slot.JAC_ROWS}, {Slot.JAC_COLS}, i_row, j_col, {layout.jac_nnz})
+        _copy_structure(context, {Slot.JAC_ROWS}, {Slot.JAC_COLS}, i_row, j_col, min(nele_jac, {layout.jac_nnz}))
         return 1
 {head}
     out = numba.carray(values, ({layout.jac_nnz},))
@@ -283,7 +283,7 @@ def eval_jac_g(n, x, new_x, m, nele_jac, i_row, j_col, values, data):
 def eval_h(n, x, new_x, obj_factor, m, lam, new_lambda, nele_hess, i_row, j_col, values, data):
     if _is_null(values):
         context = numba.carray(data, ({Slot.SIZE},))
-        _copy_structure(context, {Slot.HESS_ROWS}, {Slot.HESS_COLS}, i_row, j_col, {layout.hess_nnz})
+        _copy_structure(context, {Slot.HESS_ROWS}, {Slot.HESS_COLS}, i_row, j_col, min(nele_hess, {layout.hess_nnz}))
         return 1
 {head}
     out = numba.carray(values, ({layout.hess_nnz},))

@@ -110,12 +110,10 @@ class Run:
 class NativeCallbacks:
     """The compiled callbacks of one problem structure (``layout``), with the arrays they read."""
 
-    def __init__(self, layout: cb.Layout, kernels: dict, jacobian: Derivative, hessian: Derivative | None,
-                 library: str | None = None):
-        self.found, self.lib = require(library)
-        _prototypes(self.lib)
+    def __init__(self, layout: cb.Layout, kernels: dict, jacobian: Derivative, hessian: Derivative | None):
         self.layout = layout
         self.functions = cb.compile_callbacks(layout, kernels)
+        self.exact = hessian is not None
         self._jacobian = jacobian.arrays()
         self._hessian = hessian.arrays() if hessian is not None else (np.zeros(1), *[np.zeros(1, np.int64)] * 3)
 
@@ -124,7 +122,9 @@ class NativeCallbacks:
         order), IPOPT ``options``; ``intermediate(alg_mod, iter_count, obj, inf_pr, inf_du, mu,
         d_norm, regularization_size, alpha_du, alpha_pr, ls_trials)`` (a Python function, run
         once per iteration; returns False to stop), or the compiled counter when None."""
-        layout, lib, f = self.layout, self.lib, self.functions
+        _, lib = require()  # (loaded once per process; COMPILER_IPOPT_LIB read at every solve)
+        _prototypes(lib)
+        layout, f = self.layout, self.functions
         n, m = layout.n, layout.m
         x = np.array(x0, dtype=np.float64)
         bounds = [np.ascontiguousarray(b, dtype=np.float64) for b in (lb, ub, cl, cu)]

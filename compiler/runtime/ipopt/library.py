@@ -121,6 +121,8 @@ def _try(source: str, path: str):
     try:
         lib = ctypes.CDLL(path)
     except OSError:
+        if source != "cyipopt":  # (only a wheel's own folder is loaded wholesale)
+            return Found(source, path, why=f"{path} does not load: {sys.exc_info()[1]}"), None
         _preload_beside(path)
         try:
             lib = ctypes.CDLL(path)
