@@ -72,7 +72,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"CPU: {llvm.get_host_cpu_name()}, LLVM {'.'.join(map(str, llvm.llvm_version_info))}, "
           f"Numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")
     print(cache_info())
-    from compiler.optimize import nlp_info
+    from compiler import nlp_info
     print(nlp_info())
     return 0
 
