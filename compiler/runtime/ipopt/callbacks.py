@@ -347,7 +347,9 @@ def compile_callbacks(layout: Layout, requests: dict) -> dict:
     from ..code import _source_file
     from ..numba_cache import VerifiedCache, has_index
     source = _identity(requests) + callback_source(layout)
-    filename, cached = _source_file(source, True)
+    # (not kept when a kernel is not: one that calls a user's function, cc.extern, may change)
+    keep = all(fn._code.shared().cache_folder is not None for fn, _ in requests.values())
+    filename, cached = _source_file(source, keep)
     stem = os.path.splitext(os.path.basename(filename))[0]
     hit = cached and all(has_index(os.path.dirname(filename), stem, name) for name in SIGNATURES)
     kernels = _kernels(requests, compiled_now=not hit)
