@@ -75,6 +75,21 @@ def test_parameters_are_bound_per_solve(hs071):
     assert_allclose(res.x, base.x, atol=1e-6)
 
 
+def test_tensor_parameters_and_a_linear_constraint():
+    """Parameters of shapes (3,), (2, 3) and () read from the per-solve buffer; the KKT condition
+    grad f + J^T lambda = 0 checked by hand (the Jacobian of A @ x is A)."""
+    x, p, A, s = cc.Tensor("x", (3,)), cc.Tensor("p", (3,)), cc.Tensor("A", (2, 3)), cc.Symbol("s")
+    problem = cc.nlp(s * cc.sum((x - p) ** 2), x, g=[A @ x], params=[p, A, s], backend="numba")
+    target, matrix = np.array([1.0, 2.0, 3.0]), np.array([[1.0, 1.0, 1.0], [1.0, -1.0, 0.0]])
+    args = dict(cl=[-np.inf, 0.5], cu=[1.0, 0.5], params=[target, matrix, 2.0], options=OPTIONS)
+    native = problem.solve(np.zeros(3), **args, driver="native")
+    cy = problem.solve(np.zeros(3), **args, driver="cyipopt")
+    assert native.status == cy.status == 0 and native.iterations == cy.iterations
+    assert_allclose(native.x, cy.x, atol=1e-9)
+    assert_allclose(matrix @ native.x, [1.0, 0.5], atol=1e-7)  # both constraints active
+    assert_allclose(2 * 2.0 * (native.x - target) + matrix.T @ native.mult_g, 0.0, atol=1e-6)
+
+
 def test_limited_memory_uses_no_hessian(hs071):
     native, cy = _both(hs071, options={"hessian_approximation": "limited-memory", **OPTIONS})
     assert native.success and "hessian" not in native.callback_calls
