@@ -68,6 +68,15 @@ def test_the_same_ipopt_build_gives_the_same_iterates(hs071, monkeypatch):
     assert_allclose(native.x, cy.x, rtol=1e-14)
 
 
+def test_a_repeated_solve_gives_the_same_iterates(hs071):
+    """The IPOPT problem kept from a solve of the same bounds and options serves the next one."""
+    first = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS)
+    again = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS)
+    other = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options={**OPTIONS, "max_iter": 3})
+    assert again.iterations == first.iterations and np.array_equal(again.x, first.x)
+    assert other.status == -1 and other.iterations == 3  # other options: a problem of its own
+
+
 def test_parameters_are_bound_per_solve(hs071):
     res = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[2.0], options=OPTIONS)
     assert res.fun == pytest.approx(2 * HS071.optimum + np.log(2.0), rel=1e-7)
