@@ -18,8 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..runtime.derivatives import compressed
-from ..runtime.ipopt import callbacks, library
-from ..runtime.ipopt.driver import Derivative, NativeCallbacks
+from ..runtime.ipopt import library  # (callbacks and driver start Numba: imported when first solving)
 
 DRIVERS = ("auto", "native", "cyipopt")
 
@@ -70,9 +69,12 @@ def usable(problem) -> tuple[bool, str]:
     return True, ""
 
 
-def native_callbacks(problem, exact: bool) -> NativeCallbacks:
+def native_callbacks(problem, exact: bool):
     """The C callbacks of ``problem`` (``exact``: with the Hessian of the Lagrangian), made once
-    per problem and mode: its kernels compiled or loaded from the disk cache, the cfuncs compiled."""
+    per problem and mode: its kernels compiled or loaded from the disk cache, the cfuncs compiled
+    (``runtime.ipopt.driver.NativeCallbacks``)."""
+    from ..runtime.ipopt import callbacks
+    from ..runtime.ipopt.driver import Derivative, NativeCallbacks
     kept = problem.__dict__.setdefault("_native", {})
     if exact in kept:
         return kept[exact]
