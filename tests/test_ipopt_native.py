@@ -252,3 +252,12 @@ def test_van_der_pol_native_against_cyipopt():
     cy = problem.solve(x0, lb=lb, ub=ub, options=VDP, driver="cyipopt")
     assert native.status == cy.status == 0 and native.iterations == cy.iterations
     assert native.fun == pytest.approx(cy.fun, rel=1e-10)
+
+
+def test_import_starts_no_numba():
+    """The native driver's modules start Numba: they are imported when a solve first needs them."""
+    import subprocess
+    import sys
+    code = "import sys, compiler; print('numba' in sys.modules, 'llvmlite' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
