@@ -176,6 +176,10 @@ def test_bad_driver_and_option(hs071):
         hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options={"no_such_option": 1}, driver="native")
     with pytest.raises(ArgumentError, match="must be a str, int or float"):
         hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options={"tol": [1e-8]}, driver="native")
+    xs = [cc.Symbol(f"x{i}") for i in range(4)]
+    interpreted = cc.nlp(HS071.f(xs), xs, backend="python")
+    with pytest.raises(ArgumentError, match='backend="python" has no compiled kernels'):
+        interpreted.solve(list(HS071.x0), driver="native")
 
 
 # --- the library: where it is found, what is refused -------------------------------------------
