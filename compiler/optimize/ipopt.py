@@ -131,14 +131,14 @@ class NLPResult:
         return self.layout.unflatten(self.x if x is None else x)
 
 
-def _vector(value, size: int, what: str, default: float, names: str) -> np.ndarray:
+def _vector(value, size: int, what: str, default: float, layout) -> np.ndarray:
     if value is None:
         return np.full(size, default)
     array = real_values(value, what)
     if array.ndim == 0:
         array = np.full(size, float(array))
     if array.shape != (size,):
-        raise ShapeError(f"{what} has shape {array.shape}; expected a scalar or {size} entries ({names})")
+        raise ShapeError(f"{what} has shape {array.shape}; expected a scalar or {size} entries ({_describe(layout)})")
     if np.isnan(array).any():
         raise ArgumentError(f"{what} contains NaN at index {int(np.flatnonzero(np.isnan(array))[0])}")
     return array
@@ -179,10 +179,10 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
     cyipopt = None if native else import_cyipopt()
     x0 = real_vector(x0, problem.variables, "x0")
     n, m = problem.n, problem.m
-    lb = _vector(lb, n, "lb", -np.inf, _describe(problem.variables))
-    ub = _vector(ub, n, "ub", np.inf, _describe(problem.variables))
-    cl = _vector(cl, m, "cl", 0.0, _describe(problem.constraints))
-    cu = _vector(cu, m, "cu", 0.0, _describe(problem.constraints))
+    lb = _vector(lb, n, "lb", -np.inf, problem.variables)
+    ub = _vector(ub, n, "ub", np.inf, problem.variables)
+    cl = _vector(cl, m, "cl", 0.0, problem.constraints)
+    cu = _vector(cu, m, "cu", 0.0, problem.constraints)
     _check_bounds(lb, ub, ("lb", "ub"))
     _check_bounds(cl, cu, ("cl", "cu"))
     options = {"print_level": 0, "sb": "yes", **(options or {})}

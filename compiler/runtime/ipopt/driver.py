@@ -49,7 +49,6 @@ STATUS = {
     -199: "Internal_Error of IPOPT",
 }
 
-_D = ctypes.POINTER(ctypes.c_double)
 _INTERMEDIATE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, *[ctypes.c_double] * 8,
                                  ctypes.c_int, ctypes.c_void_p)
 
@@ -59,6 +58,7 @@ def _prototypes(lib) -> None:
     if getattr(lib, "_compiler_typed", False):
         return
     p, i, d, s = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_char_p
+    _D = p  # double* given as the address of a float64 array (``_pointer``: the cheapest way ctypes takes)
     lib.CreateIpoptProblem.argtypes = [i, _D, _D, i, _D, _D, i, i, i, p, p, p, p, p]
     lib.CreateIpoptProblem.restype = p
     lib.FreeIpoptProblem.argtypes, lib.FreeIpoptProblem.restype = [p], None
@@ -71,8 +71,8 @@ def _prototypes(lib) -> None:
     lib._compiler_typed = True
 
 
-def _pointer(array: np.ndarray):
-    return array.ctypes.data_as(_D)
+def _pointer(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
 
 
 @dataclass
@@ -156,7 +156,7 @@ class NativeCallbacks:
         slots = [S.PARAMS, S.STATS, S.NONFINITE_X, S.JAC_SEEDS, S.JAC_INDEX, S.JAC_ROWS, S.JAC_COLS,
                  S.HESS_SEEDS, S.HESS_INDEX, S.HESS_ROWS, S.HESS_COLS]
         for slot, array in zip(slots, held):
-            context[slot] = array.ctypes.data
+            context[slot] = _pointer(array)
         exact = options.get("hessian_approximation", "exact") == "exact"
         key = (id(lib), b"".join(b.tobytes() for b in bounds), repr(sorted(options.items(), key=repr)))
         problem = self._take(key)
@@ -175,7 +175,7 @@ class NativeCallbacks:
             g, obj = np.zeros(max(m, 1)), np.zeros(1)
             mult_g, mult_x_L, mult_x_U = np.zeros(max(m, 1)), np.zeros(n), np.zeros(n)
             status = lib.IpoptSolve(problem, _pointer(x), _pointer(g), _pointer(obj), _pointer(mult_g),
-                                    _pointer(mult_x_L), _pointer(mult_x_U), ctypes.c_void_p(context.ctypes.data))
+                                    _pointer(mult_x_L), _pointer(mult_x_U), _pointer(context))
         except BaseException:
             lib.FreeIpoptProblem(problem)
             raise
