@@ -77,6 +77,14 @@ def test_a_repeated_solve_gives_the_same_iterates(hs071):
     assert other.status == -1 and other.iterations == 3  # other options: a problem of its own
 
 
+def test_a_solved_problem_pickles(hs071):
+    """The C callbacks are left out of the pickle and made again (loaded from the disk cache)."""
+    import pickle
+    again = pickle.loads(pickle.dumps(hs071))
+    res = again.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS)
+    assert res.status == 0 and res.fun == pytest.approx(HS071.optimum, rel=1e-7)
+
+
 def test_parameters_are_bound_per_solve(hs071):
     res = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[2.0], options=OPTIONS)
     assert res.fun == pytest.approx(2 * HS071.optimum + np.log(2.0), rel=1e-7)

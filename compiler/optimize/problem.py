@@ -117,6 +117,11 @@ class NLP:
                 pieces[node.id] = piece if node.shape == (size,) else frontend.reshape(piece, node.shape)
         return pieces
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_native", None)  # the C callbacks (``native``): made again where it is unpickled
+        return state
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n.name}{n.shape}" for n in self.x)
         return f"NLP(n={self.n} variables {shapes}, m={self.m} constraints)"
