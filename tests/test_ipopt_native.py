@@ -152,9 +152,8 @@ def test_nan_from_the_callbacks_reports_ipopts_status(hs071):
 
 
 def test_auto_loads_compiled_evaluators(hs071):
-    """backend="auto": the solve waits for (here: loads) the compiled code of everything IPOPT
-    calls; a second problem of the same structure starts at once (its callbacks, kernels linked
-    in, are in the disk cache)."""
+    """backend="auto", a structure solved before (its callbacks, kernels linked in, are in the
+    disk cache): the first solve loads them and runs natively."""
     t0 = time.perf_counter()
     problem = _hs071_scaled("auto")
     made = time.perf_counter()
@@ -164,6 +163,19 @@ def test_auto_loads_compiled_evaluators(hs071):
     assert res.status == 0 and res.fun == pytest.approx(HS071.optimum, rel=1e-7)
     assert res.message.startswith("Solve_Succeeded")  # the native driver's message: it ran
     assert ready - made < 2.0, f"callbacks of a cached structure took {ready - made:.2f} s (graph {made - t0:.2f} s)"
+
+
+def test_auto_solves_a_new_structure_first_through_cyipopt():
+    """backend="auto", a structure whose callbacks are neither made nor in the disk cache: the
+    first solve starts at once through cyipopt (nothing compiled before IPOPT starts)."""
+    pytest.importorskip("cyipopt")
+    x = cc.Tensor("x", (3,))
+    problem = cc.nlp(cc.sum((x - 2.5) ** 4) + x[0] * x[2], x, g=[x[0] + x[1]], backend="auto")
+    t0 = time.perf_counter()
+    res = problem.solve([0.0, 0.0, 0.0], cl=[1.0], cu=[np.inf], options=OPTIONS)
+    assert res.success and not res.message.startswith("Solve_Succeeded")  # cyipopt's own message
+    assert "_native" not in problem.__dict__ or not problem.__dict__["_native"]
+    assert time.perf_counter() - t0 < 20.0
 
 
 def test_same_as_casadi(hs071):

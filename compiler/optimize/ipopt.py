@@ -30,6 +30,14 @@ EXTRA = 'IPOPT needs the "solvers" extra: pip install "adjoint-compiler[solvers]
 KEEP_NONFINITE = 10  # points recorded where a callback gave a non-finite number
 
 
+def optional_cyipopt():
+    """cyipopt, or None when it is not installed."""
+    try:
+        return import_cyipopt()
+    except ImportError:
+        return None
+
+
 def import_cyipopt():
     try:
         import cyipopt
@@ -176,7 +184,7 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
             raise SolverNotFoundError(f'driver="native" needs IPOPT\'s library: {why}. Install the solvers '
                                       'extra: pip install "adjoint-compiler[solvers]"')
         raise ArgumentError(f'driver="native" cannot run this problem: {why} (use backend "numba" or "auto")')
-    cyipopt = None if native else import_cyipopt()
+    cyipopt = None if native else import_cyipopt()  # (or the native driver's first-solve rule below)
     x0 = real_vector(x0, problem.variables, "x0")
     n, m = problem.n, problem.m
     lb = _vector(lb, n, "lb", -np.inf, problem.variables)
@@ -191,8 +199,17 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
     if exact:
         problem.hessian_structure()  # raises now, before IPOPT starts, if it is too dense
     progress = Progress(callback, verbose)
+    solver = None
+    if native and driver == "auto" and problem.backend == "auto" and not problem.__dict__.get("_solved") \
+            and optional_cyipopt() is not None:
+        # backend "auto", a structure solved neither here nor in the disk cache: this first solve
+        # starts at once through cyipopt (NumPy, the kernels compiling in the background, as any
+        # "auto" function); a second solve compiles the C callbacks and waits for them.
+        solver = native_callbacks(problem, exact, cached_only=True)
+        native = solver is not None
+    problem._solved = True
     if native:
-        solver = native_callbacks(problem, exact)
+        solver = solver or native_callbacks(problem, exact)
         t0 = time.perf_counter()
         run = solver.solve(x0, lb, ub, cl, cu, bound, options, progress if progress.wanted else None)
         seconds = time.perf_counter() - t0
@@ -201,6 +218,7 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
                          g=run.g, mult_g=run.mult_g, mult_x_L=run.mult_x_L, mult_x_U=run.mult_x_U,
                          solve_seconds=seconds, callback_seconds=run.seconds, callback_first_seconds=run.first,
                          callback_calls=run.calls, nonfinite=run.nonfinite, layout=problem.variables)
+    cyipopt = cyipopt or import_cyipopt()
     callbacks = (Callbacks if exact else FirstOrderCallbacks)(problem, bound, progress)
     solver = cyipopt.Problem(n=n, m=m, problem_obj=callbacks, lb=lb, ub=ub, cl=cl, cu=cu)
     for key, value in options.items():

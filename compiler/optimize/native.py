@@ -69,10 +69,11 @@ def usable(problem) -> tuple[bool, str]:
     return True, ""
 
 
-def native_callbacks(problem, exact: bool):
+def native_callbacks(problem, exact: bool, cached_only: bool = False):
     """The C callbacks of ``problem`` (``exact``: with the Hessian of the Lagrangian), made once
     per problem and mode: its kernels compiled or loaded from the disk cache, the cfuncs compiled
-    (``runtime.ipopt.driver.NativeCallbacks``)."""
+    (``runtime.ipopt.driver.NativeCallbacks``); with ``cached_only``, None unless they are in
+    memory or in the disk cache (nothing compiled)."""
     from ..runtime.ipopt import callbacks
     from ..runtime.ipopt.driver import Derivative, NativeCallbacks
     kept = problem.__dict__.setdefault("_native", {})
@@ -111,7 +112,10 @@ def native_callbacks(problem, exact: bool):
         jac_single=jac_fn is not None and not jac_fn._many,  # (a function of many outputs returns a tuple)
         hess_single=hess_fn is not None and not hess_fn._many)
     _check_parts(layout, jac_fn, hess_fn)
-    kept[exact] = NativeCallbacks(layout, kernels, jacobian, hessian)
+    try:
+        kept[exact] = NativeCallbacks(layout, kernels, jacobian, hessian, cached_only)
+    except callbacks.NotCached:
+        return None
     return kept[exact]
 
 

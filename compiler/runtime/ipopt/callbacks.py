@@ -338,12 +338,17 @@ def _kernels(requests: dict, compiled_now: bool) -> dict:
             for name, (fn, role) in requests.items()}
 
 
-def compile_callbacks(layout: Layout, requests: dict) -> dict:
+class NotCached(Exception):
+    """``compile_callbacks(..., cached_only=True)`` found no compiled callbacks to load."""
+
+
+def compile_callbacks(layout: Layout, requests: dict, cached_only: bool = False) -> dict:
     """The cfuncs of ``layout``'s callbacks, by name, calling the kernels of ``requests`` (name ->
     ``(CompiledFunction, role)`` for ``objective``, ``objective_and_gradient``, ``constraints``,
     ``jacobian``, ``hessian``; those a problem has not are left out). Their machine code is kept
     in the disk cache (``numba_cache``) beside their source, whose name is the hash of the text:
-    a problem of the same structure loads them, kernels included, without compiling anything."""
+    a problem of the same structure loads them, kernels included, without compiling anything.
+    ``cached_only``: raise ``NotCached`` rather than compile."""
     from ..code import _source_file
     from ..numba_cache import VerifiedCache, has_index
     source = _identity(requests) + callback_source(layout)
@@ -352,6 +357,8 @@ def compile_callbacks(layout: Layout, requests: dict) -> dict:
     filename, cached = _source_file(source, keep)
     stem = os.path.splitext(os.path.basename(filename))[0]
     hit = cached and all(has_index(os.path.dirname(filename), stem, name) for name in SIGNATURES)
+    if cached_only and not hit:
+        raise NotCached(filename)
     kernels = _kernels(requests, compiled_now=not hit)
     # A module of its own, found by name: Numba rebuilds cached code's environment by importing it.
     name = "compiler_ipopt_callbacks_" + hashlib.sha256(source.encode()).hexdigest()[:16]

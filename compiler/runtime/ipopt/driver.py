@@ -112,9 +112,10 @@ class Run:
 class NativeCallbacks:
     """The compiled callbacks of one problem structure (``layout``), with the arrays they read."""
 
-    def __init__(self, layout: cb.Layout, kernels: dict, jacobian: Derivative, hessian: Derivative | None):
+    def __init__(self, layout: cb.Layout, kernels: dict, jacobian: Derivative, hessian: Derivative | None,
+                 cached_only: bool = False):
         self.layout = layout
-        self.functions = cb.compile_callbacks(layout, kernels)
+        self.functions = cb.compile_callbacks(layout, kernels, cached_only)  # (may raise NotCached)
         self.exact = hessian is not None
         self._jacobian = jacobian.arrays()
         self._hessian = hessian.arrays() if hessian is not None else (np.zeros(1), *[np.zeros(1, np.int64)] * 3)
