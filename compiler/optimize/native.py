@@ -1,10 +1,12 @@
 """The native IPOPT driver of an ``NLP``: its compiled kernels handed to IPOPT's C interface as
 C callbacks (``runtime.ipopt``), and when it is used instead of cyipopt.
 
-The native driver runs when the problem's functions compile to machine code (backend
-``"numba"``, or ``"auto"``, whose kernels it compiles or loads first) and a ``libipopt`` of
-IPOPT 3.14 or later is found (``nlp_info()``); else cyipopt runs it (``backend="python"``, no
-library). ``driver="cyipopt"`` or ``"native"`` chooses.
+The native driver runs when the problem's functions compile to machine code and a
+``libipopt`` of IPOPT 3.14 or later is found (``nlp_info()``): backend ``"numba"`` from the
+first solve; backend ``"auto"`` from the first solve when its callbacks are in the disk cache,
+else from the second (the first starts at once through cyipopt, nothing compiled before
+IPOPT starts). Else cyipopt runs it (``backend="python"``, no library). ``driver="cyipopt"``
+or ``"native"`` chooses.
 
 >>> import compiler as cc
 >>> x = cc.Symbol("x")
