@@ -48,7 +48,7 @@ from .runtime.cache import CacheInfo, CacheWarning, cache_info, clear_cache  # n
 from .runtime.simd import SimdInfo, info as simd_info  # noqa: F401
 from .check import GradcheckResult, gradcheck  # noqa: F401
 from .jit import jit  # noqa: F401
-from .optimize import NLP, NLPResult, nlp, root  # noqa: F401
+from .optimize import NLP, NLPInfo, NLPResult, nlp, nlp_info, root  # noqa: F401
 from .ode import odeint  # noqa: F401
 from .value import Value  # noqa: F401
 
@@ -71,7 +71,7 @@ __all__ = [
     "jacobi", "jit", "jv", "kron", "kv", "laguerre", "LambertW", "lambertw", "legendre", "linalg",
     "log", "log10", "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "loggamma",
     "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "lpmv", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "mod", "moveaxis", "NLP", "nlp", "NLPResult", "norm",
+    "maximum", "mean", "min", "minimum", "mod", "moveaxis", "NLP", "nlp", "NLPInfo", "nlp_info", "NLPResult", "norm",
     "numpy_functions", "odeint", "outer", "pad", "parse", "ParseError", "poch", "polygamma",
     "powm1", "prod", "psi", "ravel", "relu", "repeat", "reshape", "ResourceError", "rint", "roll",
     "root", "rot90", "scan", "ShapeError", "Shi", "shi", "shichi", "Si", "si", "sici", "sigmoid",

@@ -72,6 +72,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"CPU: {llvm.get_host_cpu_name()}, LLVM {'.'.join(map(str, llvm.llvm_version_info))}, "
           f"Numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")
     print(cache_info())
+    from compiler import nlp_info
+    print(nlp_info())
     return 0
 
 
@@ -79,7 +81,8 @@ def _add_info_command(commands: argparse._SubParsersAction) -> None:
     info = commands.add_parser("info", help="print which batch path (SIMD or scalar) runs here, and why",
                                description="Print whether batches run on vector units (glibc's libmvec, "
                                            "the CPU's vector width) or the scalar loop and why, the CPU, "
-                                           "the JIT versions and the cache summary.")
+                                           "the JIT versions, the cache summary and which IPOPT library "
+                                           "and driver cc.nlp uses.")
     info.set_defaults(run=_info, parser=info)
 
 

@@ -59,3 +59,9 @@ class ResourceError(CompilerError, MemoryError):
     """What was asked for would need more memory than the library allows, refused before any of
     it is allocated (the carry history of a loop's gradient): the message gives the estimate,
     the limit and what to do instead."""
+
+
+class SolverNotFoundError(CompilerError, ImportError):
+    """A solver library (IPOPT's ``libipopt``) cannot be found or loaded, or is a version this
+    library cannot call: the message says where it looked, what it found and which extra to
+    install (``pip install "adjoint-compiler[solvers]"``)."""

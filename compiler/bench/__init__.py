@@ -93,7 +93,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
                     "1e5 variables) beside CasADi and JAX's dense ones, and jvp per call beside value",
           _lazy("sparse.run"), _lazy("sparse.steps"), table=_lazy("sparse.table")),
     Suite("nlp", "an optimal control problem (van der Pol, N = 100 ... 10,000) solved by IPOPT from this "
-                 "library, CasADi's nlpsol and JAX's dense derivatives",
+                 "library (native and cyipopt drivers), CasADi's nlpsol and JAX's dense derivatives; repeat "
+                 "solves of Hock-Schittkowski problems and chained Rosenbrock beside CasADi",
           _lazy("nlp.run"), _lazy("nlp.steps"), table=_lazy("nlp.table")),
     Suite("dask", "1e8 points (1e7 with --quick) on a LocalCluster of 2 single-threaded worker processes: value "
                   "and gradient against the in-process batch, the reduce= form, peak memory and compiles per worker, "

@@ -1,4 +1,5 @@
-"""NLP suite: an optimal control problem solved by IPOPT, from this library and from CasADi.
+"""NLP suite: an optimal control problem solved by IPOPT, from this library and from CasADi; and
+repeat solves of Hock-Schittkowski problems and chained Rosenbrock (``nlp_repeat``).
 
 The van der Pol problem: ``x1' = (1 - x2^2) x1 - x2 + u``, ``x2' = x1`` on ``[0, 10]``,
 ``x1 >= -0.25``, ``|u| <= 1``, ``x(0) = (0, 1)``, minimising the integral of
@@ -10,8 +11,9 @@ first-use costs of each library left out), the same IPOPT options:
 
 * this library, ``backend="auto"``: the expression to the solution (graph, ``cc.nlp``,
   sparsity, colouring, the callbacks answered by NumPy while nothing is compiled);
-* this library, ``backend="numba"``, a second solve of the same problem (its kernels
-  compiled by the first: what a parameter sweep or a receding-horizon controller pays per solve);
+* this library, ``backend="numba"``, a second solve of the same problem (its kernels and C
+  callbacks made by the first: what a parameter sweep or a receding-horizon controller pays
+  per solve), through IPOPT's C interface (the native driver) and, for reference, through cyipopt;
 * CasADi: ``SX`` graph + ``nlpsol("ipopt")`` (its symbolic Hessian of the Lagrangian and VM)
   to the solution; and a second call of the same solver;
 * JAX, the pattern of cyipopt's own example: ``jit`` of dense ``grad``/``jacfwd``/``hessian``
@@ -32,6 +34,7 @@ import numpy as np
 
 import compiler as cc
 
+from . import nlp_repeat
 from .common import BenchmarkError, MismatchError, Row, fmt_time, optional, package_version, table as markdown_table
 
 SUITE = "nlp"
@@ -46,7 +49,7 @@ def sizes(quick: bool) -> list[int]:
 
 
 def steps(quick: bool) -> int:
-    return len(sizes(quick))
+    return len(sizes(quick)) + 2  # and the repeat solves (nlp_repeat): Hock-Schittkowski, Rosenbrock
 
 
 def van_der_pol(N: int, backend: str = "auto"):
@@ -83,14 +86,14 @@ def van_der_pol_casadi(ca, N: int):
                      {"ipopt": dict(OPTIONS), "print_time": False})
 
 
-def _ours(N: int, backend: str, again: bool = False) -> dict:
+def _ours(N: int, backend: str, again: bool = False, driver: str = "auto") -> dict:
     t0 = time.perf_counter()
     problem, x0, lb, ub = van_der_pol(N, backend)
-    result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS)
+    result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=driver)
     first = time.perf_counter() - t0
     if again:  # the same problem solved again: its kernels are made
         t0 = time.perf_counter()
-        result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS)
+        result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=driver)
         total = time.perf_counter() - t0
     else:
         total = first
@@ -164,8 +167,9 @@ def _jax(jax, cyipopt, N: int) -> dict:
 
 def run(quick: bool, progress) -> list[Row]:
     cyipopt = optional("cyipopt")
-    if cyipopt is None:
-        raise BenchmarkError('the nlp suite runs IPOPT: pip install "adjoint-compiler[solvers]"')
+    if cyipopt is None or not cc.nlp_info().native:
+        raise BenchmarkError('the nlp suite runs IPOPT (natively and through cyipopt): '
+                             'pip install "adjoint-compiler[solvers]"')
     ca, jax = optional("casadi"), optional("jax")
     _ours(10, "auto"), _ours(10, "numba")  # warm-up: imports, Numba's start
     if ca is not None:
@@ -176,7 +180,9 @@ def run(quick: bool, progress) -> list[Row]:
     for N in sizes(quick):
         case = f"van der Pol, N={N:,} ({3 * (N + 1):,} variables, {2 * N:,} constraints)"
         runs = {"compiler (auto), expression to solution": _ours(N, "auto"),
-                "compiler (numba), the same problem solved again": _ours(N, "numba", again=True)}
+                "compiler (numba, native driver), the same problem solved again": _ours(N, "numba", again=True),
+                "compiler (numba, cyipopt driver), the same problem solved again":
+                    _ours(N, "numba", again=True, driver="cyipopt")}
         if ca is not None:
             theirs = _casadi(ca, N)
             runs["CasADi (SX + nlpsol), expression to solution"] = theirs
@@ -187,7 +193,7 @@ def run(quick: bool, progress) -> list[Row]:
         for method, r in runs.items():
             gap = _agree(case, method, reference, r, 1e-6 if method.startswith("JAX") else 1e-8)
             note = f"status {r['status']}" + (f"; objective {gap:.1e} relative from this library's" if gap else "")
-            if method.startswith("compiler (numba)"):
+            if method.startswith("compiler (numba"):
                 note += f"; its first solve (kernels compiled or loaded) {fmt_time(r['first'])}"
             rows.append(Row(SUITE, case, method, r["total"], N, note=note,
                             extra={k: r[k] for k in ("ipopt", "per_iteration", "iterations", "objective")}))
@@ -196,6 +202,10 @@ def run(quick: bool, progress) -> list[Row]:
             rows.append(Row(SUITE, case, "JAX jit, dense derivatives + cyipopt.minimize_ipopt", None, N,
                             note=f"not run: dense Hessian {n:,} x {n:,} and Jacobian {m:,} x {n:,} to IPOPT"))
         progress()
+    rows += nlp_repeat.hock_schittkowski(ca)
+    progress()
+    rows += nlp_repeat.rosenbrock(ca)
+    progress()
     return rows
 
 
@@ -218,7 +228,9 @@ def table(rows: list[Row]) -> str:
                          fmt_time(e.get("per_iteration")), str(e.get("iterations", "-")),
                          f"{e['objective']:.10g}" if "objective" in e else "-", r.note])
             case = ""
-    versions = (f"IPOPT: cyipopt-wheels {package_version('cyipopt-wheels') or '?'} (this library, JAX); "
-                f"CasADi {package_version('casadi') or '-'} ships its own IPOPT build")
+    info = cc.nlp_info()
+    versions = (f"this library's native driver: {info.library}; its cyipopt driver and JAX: cyipopt-wheels "
+                f"{package_version('cyipopt-wheels') or '?'} (IPOPT 3.14.11); CasADi "
+                f"{package_version('casadi') or '-'} calls its own IPOPT build")
     return markdown_table(["case", "method", "total", "IPOPT's own time", "callbacks per iteration", "iterations",
                            "objective", "note"], body) + "\n" + versions

@@ -24,11 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, ShapeError, SolverNotFoundError
 from .problem import real_values, real_vector
 
 EXTRA = 'IPOPT needs the "solvers" extra: pip install "adjoint-compiler[solvers]" (it installs cyipopt-wheels)'
 KEEP_NONFINITE = 10  # points recorded where a callback gave a non-finite number
+
+
+def optional_cyipopt():
+    """cyipopt, or None when it is not installed."""
+    try:
+        return import_cyipopt()
+    except ImportError:
+        return None
 
 
 def import_cyipopt():
@@ -44,8 +52,8 @@ class FirstOrderCallbacks:
     IPOPT's limited-memory mode). ``seconds``/``calls`` add up the time spent in each callback;
     ``nonfinite`` lists ``(callback, x)`` where a result was not finite; ``iterations`` is IPOPT's count."""
 
-    def __init__(self, problem, params: tuple):
-        self.problem, self.params = problem, params
+    def __init__(self, problem, params: tuple, progress=None):
+        self.problem, self.params, self.progress = problem, params, progress
         self.seconds: dict[str, float] = {}  # all calls
         self.first: dict[str, float] = {}    # the first call (it may compile or load the kernel)
         self.calls: dict[str, int] = {}
@@ -80,7 +88,7 @@ class FirstOrderCallbacks:
 
     def intermediate(self, alg_mod, iter_count, *rest):
         self.iterations = int(iter_count)
-        return True
+        return True if self.progress is None else self.progress(alg_mod, iter_count, *rest)
 
 
 class Callbacks(FirstOrderCallbacks):
@@ -132,14 +140,14 @@ class NLPResult:
         return self.layout.unflatten(self.x if x is None else x)
 
 
-def _vector(value, size: int, what: str, default: float, names: str) -> np.ndarray:
+def _vector(value, size: int, what: str, default: float, layout) -> np.ndarray:
     if value is None:
         return np.full(size, default)
     array = real_values(value, what)
     if array.ndim == 0:
         array = np.full(size, float(array))
     if array.shape != (size,):
-        raise ShapeError(f"{what} has shape {array.shape}; expected a scalar or {size} entries ({names})")
+        raise ShapeError(f"{what} has shape {array.shape}; expected a scalar or {size} entries ({_describe(layout)})")
     if np.isnan(array).any():
         raise ArgumentError(f"{what} contains NaN at index {int(np.flatnonzero(np.isnan(array))[0])}")
     return array
@@ -163,27 +171,63 @@ def _describe(layout) -> str:
     return "one per entry of " + (", ".join(f"{n}{s}" for n, s in zip(layout.names, layout.shapes)) or "nothing")
 
 
-def solve(problem, x0, lb, ub, cl, cu, params, options) -> NLPResult:
-    cyipopt = import_cyipopt()
+def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: bool = False,
+          driver: str = "auto") -> NLPResult:
+    from .native import DRIVERS, native_callbacks, usable
+    if driver not in DRIVERS:
+        raise ArgumentError(f"driver must be one of {DRIVERS}, got {driver!r}")
+    if callback is not None and not callable(callback):
+        raise ArgumentError(f"callback must be a function callback(iteration, objective, **stats), "
+                            f"got {type(callback).__name__}")
+    native, why = usable(problem) if driver != "cyipopt" else (False, 'driver="cyipopt" was asked for')
+    if driver == "native" and not native:
+        if why.startswith("no usable"):
+            raise SolverNotFoundError(f'driver="native" needs IPOPT\'s library: {why}. Install the solvers '
+                                      'extra: pip install "adjoint-compiler[solvers]"')
+        raise ArgumentError(f'driver="native" cannot run this problem: {why} (use backend "numba" or "auto")')
+    cyipopt = None if native else import_cyipopt()  # (or the native driver's first-solve rule below)
     x0 = real_vector(x0, problem.variables, "x0")
     n, m = problem.n, problem.m
-    lb = _vector(lb, n, "lb", -np.inf, _describe(problem.variables))
-    ub = _vector(ub, n, "ub", np.inf, _describe(problem.variables))
-    cl = _vector(cl, m, "cl", 0.0, _describe(problem.constraints))
-    cu = _vector(cu, m, "cu", 0.0, _describe(problem.constraints))
+    lb = _vector(lb, n, "lb", -np.inf, problem.variables)
+    ub = _vector(ub, n, "ub", np.inf, problem.variables)
+    cl = _vector(cl, m, "cl", 0.0, problem.constraints)
+    cu = _vector(cu, m, "cu", 0.0, problem.constraints)
     _check_bounds(lb, ub, ("lb", "ub"))
     _check_bounds(cl, cu, ("cl", "cu"))
     options = {"print_level": 0, "sb": "yes", **(options or {})}
     exact = options.get("hessian_approximation", "exact") == "exact"
-    callbacks = problem.ipopt_callbacks(*params, hessian=exact)
+    bound = problem.bind(params)
     if exact:
         problem.hessian_structure()  # raises now, before IPOPT starts, if it is too dense
+    progress = Progress(callback, verbose)
+    solver = None
+    if native and driver == "auto" and problem.backend == "auto" and not problem.__dict__.get("_solved") \
+            and optional_cyipopt() is not None:
+        # backend "auto", a structure solved neither here nor in the disk cache: this first solve
+        # starts at once through cyipopt (NumPy, the kernels compiling in the background, as any
+        # "auto" function); a second solve compiles the C callbacks and waits for them.
+        solver = native_callbacks(problem, exact, cached_only=True)
+        native = solver is not None
+    problem._solved = True
+    if native:
+        solver = solver or native_callbacks(problem, exact)
+        t0 = time.perf_counter()
+        run = solver.solve(x0, lb, ub, cl, cu, bound, options, progress if progress.wanted else None)
+        seconds = time.perf_counter() - t0
+        progress.reraise()
+        return NLPResult(x=run.x, fun=run.fun, status=run.status, message=run.message, iterations=run.iterations,
+                         g=run.g, mult_g=run.mult_g, mult_x_L=run.mult_x_L, mult_x_U=run.mult_x_U,
+                         solve_seconds=seconds, callback_seconds=run.seconds, callback_first_seconds=run.first,
+                         callback_calls=run.calls, nonfinite=run.nonfinite, layout=problem.variables)
+    cyipopt = cyipopt or import_cyipopt()
+    callbacks = (Callbacks if exact else FirstOrderCallbacks)(problem, bound, progress)
     solver = cyipopt.Problem(n=n, m=m, problem_obj=callbacks, lb=lb, ub=ub, cl=cl, cu=cu)
     for key, value in options.items():
         solver.add_option(key, value)
     t0 = time.perf_counter()
     x, info = solver.solve(x0)
     seconds = time.perf_counter() - t0
+    progress.reraise()
     return NLPResult(x=np.asarray(x), fun=float(info["obj_val"]), status=int(info["status"]),
                      message=_text(info["status_msg"]), iterations=callbacks.iterations,
                      g=np.asarray(info["g"]), mult_g=np.asarray(info["mult_g"]),
@@ -192,6 +236,46 @@ def solve(problem, x0, lb, ub, cl, cu, params, options) -> NLPResult:
                      callback_first_seconds=dict(callbacks.first),
                      callback_calls=dict(callbacks.calls), nonfinite=list(callbacks.nonfinite),
                      layout=problem.variables)
+
+
+class Progress:
+    """IPOPT's intermediate callback, once per iteration, for both drivers: a progress line
+    (``verbose``) and the user's ``callback(iteration, objective, **stats)`` (``stats``:
+    ``inf_pr``, ``inf_du``, ``mu``, ``d_norm``, ``regularization_size``, ``alpha_du``, ``alpha_pr``,
+    ``ls_trials``, ``restoration``), which stops the solve by returning False. An exception in it
+    stops the solve too and is raised again when IPOPT has returned."""
+
+    def __init__(self, callback=None, verbose: bool = False):
+        self.callback, self.verbose, self.error = callback, bool(verbose), None
+
+    @property
+    def wanted(self) -> bool:
+        return self.callback is not None or self.verbose
+
+    def __call__(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, mu, d_norm, regularization_size,
+                 alpha_du, alpha_pr, ls_trials) -> bool:
+        if self.verbose:
+            if iter_count == 0:
+                print(f"{'iter':>5} {'objective':>14} {'inf_pr':>9} {'inf_du':>9} {'lg(mu)':>6} {'alpha_pr':>9}",
+                      flush=True)
+            mu_text = f"{np.log10(mu):6.1f}" if mu > 0 else "     -"
+            print(f"{iter_count:>4}{'r' if alg_mod else ' '} {obj_value:14.7e} {inf_pr:9.2e} {inf_du:9.2e} "
+                  f"{mu_text} {alpha_pr:9.2e}", flush=True)
+        if self.callback is None:
+            return True
+        try:
+            go_on = self.callback(int(iter_count), float(obj_value), inf_pr=float(inf_pr), inf_du=float(inf_du),
+                                  mu=float(mu), d_norm=float(d_norm), regularization_size=float(regularization_size),
+                                  alpha_du=float(alpha_du), alpha_pr=float(alpha_pr), ls_trials=int(ls_trials),
+                                  restoration=bool(alg_mod))
+        except BaseException as e:  # raised again by solve(), once IPOPT has stopped
+            self.error = e
+            return False
+        return go_on is not False
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _text(message) -> str:

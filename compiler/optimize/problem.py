@@ -117,6 +117,12 @@ class NLP:
                 pieces[node.id] = piece if node.shape == (size,) else frontend.reshape(piece, node.shape)
         return pieces
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_native", None)  # the C callbacks (``native``): made again where it is unpickled
+        state["_jacobian_values"] = state["_hessian_values"] = None  # closures of sparse_evaluator(), likewise
+        return state
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n.name}{n.shape}" for n in self.x)
         return f"NLP(n={self.n} variables {shapes}, m={self.m} constraints)"
@@ -227,12 +233,17 @@ class NLP:
         from .ipopt import Callbacks, FirstOrderCallbacks
         return (Callbacks if hessian else FirstOrderCallbacks)(self, self.bind(params))
 
-    def solve(self, x0, lb=None, ub=None, cl=None, cu=None, params: Sequence = (), options: dict | None = None):
+    def solve(self, x0, lb=None, ub=None, cl=None, cu=None, params: Sequence = (), options: dict | None = None,
+              *, callback=None, verbose: bool = False, driver: str = "auto"):
         """Run IPOPT from ``x0`` (flat, ``n`` entries; see ``variables.flatten``): bounds
         ``lb <= x <= ub`` (default: none) and ``cl <= g(x) <= cu`` (default: ``g(x) = 0``), scalars
-        or arrays. ``options`` are IPOPT's (``print_level`` defaults to 0). Returns ``NLPResult``."""
+        or arrays. ``options`` are IPOPT's (``print_level`` defaults to 0). ``callback(iteration,
+        objective, **stats)`` runs once per iteration and stops the solve by returning False;
+        ``verbose`` prints a line per iteration. ``driver``: ``"native"`` (C callbacks calling the
+        compiled kernels), ``"cyipopt"``, or ``"auto"`` (native when it can run: ``cc.nlp_info()``).
+        Returns ``NLPResult``."""
         from .ipopt import solve
-        return solve(self, x0, lb, ub, cl, cu, params, options)
+        return solve(self, x0, lb, ub, cl, cu, params, options, callback, verbose, driver)
 
 
 def real_values(value, what: str, shape: tuple | None = None) -> np.ndarray:

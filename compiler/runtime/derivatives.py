@@ -444,17 +444,27 @@ def sparse_evaluator(fn, of: str, keep: np.ndarray | None = None):
     its pattern (``keep``: only those positions), from arguments already checked and converted
     (one array or float per input, in order). For solvers that call it many times at points of
     their own (IPOPT): one kernel call and one gather, nothing else per call."""
-    col = coloring(fn, of)
-    index = col.index if keep is None else col.index[keep]
-    if not col.n_colors:
+    kernel, seeds, index, _ = compressed(fn, of, keep)
+    if kernel is None:
         return lambda arrays: np.zeros(len(index))
-    kernel, seeds = _cached(fn, f"compressed {of}", lambda: _compressed_function(fn, col))
     entry = kernel._value
     call = entry.run if isinstance(entry, TensorEntry) else (lambda arrays: kernel(*arrays))
 
     def values(arrays: list) -> np.ndarray:
         return np.concatenate([np.ravel(r) for r in _as_tuple(call(arrays + seeds))]).take(index)
     return values
+
+
+def compressed(fn, of: str, keep: np.ndarray | None = None):
+    """``(function, seeds, index, coloring)``: the compiled function of every colour's compressed
+    sweep (None without colours), the seed arrays it takes after ``fn``'s inputs, and where each
+    stored entry (``keep``: of those positions) is in its results laid one after the other."""
+    col = coloring(fn, of)
+    index = col.index if keep is None else col.index[keep]
+    if not col.n_colors:
+        return None, [], index, col
+    kernel, seeds = _cached(fn, f"compressed {of}", lambda: _compressed_function(fn, col))
+    return kernel, seeds, index, col
 
 
 def sparse_jacobian(fn, args: tuple):

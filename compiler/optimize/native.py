@@ -1,0 +1,129 @@
+"""The native IPOPT driver of an ``NLP``: its compiled kernels handed to IPOPT's C interface as
+C callbacks (``runtime.ipopt``), and when it is used instead of cyipopt.
+
+The native driver runs when the problem's functions compile to machine code and a
+``libipopt`` of IPOPT 3.14 or later is found (``nlp_info()``): backend ``"numba"`` from the
+first solve; backend ``"auto"`` from the first solve when its callbacks are in the disk cache,
+else from the second (the first starts at once through cyipopt, nothing compiled before
+IPOPT starts). Else cyipopt runs it (``backend="python"``, no library). ``driver="cyipopt"``
+or ``"native"`` chooses.
+
+>>> import compiler as cc
+>>> x = cc.Symbol("x")
+>>> usable(cc.nlp((x - 3) ** 2, x, backend="python"))[1]
+'backend="python" has no compiled kernels for C callbacks'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..runtime.derivatives import compressed
+from ..runtime.ipopt import library  # (callbacks and driver start Numba: imported when first solving)
+
+DRIVERS = ("auto", "native", "cyipopt")
+
+
+@dataclass(frozen=True)
+class NLPInfo:
+    """Which IPOPT ``cc.nlp(...).solve`` calls: ``library`` (``runtime.ipopt.library.Found``: the
+    file, its source and version), ``native`` (whether the C callbacks run: else cyipopt) and
+    ``why`` not, and ``cyipopt`` (its version, or None)."""
+    library: object
+    native: bool
+    why: str
+    cyipopt: str | None
+
+    def __str__(self) -> str:
+        driver = ("native C callbacks (compiled kernels; backend 'numba' or 'auto')" if self.native
+                  else f"cyipopt ({self.why})")
+        fallback = f"; cyipopt {self.cyipopt} for backend 'python'" if self.cyipopt else ""
+        return f"IPOPT: {self.library}\ndriver: {driver}{fallback}"
+
+
+def nlp_info() -> NLPInfo:
+    """Which IPOPT library and driver ``cc.nlp(...).solve`` uses here.
+
+    >>> import compiler as cc
+    >>> isinstance(cc.nlp_info().native, bool)
+    True
+    """
+    import importlib.metadata
+    found = library.find_library()
+    try:
+        cy = importlib.metadata.version("cyipopt-wheels")
+    except importlib.metadata.PackageNotFoundError:
+        try:
+            cy = importlib.metadata.version("cyipopt")
+        except importlib.metadata.PackageNotFoundError:
+            cy = None
+    return NLPInfo(found, found.ok, "" if found.ok else found.why, cy)
+
+
+def usable(problem) -> tuple[bool, str]:
+    """Whether the native driver can run ``problem``, and why not."""
+    if problem.objective_fn.backend != "numba":
+        return False, f'backend="{problem.objective_fn.backend}" has no compiled kernels for C callbacks'
+    found = library.find_library()
+    if not found.ok:
+        return False, f"no usable libipopt: {found.why}"
+    return True, ""
+
+
+def native_callbacks(problem, exact: bool, cached_only: bool = False):
+    """The C callbacks of ``problem`` (``exact``: with the Hessian of the Lagrangian), made once
+    per problem and mode: its kernels compiled or loaded from the disk cache, the cfuncs compiled
+    (``runtime.ipopt.driver.NativeCallbacks``); with ``cached_only``, None unless they are in
+    memory or in the disk cache (nothing compiled)."""
+    from ..runtime.ipopt import callbacks
+    from ..runtime.ipopt.driver import Derivative, NativeCallbacks
+    kept = problem.__dict__.setdefault("_native", {})
+    if exact in kept:
+        return kept[exact]
+    if True in kept:  # the limited-memory mode never calls the Hessian: the exact mode's callbacks serve
+        return kept[True]
+    n, m = problem.n, problem.m
+    requests = [(problem.objective_fn, "value"), (problem.objective_fn, "value_and_grad")]
+    jac_fn = jac_seeds = None
+    if m:
+        requests.append((problem.constraint_fn, "value"))
+        jac_fn, jac_seeds, jac_index, jac_col = compressed(problem.constraint_fn, "jacobian")
+        if jac_fn is not None:
+            requests.append((jac_fn, "value"))
+    rows, cols = problem.jacobian_structure()
+    jacobian = Derivative(rows, cols, jac_seeds or [], jac_index if m else rows[:0])
+    hess_fn, hessian, hess_nnz, hess_colors, hess_part = None, None, 0, 0, 1
+    if exact:
+        h_rows, h_cols, lower = problem._lower_triangle()
+        hess_fn, hess_seeds, hess_index, hess_col = compressed(problem.lagrangian_fn, "hessian", keep=lower)
+        if hess_fn is not None:
+            requests.append((hess_fn, "value"))
+            hess_colors, hess_part = hess_col.n_colors, n
+        hessian = Derivative(h_rows, h_cols, hess_seeds, hess_index)
+        hess_nnz = len(h_rows)
+    names = ["objective", "objective_and_gradient"] + (["constraints"] if m else [])
+    names += (["jacobian"] if jac_fn is not None else []) + (["hessian"] if hess_fn is not None else [])
+    kernels = dict(zip(names, requests))
+    jac_colors = jac_col.n_colors if jac_fn is not None else 0
+    jac_part = (m if jac_col.kind == "columns" else n) if jac_fn is not None else 1
+    layout = callbacks.Layout(
+        n=n, m=m, param_shapes=tuple(p.shape for p in problem.params), jac_nnz=len(rows), jac_colors=jac_colors,
+        hess_nnz=hess_nnz, hess_colors=hess_colors, jac_part=jac_part, hess_part=hess_part,
+        jac_seed=(n if jac_col.kind == "columns" else m) if jac_fn is not None else 0,
+        jac_single=jac_fn is not None and not jac_fn._many,  # (a function of many outputs returns a tuple)
+        hess_single=hess_fn is not None and not hess_fn._many)
+    _check_parts(layout, jac_fn, hess_fn)
+    try:
+        kept[exact] = NativeCallbacks(layout, kernels, jacobian, hessian, cached_only)
+    except callbacks.NotCached:
+        return None
+    return kept[exact]
+
+
+def _check_parts(layout, jac_fn, hess_fn) -> None:
+    """Every compressed part has the length the gather assumes (a broken assumption would read
+    the wrong entries: refused here, never a wrong number)."""
+    for fn, part in ((jac_fn, layout.jac_part), (hess_fn, layout.hess_part)):
+        if fn is not None and any(math.prod(o.shape) != part or not o.shape for o in fn.outputs):
+            raise AssertionError(f"compressed parts of {[o.shape for o in fn.outputs]}, expected ({part},) each")

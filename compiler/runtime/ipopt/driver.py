@@ -1,0 +1,243 @@
+"""One IPOPT solve through the C interface: the problem made, options added, ``IpoptSolve`` run
+with the compiled callbacks (``callbacks``), everything freed.
+
+``NativeCallbacks`` holds the cfuncs of one problem structure and the arrays they read
+(structures, seeds, gather indices); ``solve`` binds the parameters and the statistics of one
+run in a context array (``user_data``), so that the same callbacks serve any number of solves.
+
+>>> sorted(STATUS)[:3]
+[-199, -102, -101]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import ArgumentError
+from . import callbacks as cb
+from .library import require
+
+# IPOPT's ApplicationReturnStatus (IpReturnCodes.h): its name, what it means.
+STATUS = {
+    0: "Solve_Succeeded: a locally optimal point, within the convergence tolerances",
+    1: "Solved_To_Acceptable_Level: converged to the acceptable tolerances (acceptable_* options), "
+       "not the desired ones",
+    2: "Infeasible_Problem_Detected: converged to a point of local infeasibility",
+    3: "Search_Direction_Becomes_Too_Small: very little progress",
+    4: "Diverging_Iterates: the iterates seem to diverge",
+    5: "User_Requested_Stop: the intermediate callback asked to stop",
+    6: "Feasible_Point_Found: a feasible point of a square problem",
+    -1: "Maximum_Iterations_Exceeded (option max_iter)",
+    -2: "Restoration_Failed: the restoration phase failed",
+    -3: "Error_In_Step_Computation: the search direction could not be computed",
+    -4: "Maximum_CpuTime_Exceeded (option max_cpu_time)",
+    -5: "Maximum_WallTime_Exceeded (option max_wall_time)",
+    -10: "Not_Enough_Degrees_Of_Freedom: fewer free variables than equality constraints",
+    -11: "Invalid_Problem_Definition",
+    -12: "Invalid_Option",
+    -13: "Invalid_Number_Detected: a callback gave NaN or inf where IPOPT could not back off "
+         "(see option check_derivatives_for_naninf)",
+    -100: "Unrecoverable_Exception in IPOPT",
+    -101: "NonIpopt_Exception_Thrown in IPOPT",
+    -102: "Insufficient_Memory",
+    -199: "Internal_Error of IPOPT",
+}
+
+_INTERMEDIATE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, *[ctypes.c_double] * 8,
+                                 ctypes.c_int, ctypes.c_void_p)
+
+
+def _prototypes(lib) -> None:
+    """The C interface's argument and result types (IpStdCInterface.h), set once per library."""
+    if getattr(lib, "_compiler_typed", False):
+        return
+    p, i, d, s = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_char_p
+    _D = p  # double* given as the address of a float64 array (``_pointer``: the cheapest way ctypes takes)
+    lib.CreateIpoptProblem.argtypes = [i, _D, _D, i, _D, _D, i, i, i, p, p, p, p, p]
+    lib.CreateIpoptProblem.restype = p
+    lib.FreeIpoptProblem.argtypes, lib.FreeIpoptProblem.restype = [p], None
+    lib.AddIpoptStrOption.argtypes, lib.AddIpoptStrOption.restype = [p, s, s], i
+    lib.AddIpoptNumOption.argtypes, lib.AddIpoptNumOption.restype = [p, s, d], i
+    lib.AddIpoptIntOption.argtypes, lib.AddIpoptIntOption.restype = [p, s, i], i
+    lib.SetIntermediateCallback.argtypes, lib.SetIntermediateCallback.restype = [p, p], i
+    lib.IpoptSolve.argtypes = [p, _D, _D, _D, _D, _D, _D, p]
+    lib.IpoptSolve.restype = i
+    lib._compiler_typed = True
+
+
+def _pointer(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+@dataclass
+class Derivative:
+    """The sparse Jacobian or Hessian as the callbacks read it: its structure (``rows``, ``cols``),
+    the compressed kernel's ``seeds`` (one array per colour) and where each stored entry is in
+    its result (``index``)."""
+    rows: np.ndarray
+    cols: np.ndarray
+    seeds: list
+    index: np.ndarray
+
+    def arrays(self):
+        seeds = np.ascontiguousarray(np.concatenate([np.ravel(s) for s in self.seeds])) if self.seeds else np.zeros(1)
+        return (seeds, np.ascontiguousarray(self.index, dtype=np.int64),
+                np.ascontiguousarray(self.rows, dtype=np.int64), np.ascontiguousarray(self.cols, dtype=np.int64))
+
+
+@dataclass
+class Run:
+    """What one native solve gives back (``optimize.ipopt`` makes the ``NLPResult`` of it)."""
+    x: np.ndarray
+    fun: float
+    status: int
+    message: str
+    iterations: int
+    g: np.ndarray
+    mult_g: np.ndarray
+    mult_x_L: np.ndarray
+    mult_x_U: np.ndarray
+    seconds: dict
+    first: dict
+    calls: dict
+    nonfinite: list
+
+
+class NativeCallbacks:
+    """The compiled callbacks of one problem structure (``layout``), with the arrays they read."""
+
+    def __init__(self, layout: cb.Layout, kernels: dict, jacobian: Derivative, hessian: Derivative | None,
+                 cached_only: bool = False):
+        self.layout = layout
+        self.functions = cb.compile_callbacks(layout, kernels, cached_only)  # (may raise NotCached)
+        self.exact = hessian is not None
+        self._jacobian = jacobian.arrays()
+        self._hessian = hessian.arrays() if hessian is not None else (np.zeros(1), *[np.zeros(1, np.int64)] * 3)
+        # The IPOPT problem of the last solve, kept for the next one of the same bounds and options:
+        # making one (IPOPT registers its ~400 options) measured 0.17 ms, a tenth of a small solve.
+        self._idle: list = []  # [(key, library, handle)] at most one
+        self._lock = threading.Lock()
+        weakref.finalize(self, _free_all, self._idle)
+
+    def _take(self, key):
+        with self._lock:
+            if self._idle and self._idle[0][0] == key:
+                return self._idle.pop()[2]
+        return None
+
+    def _give(self, key, lib, handle) -> None:
+        with self._lock:
+            old, self._idle[:] = list(self._idle), [(key, lib, handle)]
+        _free_all(old)
+
+    def solve(self, x0, lb, ub, cl, cu, params: tuple, options: dict, intermediate=None) -> Run:
+        """IPOPT from ``x0`` with bounds, ``params`` (floats or float64 arrays, the kernels' own
+        order), IPOPT ``options``; ``intermediate(alg_mod, iter_count, obj, inf_pr, inf_du, mu,
+        d_norm, regularization_size, alpha_du, alpha_pr, ls_trials)`` (a Python function, run
+        once per iteration; returns False to stop), or the compiled counter when None."""
+        _, lib = require()  # (loaded once per process; COMPILER_IPOPT_LIB read at every solve)
+        _prototypes(lib)
+        layout, f = self.layout, self.functions
+        n, m = layout.n, layout.m
+        x = np.array(x0, dtype=np.float64)
+        bounds = [np.ascontiguousarray(b, dtype=np.float64) for b in (lb, ub, cl, cu)]
+        flat = [np.ravel(np.asarray(p, dtype=np.float64)) for p in params]
+        param_buffer = np.ascontiguousarray(np.concatenate(flat)) if flat else np.zeros(1)
+        stats = np.zeros(cb.STATS_SIZE)
+        kept = np.zeros(cb.KEEP_NONFINITE * n)
+        context = np.zeros(cb.Slot.SIZE, dtype=np.int64)
+        held = [param_buffer, stats, kept, *self._jacobian, *self._hessian]  # alive while IPOPT runs
+        S = cb.Slot
+        slots = [S.PARAMS, S.STATS, S.NONFINITE_X, S.JAC_SEEDS, S.JAC_INDEX, S.JAC_ROWS, S.JAC_COLS,
+                 S.HESS_SEEDS, S.HESS_INDEX, S.HESS_ROWS, S.HESS_COLS]
+        for slot, array in zip(slots, held):
+            context[slot] = _pointer(array)
+        exact = options.get("hessian_approximation", "exact") == "exact"
+        key = (id(lib), b"".join(b.tobytes() for b in bounds), repr(sorted(options.items(), key=repr)))
+        problem = self._take(key)
+        if problem is None:
+            problem = self._create(lib, bounds, exact, options)
+        try:
+            if intermediate is None:
+                lib.SetIntermediateCallback(problem, f["intermediate"].address)
+                python_callback = None
+            else:
+                def python_callback(alg_mod, iter_count, *rest):
+                    context[S.ITERATIONS] = iter_count
+                    return 1 if intermediate(alg_mod, iter_count, *rest[:-1]) is not False else 0
+                python_callback = _INTERMEDIATE(python_callback)
+                lib.SetIntermediateCallback(problem, ctypes.cast(python_callback, ctypes.c_void_p))
+            g, obj = np.zeros(max(m, 1)), np.zeros(1)
+            mult_g, mult_x_L, mult_x_U = np.zeros(max(m, 1)), np.zeros(n), np.zeros(n)
+            status = lib.IpoptSolve(problem, _pointer(x), _pointer(g), _pointer(obj), _pointer(mult_g),
+                                    _pointer(mult_x_L), _pointer(mult_x_U), _pointer(context))
+        except BaseException:
+            lib.FreeIpoptProblem(problem)
+            raise
+        self._give(key, lib, problem)
+        del held
+        return _run(x, obj, status, context, g, mult_g, mult_x_L, mult_x_U, stats, kept, n, m)
+
+    def _create(self, lib, bounds, exact: bool, options: dict):
+        """A new IPOPT problem with the callbacks, ``bounds`` and ``options``."""
+        layout, f = self.layout, self.functions
+        n, m = layout.n, layout.m
+        problem = lib.CreateIpoptProblem(n, _pointer(bounds[0]), _pointer(bounds[1]), m, _pointer(bounds[2]),
+                                         _pointer(bounds[3]), layout.jac_nnz, layout.hess_nnz if exact else 0, 0,
+                                         f["eval_f"].address, f["eval_g"].address, f["eval_grad_f"].address,
+                                         f["eval_jac_g"].address, f["eval_h"].address)
+        if not problem:
+            raise ArgumentError(f"IPOPT refused the problem (CreateIpoptProblem gave NULL) with n={n}, m={m}, "
+                                f"{layout.jac_nnz} Jacobian and {layout.hess_nnz} Hessian entries")
+        try:
+            for key, value in options.items():
+                _add_option(lib, problem, key, value)
+        except BaseException:
+            lib.FreeIpoptProblem(problem)
+            raise
+        return problem
+
+
+def _free_all(kept: list) -> None:
+    for _, lib, handle in kept:
+        lib.FreeIpoptProblem(handle)
+    kept.clear()
+
+
+def _run(x, obj, status, context, g, mult_g, mult_x_L, mult_x_U, stats, kept, n: int, m: int) -> Run:
+    """The ``Run`` of a finished solve, its statistics read from the callbacks' arrays."""
+    names = cb.NAMES
+    calls = {name: int(stats[cb.STAT_CALLS + i]) for i, name in enumerate(names) if stats[cb.STAT_CALLS + i]}
+    seconds = {name: float(stats[cb.STAT_SECONDS + i]) for i, name in enumerate(names) if name in calls}
+    first = {name: float(stats[cb.STAT_FIRST + i]) for i, name in enumerate(names) if name in calls}
+    count = min(int(stats[cb.STAT_NONFINITE]), cb.KEEP_NONFINITE)
+    nonfinite = [(names[int(stats[cb.STAT_NONFINITE_WHICH + k])], kept[k * n:(k + 1) * n].copy())
+                 for k in range(count)]
+    return Run(x=x, fun=float(obj[0]), status=int(status), message=STATUS.get(int(status), f"status {status}"),
+               iterations=int(context[cb.Slot.ITERATIONS]), g=g[:m].copy(), mult_g=mult_g[:m].copy(),
+               mult_x_L=mult_x_L, mult_x_U=mult_x_U, seconds=seconds, first=first, calls=calls,
+               nonfinite=nonfinite)
+
+
+def _add_option(lib, problem, key, value) -> None:
+    """One IPOPT option, by the type of its value (str, int, float), refused with its name."""
+    name = str(key).encode()
+    if isinstance(value, str):
+        ok = lib.AddIpoptStrOption(problem, name, value.encode())
+    elif isinstance(value, (bool, np.bool_)):
+        ok = lib.AddIpoptStrOption(problem, name, b"yes" if value else b"no")
+    elif isinstance(value, (int, np.integer)):
+        ok = lib.AddIpoptIntOption(problem, name, int(value))
+    elif isinstance(value, (float, np.floating)) and not math.isnan(value):
+        ok = lib.AddIpoptNumOption(problem, name, float(value))
+    else:
+        raise ArgumentError(f"IPOPT option {key!r} must be a str, int or float, got {type(value).__name__} {value!r}")
+    if not ok:
+        raise ArgumentError(f"IPOPT refused the option {key}={value!r}: an unknown name, a value of the wrong "
+                            "type or out of its range (see IPOPT's list of options)")
