@@ -246,7 +246,8 @@ class Progress:
     stops the solve too and is raised again when IPOPT has returned."""
 
     def __init__(self, callback=None, verbose: bool = False):
-        self.callback, self.verbose, self.error = callback, bool(verbose), None
+        self.callback, self.verbose = callback, bool(verbose)
+        self.error: BaseException | None = None  # the callback's, raised again once IPOPT has returned
 
     @property
     def wanted(self) -> bool:
