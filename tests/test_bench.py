@@ -30,6 +30,7 @@ def _bench(args: list[str], tmp_path, timeout: float = 600) -> subprocess.Comple
                           env=env, timeout=timeout)
 
 
+@pytest.mark.slow  # a bench suite (18 s): the slow tier
 def test_compile_suite_json_and_plot(tmp_path):
     out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
     plot = ["--plot", str(out_png)] if HAS_MATPLOTLIB else []

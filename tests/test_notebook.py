@@ -17,6 +17,7 @@ print(json.dumps([t.get_text() for t in ax.get_xticklabels()]))
 """
 
 
+@pytest.mark.slow  # (16 s: the slow tier; the README's tour, which it repeats, runs in test_readme)
 def test_tour_notebook_executes(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

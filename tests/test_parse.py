@@ -350,9 +350,10 @@ _EVENTS: list = []
 _WATCHING: list = []
 
 
-def _audit(event, args):  # audit hooks cannot be removed: this one records only while a test watches,
-    # and only the watching thread (another library's threads may open files meanwhile)
-    if threading.get_ident() in _WATCHING and event in ("exec", "import", "open", "os.system", "subprocess.Popen", "os.exec",
+def _audit(event, args, get_ident=threading.get_ident):  # audit hooks cannot be removed: this one
+    # records only while a test watches, and only the watching thread (another library's threads may
+    # open files meanwhile); get_ident is bound now: at interpreter exit the module may be gone
+    if _WATCHING and get_ident() in _WATCHING and event in ("exec", "import", "open", "os.system", "subprocess.Popen", "os.exec",
                                "os.posix_spawn", "os.spawn", "os.fork", "socket.connect"):
         _EVENTS.append((event, args))
 

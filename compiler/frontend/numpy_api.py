@@ -161,7 +161,7 @@ def implements(*functions):
 def _unsupported(what: str, hint: str = ""):
     raise UnsupportedFunctionError(
         f"{what} is not supported on symbolic expressions{'; ' + hint if hint else ''}. The NumPy "
-        "functions that are: cc.numpy_functions() (and the README's table 'NumPy functions on expressions')")
+        "functions that are: cc.numpy_functions() (and the docs page docs/guide/numpy-functions.md)")
 
 
 _HINTS = {
@@ -173,9 +173,9 @@ _HINTS = {
                     "the result is data-dependent integers or shapes; cc.max, cc.min and cc.where give values"),
     **dict.fromkeys(("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "copyto", "fill"),
                     "an expression is not an array of numbers; np.stack([x, y]) joins expressions"),
-    **dict.fromkeys(("pinv", "lstsq", "eig", "eigvals", "svd", "svdvals", "qr", "matrix_rank", "cond",
+    **dict.fromkeys(("pinv", "eig", "eigvals", "svd", "svdvals", "qr", "matrix_rank", "cond",
                      "tensorinv", "tensorsolve"),
-                    "of the decompositions and solvers, solve, inv, det, slogdet, cholesky, eigh and eigvalsh "
+                    "of the decompositions and solvers, solve, lstsq, inv, det, slogdet, cholesky, eigh and eigvalsh "
                     "are (cc.linalg adds solve_triangular, cho_factor, cho_solve)"),
     **dict.fromkeys(("allclose", "isclose", "array_equal", "array_equiv", "any", "all"),
                     "a symbolic expression has no value to compare yet: compile it and compare the numbers"),
