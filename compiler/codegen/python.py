@@ -90,6 +90,7 @@ class Printer(IndexPrinting, LinalgPrinting):
         self.max_statements = max_statements or 10**12
         self.input_comments = []
         self._input_ids = [n.id for n in inputs]
+        self._scalar_inputs = all(not n.shape for n in inputs)  # (the batch driver's unit-stride loop)
         for node in inputs:
             name = self.names.claim(node.name)
             self.node_name[node.id] = name
