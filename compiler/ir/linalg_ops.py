@@ -44,28 +44,25 @@ def _square(name: str, s: tuple) -> int:
 
 
 def _solve_shape(name: str, a: tuple, b: tuple) -> tuple:
-    n = _square(name, a)
-    if len(b) < 2 or b[-2] != n:
-        raise ShapeError(f"{name}: the right-hand side must have shape (..., {n}, k) for a matrix of shape {a}, "
-                         f"got {b}")
-    try:
-        batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
-    except ValueError:
-        raise ShapeError(f"{name}: the batch axes of shapes {a} and {b} do not broadcast together") from None
-    return batch + b[-2:]
+    _square(name, a)
+    return _right_hand_side(name, a, b) + b[-2:]
 
 
 def _lstsq_shape(a: tuple, b: tuple) -> tuple:
     if len(a) < 2:
         raise ShapeError(f"lstsq: expected a matrix (or a batch of them, shape (..., m, n)), got shape {a}")
+    return _right_hand_side("lstsq", a, b) + (a[-1], b[-1])
+
+
+def _right_hand_side(name: str, a: tuple, b: tuple) -> tuple:
+    """The batch axes of matrices ``a`` (..., m, n) and right-hand sides ``b`` (..., m, k), broadcast."""
     if len(b) < 2 or b[-2] != a[-2]:
-        raise ShapeError(f"lstsq: the right-hand side must have shape (..., {a[-2]}, k) for a matrix of shape "
+        raise ShapeError(f"{name}: the right-hand side must have shape (..., {a[-2]}, k) for a matrix of shape "
                          f"{a}, got {b}")
     try:
-        batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
+        return tuple(np.broadcast_shapes(a[:-2], b[:-2]))
     except ValueError:
-        raise ShapeError(f"lstsq: the batch axes of shapes {a} and {b} do not broadcast together") from None
-    return batch + (a[-1], b[-1])
+        raise ShapeError(f"{name}: the batch axes of shapes {a} and {b} do not broadcast together") from None
 
 
 # --- NumPy implementations: nan for a matrix that cannot be factored ---
