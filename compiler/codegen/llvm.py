@@ -198,6 +198,9 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
     ``scratch`` hold vectors, and output ``k`` of point ``l`` goes to
     ``out[k * stride + l]`` (see ``Emitter`` for ``mangle``).
     """
+    if width == 1 and any(n.op == "scan" for n in statements):  # loops: one function (``llvm_loops``)
+        from . import llvm_loops
+        return llvm_loops.emit(inputs, outputs, statements)
     slot_in = {n.id: i for i, n in enumerate(inputs)}
     chunks = [statements[i:i + chunk] for i in range(0, len(statements), chunk)]
     part_of = {}

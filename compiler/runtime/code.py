@@ -223,7 +223,7 @@ class Code:
                 self._vectors[role] = None
                 fn = self.fn
                 # (a function SciPy exports no C function of, polygamma, keeps the batch in Numba)
-                if fn._simd and not fn._tensor and fn.backend in VECTOR_BACKENDS and \
+                if fn._simd and not fn._tensor and not fn._llvm_loops and fn.backend in VECTOR_BACKENDS and \
                         not any(n.op in PYTHON_ONLY for n in fn.plan[role].statements):
                     info = simd.info()
                     if info.available:

@@ -23,6 +23,7 @@ import numpy as np
 from .. import codegen, ir
 from ..ad import loops as ad_loops
 from ..ad import reverse
+from ..codegen import llvm_loops
 from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
@@ -142,9 +143,17 @@ class CompiledFunction(GeneratedSource):
         # the llvm target calls a cfunc of the user's function (scalar arguments); the others run it
         # as a function of tensors, whose NumPy tier ("auto", "python") calls its Python function
         self._tensor = self._tensor or (self._extern and backend != "llvm")
+        # loops with scalar inputs, outputs and carries: the llvm target compiles them (``codegen.llvm_loops``)
+        # in well under a second, where Numba's front end takes seconds to a minute; "auto" picks it
+        self._llvm_loops, loop_refusal = False, "the vm target has no loops"
+        if any(n.op == "scan" for n in order) and not self._extern and backend != "vm":
+            loop_refusal = llvm_loops.refusal(self.inputs, self.outputs,
+                                              [n for p in self.plan.values() for n in p.statements])
+            self._llvm_loops = loop_refusal is None and backend in ("llvm", "auto")
+            self._tensor = self._tensor and not self._llvm_loops
         if self._tensor and backend in FLAT_TARGETS and any(n.op == "scan" for n in order):
-            raise UnsupportedError(f"backend {backend!r} compiles scalar expressions without loops; this one has "
-                                   "a loop (cc.scan, cc.fori_loop): use backend 'auto' or 'numba' (its loop "
+            raise UnsupportedError(f"backend {backend!r} cannot compile this function's loop (cc.scan, cc.fori_loop, "
+                                   f"cc.odeint): {loop_refusal}; use backend 'auto' or 'numba' (its loop "
                                    "compiles to machine code) or 'python'")
         if self._tensor and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
@@ -156,7 +165,7 @@ class CompiledFunction(GeneratedSource):
         if four and backend == "vm":
             raise UnsupportedError(f"backend 'vm' cannot compute {', '.join(four)} (four operands; its "
                                    "instructions hold three): use backend 'auto', 'numba', 'llvm' or 'python'")
-        self._interpretable = not four
+        self._interpretable = not four and not self._llvm_loops  # (the interpreter has no loops)
         if python_only and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} cannot call {', '.join(python_only)} (scipy.special "
                                    "exports no C function of it; a derivative may use it: digamma' is "
@@ -164,7 +173,7 @@ class CompiledFunction(GeneratedSource):
         if backend == "auto":
             size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
             small = size <= AUTO_NUMBA_MAX and code.auto_may_use_numba()  # (Numba's memory is never freed)
-            backend = "numba" if small or self._tensor or python_only else "llvm"
+            backend = "llvm" if self._llvm_loops else "numba" if small or self._tensor or python_only else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()

@@ -1,0 +1,359 @@
+"""Loops on the llvm target: a schedule with ``scan`` nodes printed as one LLVM function.
+
+``codegen.llvm`` prints straight-line scalar schedules; this module prints those
+that hold loops (``cc.scan``, ``cc.fori_loop``, ``cc.odeint`` and the reverse
+loops their gradients make, ``ad.loops``), as ``codegen.loops`` does for Python:
+
+* a loop's scalar carries live in ``alloca`` slots (LLVM's ``mem2reg`` makes them
+  phi nodes); its step number is an ``i64`` counter, counted down with ``reverse``;
+* its stacked ``ys`` and a carry's ``history`` (what the reverse pass reads) are
+  written to ``scratch`` at a dynamic row, as are sequences ``xs`` made outside it;
+* a body's ``until`` (a converged solve, ``fori_loop``'s early exit) leaves the loop,
+  unless the loop fills ys or a history, whose later rows the remaining steps write;
+* tensors outside loops (a scan's stacked results, the misfit of ``odeint``'s output
+  against data, their adjoints) are unrolled into scalars: a NumPy array of SSA values
+  (``Val``), so NumPy's own reshapes, slices and sums print the instructions.
+
+Refused (``UnsupportedError`` naming the backends that work): tensor carries, and
+ops with no scalar form here (matmul of unrolled tensors is fine; linear algebra,
+``amax``, user functions are not). The kernel has ``codegen.llvm``'s C signature.
+
+>>> import compiler as cc
+>>> a = cc.Symbol("a")
+>>> final, _ = cc.scan(lambda c, _: (c * a, None), 1.0, length=3)
+>>> cc.compile(final, [a], backend="llvm")(2.0)
+8.0
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ir import Node, loops
+from ..ir.evaluate import _array_functions, _namespace
+from ..ir.ops import OPS
+from . import llvm
+
+# ops on unrolled tensors that NumPy computes on arrays of ``Val`` (the rest: refused)
+_STRUCTURAL = frozenset({"sum", "reshape", "transpose", "broadcast_to", "matmul", "concatenate", "getitem",
+                         "index_put", "take", "scatter_add", "cumsum"})
+_WORKS = "use backend 'numba' (or 'auto' or 'python')"
+
+
+def has_loops(statements: Sequence[Node]) -> bool:
+    return any(n.op == "scan" for n in statements)
+
+
+def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Node]) -> str | None:
+    """Why the llvm target cannot compile this graph with loops (None: it can)."""
+    if any(n.shape for n in inputs) or any(n.shape for n in outputs):
+        return "its inputs and outputs must be scalars (tensor arguments run on Numba)"
+    seen: set = set()
+    stack = [n for n in order if n.op == "scan"]
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        body = node.params[0]
+        if any(c.shape for c in body.carries):
+            return "a loop carries a tensor (only scalar carries are compiled by llvm)"
+        stack += [n for n in loops.body_order(body) if n.op == "scan"]
+    for n in order:
+        if n.op in ("custom", "extern") or (n.op not in _STRUCTURAL and n.op not in ("const", "var", "scan", "item")
+                                            and OPS[n.op].llvm is None):
+            return f"op {n.op!r} has no llvm form in a function with loops"
+        if n.dtype == "bool" and n.shape:
+            return "a tensor of bools"
+    return None
+
+
+class Val:
+    """An SSA value in an unrolled tensor: NumPy's sums and products of them print instructions."""
+    __slots__ = ("e", "name")
+
+    def __init__(self, e: llvm.Emitter, name: str):
+        self.e, self.name = e, name
+
+    def _op(self, instruction, other, swap=False):
+        a, b = self.name, _atom(self.e, other)
+        return Val(self.e, self.e.binary(instruction, b, a) if swap else self.e.binary(instruction, a, b))
+
+    def __add__(self, other):
+        return self._op("fadd", other)
+
+    def __radd__(self, other):
+        return self._op("fadd", other, True)
+
+    def __sub__(self, other):
+        return self._op("fsub", other)
+
+    def __rsub__(self, other):
+        return self._op("fsub", other, True)
+
+    def __mul__(self, other):
+        return self._op("fmul", other)
+
+    def __rmul__(self, other):
+        return self._op("fmul", other, True)
+
+    def __neg__(self):
+        return Val(self.e, self.e.neg(self.name))
+
+
+def _atom(e: llvm.Emitter, x) -> str:
+    if isinstance(x, Val):
+        return x.name
+    if isinstance(x, str):
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    return e.const(float(x))
+
+
+class Buffer:
+    """A tensor in scratch: ``shape`` doubles from double ``offset`` on (a loop's ys, a history)."""
+
+    def __init__(self, offset: int, shape: tuple):
+        self.offset, self.shape = offset, shape
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class _Printer:
+    def __init__(self, inputs):
+        self.e = llvm.Emitter(set())
+        self.allocas: list[str] = []
+        self.n_scratch = 0
+        self._labels = 0
+        self.slot_in = {n.id: i for i, n in enumerate(inputs)}
+
+    def label(self, what: str) -> str:
+        self._labels += 1
+        return f"{what}{self._labels}"
+
+    def buffer(self, shape: tuple) -> Buffer:
+        b = Buffer(self.n_scratch, tuple(shape))
+        self.n_scratch += max(1, b.size)
+        return b
+
+    def ptr(self, buffer: Buffer, row: str | None = None) -> str:
+        """The address of ``buffer``'s row ``row`` (an i64 value; None: its start)."""
+        e = self.e
+        at = e._fresh()
+        if row is None:
+            e.lines.append(f"  {at} = getelementptr inbounds double, ptr %s, i64 {buffer.offset}")
+            return at
+        inner = max(1, buffer.size // buffer.shape[0]) if buffer.shape and buffer.shape[0] else 1
+        off, p = e._fresh(), e._fresh()
+        e.lines.append(f"  {off} = mul i64 {row}, {inner}")
+        e.lines.append(f"  {at} = add i64 {off}, {buffer.offset}")
+        e.lines.append(f"  {p} = getelementptr inbounds double, ptr %s, i64 {at}")
+        return p
+
+    # --- values ---
+
+    def value(self, env: dict, a: Node):
+        """``a``'s value: an SSA name (a scalar) or an object array of ``Val`` (a tensor)."""
+        v = env.get(a.id)
+        if v is None:
+            e = self.e
+            if a.op == "const":
+                if a.shape:
+                    v = np.vectorize(lambda x: Val(e, _atom(e, x)), otypes=[object])(np.asarray(a.value))
+                else:
+                    v = _atom(e, a.value)
+                    if a.dtype != "bool" and v in ("true", "false"):
+                        v = e.const(1.0 if v == "true" else 0.0)
+            elif a.op == "var":
+                v = e.load("%in", self.slot_in[a.id])
+            else:
+                raise AssertionError(f"value of {a.op} read before it is computed")
+            env[a.id] = v
+        if isinstance(v, Buffer):  # read as numbers, outside a loop's sequence
+            v = env[a.id] = self.materialize(v)
+        return v
+
+    def materialize(self, buf: Buffer) -> np.ndarray:
+        base = self.ptr(buf)
+        flat = [Val(self.e, self.e.load(base, k)) for k in range(buf.size)]
+        out = np.empty(len(flat), dtype=object)
+        out[:] = flat
+        return out.reshape(buf.shape)
+
+    def statement(self, env: dict, node: Node, items: dict) -> None:
+        e = self.e
+        if node.op == "item":
+            return  # its scan defines it
+        if node.op == "scan":
+            self.scan(env, node, items.get(node.id, {}))
+            return
+        if node.op in _STRUCTURAL or (node.shape and node.op != "const"):
+            env[node.id] = self.tensor_op(env, node)
+            return
+        args = [self.value(env, a) for a in node.args]
+        env[node.id] = OPS[node.op].llvm(e, *args)
+
+    def tensor_op(self, env: dict, node: Node):
+        e = self.e
+        args = []
+        for a in node.args:
+            v = self.value(env, a)
+            args.append(np.asarray(Val(e, v), dtype=object) if isinstance(v, str) else v)
+        op = OPS[node.op]
+        if node.op in _STRUCTURAL:
+            kw = dict(zip(op.params or (), node.params or ()))
+            if node.op == "index_put":
+                out = np.full(kw["shape"], Val(e, e.const(0.0)), dtype=object)
+                from ..ir.tensor_ops import _python_index
+                out[_python_index(kw["index"])] = args[0]
+                result = out
+            elif op.impl is not None:
+                result = op.impl(*args, **kw)
+            else:
+                fn = _array_functions.get(node.op)
+                if fn is None:
+                    body = (op.array_fmt or op.fmt).format(*[f"a{i}" for i in range(op.arity)])
+                    fn = _array_functions[node.op] = eval(  # noqa: S307 - library text
+                        f"lambda {', '.join(f'a{i}' for i in range(op.arity))}: {body}", _namespace(body))
+                result = fn(*args)
+        else:  # elementwise: the scalar lowering at each point of the broadcast operands
+            parts = np.broadcast_arrays(*args)
+            result = np.empty(node.shape, dtype=object)
+            for index in np.ndindex(*node.shape):
+                result[index] = Val(e, op.llvm(e, *[_atom(e, p[index]) for p in parts]))
+        result = np.asarray(result, dtype=object)
+        if result.shape != tuple(node.shape):
+            raise UnsupportedError(f"llvm: op {node.op!r} of shape {node.shape} unrolled to {result.shape}; {_WORKS}")
+        if not node.shape:
+            return _atom(e, result.reshape(()).item())
+        return np.vectorize(lambda x: x if isinstance(x, Val) else Val(e, _atom(e, x)), otypes=[object])(result)
+
+    # --- loops ---
+
+    def scan(self, env: dict, node: Node, items: dict) -> None:
+        e = self.e
+        body, length, reverse = node.params
+        nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
+        init, xs, params = loops.operands(node)
+        slots = []
+        for k, a in enumerate(init):
+            slot = f"%carry{self.label('')}"
+            self.allocas.append(f"  {slot} = alloca double")
+            e.lines.append(f"  store double {self.value(env, a)}, ptr {slot}")
+            slots.append(slot)
+        seqs = []
+        for x in xs:
+            v = env.get(x.id)
+            if not isinstance(v, Buffer):
+                v = self._to_buffer(self.value(env, x))
+            seqs.append(v)
+        outside = [self.value(env, a) for a in params]  # (before the loop: values it reads at every step)
+        ys = {j: self.buffer(items[nc + j].shape) for j in range(ny) if nc + j in items}
+        history = {i: self.buffer(items[nc + ny + i].shape) for i in range(nc) if nc + ny + i in items}
+        stop = body.until is not None and not ys and not history
+        counter = f"%i{self.label('')}"
+        self.allocas.append(f"  {counter} = alloca i64")
+        e.lines.append(f"  store i64 0, ptr {counter}")
+        head, step, done = self.label("head"), self.label("step"), self.label("done")
+        i, more = e._fresh(), e._fresh()
+        e.lines += [f"  br label %{head}", f"{head}:", f"  {i} = load i64, ptr {counter}",
+                    f"  {more} = icmp slt i64 {i}, {length}", f"  br i1 {more}, label %{step}, label %{done}",
+                    f"{step}:"]
+        t = i
+        if reverse:
+            t = e._fresh()
+            e.lines.append(f"  {t} = sub i64 {length - 1}, {i}")
+        scope = dict(env)
+        for p, slot in zip(body.carries, slots):
+            scope[p.id] = c = e._fresh()
+            e.lines.append(f"  {c} = load double, ptr {slot}")
+        for k, buf in history.items():
+            e.lines.append(f"  store double {scope[body.carries[k].id]}, ptr {self.ptr(buf, t)}")
+        for p, buf in zip(body.xs, seqs):
+            row = self.ptr(buf, t)
+            if p.shape:
+                size = int(np.prod(p.shape))
+                flat = np.empty(size, dtype=object)
+                flat[:] = [Val(e, e.load(row, k)) for k in range(size)]
+                scope[p.id] = flat.reshape(p.shape)
+            else:
+                scope[p.id] = e.load(row, 0)
+        for p, v in zip(body.params, outside):
+            scope[p.id] = v
+        if body.index is not None:
+            scope[body.index.id] = k = e._fresh()
+            e.lines.append(f"  {k} = sitofp i64 {t} to double")
+        roots = list(body.new_carries) + [body.ys[j] for j in ys] + ([body.until] if stop else [])
+        placeholders = {p.id for p in body.inputs}
+        order = [n for n in loops.body_order(body, roots) if n.op not in ("var",) and n.id not in placeholders]
+        inner_items: dict = {}
+        for n in order:
+            if n.op == "item":
+                inner_items.setdefault(n.args[0].id, {})[n.params[0]] = n
+        for n in order:
+            if n.op != "const":
+                self.statement(scope, n, inner_items)
+        for j, buf in ys.items():
+            y = self.value(scope, body.ys[j])
+            row = self.ptr(buf, t)
+            for k, v in enumerate(np.ravel(np.asarray(y, dtype=object)) if not isinstance(y, str) else [y]):
+                e.store(_atom(e, v), row, k)
+        news = [self.value(scope, n) for n in body.new_carries]
+        for slot, v in zip(slots, news):
+            e.lines.append(f"  store double {v}, ptr {slot}")
+        nxt = e._fresh()
+        e.lines.append(f"  {nxt} = add i64 {i}, 1")
+        e.lines.append(f"  store i64 {nxt}, ptr {counter}")
+        if stop:  # converged: the remaining steps change nothing
+            e.lines.append(f"  br i1 {self.value(scope, body.until)}, label %{done}, label %{head}")
+        else:
+            e.lines.append(f"  br label %{head}")
+        e.lines.append(f"{done}:")
+        for k, n in items.items():
+            if k < nc:
+                env[n.id] = c = e._fresh()
+                e.lines.append(f"  {c} = load double, ptr {slots[k]}")
+            elif k < nc + ny:
+                env[n.id] = ys[k - nc]
+            else:
+                env[n.id] = history[k - nc - ny]
+
+    def _to_buffer(self, value) -> Buffer:
+        """A sequence made outside a loop, stored for the loop to read row by row."""
+        arr = np.asarray(value, dtype=object)
+        buf = self.buffer(arr.shape)
+        base = self.ptr(buf)
+        for k, v in enumerate(arr.ravel()):
+            self.e.store(_atom(self.e, v), base, k)
+        return buf
+
+
+def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node]) -> llvm.NativeModule:
+    """LLVM IR of ``kernel`` (``codegen.llvm``'s signature) for a schedule holding loops: one function."""
+    why = refusal(inputs, outputs, statements)
+    if why is not None:
+        raise UnsupportedError(f"backend 'llvm' cannot compile this function with loops: {why}; {_WORKS}")
+    pr = _Printer(inputs)
+    e = pr.e
+    env: dict = {}
+    items: dict = {}
+    for n in statements:
+        if n.op == "item":
+            items.setdefault(n.args[0].id, {})[n.params[0]] = n
+    for n in statements:
+        pr.statement(env, n, items)
+    for k, node in enumerate(outputs):
+        v = pr.value(env, node)
+        if node.dtype == "bool":
+            v = e.to_double(v)
+        e.store(v, "%out", llvm._out_index(e, k), index_doubles=True)
+    text = ("define void @kernel(ptr noalias %in, ptr noalias %out, i64 %stride, ptr noalias %s) nounwind {\n"
+            "entry:\n" + "\n".join(pr.allocas + e.lines) + "\n  ret void\n}")
+    return llvm.NativeModule([llvm._module_text(e.declared, [text])], len(inputs), len(outputs),
+                             max(1, pr.n_scratch), {})
