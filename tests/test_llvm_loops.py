@@ -1,0 +1,122 @@
+"""Loops on the llvm target (``codegen.llvm_loops``): values and gradients against the python
+backend (the same schedule printed as a NumPy/Python loop), finite differences, SciPy's
+``solve_ivp`` and closed forms; what is refused, and what "auto" picks."""
+
+import math
+
+import numpy as np
+import pytest
+
+import compiler as cc
+from compiler.errors import UnsupportedError
+from oracles import fd
+
+
+def _pair(expr, inputs):
+    """The same graph on llvm and on the python backend."""
+    return cc.compile(expr, inputs, backend="llvm"), cc.compile(expr, inputs, backend="python")
+
+
+def _agree(pair, *point, rtol=1e-12, fd_rtol=1e-6):
+    fast, ref = pair
+    assert fast.backend == "llvm"
+    v, g = fast.value_and_grad(*point)
+    rv, rg = ref.value_and_grad(*point)
+    assert math.isfinite(v) and v == pytest.approx(rv, rel=rtol, abs=1e-300)
+    np.testing.assert_allclose(g, rg, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(g, fd(ref, point), rtol=fd_rtol, atol=1e-7)  # an oracle of its own
+    assert fast(*point) == pytest.approx(rv, rel=rtol)
+    return v, g
+
+
+a, b = cc.symbols("a b")
+
+
+def test_scan_with_ys_and_sequences():
+    xs = np.linspace(0.0, 1.0, 9)
+    (c1, c2), ys = cc.scan(lambda c, x: ((c[0] + a * cc.sin(c[1]) * x, c[1] * b + 0.1), c[0] * c[1]),
+                           (0.5, 0.3), xs=xs)
+    _agree(_pair(cc.sum(ys ** 2) + c1 * c2, [a, b]), 0.7, 0.9)
+
+
+def test_reverse_scan_and_sqrt_checkpoints_closed_form():
+    # c_{k+1} = a c_k + x_k, visited last to first: a closed form to check against
+    xs = np.arange(1.0, 6.0)
+    final, _ = cc.scan(lambda c, x: (a * c + x, None), b, xs=xs, reverse=True, checkpoint="sqrt")
+    fast, ref = _pair(final * final, [a, b])
+    v, _ = _agree((fast, ref), 0.8, 1.5)
+    c = 1.5
+    for x in xs[::-1]:
+        c = 0.8 * c + x
+    assert v == pytest.approx(c * c, rel=1e-13)
+
+
+def test_fori_loop_reads_its_index():
+    total = cc.fori_loop(0, 20, lambda i, c: c + cc.cos(i * a) * b, 0.0)
+    v, _ = _agree(_pair(total, [a, b]), 0.3, 2.0)
+    assert v == pytest.approx(sum(math.cos(i * 0.3) * 2.0 for i in range(20)), rel=1e-13)
+
+
+def test_nested_scans():
+    def outer(c, _):
+        inner, ys = cc.scan(lambda d, x: (d * a + x * c, d), c, xs=np.array([0.1, 0.2, 0.3]))
+        return inner + cc.sum(ys) * b, inner
+    final, ys = cc.scan(outer, 0.5, length=4)
+    _agree(_pair(final + cc.sum(ys), [a, b]), 0.6, 0.2)
+
+
+def test_root_stops_early():
+    x = cc.root(lambda x, a: x ** 3 + x - a, 1.0, a)
+    v, g = _agree(_pair(x * b, [a, b]), 3.0, 2.0, fd_rtol=1e-5)
+    assert v / 2.0 == pytest.approx(1.2134116627622296, rel=1e-12)  # the real root of x^3 + x - 3
+
+
+def _lv(y, t, a, b, c, d):
+    return cc.stack([a * y[0] - b * y[0] * y[1], c * y[0] * y[1] - d * y[1]])
+
+
+def test_odeint_dopri5_fit():
+    from scipy.integrate import solve_ivp
+    p = list(cc.symbols("p0 p1 p2 p3 x0 y0"))
+    t = np.linspace(0.0, 3.0, 7)
+    data = np.column_stack([np.linspace(1, 2, 7), np.linspace(2, 1, 7)])
+    Y = cc.odeint(_lv, cc.stack([p[4], p[5]]), t, *p[:4], method="dopri5", rtol=1e-10, atol=1e-10)
+    point = (1.0, 0.5, 0.4, 0.9, 1.2, 0.8)
+    v, _ = _agree(_pair(cc.sum((Y - data) ** 2), p), *point, rtol=1e-11, fd_rtol=1e-5)
+    q = point
+    sol = solve_ivp(lambda s, y: [q[0] * y[0] - q[1] * y[0] * y[1], q[2] * y[0] * y[1] - q[3] * y[1]],
+                    (0, 3), q[4:], t_eval=t, rtol=1e-12, atol=1e-12, method="DOP853")
+    assert v == pytest.approx(np.sum((sol.y.T - data) ** 2), rel=1e-7)
+
+
+def test_odeint_stiff_rodas4():
+    k1, k2, k3 = cc.symbols("k1 k2 k3")
+
+    def rhs(y, t, k1, k2, k3):
+        return cc.stack([-k1 * y[0] + k3 * y[1] * y[2], k1 * y[0] - k2 * y[1] ** 2 - k3 * y[1] * y[2],
+                         k2 * y[1] ** 2])
+    Y = cc.odeint(rhs, cc.stack([1.0, 0.0, 0.0]), [0.0, 10.0], k1, k2, k3, method="rodas4", rtol=1e-8,
+                  atol=1e-12)
+    _agree(_pair(Y[1, 0] + 1e4 * Y[1, 1], [k1, k2, k3]), 0.04, 3e7, 1e4, rtol=1e-9, fd_rtol=1e-4)
+
+
+def test_auto_picks_llvm_for_loops_and_numba_stays():
+    final, _ = cc.scan(lambda c, _: (c * a + b, None), 1.0, length=5)
+    fn = cc.compile(final, [a, b])
+    assert fn.backend == "llvm"
+    assert fn.value_and_grad(2.0, 1.0) == (63.0, (pytest.approx(129.0), 31.0))
+    assert cc.compile(final, [a, b], backend="numba").backend == "numba"  # (not called: no Numba compile)
+
+
+def test_refused_with_the_backends_that_work():
+    v = cc.Tensor("v", (2,))
+    final, _ = cc.scan(lambda c, _: (c * a, None), v, length=3)  # a tensor carry
+    with pytest.raises(UnsupportedError, match="tensor.*numba"):
+        cc.compile(cc.sum(final), [a, v], backend="llvm")
+    final, _ = cc.scan(lambda c, _: (c * a, None), cc.stack([a, b]), length=3)
+    with pytest.raises(UnsupportedError, match="carries a tensor.*'numba'"):
+        cc.compile(cc.sum(final), [a, b], backend="llvm")
+    assert cc.compile(cc.sum(final), [a, b]).backend == "numba"  # "auto" keeps numba for it
+    scalar, _ = cc.scan(lambda c, _: (c * a, None), 1.0, length=3)
+    with pytest.raises(UnsupportedError, match="vm"):
+        cc.compile(scalar, [a], backend="vm")
