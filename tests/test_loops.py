@@ -31,6 +31,7 @@ import sympy as sp
 
 import compiler as cc
 from compiler import ir
+from compiler.codegen import llvm_loops
 
 
 # --- trees (tuples and lists of leaves), for the reference loops ---
@@ -605,19 +606,41 @@ def test_stacked_ys_as_output_jacobian_against_sympy():
     _close(tangent, jac[:, 0], rtol=1e-12, atol=1e-14)
 
 
-def test_auto_backend_runs_a_loop_as_numpy_then_numba():
-    case = CASES["tuple_carry"]
-    inputs = [cc.Symbol(n) for n in case.names]
+# --- the llvm backend (codegen.llvm_loops): every case of scalar inputs and carries ---
+
+def _llvm_compiles(name: str) -> bool:
+    fn = compiled(name)
+    return llvm_loops.refusal(fn.inputs, fn.outputs, ir.topo_order(fn.outputs)) is None
+
+
+LLVM_CASES = [name for name in CASES if _llvm_compiles(name)]
+
+
+@pytest.mark.parametrize("name", LLVM_CASES)
+def test_llvm_backend_value_and_derivatives(name):
+    check_against_sympy(name, "llvm", level="second")
+
+
+@pytest.mark.parametrize("checkpoint", ["all", "sqrt"])
+def test_auto_backend_runs_a_scalar_loop_on_llvm(checkpoint):
+    fn = compiled("tuple_carry", "auto", checkpoint)
+    assert fn.backend == "llvm"  # machine code in well under a second, where Numba's front end takes seconds
+    check_against_sympy("tuple_carry", "auto", checkpoint, level="vg")
+
+
+def test_auto_backend_runs_a_tensor_loop_as_numpy_then_numba():
+    case = CASES["tensor_carry"]
+    inputs = [cc.Symbol(n) if not s else cc.Tensor(n, s) for n, s in zip(case.names, case.shapes)]
     fn = cc.compile(case.model(CC(), *inputs), inputs, backend="auto")
     assert fn.backend == "numba"
     point = case.point(seed=4)
-    oracle = sympy_oracle("tuple_carry")
-    want = oracle.value(*point)
+    oracle = sympy_oracle("tensor_carry")
+    want = oracle.value(*_flat(point))
     _close(fn(*point), want)  # NumPy code while Numba compiles (unless this process has it already)
     fn.wait()
     assert fn.ready and fn.tier == "numba"
     _close(fn(*point), want)
-    _close(_flat(fn.grad(*point)), oracle.grad(*point))
+    _close(_flat(fn.grad(*point)), oracle.grad(*_flat(point)))
 
 
 def test_stop_gradient_and_several_outputs_inside_a_step_against_jax(jax_engine):
@@ -988,12 +1011,14 @@ def test_step_that_does_not_return_a_pair():
         cc.scan(lambda c, _: c, 1.0, length=3)
 
 
-@pytest.mark.parametrize("backend", ["llvm", "vm"])
-def test_scalar_backends_refuse_loops(backend):
+def test_vm_refuses_loops_and_llvm_tensor_carries():
     a = cc.Symbol("a")
     final, _ = cc.scan(lambda c, _: (c * a, None), 1.0, length=3)
     with pytest.raises(cc.UnsupportedError, match="loop"):
-        cc.compile(final, [a], backend=backend)
+        cc.compile(final, [a], backend="vm")
+    final, _ = cc.scan(lambda c, _: (c * a, None), cc.stack([a, 1.0]), length=3)
+    with pytest.raises(cc.UnsupportedError, match="loop.*carries a tensor"):
+        cc.compile(cc.sum(final), [a], backend="llvm")
 
 
 def test_gradient_history_above_the_limit_is_a_resource_error(monkeypatch):
