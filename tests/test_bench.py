@@ -34,7 +34,8 @@ def _bench(args: list[str], tmp_path, timeout: float = 600) -> subprocess.Comple
 def test_compile_suite_json_and_plot(tmp_path):
     out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
     plot = ["--plot", str(out_png)] if HAS_MATPLOTLIB else []
-    run = _bench(["compile", "--sizes", "100", "--quick", "--json", str(out_json), *plot], tmp_path)
+    run = _bench(["compile", "--sizes", "100", "--quick", "--loop-models", "lorenz", "--json", str(out_json), *plot],
+                 tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "## compile (quick)" in run.stdout and "time to first gradient" in run.stdout
     assert "load from other processes" in run.stdout
@@ -67,8 +68,22 @@ def test_compile_suite_json_and_plot(tmp_path):
     assert cached["auto (cold)"]["backend"] == "numba"  # 100 ops: small enough for Numba
     assert cached["llvm (warm)"]["compiled_at_first_call"]
 
+    # the Lorenz scan: llvm cold and warm beside JAX (the routes agree, or the suite fails)
+    loops = {r["method"]: r["extra"] for r in data["rows"] if r["suite"] == compile_suite.LOOPS_SUITE}
+    assert set(loops) == {"llvm (cold)", "llvm (warm)", "jax"} and "loop model" in run.stdout
+    assert loops["llvm (cold)"]["backend"] == "llvm" and loops["llvm (cold)"]["ttfg"] > 0
+    assert loops["llvm (warm)"]["value"] == pytest.approx(loops["jax"]["value"], rel=1e-9)
+
     if HAS_MATPLOTLIB:
         assert out_png.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_loop_plan():
+    assert compile_suite.loop_plan(quick=True, loop_models=["lorenz"]) == [
+        ("lorenz", "llvm", "cold"), ("lorenz", "llvm", "warm"), ("lorenz", "jax", "-")]
+    full = compile_suite.loop_plan(quick=False)
+    assert ("lotka-volterra", "numba", "cold") in full and len(full) == 8
+    assert compile_suite.loop_plan(quick=False, loop_models=[]) == []
 
 
 def test_plan_sizes_and_numba_limit():

@@ -84,7 +84,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("mlp", "an MLP's training step (value and gradient of the loss)", _lazy("mlp.run"), lambda quick: 1),
     Suite("compile", "time to first gradient and to compiled code of random graphs of 100 ... 100,000 ops "
                      "(fresh processes, cold and warm cache)",
-          _lazy("compile_suite.run"), _lazy("compile_suite.steps"), options=("sizes", "numba_max_ops"),
+          _lazy("compile_suite.run"), _lazy("compile_suite.steps"), options=("sizes", "numba_max_ops", "loop_models"),
           table=_lazy("compile_suite.table"), panel=_lazy("compile_suite.panel")),
     Suite("core", "the core issue's paired ratios: the neuron per call against hand-written Numba, 1e6 points "
                   "against SymPy + Numba and JAX, the peak memory of 1e7 points (fresh process)",
@@ -220,6 +220,15 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _loop_models(text: str) -> list[str]:
+    from .compile_loops import MODELS
+    models = [] if text.strip() == "none" else [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown loop model(s) {unknown}: expected some of {list(MODELS)} or 'none'")
+    return models
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``python -m compiler bench`` (and of ``main``)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the list of suites a list
@@ -238,6 +247,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--numba-max-ops", type=int, metavar="N",
                         help="compile suite: the largest graph the numba routes compile (default 1000, "
                              "100 with --quick; 10000 takes about a minute)")
+    parser.add_argument("--loop-models", type=_loop_models, metavar="M,M",
+                        help="compile suite: the loop models to compile (default: lorenz,lotka-volterra; "
+                             "'none' for the random graphs only)")
     parser.add_argument("--sizes", type=_sizes, help=argparse.SUPPRESS)  # compile suite: ops, e.g. 100,1000
 
 
@@ -252,7 +264,7 @@ def run_command(args: argparse.Namespace) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-    options = {"sizes": args.sizes, "numba_max_ops": args.numba_max_ops}
+    options = {"sizes": args.sizes, "numba_max_ops": args.numba_max_ops, "loop_models": args.loop_models}
     try:
         result = run(args.suites or list(SUITES), args.quick, not args.no_progress, options)
     except BenchmarkError as e:

@@ -44,6 +44,7 @@ QUICK_NUMBA_MAX_OPS = 100
 REPEATS, MIN_TIME = 7, 0.1  # per-call timing in each worker: repeats, seconds per repeat at least
 QUICK_REPEATS, QUICK_MIN_TIME = 3, 0.02
 RTOL = 1e-9                 # every route's value and gradient against the first route's
+LOOP_RTOL, JAX_RTOL = 1e-9, 1e-5  # loop models: our routes against each other; JAX's solver steps differ
 VM_WARMUP_OPS = 10          # the graph of the process that compiles the vm interpreter
 WORKER_TIMEOUT = 3600       # seconds; a numba-naive compile of a big graph is the slowest
 ROUTE_ORDER = ("auto", "llvm", "vm", "numba", "numba-naive", "casadi")
@@ -77,13 +78,55 @@ def plan(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None 
     return todo
 
 
-def steps(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None = None) -> int:
+def steps(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None = None,
+          loop_models: list[str] | None = None) -> int:
     """Progress steps of ``run``: the vm warm-up, then one per measurement."""
-    return 1 + len(plan(quick, sizes, numba_max_ops, _has_casadi()))
+    return 1 + len(plan(quick, sizes, numba_max_ops, _has_casadi())) + len(loop_plan(quick, loop_models))
+
+
+LOOPS_SUITE = "compile loops"
+LOOP_WORKER_TIMEOUT = 900   # seconds: Numba compiles the Lotka-Volterra gradient in about a minute
+
+
+def loop_plan(quick: bool, loop_models: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(model, route, cache) of the loop models (``compile_loops``): llvm cold and warm and JAX;
+    Numba cold (what "auto" ran loops on before the llvm target compiled them) unless ``quick``."""
+    from .compile_loops import MODELS
+    todo = []
+    for model in (MODELS if loop_models is None else loop_models):
+        todo += [(model, "llvm", "cold"), (model, "llvm", "warm")] + ([] if quick else [(model, "numba", "cold")])
+        todo.append((model, "jax", "-"))
+    return todo
+
+
+def run_loops(quick: bool, progress: Callable[[], None], root: str, loop_models: list[str] | None) -> list[Row]:
+    """The loop models, each route in fresh processes; routes must agree (``LOOP_RTOL``)."""
+    repeats, min_time = (QUICK_REPEATS, QUICK_MIN_TIME) if quick else (REPEATS, MIN_TIME)
+    rows, reference = [], {}
+    for model, route, state in loop_plan(quick, loop_models):
+        cache = _cache_dir(root, f"loops-{model}-{route}")
+        env = {k: v for k, v in os.environ.items() if k not in ("COMPILER_CACHE", "NUMBA_CACHE_DIR")}
+        env.update(COMPILER_CACHE_DIR=cache, COMPILER_PROGRESS="0")
+        t0 = time.perf_counter()
+        out = run_module("compiler.bench.compile_loops", [model, route, str(repeats), str(min_time)], env=env,
+                         timeout=LOOP_WORKER_TIMEOUT)
+        if out.returncode != 0:
+            raise BenchmarkError(f"compile suite: loop model {model} on {route} failed (exit {out.returncode}):\n"
+                                 f"{out.stderr[-3000:]}")
+        r = {**json.loads(out.stdout.strip().splitlines()[-1]), "process_seconds": time.perf_counter() - t0,
+             "cache": state}
+        ref = reference.setdefault(model, r)
+        rtol = LOOP_RTOL if route != "jax" else JAX_RTOL
+        check_close(f"compile suite, {model}: {route} against {ref['route']}, value", ref["value"], r["value"], rtol)
+        check_close(f"compile suite, {model}: {route} against {ref['route']}, gradient", ref["grad"], r["grad"], rtol)
+        label = route if state == "-" else f"{route} ({state})"
+        rows.append(Row(LOOPS_SUITE, model, label, r["per_call"], None, r["ttfg"], r["timing"]["spread"], extra=r))
+        progress()
+    return rows
 
 
 def run(quick: bool, progress: Callable[[], None], sizes: list[int] | None = None,
-        numba_max_ops: int | None = None) -> list[Row]:
+        numba_max_ops: int | None = None, loop_models: list[str] | None = None) -> list[Row]:
     """Run the plan; return one row for the vm interpreter's one-time compile, then one per measurement.
 
     Raises ``BenchmarkError`` when a worker fails or routes disagree on a value or gradient.
@@ -105,6 +148,7 @@ def run(quick: bool, progress: Callable[[], None], sizes: list[int] | None = Non
             rows.append(Row(SUITE, f"{m.ops:,} ops", m.label, r["per_call"], m.ops, r["ttfg"],
                             r["timing"]["spread"], extra={**r, "cache": m.cache}))
             progress()
+        rows += run_loops(quick, progress, root, loop_models)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return rows
@@ -151,6 +195,8 @@ def _check_agrees(m: Measurement, got: dict, ref: dict) -> None:
 def table(rows: list[Row]) -> str:
     """The markdown table of the measurements, and a line on the vm interpreter's one-time cost."""
     body = []
+    loop_rows = [r for r in rows if r.suite == LOOPS_SUITE]
+    rows = [r for r in rows if r.suite != LOOPS_SUITE]
     casadi = {r.size: r for r in rows if r.extra.get("route") == "casadi"}
     for r in rows:
         if r.seconds is None:
@@ -171,7 +217,28 @@ def table(rows: list[Row]) -> str:
     out.append("time to first gradient: graph build + compile + first value_and_grad call, in a fresh process "
                "after its imports; time to compiled code: that, then fn.wait() (every entry point compiled); "
                "per call: median after that.")
+    if loop_rows:
+        out.append("\n" + loop_table(loop_rows))
     return "\n".join(out)
+
+
+def loop_table(rows: list[Row]) -> str:
+    """The loop models: time to first gradient (cold: an empty cache) against JAX's jit."""
+    jax = {r.case: r for r in rows if r.extra["route"] == "jax"}
+    body = []
+    for r in rows:
+        e, peer = r.extra, jax.get(r.case)
+        versus = peer is not None and r is not peer
+        body.append([r.case, r.method, f"{e['statements']:,}" if e.get("statements") else "-", fmt_time(e["build"]),
+                     fmt_time(e["ttfg"]), f"{e['ttfg'] / peer.extra['ttfg']:.2f}x" if versus else "-",
+                     fmt_time(r.seconds), f"{r.seconds / peer.seconds:.2f}x" if versus else "-", e["backend"]])
+    return "\n".join([markdown_table(["loop model", "route (cache)", "gradient statements", "graph build",
+                                      "time to first gradient", "/ JAX's", "per call", "/ JAX's", "compiled by"],
+                                     body),
+                       "loop models: the Lorenz scan (RK4, 1,000 steps) and the Lotka-Volterra odeint fit "
+                       "(dopri5, 151 output times), value and gradient in 6 numbers; time to first gradient: "
+                       "graph build + compile + first call in a fresh process on an empty cache (warm: a second "
+                       "process on the same cache); JAX: jax.jit(jax.value_and_grad(loss)), its first call."])
 
 
 # --- the chart ---

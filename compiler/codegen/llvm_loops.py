@@ -117,8 +117,8 @@ def _atom(e: llvm.Emitter, x) -> str:
 class Buffer:
     """A tensor in scratch: ``shape`` doubles from double ``offset`` on (a loop's ys, a history)."""
 
-    def __init__(self, offset: int, shape: tuple):
-        self.offset, self.shape = offset, shape
+    def __init__(self, offset: int, shape: tuple, base: str = "%s"):
+        self.offset, self.shape, self.base = offset, shape, base  # base: scratch, or a global constant
 
     @property
     def size(self) -> int:
@@ -132,6 +132,7 @@ class _Printer:
         self.n_scratch = 0
         self._labels = 0
         self.slot_in = {n.id: i for i, n in enumerate(inputs)}
+        self.globals: list[str] = []  # constant sequences (data a loop reads), as LLVM constants
 
     def label(self, what: str) -> str:
         self._labels += 1
@@ -147,13 +148,13 @@ class _Printer:
         e = self.e
         at = e._fresh()
         if row is None:
-            e.lines.append(f"  {at} = getelementptr inbounds double, ptr %s, i64 {buffer.offset}")
+            e.lines.append(f"  {at} = getelementptr inbounds double, ptr {buffer.base}, i64 {buffer.offset}")
             return at
         inner = max(1, buffer.size // buffer.shape[0]) if buffer.shape and buffer.shape[0] else 1
         off, p = e._fresh(), e._fresh()
         e.lines.append(f"  {off} = mul i64 {row}, {inner}")
         e.lines.append(f"  {at} = add i64 {off}, {buffer.offset}")
-        e.lines.append(f"  {p} = getelementptr inbounds double, ptr %s, i64 {at}")
+        e.lines.append(f"  {p} = getelementptr inbounds double, ptr {buffer.base}, i64 {at}")
         return p
 
     # --- values ---
@@ -192,6 +193,9 @@ class _Printer:
             return  # its scan defines it
         if node.op == "scan":
             self.scan(env, node, items.get(node.id, {}))
+            return
+        if node.op == "sum" and not node.shape and isinstance(env.get(node.args[0].id), Buffer):
+            env[node.id] = self.total(env[node.args[0].id])  # a loop, not one add per element
             return
         if node.op in _STRUCTURAL or (node.shape and node.op != "const"):
             env[node.id] = self.tensor_op(env, node)
@@ -250,7 +254,9 @@ class _Printer:
         seqs = []
         for x in xs:
             v = env.get(x.id)
-            if not isinstance(v, Buffer):
+            if x.op == "const":
+                v = self.constant(np.asarray(x.value, dtype=float))
+            elif not isinstance(v, Buffer):
                 v = self._to_buffer(self.value(env, x))
             seqs.append(v)
         outside = [self.value(env, a) for a in params]  # (before the loop: values it reads at every step)
@@ -324,14 +330,70 @@ class _Printer:
             else:
                 env[n.id] = history[k - nc - ny]
 
+    def counted(self, n: int):
+        """A loop ``for k in range(n)`` about the lines emitted inside ``with``: yields ``k`` (i64)."""
+        return _Counted(self, n)
+
+    def total(self, buf: Buffer) -> str:
+        """The sum of a buffer's numbers, in order (as NumPy's pairwise sum is not: they may differ
+        in the last bits)."""
+        e = self.e
+        acc = f"%acc{self.label('')}"
+        self.allocas.append(f"  {acc} = alloca double")
+        e.lines.append(f"  store double {e.const(0.0)}, ptr {acc}")
+        base = self.ptr(buf)
+        with self.counted(buf.size) as k:
+            p, x, old, new = e._fresh(), e._fresh(), e._fresh(), e._fresh()
+            e.lines += [f"  {p} = getelementptr inbounds double, ptr {base}, i64 {k}", f"  {x} = load double, ptr {p}",
+                        f"  {old} = load double, ptr {acc}", f"  {new} = fadd double {old}, {x}",
+                        f"  store double {new}, ptr {acc}"]
+        r = e._fresh()
+        e.lines.append(f"  {r} = load double, ptr {acc}")
+        return r
+
+    def constant(self, values: np.ndarray) -> Buffer:
+        """A constant sequence as an LLVM global (not one store per number)."""
+        name = f"@data{len(self.globals)}"
+        flat = values.ravel()
+        self.globals.append(f"{name} = private unnamed_addr constant [{max(1, flat.size)} x double] ["
+                            + ", ".join(f"double {llvm._double(v)}" for v in (flat if flat.size else [0.0])) + "]")
+        return Buffer(0, values.shape, name)
+
     def _to_buffer(self, value) -> Buffer:
         """A sequence made outside a loop, stored for the loop to read row by row."""
         arr = np.asarray(value, dtype=object)
         buf = self.buffer(arr.shape)
         base = self.ptr(buf)
+        flat = arr.ravel()
+        if flat.size > 1 and all(v is flat[0] for v in flat):  # one number everywhere (a broadcast)
+            with self.counted(flat.size) as k:
+                self.e.store(_atom(self.e, flat[0]), base, k)
+            return buf
         for k, v in enumerate(arr.ravel()):
             self.e.store(_atom(self.e, v), base, k)
         return buf
+
+
+class _Counted:
+    def __init__(self, printer: _Printer, n: int):
+        self.p, self.n = printer, n
+
+    def __enter__(self) -> str:
+        p, e = self.p, self.p.e
+        self.slot = f"%k{p.label('')}"
+        p.allocas.append(f"  {self.slot} = alloca i64")
+        self.head, step, self.done = p.label("head"), p.label("step"), p.label("done")
+        self.k, more = e._fresh(), e._fresh()
+        e.lines += [f"  store i64 0, ptr {self.slot}", f"  br label %{self.head}", f"{self.head}:",
+                    f"  {self.k} = load i64, ptr {self.slot}", f"  {more} = icmp slt i64 {self.k}, {self.n}",
+                    f"  br i1 {more}, label %{step}, label %{self.done}", f"{step}:"]
+        return self.k
+
+    def __exit__(self, *exc) -> None:
+        e = self.p.e
+        nxt = e._fresh()
+        e.lines += [f"  {nxt} = add i64 {self.k}, 1", f"  store i64 {nxt}, ptr {self.slot}",
+                    f"  br label %{self.head}", f"{self.done}:"]
 
 
 def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node]) -> llvm.NativeModule:
@@ -355,5 +417,5 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
         e.store(v, "%out", llvm._out_index(e, k), index_doubles=True)
     text = ("define void @kernel(ptr noalias %in, ptr noalias %out, i64 %stride, ptr noalias %s) nounwind {\n"
             "entry:\n" + "\n".join(pr.allocas + e.lines) + "\n  ret void\n}")
-    return llvm.NativeModule([llvm._module_text(e.declared, [text])], len(inputs), len(outputs),
+    return llvm.NativeModule([llvm._module_text(e.declared, pr.globals + [text])], len(inputs), len(outputs),
                              max(1, pr.n_scratch), {})
