@@ -84,8 +84,12 @@ def steps(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None
     return 1 + len(plan(quick, sizes, numba_max_ops, _has_casadi())) + len(loop_plan(quick, loop_models))
 
 
-LOOPS_SUITE = "compile loops"
 LOOP_WORKER_TIMEOUT = 900   # seconds: Numba compiles the Lotka-Volterra gradient in about a minute
+
+
+def is_loop_row(r: Row) -> bool:
+    """A row of a loop model (the rest: random graphs)."""
+    return "model" in r.extra
 
 
 def loop_plan(quick: bool, loop_models: list[str] | None = None) -> list[tuple[str, str, str]]:
@@ -120,7 +124,7 @@ def run_loops(quick: bool, progress: Callable[[], None], root: str, loop_models:
         check_close(f"compile suite, {model}: {route} against {ref['route']}, value", ref["value"], r["value"], rtol)
         check_close(f"compile suite, {model}: {route} against {ref['route']}, gradient", ref["grad"], r["grad"], rtol)
         label = route if state == "-" else f"{route} ({state})"
-        rows.append(Row(LOOPS_SUITE, model, label, r["per_call"], None, r["ttfg"], r["timing"]["spread"], extra=r))
+        rows.append(Row(SUITE, model, label, r["per_call"], None, r["ttfg"], r["timing"]["spread"], extra=r))
         progress()
     return rows
 
@@ -195,8 +199,8 @@ def _check_agrees(m: Measurement, got: dict, ref: dict) -> None:
 def table(rows: list[Row]) -> str:
     """The markdown table of the measurements, and a line on the vm interpreter's one-time cost."""
     body = []
-    loop_rows = [r for r in rows if r.suite == LOOPS_SUITE]
-    rows = [r for r in rows if r.suite != LOOPS_SUITE]
+    loop_rows = [r for r in rows if is_loop_row(r)]
+    rows = [r for r in rows if not is_loop_row(r)]
     casadi = {r.size: r for r in rows if r.extra.get("route") == "casadi"}
     for r in rows:
         if r.seconds is None:
@@ -249,7 +253,7 @@ def panel(ax, rows: list[Row]) -> bool:
     series: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     one_time = None
     for r in rows:
-        if r.suite != SUITE:
+        if r.suite != SUITE or is_loop_row(r):
             continue
         if r.seconds is None:
             one_time = r.compile_seconds
