@@ -120,3 +120,13 @@ def test_refused_with_the_backends_that_work():
     scalar, _ = cc.scan(lambda c, _: (c * a, None), 1.0, length=3)
     with pytest.raises(UnsupportedError, match="vm"):
         cc.compile(scalar, [a], backend="vm")
+
+
+def test_batch_of_points_matches_one_point_at_a_time():
+    final, ys = cc.scan(lambda c, x: (c * a + x * b, c), 1.0, xs=np.arange(5.0))
+    fast, ref = _pair(final + cc.sum(ys), [a, b])
+    A = np.linspace(0.1, 0.9, 5)
+    values, (ga, gb) = fast.value_and_grad(A, 2.0)
+    for k, x in enumerate(A):
+        v, g = ref.value_and_grad(x, 2.0)
+        assert values[k] == pytest.approx(v, rel=1e-14) and (ga[k], gb[k]) == pytest.approx(g, rel=1e-14)
