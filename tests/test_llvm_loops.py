@@ -130,3 +130,17 @@ def test_batch_of_points_matches_one_point_at_a_time():
     for k, x in enumerate(A):
         v, g = ref.value_and_grad(x, 2.0)
         assert values[k] == pytest.approx(v, rel=1e-14) and (ga[k], gb[k]) == pytest.approx(g, rel=1e-14)
+
+
+def test_long_loops_stay_loops_and_big_unrolled_tensors_are_refused():
+    n = 100_000  # the sum of the ys and its adjoint (one number broadcast) are loops, not 1e5 statements
+    final, ys = cc.scan(lambda c, _: (c * a + b, c), 0.0, length=n)
+    fn = cc.compile(cc.sum(ys) + final, [a, b], backend="llvm")
+    v, g = fn.value_and_grad(0.5, 1.0)
+    assert v == pytest.approx(2.0 * n - 4.0 * (1 - 0.5 ** n) + 2.0 * (1 - 0.5 ** n), rel=1e-12)  # c_k = 2 - 2^(1-k)
+    np.testing.assert_allclose(g, cc.compile(cc.sum(ys) + final, [a, b], backend="python").grad(0.5, 1.0),
+                               rtol=1e-12)
+    squares = cc.sum(ys ** 2)  # 1e5 squares outside the loop: unrolled, so refused
+    with pytest.raises(UnsupportedError, match=r"shape \(100000,\).*unrolls"):
+        cc.compile(squares, [a, b], backend="llvm")
+    assert cc.compile(squares, [a, b]).backend == "numba"

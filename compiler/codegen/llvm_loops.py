@@ -41,6 +41,8 @@ from . import llvm
 _STRUCTURAL = frozenset({"sum", "reshape", "transpose", "broadcast_to", "matmul", "concatenate", "getitem",
                          "index_put", "take", "scatter_add", "cumsum"})
 _WORKS = "use backend 'numba' (or 'auto' or 'python')"
+#: the most numbers a tensor outside the loops may hold: it is unrolled into that many scalars
+UNROLL_MAX = 50_000
 
 
 def has_loops(statements: Sequence[Node]) -> bool:
@@ -68,6 +70,10 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Nod
             return f"op {n.op!r} has no llvm form in a function with loops"
         if n.dtype == "bool" and n.shape:
             return "a tensor of bools"
+        # (a loop's stacked results stay in memory, as do constants and a number broadcast)
+        if n.shape and n.op not in ("item", "const", "broadcast_to") and int(np.prod(n.shape)) > UNROLL_MAX:
+            return (f"a tensor of shape {n.shape} outside the loops (op {n.op!r}): llvm unrolls such tensors "
+                    f"into scalars, up to {UNROLL_MAX:,} numbers")
     return None
 
 
@@ -133,6 +139,7 @@ class _Printer:
         self._labels = 0
         self.slot_in = {n.id: i for i, n in enumerate(inputs)}
         self.globals: list[str] = []  # constant sequences (data a loop reads), as LLVM constants
+        self.constants: dict[int, Buffer] = {}  # const node id -> its LLVM constant
 
     def label(self, what: str) -> str:
         self._labels += 1
@@ -232,6 +239,8 @@ class _Printer:
             for index in np.ndindex(*node.shape):
                 result[index] = Val(e, op.llvm(e, *[_atom(e, p[index]) for p in parts]))
         result = np.asarray(result, dtype=object)
+        if node.op == "broadcast_to" and result.size > 1 and not any(result.strides):
+            return result  # one number everywhere: a view (``_to_buffer`` fills memory with a loop)
         if result.shape != tuple(node.shape):
             raise UnsupportedError(f"llvm: op {node.op!r} of shape {node.shape} unrolled to {result.shape}; {_WORKS}")
         if not node.shape:
@@ -255,7 +264,9 @@ class _Printer:
         for x in xs:
             v = env.get(x.id)
             if x.op == "const":
-                v = self.constant(np.asarray(x.value, dtype=float))
+                v = self.constants.get(x.id)
+                if v is None:
+                    v = self.constants[x.id] = self.constant(np.asarray(x.value, dtype=float))
             elif not isinstance(v, Buffer):
                 v = self._to_buffer(self.value(env, x))
             seqs.append(v)
@@ -365,9 +376,10 @@ class _Printer:
         buf = self.buffer(arr.shape)
         base = self.ptr(buf)
         flat = arr.ravel()
-        if flat.size > 1 and all(v is flat[0] for v in flat):  # one number everywhere (a broadcast)
-            with self.counted(flat.size) as k:
-                self.e.store(_atom(self.e, flat[0]), base, k)
+        first = _atom(self.e, flat[0]) if flat.size else None
+        if flat.size > 1 and (not any(arr.strides) or all(_atom(self.e, v) == first for v in flat)):
+            with self.counted(flat.size) as k:  # one number everywhere (a broadcast): a loop fills it
+                self.e.store(first, base, k)
             return buf
         for k, v in enumerate(arr.ravel()):
             self.e.store(_atom(self.e, v), base, k)
