@@ -140,7 +140,11 @@ def test_long_loops_stay_loops_and_big_unrolled_tensors_are_refused():
     assert v == pytest.approx(2.0 * n - 4.0 * (1 - 0.5 ** n) + 2.0 * (1 - 0.5 ** n), rel=1e-12)  # c_k = 2 - 2^(1-k)
     np.testing.assert_allclose(g, cc.compile(cc.sum(ys) + final, [a, b], backend="python").grad(0.5, 1.0),
                                rtol=1e-12)
-    squares = cc.sum(ys ** 2)  # 1e5 squares outside the loop: unrolled, so refused
-    with pytest.raises(UnsupportedError, match=r"shape \(100000,\).*unrolls"):
+    squares = cc.sum(ys ** 2)  # 1e5 squares outside the loop would be unrolled: refused
+    with pytest.raises(UnsupportedError, match=r"'pow' reads a loop's results of shape \(100000,\)"):
         cc.compile(squares, [a, b], backend="llvm")
+    with pytest.raises(UnsupportedError, match=r"shape \(100000,\) outside the loops \(op 'mul'\).*50,000"):
+        cc.compile(cc.sum(np.arange(n) * final), [a, b], backend="llvm")
     assert cc.compile(squares, [a, b]).backend == "numba"
+    with pytest.raises(UnsupportedError, match=r"'getitem' reads a loop's results of shape \(100000,\)"):
+        cc.compile(ys[-1], [a, b], backend="llvm")

@@ -70,6 +70,11 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Nod
             return f"op {n.op!r} has no llvm form in a function with loops"
         if n.dtype == "bool" and n.shape:
             return "a tensor of bools"
+        for x in n.args:  # a loop's long stacked results are read in place: summed, or by another loop
+            if x.op == "item" and int(np.prod(x.shape)) > UNROLL_MAX and n.op != "scan" and \
+                    not (n.op == "sum" and not n.shape):
+                return (f"op {n.op!r} reads a loop's results of shape {x.shape}: llvm reads so many numbers "
+                        f"only in a sum over all of them or in another loop")
         # (a loop's stacked results stay in memory, as do constants and a number broadcast)
         if n.shape and n.op not in ("item", "const", "broadcast_to") and int(np.prod(n.shape)) > UNROLL_MAX:
             return (f"a tensor of shape {n.shape} outside the loops (op {n.op!r}): llvm unrolls such tensors "
