@@ -184,6 +184,7 @@ class NativeModule:
     # LLVM symbol -> (ir.extern.Extern, "f" | "grad" | "hessian" | "jvp", arity): a user's functions,
     # whose cfunc addresses ``runtime.llvm`` binds in each process
     externs: dict = field(default_factory=dict)
+    width: int = 1  # points per kernel call: 1, or the vector width of a batch's vector kernel
 
     @property
     def text(self) -> str:
@@ -280,7 +281,7 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             fn, part = node.params
             which = part[0] if part else "f"
             externs[extern.symbol(fn, which, len(node.args))] = (fn, which, len(node.args))
-    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)), externs)
+    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)), externs, width)
 
 
 def _batch_loop(vector: str, width: int, n_in: int) -> str:
