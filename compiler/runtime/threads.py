@@ -1,15 +1,15 @@
-"""How many threads a batch call uses: the cores free at that moment, not all of them.
+"""How many threads a batch call uses: the cores other processes leave free, not all of them.
 
 A parallel loop splits its points evenly between its threads and returns when the last
 one is done. On a machine where other processes keep cores busy, one of our threads is
-then descheduled for a whole time slice (several ms) while the others wait: a 0.2 ms batch
-of 10^5 points took a median 7.7 ms on 2 cores with one competing process, against 0.2 ms
-on one thread. So each batch call first counts the threads running elsewhere (Linux's
-``/proc/loadavg`` holds the number runnable right now: one read, about 5 us) and runs on
-at most the cores left, never more than Numba's own setting (``numba.set_num_threads``,
-``NUMBA_NUM_THREADS``), which stays the ceiling. Batches of fewer than ``SERIAL_BELOW``
-points run on one thread: waking the pool costs more than it saves. ``COMPILER_THREADS=all``
-turns the count off (every call uses Numba's setting).
+then descheduled for a whole time slice (several ms) while the others wait: a batch of
+10^5 points took a median of 4.8-7.7 ms on 2 cores with one competing process, against
+1.3 ms on one thread. So batch calls run on the cores that other processes left idle over
+the last tenth of a second or more (the machine's busy time from ``/proc/stat`` less this
+process's own CPU time; sampled at most every ``WINDOW`` seconds, so a call costs one clock
+read), at most Numba's own setting (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``),
+which stays the ceiling. Batches of fewer than ``SERIAL_BELOW`` points run on one thread:
+waking the pool costs more than it saves. ``COMPILER_THREADS=all`` turns the count off.
 
 >>> from compiler.runtime import threads
 >>> threads.for_points(10) == 1
@@ -21,35 +21,60 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
+import time
 from typing import Iterator
 
 SERIAL_BELOW = 4096
-_CPUS = os.cpu_count() or 1  # every online CPU: the scope of /proc/loadavg's count
-_fd: int | None = None
+WINDOW = 0.1  # seconds: /proc/stat counts in 10 ms ticks, so shorter windows are noise
+_CPUS = os.cpu_count() or 1  # every online CPU: the scope of /proc/stat's first line
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_lock = threading.Lock()
+_last: tuple[float, float, float] | None = None  # (wall, machine busy seconds, own CPU seconds)
+_others: float | None = None  # cores other processes kept busy over the last window
 
 
-def running_elsewhere() -> int | None:
-    """Threads runnable on the machine now, besides the calling one; None where unknown."""
-    global _fd
+def _machine_busy() -> float | None:
+    """Seconds of CPU the whole machine has spent busy since boot; None where unknown."""
     try:
-        if _fd is None:
-            _fd = os.open("/proc/loadavg", os.O_RDONLY)
-        fields = os.pread(_fd, 128, 0).split()
-        return max(0, int(fields[3].split(b"/")[0]) - 1)
-    except (OSError, IndexError, ValueError):
+        with open("/proc/stat", "rb") as fh:
+            fields = fh.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, fields[1:8])
+    except (OSError, ValueError):
         return None
+    return (user + nice + system + irq + softirq) / _TICK
+
+
+def busy_elsewhere() -> float | None:
+    """Cores that other processes kept busy over the last window (or more); None where unknown
+    or before a first window has passed."""
+    global _last, _others
+    now = time.monotonic()
+    last = _last
+    if last is not None and now - last[0] < WINDOW:
+        return _others
+    with _lock:
+        busy, own = _machine_busy(), time.process_time()
+        if busy is None:
+            return None
+        if _last is not None and now - _last[0] >= WINDOW:
+            _others = max(0.0, (busy - _last[1] - (own - _last[2])) / (now - _last[0]))
+        if _last is None or now - _last[0] >= WINDOW:
+            _last = (now, busy, own)
+        return _others
 
 
 def for_points(n: int, ceiling: int | None = None) -> int:
     """The threads for a batch of ``n`` points: at most ``ceiling`` (Numba's setting)."""
-    import numba
-    top = numba.get_num_threads() if ceiling is None else ceiling
     if n < SERIAL_BELOW:
         return 1
-    if top == 1 or os.environ.get("COMPILER_THREADS", "").strip().lower() == "all":
-        return top
-    busy = running_elsewhere()
-    return top if busy is None else max(1, min(top, _CPUS - busy))
+    if ceiling is None:
+        import numba
+        ceiling = numba.get_num_threads()
+    if ceiling == 1 or os.environ.get("COMPILER_THREADS", "").strip().lower() == "all":
+        return ceiling
+    others = busy_elsewhere()
+    return ceiling if others is None else max(1, min(ceiling, int(_CPUS - others + 0.5)))
 
 
 @contextlib.contextmanager
