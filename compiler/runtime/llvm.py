@@ -2,7 +2,7 @@
 this CPU, in parts, to object files (what the disk cache keeps) and loaded for calls.
 
 >>> len(host_fingerprint().split("|"))
-6
+7
 """
 
 from __future__ import annotations
