@@ -71,19 +71,41 @@ def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
 
     ``progress``, if given, is called with the number of parts done after each one.
     """
+    from . import llvm_parts
     llvm, tm = _llvm()
-    objects = []
     level = 1 if module.width == 1 and len(module.texts) >= LARGE_PARTS else OPT_LEVEL
-    for k, text in enumerate(module.texts):
-        mod = llvm.parse_assembly(text)
-        mod.triple = llvm.get_process_triple()
-        pto = llvm.create_pipeline_tuning_options(speed_level=level)
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
-        objects.append(tm.emit_object(mod))
-        if progress is not None:
-            progress(k + 1)
+    texts = module.texts
+    # every other part to a helper process when a core is idle (``llvm_parts``), the rest here
+    child = None
+    if len(texts) >= llvm_parts.MIN_PARTS:
+        child = llvm_parts.start(texts[1::2], llvm.get_process_triple(), llvm.get_host_cpu_name(),
+                                 llvm.get_host_cpu_features().flatten(), OPT_LEVEL, level)
+    mine = range(0, len(texts), 2) if child is not None else range(len(texts))
+    objects: list = [None] * len(texts)
+    try:
+        for done, k in enumerate(mine, 1):
+            objects[k] = _compile_part(llvm, tm, texts[k], level)
+            if progress is not None:
+                progress(done)
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise
+    if child is not None:
+        theirs = llvm_parts.finish(child, len(texts[1::2]))
+        for j, k in enumerate(range(1, len(texts), 2)):
+            objects[k] = theirs[j] if theirs is not None else _compile_part(llvm, tm, texts[k], level)
+            if progress is not None:
+                progress(len(mine) + j + 1)
     return objects
+
+
+def _compile_part(llvm, tm, text: str, level: int) -> bytes:
+    mod = llvm.parse_assembly(text)
+    mod.triple = llvm.get_process_triple()
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
+    pb.getModulePassManager().run(mod, pb)
+    return tm.emit_object(mod)
 
 
 def pack(objects: list[bytes]) -> bytes:
