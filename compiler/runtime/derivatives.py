@@ -18,7 +18,9 @@ names delegate here.
 * ``jacobian``: blocks ``J[i][j]`` of shape ``outputs[i].shape + wrt[j].shape``,
   by rows (reverse mode, a batch of unit cotangents) when the outputs have fewer
   elements than the ``wrt`` inputs, else by columns (forward mode), as
-  ``jax.jacrev``/``jacfwd`` choose.
+  ``jax.jacrev``/``jacfwd`` choose. A graph holding a custom function (an odeint)
+  puts every sweep in one kernel instead (``jacobian_function``): its rule's costly
+  part (the sensitivity solve) is then computed once, not once per row.
 * ``jacobian_sparsity``/``hessian_sparsity`` (``ad.sparsity``), ``coloring``
   (``ad.coloring``), and ``sparse_jacobian``/``sparse_hessian``: one call of a
   kernel that computes every colour's compressed column (or row), read back into
@@ -51,6 +53,7 @@ from .tiers import TensorEntry
 REVERSE_SWEEP_COST = 2.0
 DENSE_MAX_ENTRIES = 50_000_000  # entries of a dense Jacobian (400 MB) before sparse_jacobian is suggested
 HESSIAN_MAX_SIZE = 2000  # wrt elements up to which hessian() of tensors forms the matrix
+ONE_KERNEL_SWEEPS = 16  # jacobian of a graph with a custom function: up to this many sweeps in one kernel
 
 
 def _cached(fn, key: str, build):
@@ -260,6 +263,38 @@ def vjp_function(fn):
     return _cached(fn, "vjp", build)
 
 
+def _holds_custom(fn) -> bool:
+    """Whether the graph holds a custom function (``cc.odeint``, ``cc.root``), whose rule's costly
+    part (the sensitivity solve, the factorization) is the same for every seed."""
+    return _cached(fn, "holds custom", lambda: any(n.op == "custom" for n in ir.topo_order(fn.outputs)))
+
+
+def _unit_seeds(shapes: list[tuple]) -> list[list[Node]]:
+    """One list of constants per stacked element of ``shapes``: its unit vector, cut by shape."""
+    return [[ir.constant(b[k]) if s else ir.constant(float(b[k])) for b, s in zip(batches, shapes)]
+            for batches in [_unit_batches(shapes)] for k in range(sum(map(math.prod, shapes)))]
+
+
+def jacobian_function(fn, by_rows: bool):
+    """Every row (``by_rows``: reverse sweeps) or every column (forward sweeps) of the Jacobian
+    as the outputs of one function of ``fn``'s inputs, one sweep after the other. Work the
+    sweeps share is done once: a custom function's rule (an odeint's sensitivity solve) does
+    not depend on the seed, and hash-consing makes it one node; a batch of sweeps (``jacobian``
+    of other graphs) would redo it per sweep."""
+    def build():
+        order = ir.topo_order(fn.outputs)
+        if by_rows:
+            flat = []
+            for seed in _unit_seeds([o.shape for o in fn.outputs]):
+                seeded = [(o, u) for o, u in zip(fn.outputs, seed) if np.any(u.value)]  # (zeros: no sweep)
+                flat += reverse.vjp([o for o, _ in seeded], [u for _, u in seeded], fn.wrt, order)
+        else:
+            flat = [t for col in forward.jvp_many(fn.outputs, fn.wrt, _unit_seeds([w.shape for w in fn.wrt]), order)
+                    for t in col]
+        return _derived_function(fn, flat, [], f"Jacobian ({'rows' if by_rows else 'columns'} in one kernel)")
+    return _cached(fn, f"jacobian {'rows' if by_rows else 'columns'}", build)
+
+
 def jacobian(fn, args: tuple):
     """Blocks ``J[i][j]`` of shape ``outputs[i].shape + wrt[j].shape`` (the rule of the form of
     derivatives drops the output level for one output, the wrt level for a ``wrt`` alone)."""
@@ -279,7 +314,10 @@ def jacobian(fn, args: tuple):
         if m * n > DENSE_MAX_ENTRIES:
             raise ValueError(f"the Jacobian would be {m:,} x {n:,}; use fn.sparse_jacobian (or fn.jvp) "
                              f"(limit DENSE_MAX_ENTRIES = {DENSE_MAX_ENTRIES:,})")
-        if m <= n:  # rows: one reverse sweep per output element
+        if min(m, n) <= ONE_KERNEL_SWEEPS and _holds_custom(fn):  # every sweep in one call
+            flat = np.concatenate([np.ravel(r) for r in _as_tuple(jacobian_function(fn, m <= n)(*args))])
+            matrix = flat.reshape(m, n) if m <= n else flat.reshape(n, m).T
+        elif m <= n:  # rows: one reverse sweep per output element
             rows = _as_tuple(vjp_function(fn)(*args, *_unit_batches(out_shapes)))
             matrix = np.concatenate([r.reshape(m, math.prod(s)) for r, s in zip(rows, wrt_shapes)], axis=1)
         else:  # columns: one forward sweep per wrt element
