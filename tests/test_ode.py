@@ -143,6 +143,7 @@ def test_auto_chooses_rodas_for_robertson_and_dopri_for_lotka_volterra():
     np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.filterwarnings("ignore::compiler.IntegrationWarning")  # (tests/test_ode_failures.py)
 def test_failures_give_nan_from_the_failure_on_with_a_status():
     k = cc.Symbol("k")
     ts = np.array([0.0, 0.5, 0.9, 1.5, 2.0])

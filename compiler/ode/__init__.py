@@ -134,24 +134,26 @@ def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol,
     n_times = times.shape[0]
     y_start = entries(y0p)
     if n_times == 1:
-        primal, info = expand_dims(y0p, 0), ir.constant(np.zeros(2))
+        primal, failure = expand_dims(y0p, 0), ir.constant(np.zeros(3))
     else:
-        primal, info = _solve(system, y_start, tp, ps, method, rtol, atol, max_steps, block)
+        primal, failure = _solve(system, y_start, tp, ps, method, rtol, atol, max_steps, block)
+    info = vector([failure[0], failure[2]], (2,))  # full_output's [status, attempted steps]
+    report = {"failure": failure, "failure_text": solvers.FAILURE_TEXT}
     if depth > derivatives:
         message = (f"odeint: this solve was built with derivatives={derivatives} (derivatives of higher order "
                    "trace further sensitivity systems); pass a larger derivatives= to odeint")
         cotangents = tuple(NoDerivative(message) for _ in range(2 + len(args)))
         return Rule("odeint", (y0p, tp, *ps), primal, g=ir.symbol(f"{tag} g>", primal.shape),
-                    cotangents=cotangents), info
+                    cotangents=cotangents, **report), info
     g = ir.symbol(f"{tag} g>", primal.shape)
     out = ir.symbol(f"{tag} out>", primal.shape)
     cotangents = _sensitivity_rule(rhs, system, y0, times, args, y0p, tp, ps, g, out, method, rtol, atol,
                                    max_steps, derivatives)
-    return Rule("odeint", (y0p, tp, *ps), primal, g=g, cotangents=cotangents, output=out), info
+    return Rule("odeint", (y0p, tp, *ps), primal, g=g, cotangents=cotangents, output=out, **report), info
 
 
 def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps, block):
-    """The primal body: the solution rows (T, ...) and [status, steps]."""
+    """The primal body: the solution rows (T, ...) and [status, time reached, attempted steps]."""
     f = lambda y, t: system(y, t, ps)  # noqa: E731
     results = {}
     stiff = None
@@ -174,7 +176,7 @@ def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps, block
     else:
         ys, head = results[method]
     y0row = expand_dims(vector(y_start, system.shape), 0)
-    return concatenate([y0row, ys], axis=0), vector([head[4], head[3]], (2,))
+    return concatenate([y0row, ys], axis=0), vector([head[4], head[0], head[3]], (3,))
 
 
 def _sum_abs(row):

@@ -35,6 +35,13 @@ from ..ir import Node
 STATUS = {0: "ok", 1: "max_steps attempted steps used up", 2: "step size fell below the floor",
           3: "the initial state or its derivative is not finite", 4: "not run (\"auto\" chose the other method)",
           5: "the output times do not increase (or are not finite)"}
+# what a one-point call's IntegrationWarning says per status, of the failure body [status, t, steps]
+FAILURE_TEXT = ("", "max_steps was used up ({2:.0f} attempted steps) at t = {1:.6g}: raise max_steps, or use "
+                "method=\"rodas4\" if the problem is stiff",
+                "the step size fell below its floor at t = {1:.6g} (a singularity, or a state or derivative that "
+                "is not finite there)",
+                "the initial state or its derivative is not finite (t = {1:.6g})", "not run",
+                "the output times do not increase or are not finite (the solve had reached t = {1:.6g})")
 FLOOR = 16 * np.finfo(float).eps  # the smallest step, relative to the time span and to |t|
 HEAD = 6  # t, h, err_old, steps, status, rejected
 
