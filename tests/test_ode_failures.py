@@ -72,3 +72,36 @@ def test_gradients_and_jacobians_of_a_failed_solve_warn_too():
     vec = cc.compile(Y[1:], [K], backend="python")
     with pytest.warns(cc.IntegrationWarning, match="floor"):
         assert np.isnan(vec.jacobian(1.0)).any()
+
+
+def robertson(y, t, k1, k2, k3):
+    return cc.stack([-k1 * y[0] + k3 * y[1] * y[2], k1 * y[0] - k2 * y[1] ** 2 - k3 * y[1] * y[2],
+                     k2 * y[1] ** 2])
+
+
+ROB_K = np.array([0.04, 3e7, 1e4])
+LATE_T = np.array([0.0, 1.0, 10.0, 1e3])  # to 1e3 the initial test says mild: 0.04 x 1e3 < 1000
+
+
+def test_auto_hands_over_to_rodas4_where_the_problem_turns_stiff():
+    from scipy.integrate import solve_ivp
+    k = cc.Tensor("k", (3,))
+    start = cc.stack([1.0, 0.0, 0.0])
+    runs = {m: cc.odeint(robertson, start, LATE_T, k[0], k[1], k[2], method=m, rtol=1e-8, atol=1e-12,
+                         max_steps=20_000, full_output=True) for m in ("auto", "dopri5")}
+    fn = cc.compile([*runs["auto"], *runs["dopri5"]], [k], backend="python")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cc.IntegrationWarning)   # (Dormand–Prince alone fails, and says so)
+        auto, (status, steps), explicit, (explicit_status, _) = fn(ROB_K)
+    assert explicit_status == 1 and np.isnan(explicit[-1]).all()  # grinding: 20,000 steps do not reach 1e3
+    ref = solve_ivp(lambda t, y: [-0.04 * y[0] + 1e4 * y[1] * y[2], 0.04 * y[0] - 3e7 * y[1] ** 2 - 1e4 * y[1] * y[2],
+                                  3e7 * y[1] ** 2], (0.0, 1e3), [1.0, 0.0, 0.0], method="Radau", rtol=1e-12,
+                    atol=1e-16, t_eval=LATE_T).y.T
+    assert status == 0 and steps < 5000
+    np.testing.assert_allclose(auto, ref, rtol=1e-5, atol=1e-11)
+    # the sensitivities switch too (the augmented system is solved by "auto" as well)
+    final = cc.compile(cc.odeint(robertson, start, LATE_T, k[0], k[1], k[2], rtol=1e-8, atol=1e-12)[-1, 2], [k],
+                       backend="python")
+    grad = _quiet(final.grad, ROB_K)[0]
+    fd = np.array([(final(ROB_K * (1 + 1e-4 * e)) - final(ROB_K * (1 - 1e-4 * e))) / (2e-4) for e in np.eye(3)])
+    np.testing.assert_allclose(grad * ROB_K, fd, rtol=1e-3, atol=1e-9)
