@@ -50,3 +50,17 @@ def test_columns_in_one_kernel(solve):
     assert J.shape == (5, 3, 3)
     np.testing.assert_allclose(J, np.array([expm(A * t) for t in TS]), atol=1e-8)
     assert _loops(derivatives.jacobian_function(fn, False).outputs) <= _loops(derivatives.jvp_function(fn).outputs)
+
+
+def test_hessian_of_tensor_parameters_in_one_kernel():
+    p = cc.Tensor("p", (2,))
+    ts = np.linspace(0.0, 2.0, 5)
+    Y = cc.odeint(lambda y, t, a, b: cc.stack([y[1], -a * y[0] - b * y[1]]), cc.stack([1.0, 0.0]), ts, p[0], p[1],
+                  method="dopri5", rtol=1e-11, atol=1e-12, derivatives=2)
+    observed = np.stack([np.cos(1.3 * ts), -1.3 * np.sin(1.3 * ts)], axis=1)
+    fn = cc.compile(cc.sum((Y - observed) ** 2), [p], wrt=p, backend="python")
+    q = np.array([2.0, 0.3])
+    H = fn.hessian(q)
+    fd = np.array([(fn.grad(q + 1e-5 * e) - fn.grad(q - 1e-5 * e)) / 2e-5 for e in np.eye(2)])
+    np.testing.assert_allclose(H, fd, rtol=1e-5, atol=1e-7)
+    assert _loops(derivatives.hessian_function(fn).outputs) == _loops(derivatives.hvp_function(fn).outputs)

@@ -20,7 +20,8 @@ names delegate here.
   elements than the ``wrt`` inputs, else by columns (forward mode), as
   ``jax.jacrev``/``jacfwd`` choose. A graph holding a custom function (an odeint)
   puts every sweep in one kernel instead (``jacobian_function``): its rule's costly
-  part (the sensitivity solve) is then computed once, not once per row.
+  part (the sensitivity solve) is then computed once, not once per row; so is the
+  Hessian of tensors of such a graph (``hessian_function``).
 * ``jacobian_sparsity``/``hessian_sparsity`` (``ad.sparsity``), ``coloring``
   (``ad.coloring``), and ``sparse_jacobian``/``sparse_hessian``: one call of a
   kernel that computes every colour's compressed column (or row), read back into
@@ -228,9 +229,12 @@ def tensor_hessian(fn, args: tuple):
         raise ValueError(f"the Hessian would be {total} x {total}; use fn.hvp(..., v=...) for "
                          f"Hessian-vector products or fn.sparse_hessian (limit HESSIAN_MAX_SIZE = "
                          f"{HESSIAN_MAX_SIZE})")
-    columns = _as_tuple(hvp_function(fn)(*args, *_unit_batches([w.shape for w in fn.wrt])))
-    # row k: H @ e_k (sizes, not -1: a shape may hold a 0)
-    flat = np.concatenate([c.reshape(total, size) for c, size in zip(columns, sizes)], axis=1)
+    if total <= ONE_KERNEL_SWEEPS and _holds_custom(fn):  # every column in one call (jacobian_function)
+        flat = np.concatenate([np.ravel(c) for c in _as_tuple(hessian_function(fn)(*args))]).reshape(total, total)
+    else:
+        columns = _as_tuple(hvp_function(fn)(*args, *_unit_batches([w.shape for w in fn.wrt])))
+        # row k: H @ e_k (sizes, not -1: a shape may hold a 0)
+        flat = np.concatenate([c.reshape(total, size) for c, size in zip(columns, sizes)], axis=1)
     blocks = _blocks(flat.T, [w.shape for w in fn.wrt], [w.shape for w in fn.wrt])
     return blocks[0][0] if fn._single else blocks
 
@@ -293,6 +297,15 @@ def jacobian_function(fn, by_rows: bool):
                     for t in col]
         return _derived_function(fn, flat, [], f"Jacobian ({'rows' if by_rows else 'columns'} in one kernel)")
     return _cached(fn, f"jacobian {'rows' if by_rows else 'columns'}", build)
+
+
+def hessian_function(fn):
+    """Every column ``H @ e_k`` of a scalar output's Hessian as the outputs of one function (forward
+    over reverse): a custom function's second-order rule runs once (see ``jacobian_function``)."""
+    def build():
+        columns = forward.jvp_many(fn._jac[0], fn.wrt, _unit_seeds([w.shape for w in fn.wrt]))
+        return _derived_function(fn, [c for col in columns for c in col], [], "Hessian (columns in one kernel)")
+    return _cached(fn, "hessian columns", build)
 
 
 def jacobian(fn, args: tuple):
