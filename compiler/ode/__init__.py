@@ -141,18 +141,19 @@ def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol,
     else:
         primal, failure = _solve(system, y_start, tp, ps, method, rtol, atol, max_steps, block)
     info = vector([failure[0], failure[2]], (2,))  # full_output's [status, attempted steps]
-    report = {"failure": failure, "failure_text": solvers.FAILURE_TEXT}
     if depth > derivatives:
         message = (f"odeint: this solve was built with derivatives={derivatives} (derivatives of higher order "
                    "trace further sensitivity systems); pass a larger derivatives= to odeint")
         cotangents = tuple(NoDerivative(message) for _ in range(2 + len(args)))
         return Rule("odeint", (y0p, tp, *ps), primal, g=ir.symbol(f"{tag} g>", primal.shape),
-                    cotangents=cotangents, **report), info
+                    cotangents=cotangents, failure=failure,
+                    failure_text=solvers.FAILURE_TEXT), info
     g = ir.symbol(f"{tag} g>", primal.shape)
     out = ir.symbol(f"{tag} out>", primal.shape)
     cotangents = _sensitivity_rule(rhs, system, y0, times, args, y0p, tp, ps, g, out, method, rtol, atol,
                                    max_steps, derivatives)
-    return Rule("odeint", (y0p, tp, *ps), primal, g=g, cotangents=cotangents, output=out, **report), info
+    return Rule("odeint", (y0p, tp, *ps), primal, g=g, cotangents=cotangents, output=out, failure=failure,
+                failure_text=solvers.FAILURE_TEXT), info
 
 
 def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps, block):
