@@ -50,6 +50,15 @@ def test_non_finite_start_warns():
         assert np.isnan(fn(np.inf)[1])
 
 
+def test_a_derivative_that_turns_non_finite_mid_solve_warns():
+    # y' = -k sqrt(y), y(0) = 1: y = (1 - k t / 2)^2 reaches 0 at t = 2/k, past which a step's stages
+    # take the square root of a negative state: nan stages, rejected steps, a step below the floor
+    fn, info = _compiled(lambda y, t, k: -k * cc.sqrt(y), [0.0, 1.0, 3.0], method="dopri5")
+    with pytest.warns(cc.IntegrationWarning, match=r"floor at t = 2\b.*not finite"):
+        y = fn(1.0)
+    assert y[1] == pytest.approx(0.25, rel=1e-7) and np.isnan(y[2]) and info(1.0)[0] == 2.0
+
+
 def test_output_times_not_increasing_warns():
     ts = cc.Tensor("ts", (3,))
     Y = cc.odeint(lambda y, t, k: -k * y, 1.0, ts, K, method="dopri5")
