@@ -90,7 +90,10 @@ def _one_point(fn, args: tuple) -> bool:
 
 def check(fn, args: tuple, value) -> None:
     """Warn for each failed solve when a one-point ``value`` holds ``nan``."""
-    if not _has_nan(value) or not _one_point(fn, args):
+    if type(value) is float:  # the common case first: one scalar output, no nan
+        if value == value or not _one_point(fn, args):
+            return
+    elif not _one_point(fn, args) or not _has_nan(value):  # (a batch first: a Dask result stays lazy)
         return
     for message in reports(fn, args):
         warnings.warn(message, IntegrationWarning, stacklevel=3)
