@@ -10,7 +10,8 @@ The driver is two loops (``drive``):
   stops (``Body.until``: the generated loop ``break``s) once the state has
   reached the output time or the solve has failed.
 
-The carry is ``(t, h, err_old, steps, status, rejected, stiff, calm, *y, *f(y), *dense)``:
+The carry is ``(t, h, err_old, steps, status, rejected, *y, *f(y), *dense)``, and
+``stiff, calm`` at its end with ``switch``:
 Dormand–Prince steps past an output time and interpolates there with its dense
 output (``dense`` holds the last accepted step's start, size and 5 polynomial
 coefficients per entry);
@@ -55,7 +56,7 @@ FAILURE_TEXT = ("", "max_steps was used up ({2:.0f} attempted steps) at t = {1:.
                 "the output times do not increase or are not finite (the solve had reached t = {1:.6g})",
                 "handed over to rodas4 at t = {1:.6g}")
 FLOOR = 16 * np.finfo(float).eps  # the smallest step, relative to the time span and to |t|
-HEAD = 8  # t, h, err_old, steps, status, rejected, stiff, calm
+HEAD = 6  # t, h, err_old, steps, status, rejected
 STIFF_RATIO = 3.25  # h |lambda| above which a Dormand–Prince step is limited by stability (dopri5.f)
 STIFF_TRIPS = 15  # such steps (without 6 calm ones in a row between them) before "auto" hands over (dopri5.f)
 
@@ -207,7 +208,9 @@ def drive(method: Method, f, y0: list, times: Node, rtol: float, atol: float, ma
         status0 = where(skip, 4.0, status0)
     zero = ir.constant(0.0)
     dense = [zero] * (5 * n + 2 if method.dense else 0)
-    init = tuple([t0, h0, ir.constant(1e-4), zero, status0, zero, zero, zero] + y0 + f0 + dense)
+    switch = switch and isinstance(method, DormandPrince)  # (the stiffness test is Dormand–Prince's)
+    counters = [zero, zero] if switch else []  # only where used: two idle carries cost ~20% of a small solve
+    init = tuple([t0, h0, ir.constant(1e-4), zero, status0, zero] + y0 + f0 + dense + counters)
 
     def interval(carry, x):
         before, target = x
@@ -230,8 +233,9 @@ def drive(method: Method, f, y0: list, times: Node, rtol: float, atol: float, ma
 def _attempt(method: Method, f, c, target, n, rtol, atol, max_steps, span, switch):
     """One attempted step: accepted or rejected (error control), the next step size (controller),
     the status; the carry unchanged once the target is reached or the solve failed."""
-    t, h, err_old, steps, status, rejected, stiff, calm = c[:HEAD]
-    y, fy, dense = list(c[HEAD:HEAD + n]), list(c[HEAD + n:HEAD + 2 * n]), list(c[HEAD + 2 * n:])
+    t, h, err_old, steps, status, rejected = c[:HEAD]
+    y, fy = list(c[HEAD:HEAD + n]), list(c[HEAD + n:HEAD + 2 * n])
+    dense = list(c[HEAD + 2 * n:len(c) - 2 if switch else len(c)])
     done = logical_or(status > 0.0, t >= target)
     clip = not method.dense  # no dense output: land on the output time
     h_try = minimum(h, target - t) if clip else h
@@ -257,15 +261,17 @@ def _attempt(method: Method, f, c, target, n, rtol, atol, max_steps, span, switc
     status1 = where(h_new < floor, 2.0, where(steps1 >= max_steps, 1.0, 0.0))
     t1 = where(accept, where(h >= target - t, target, t + h_try) if clip else t + h_try, t)
     status1 = where(logical_and(accept, t1 >= target), 0.0, status1)
-    if switch and ratio is not None:  # Hairer's stiffness test (module docstring)
+    counters = []
+    if switch:  # Hairer's stiffness test (module docstring)
+        stiff, calm = c[-2:]
         limited = logical_and(accept, ratio > STIFF_RATIO)
         calm = where(limited, 0.0, where(accept, calm + 1.0, calm))
         stiff = where(limited, stiff + 1.0, where(calm >= 6.0, 0.0, stiff))
         # (not on a step that reaches the output time: its interpolated output stays Dormand–Prince's)
         status1 = where(logical_and(stiff >= STIFF_TRIPS, t1 < target), 6.0, status1)
-    new = [t1, h_new, where(accept, maximum(err, 1e-4), err_old), steps1, status1, where(accept, 0.0, 1.0),
-           stiff, calm]
-    new += [where(accept, a, b) for a, b in zip(y1 + f1 + new_dense, y + fy + dense)]
+        counters = [stiff, calm]
+    new = [t1, h_new, where(accept, maximum(err, 1e-4), err_old), steps1, status1, where(accept, 0.0, 1.0)]
+    new += [where(accept, a, b) for a, b in zip(y1 + f1 + new_dense, y + fy + dense)] + counters
     return tuple(where(done, old, value) for old, value in zip(c, new))
 
 
@@ -275,7 +281,7 @@ def _output(method: Method, c, target, n) -> list:
     status = c[4]
     y = list(c[HEAD:HEAD + n])
     if method.dense:
-        t_old, h_old, coefficients = c[HEAD + 2 * n], c[HEAD + 2 * n + 1], list(c[HEAD + 2 * n + 2:])
+        t_old, h_old, coefficients = c[HEAD + 2 * n], c[HEAD + 2 * n + 1], list(c[HEAD + 2 * n + 2:HEAD + 7 * n + 2])
         y = method.interpolate(coefficients, (target - t_old) / h_old)
     return [where(status > 0.0, np.nan, v) for v in y]
 
