@@ -8,7 +8,7 @@ import pytest
 from scipy.linalg import expm
 
 import compiler as cc
-from compiler.runtime import derivatives
+from compiler.runtime import derivatives, sweeps
 
 A = np.array([[-0.5, 1.0, 0.0], [-1.0, -0.5, 0.2], [0.0, 0.3, -2.0]])
 TS = np.linspace(0.0, 2.0, 5)
@@ -37,7 +37,7 @@ def test_rows_in_one_kernel_share_the_sensitivity_solve(solve):
     np.testing.assert_allclose(J_y0, expm(A * 2.0), atol=1e-8)
     np.testing.assert_allclose(J_s, A @ expm(A * 2.0) @ start * 2.0, rtol=1e-7)   # d/ds expm(s A t) y0
     one_row = derivatives.vjp_function(fn)
-    every_row = derivatives.jacobian_function(fn, True)
+    every_row = sweeps.jacobian_function(fn, True)
     assert len(every_row.outputs) == 3 * 2
     assert _loops(every_row.outputs) == _loops(one_row.outputs) > 0  # one solve, not three
 
@@ -49,7 +49,7 @@ def test_columns_in_one_kernel(solve):
     J = fn.jacobian(start, 1.0)
     assert J.shape == (5, 3, 3)
     np.testing.assert_allclose(J, np.array([expm(A * t) for t in TS]), atol=1e-8)
-    assert _loops(derivatives.jacobian_function(fn, False).outputs) <= _loops(derivatives.jvp_function(fn).outputs)
+    assert _loops(sweeps.jacobian_function(fn, False).outputs) <= _loops(derivatives.jvp_function(fn).outputs)
 
 
 def test_hessian_of_tensor_parameters_in_one_kernel():
@@ -63,4 +63,4 @@ def test_hessian_of_tensor_parameters_in_one_kernel():
     H = fn.hessian(q)
     fd = np.array([(fn.grad(q + 1e-5 * e) - fn.grad(q - 1e-5 * e)) / 2e-5 for e in np.eye(2)])
     np.testing.assert_allclose(H, fd, rtol=1e-5, atol=1e-7)
-    assert _loops(derivatives.hessian_function(fn).outputs) == _loops(derivatives.hvp_function(fn).outputs)
+    assert _loops(sweeps.hessian_function(fn).outputs) == _loops(derivatives.hvp_function(fn).outputs)

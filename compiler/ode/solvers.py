@@ -24,7 +24,8 @@ until this), 3 the initial state or its derivative not finite, 6 handed over
 state is ``nan``.
 
 Stiffness detection (``switch``, for ``method="auto"``) is Hairer's test of
-dopri5.f, at every accepted step (dopri5.f's default: every 1000th until one trips): ``h |f(y_1) - f(y_s)| / |y_1 - y_s|`` (``y_s``
+dopri5.f, at every accepted step (dopri5.f's default: every 1000th until one
+trips): ``h |f(y_1) - f(y_s)| / |y_1 - y_s|`` (``y_s``
 the sixth stage, also at ``t + h``) estimates ``h |lambda|`` of the dominant
 eigenvalue; above ``STIFF_RATIO`` (3.25, the edge of the method's stability
 region on the negative real axis) the step size is held by stability, not

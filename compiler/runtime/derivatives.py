@@ -19,9 +19,9 @@ names delegate here.
   by rows (reverse mode, a batch of unit cotangents) when the outputs have fewer
   elements than the ``wrt`` inputs, else by columns (forward mode), as
   ``jax.jacrev``/``jacfwd`` choose. A graph holding a custom function (an odeint)
-  puts every sweep in one kernel instead (``jacobian_function``): its rule's costly
-  part (the sensitivity solve) is then computed once, not once per row; so is the
-  Hessian of tensors of such a graph (``hessian_function``).
+  puts every sweep in one kernel instead (``sweeps``): its rule's costly part (the
+  sensitivity solve) is then computed once, not once per row; so does the Hessian
+  of tensors of such a graph.
 * ``jacobian_sparsity``/``hessian_sparsity`` (``ad.sparsity``), ``coloring``
   (``ad.coloring``), and ``sparse_jacobian``/``sparse_hessian``: one call of a
   kernel that computes every colour's compressed column (or row), read back into
@@ -47,6 +47,7 @@ from ..ad import forward, loops, reverse, sparsity
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node
 from .arguments import check_arguments
+from . import sweeps
 from .tiers import TensorEntry
 
 # A reverse sweep (a row of a Jacobian) against a forward one (a column): measured 2.0x on the
@@ -54,7 +55,6 @@ from .tiers import TensorEntry
 REVERSE_SWEEP_COST = 2.0
 DENSE_MAX_ENTRIES = 50_000_000  # entries of a dense Jacobian (400 MB) before sparse_jacobian is suggested
 HESSIAN_MAX_SIZE = 2000  # wrt elements up to which hessian() of tensors forms the matrix
-ONE_KERNEL_SWEEPS = 16  # jacobian of a graph with a custom function: up to this many sweeps in one kernel
 
 
 def _cached(fn, key: str, build):
@@ -229,8 +229,9 @@ def tensor_hessian(fn, args: tuple):
         raise ValueError(f"the Hessian would be {total} x {total}; use fn.hvp(..., v=...) for "
                          f"Hessian-vector products or fn.sparse_hessian (limit HESSIAN_MAX_SIZE = "
                          f"{HESSIAN_MAX_SIZE})")
-    if total <= ONE_KERNEL_SWEEPS and _holds_custom(fn):  # every column in one call (jacobian_function)
-        flat = np.concatenate([np.ravel(c) for c in _as_tuple(hessian_function(fn)(*args))]).reshape(total, total)
+    if total <= sweeps.ONE_KERNEL_SWEEPS and sweeps.holds_custom(fn):  # every column in one call
+        flat = np.concatenate([np.ravel(c) for c in _as_tuple(sweeps.hessian_function(fn)(*args))])
+        flat = flat.reshape(total, total)
     else:
         columns = _as_tuple(hvp_function(fn)(*args, *_unit_batches([w.shape for w in fn.wrt])))
         # row k: H @ e_k (sizes, not -1: a shape may hold a 0)
@@ -267,47 +268,6 @@ def vjp_function(fn):
     return _cached(fn, "vjp", build)
 
 
-def _holds_custom(fn) -> bool:
-    """Whether the graph holds a custom function (``cc.odeint``, ``cc.root``), whose rule's costly
-    part (the sensitivity solve, the factorization) is the same for every seed."""
-    return _cached(fn, "holds custom", lambda: any(n.op == "custom" for n in ir.topo_order(fn.outputs)))
-
-
-def _unit_seeds(shapes: list[tuple]) -> list[list[Node]]:
-    """One list of constants per stacked element of ``shapes``: its unit vector, cut by shape."""
-    return [[ir.constant(b[k]) if s else ir.constant(float(b[k])) for b, s in zip(batches, shapes)]
-            for batches in [_unit_batches(shapes)] for k in range(sum(map(math.prod, shapes)))]
-
-
-def jacobian_function(fn, by_rows: bool):
-    """Every row (``by_rows``: reverse sweeps) or every column (forward sweeps) of the Jacobian
-    as the outputs of one function of ``fn``'s inputs, one sweep after the other. Work the
-    sweeps share is done once: a custom function's rule (an odeint's sensitivity solve) does
-    not depend on the seed, and hash-consing makes it one node; a batch of sweeps (``jacobian``
-    of other graphs) would redo it per sweep."""
-    def build():
-        order = ir.topo_order(fn.outputs)
-        if by_rows:
-            flat = []
-            for seed in _unit_seeds([o.shape for o in fn.outputs]):
-                seeded = [(o, u) for o, u in zip(fn.outputs, seed) if np.any(u.value)]  # (zeros: no sweep)
-                flat += reverse.vjp([o for o, _ in seeded], [u for _, u in seeded], fn.wrt, order)
-        else:
-            flat = [t for col in forward.jvp_many(fn.outputs, fn.wrt, _unit_seeds([w.shape for w in fn.wrt]), order)
-                    for t in col]
-        return _derived_function(fn, flat, [], f"Jacobian ({'rows' if by_rows else 'columns'} in one kernel)")
-    return _cached(fn, f"jacobian {'rows' if by_rows else 'columns'}", build)
-
-
-def hessian_function(fn):
-    """Every column ``H @ e_k`` of a scalar output's Hessian as the outputs of one function (forward
-    over reverse): a custom function's second-order rule runs once (see ``jacobian_function``)."""
-    def build():
-        columns = forward.jvp_many(fn._jac[0], fn.wrt, _unit_seeds([w.shape for w in fn.wrt]))
-        return _derived_function(fn, [c for col in columns for c in col], [], "Hessian (columns in one kernel)")
-    return _cached(fn, "hessian columns", build)
-
-
 def jacobian(fn, args: tuple):
     """Blocks ``J[i][j]`` of shape ``outputs[i].shape + wrt[j].shape`` (the rule of the form of
     derivatives drops the output level for one output, the wrt level for a ``wrt`` alone)."""
@@ -327,8 +287,8 @@ def jacobian(fn, args: tuple):
         if m * n > DENSE_MAX_ENTRIES:
             raise ValueError(f"the Jacobian would be {m:,} x {n:,}; use fn.sparse_jacobian (or fn.jvp) "
                              f"(limit DENSE_MAX_ENTRIES = {DENSE_MAX_ENTRIES:,})")
-        if min(m, n) <= ONE_KERNEL_SWEEPS and _holds_custom(fn):  # every sweep in one call
-            flat = np.concatenate([np.ravel(r) for r in _as_tuple(jacobian_function(fn, m <= n)(*args))])
+        if min(m, n) <= sweeps.ONE_KERNEL_SWEEPS and sweeps.holds_custom(fn):  # every sweep in one call
+            flat = np.concatenate([np.ravel(r) for r in _as_tuple(sweeps.jacobian_function(fn, m <= n)(*args))])
             matrix = flat.reshape(m, n) if m <= n else flat.reshape(n, m).T
         elif m <= n:  # rows: one reverse sweep per output element
             rows = _as_tuple(vjp_function(fn)(*args, *_unit_batches(out_shapes)))
