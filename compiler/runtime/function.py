@@ -27,7 +27,7 @@ from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
 from ..ir.special import FOUR_OPERANDS, PYTHON_ONLY
-from . import batch, derivatives, derived, entries, per_process, tiers
+from . import batch, derivatives, derived, entries, failures, per_process, tiers
 from .code import Code
 from .flat import FLAT_TARGETS
 from .generated import GeneratedSource
@@ -108,6 +108,7 @@ class CompiledFunction(GeneratedSource):
         self._labels: dict = {}
         with gc_paused():
             order = ir.topo_order(self.outputs)
+            self._watched = failures.watched(order)  # custom functions that report failures (odeint)
             listed = {n.id for n in self.inputs}
             missing = [n.name for n in order if n.op == "var" and n.id not in listed]
             if missing:
@@ -177,6 +178,8 @@ class CompiledFunction(GeneratedSource):
         self._value = tiers.first_entry(self, "value")
         self._vg = tiers.first_entry(self, "value_and_grad")
         entries.bind(self)  # value_and_grad and grad: closures in the instance
+        if self._watched:
+            failures.watch(self)
 
     @property
     def _signature(self) -> inspect.Signature:
