@@ -88,6 +88,14 @@ class PrecisionPrinting:
         """A start value (of a sum, a running sum) in ``node``'s precision."""
         return f"np.float32({text})" if self.precision(node) == "float32" else text
 
+    def same_precision(self, node: Node, *atoms: str) -> list[str]:
+        """Operands of a product in one precision (Numba's ``np.dot`` takes no mix): float32
+        ones raised to float64 where they meet one, as NumPy would."""
+        if self.meets(node) != "float64":
+            return list(atoms)
+        return [f"{t}.astype(np.float64)" if self.precision(a) == "float32" else t
+                for t, a in zip(atoms, node.args)]
+
     def entry_casts(self, params) -> list[str]:
         """Lines that round the float32 inputs among ``params`` once, on entry."""
         self._inputs_precision = dtypes.promote(*(dtypes.of_symbol(p) for p in params if p.op == "var"))

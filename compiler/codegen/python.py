@@ -177,6 +177,8 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
         "numpy" (NumPy's loop, in objmode), or None (libm per element, in a loop nest)."""
         if self.dialect != "numba" or node.op not in NUMPY_VECTOR_OPS or not node.shape:
             return None
+        if self.precision(node) == "float32":  # libmvec's double functions: not for float32 arrays
+            return "numpy" if math.prod(node.shape) >= NUMPY_VECTOR_MIN_SIZE else None
         size = math.prod(node.shape)
         if size >= VECTOR_MATH_MIN_SIZE and node.op in self.vector_math:
             return "vector"
@@ -235,6 +237,7 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
         return f"{a} @ {b}"  # 1-D and 2-D operands; batches: _lines_matmul
 
     def _lines_matmul(self, node, name, a, b):
+        a, b = self.same_precision(node, a, b)
         sa, sb = node.args[0].shape, node.args[1].shape
         big = len(sa) == 2 and len(sb) == 2 and math.prod(sa) * sb[1] > 2**18  # multiply-adds
         if len(sa) == 2 and len(sb) == 2 and min(sa) <= SMALL_PRODUCT and sb[1] >= 8 and not big:
