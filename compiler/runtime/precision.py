@@ -44,7 +44,7 @@ def as_dtype(outputs: list, inputs: list, wrt: list, dtype) -> tuple[list, list,
     swap = {n.id: ir.symbol(n.name, n.shape, name) for n in inputs}
     if all(swap[n.id] is n for n in inputs):
         return outputs, inputs, wrt
-    new = ir.substitute(outputs, {n: swap[n.id] for n in inputs})
+    new = ir.substitute(outputs, swap)
     return list(new), [swap[n.id] for n in inputs], [swap.get(w.id, w) for w in wrt]
 
 

@@ -1,0 +1,213 @@
+"""float32: every scalar op's value and derivative against the float64 result rounded to float32.
+
+The oracle of a float32 result is the same op compiled in float64 (itself checked against
+mpmath in ``test_ops_oracle``) at the same float32 input, rounded to float32: a float32
+computation is right when it is within a few float32 ulps of that. The python backend is
+tested broadly (every op, many points); Numba through one multi-output function of every op
+(a module fixture: one compile); the llvm and vm targets refuse float32 by name.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import compiler as cc
+from compiler import ir
+from compiler.errors import ArgumentError, UnsupportedError
+
+f32 = np.float32
+x32 = cc.Symbol("x", dtype="float32")
+x64 = cc.Symbol("x")
+y32, y64 = cc.Symbol("y", dtype="float32"), cc.Symbol("y")
+
+# unary ops and where they are well-conditioned (derivative rules such as tanh' = 1 - tanh**2
+# cancel in any precision where |x| is large: those points measure the rule, not the precision)
+INTERVALS = {"log": (0.05, 20), "sqrt": (0.05, 20), "log1p": (-0.5, 20), "log2": (0.05, 20), "log10": (0.05, 20),
+             "asin": (-0.9, 0.9), "acos": (-0.9, 0.9), "atanh": (-0.9, 0.9), "acosh": (1.1, 20),
+             "gamma": (0.2, 6), "gammaln": (0.2, 6), "digamma": (0.2, 6), "cbrt": (0.05, 20)}
+UNARY = ["neg", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
+         "log1p", "expm1", "erf", "erfc", "abs", "relu", "sigmoid", "softplus", "log2", "log10", "exp2",
+         "asinh", "acosh", "atanh", "cbrt", "gamma", "gammaln", "digamma"]
+BINARY = ["add", "sub", "mul", "div", "pow", "atan2", "maximum", "minimum", "hypot", "logaddexp"]
+# float32 ulps found (python backend, the points below): values, derivatives. A derivative
+# rule that cancels (tanh' = 1 - tanh**2 is 0.0099 at -3, from terms of size 1) loses what any
+# float32 evaluation of it loses: there the error is bounded by GRAD_ULPS float32 epsilons of
+# the terms (size 1 here) instead of ulps of the small result
+VALUE_ULPS, GRAD_ULPS = 4, 8
+EPS32 = float(np.finfo(np.float32).eps)
+SPECIAL = [0.0, -0.0, 1e-30, -1e-30, 1e30, -1e30, math.inf, -math.inf, math.nan]
+
+
+def ulps(got, want) -> np.ndarray:
+    """|got - want| in float32 ulps of ``want`` (0 where both are the same inf or both nan)."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float32).astype(np.float64)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    spacing = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(same, 0.0, np.abs(got - want) / spacing)
+
+
+def grad_close(got, want) -> bool:
+    """Within GRAD_ULPS ulps, or (a cancelling rule) GRAD_ULPS epsilons of terms of size 1."""
+    err = np.abs(np.asarray(got, np.float64) - np.asarray(want, np.float64))
+    return bool(np.all((ulps(got, want) <= GRAD_ULPS) | (err <= GRAD_ULPS * EPS32 * np.maximum(1.0, np.abs(want)))))
+
+
+def points(op: str) -> np.ndarray:
+    lo, hi = INTERVALS.get(op, (-3.0, 3.0))
+    return np.linspace(lo, hi, 37).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """op -> (float32 function, float64 function), python backend."""
+    out = {}
+    for op in UNARY:
+        out[op] = tuple(cc.compile(ir.apply(op, s), [s], backend="python") for s in (x32, x64))
+    for op in BINARY:
+        out[op] = tuple(cc.compile(ir.apply(op, s, t), [s, t], backend="python") for s, t in ((x32, y32), (x64, y64)))
+    return out
+
+
+@pytest.mark.parametrize("op", UNARY)
+def test_unary_op_within_ulps_of_float64_rounded(pairs, op):
+    f, g = pairs[op]
+    assert f.dtype == "float32"
+    for p in points(op):
+        v, (d,) = f.value_and_grad(p)
+        assert type(v) is f32 and type(d) is f32
+        v64, (d64,) = g.value_and_grad(float(p))  # the same float32 input, exactly
+        assert ulps(v, v64) <= VALUE_ULPS, (op, p, v, v64)
+        assert grad_close(d, d64), (op, p, d, d64)
+
+
+@pytest.mark.parametrize("op", BINARY)
+def test_binary_op_within_ulps_of_float64_rounded(pairs, op):
+    f, g = pairs[op]
+    grid = np.linspace(0.25, 3.0, 9).astype(np.float32) if op == "pow" else np.linspace(-3, 3, 9).astype(np.float32)
+    for a in grid:
+        for b in np.linspace(-2.5, 2.5, 7).astype(np.float32):
+            if op in ("maximum", "minimum") and a == b:
+                continue  # the derivative's tie-break is a convention
+            v, d = f.value_and_grad(a, b)
+            v64, d64 = g.value_and_grad(float(a), float(b))
+            assert ulps(v, v64) <= VALUE_ULPS, (op, a, b, v, v64)
+            assert grad_close(d, d64), (op, a, b, d, d64)
+
+
+@pytest.mark.parametrize("op", ["exp", "log", "sqrt", "tanh", "sin", "sigmoid", "softplus", "abs", "relu", "atan"])
+def test_special_values_agree_with_float64_rounded(pairs, op):
+    """0, -0, tiny, huge, inf, nan: the float32 value is the float64 one rounded (a float64
+    value beyond float32's range rounds to inf, as float32 overflows)."""
+    f, g = pairs[op]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for p in SPECIAL:
+            want = f32(g(float(f32(p))))
+            assert ulps(f(p), want) <= VALUE_ULPS, (op, p, f(p), want)
+
+
+def test_promotion_follows_numpy():
+    """float32 with a Python float stays float32; with a float64 symbol it is float64."""
+    assert cc.compile(x32 * 1.5, [x32], backend="python").dtype == "float32"
+    mixed = cc.compile(x32 * y64, [x32, y64], backend="python")
+    assert mixed.dtype == "float64" and type(mixed(f32(0.1), 0.1)) is np.float64
+    assert mixed(0.1, 0.1) == float(f32(0.1)) * 0.1  # x rounded to float32 on entry, the product in float64
+    for a, b in [(1.5, 0.1), (3.0, 1e-3)]:
+        want = (np.float32(a) * np.float32(b)).item()  # NumPy 2: the constant rounded to float32
+        assert cc.compile(x32 * b, [x32], backend="python")(a) == want
+        assert (np.asarray([a], np.float32) * b).dtype == np.float32  # (NumPy's own rule, for the record)
+
+
+def test_compile_dtype_compiles_the_whole_graph_in_float32():
+    fn = cc.compile(cc.sin(x64) * y64 + 0.1, [x64, y64], backend="python", dtype="float32")
+    assert fn.dtype == "float32" and "np.float32(0.1)" in fn.source
+    v, (dx, dy) = fn.value_and_grad(0.7, 2.0)
+    want = f32(np.sin(f32(0.7)) * f32(2.0) + f32(0.1))
+    assert type(v) is f32 and ulps(v, want) <= 1 and ulps(dx, f32(np.cos(f32(0.7)) * f32(2.0))) <= 1
+    with pytest.raises(TypeError, match="float32"):
+        cc.compile(x64, [x64], dtype="int8")
+
+
+def test_symbols_tensor_and_pickling_keep_the_precision():
+    a, b = cc.symbols("a b", dtype="float32")
+    assert ir.dtypes.precision(a + b) == "float32" and a is not cc.Symbol("a")
+    T = cc.Tensor("T", (3,), dtype="float32")
+    assert pickle.loads(pickle.dumps(T * 2.0)).args[0] is T
+    fn = pickle.loads(pickle.dumps(cc.compile(a * b, [a, b], backend="python")))
+    assert fn.dtype == "float32" and type(fn(2.0, 3.0)) is f32
+    with pytest.raises(TypeError, match="dtype must be one of"):
+        cc.Symbol("z", dtype="complex64")
+
+
+def test_arguments_convert_once_or_are_refused():
+    fn = cc.compile(x32 * 2.0, [x32], backend="python")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a float64 array converts without a warning
+        out = fn(np.linspace(0, 1, 5))
+    assert out.dtype == np.float32 and np.array_equal(out, np.linspace(0, 1, 5).astype(np.float32) * 2)
+    for bad in (1 + 2j, np.array([1j]), "1.0"):
+        with pytest.raises(ArgumentError):
+            fn(bad)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "vm"])
+def test_float64_only_targets_refuse_clearly(backend):
+    with pytest.raises(UnsupportedError, match="float64 only.*float32"):
+        cc.compile(x32 * 2.0, [x32], backend=backend)
+
+
+# --- Numba: one function of every unary op (one compile), and its batch driver ---
+
+@pytest.fixture(scope="module")
+def numba_all():
+    outs = [ir.apply(op, x32) for op in UNARY]
+    fn = cc.compile(outs, [x32], backend="numba")
+    ref = cc.compile([ir.apply(op, x64) for op in UNARY], [x64], backend="python")
+    return fn, ref
+
+
+def test_numba_every_op_within_ulps(numba_all):
+    fn, ref = numba_all
+    assert "np.float32(" in fn.source
+    worst_v = 0.0
+    for p in np.linspace(0.2, 0.9, 8).astype(np.float32):  # inside every op's domain
+        values, jac = fn.value_and_grad(p)
+        values64, jac64 = ref.value_and_grad(float(p))
+        assert all(type(v) is f32 for v in values) and jac.dtype == np.float32
+        worst_v = max(worst_v, ulps(values, values64).max())
+        assert grad_close(jac, jac64), (p, jac, jac64)
+    assert worst_v <= VALUE_ULPS, worst_v
+
+
+def test_numba_batch_and_special_values(numba_all):
+    fn, ref = numba_all
+    pts = np.array([0.0, -0.0, 1e-30, 0.5, 1e30, math.inf, -math.inf, math.nan])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got = fn(pts)
+        want = [np.asarray(w, np.float64) for w in ref(pts.astype(np.float32).astype(np.float64))]
+    for k, op in enumerate(UNARY):
+        assert got[k].dtype == np.float32
+        # the vector (batch) path computes what the scalar kernel does
+        assert np.array_equal(got[k], np.array([fn(p)[k] for p in pts], np.float32), equal_nan=True), op
+        assert ulps(got[k], want[k]).max() <= VALUE_ULPS, (op, got[k], want[k])
+
+
+def test_numba_tensors_are_float32_blas():
+    W, X = cc.Tensor("W", (3, 4), dtype="float32"), cc.Tensor("X", (5, 3), dtype="float32")
+    loss = cc.sum(cc.tanh(X @ W) ** 2)
+    fn = cc.compile(loss, [W, X], wrt=W, backend="numba")
+    rng = np.random.default_rng(1)
+    w, x = rng.normal(size=(3, 4)), rng.normal(size=(5, 3))
+    v, g = fn.value_and_grad(w, x)
+    w32, x32_ = w.astype(np.float32), x.astype(np.float32)
+    t = np.tanh(x32_ @ w32)
+    assert type(v) is f32 and g.dtype == np.float32
+    assert abs(v - np.sum(t ** 2)) <= 8 * np.spacing(f32(v))
+    np.testing.assert_allclose(g, x32_.T @ (2 * t * (1 - t * t)), rtol=2e-6, atol=2e-6)
