@@ -211,3 +211,73 @@ def test_numba_tensors_are_float32_blas():
     assert type(v) is f32 and g.dtype == np.float32
     assert abs(v - np.sum(t ** 2)) <= 8 * np.spacing(f32(v))
     np.testing.assert_allclose(g, x32_.T @ (2 * t * (1 - t * t)), rtol=2e-6, atol=2e-6)
+
+
+# --- the README's MLP (2-64-64-1, batch 256) trained in float32 against JAX and PyTorch float32 ---
+
+STEPS, LR = 100, 0.1
+
+
+def _mlp_setup():
+    from compiler.bench.mlp import _data, _forward
+    weights, X, y = _data(np.random.default_rng(0))
+    weights, X, y = [w.astype(np.float32) for w in weights], X.astype(np.float32), y.astype(np.float32)
+    params = [cc.Tensor(f"p{k}", w.shape, dtype="float32") for k, w in enumerate(weights)]
+    Xs, ys = cc.Tensor("X", X.shape, dtype="float32"), cc.Tensor("y", y.shape, dtype="float32")
+    loss = cc.mean((_forward(params, Xs, cc.tanh) - ys) ** 2)
+    return loss, params, Xs, ys, weights, X, y, _forward
+
+
+def _train(step, weights, X, y) -> list[float]:
+    losses, w = [], list(weights)
+    for _ in range(STEPS):
+        value, grads = step(w, X, y)
+        losses.append(float(value))
+        w = [p - np.float32(LR) * g for p, g in zip(w, grads)]
+        assert all(p.dtype == np.float32 for p in w)
+    return losses
+
+
+def _compiler_losses(backend: str) -> list[float]:
+    loss, params, Xs, ys, weights, X, y, _ = _mlp_setup()
+    fn = cc.compile(loss, params + [Xs, ys], wrt=params, backend=backend)
+    return _train(lambda w, X, y: fn.value_and_grad(*w, X, y), weights, X, y)
+
+
+def _agree(ours: list[float], theirs: list[float]) -> None:
+    """The same training in float32: losses agree to float32 precision (rounding differs in
+    the order of BLAS sums, so a few hundred float32 epsilons after 100 steps at most)."""
+    assert theirs[-1] < 0.95 * theirs[0]  # it trains (the targets are noise: it cannot go far)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4)
+
+
+def test_mlp_float32_training_matches_jax():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    _, _, _, _, weights, X, y, forward = _mlp_setup()
+
+    def loss(w, X, y):
+        return jnp.mean((forward(w, X, jnp.tanh) - y) ** 2)
+    step = jax.jit(jax.value_and_grad(loss))
+
+    def jax_step(w, X, y):
+        value, grads = step([jnp.asarray(p) for p in w], X, y)
+        assert value.dtype == jnp.float32
+        return value, [np.asarray(g) for g in grads]
+    _agree(_compiler_losses("python"), _train(jax_step, weights, X, y))
+
+
+@pytest.mark.slow
+def test_mlp_float32_training_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    _, _, _, _, weights, X, y, forward = _mlp_setup()
+
+    def torch_step(w, X, y):
+        tw = [torch.tensor(p, requires_grad=True) for p in w]
+        value = torch.mean((forward(tw, torch.tensor(X), torch.tanh) - torch.tensor(y)) ** 2)
+        value.backward()
+        assert value.dtype == torch.float32
+        return value.item(), [p.grad.numpy() for p in tw]
+    theirs = _train(torch_step, weights, X, y)
+    _agree(_compiler_losses("python"), theirs)
+    _agree(_compiler_losses("numba"), theirs)
