@@ -70,9 +70,11 @@ class PrecisionPrinting:
             return self.constant((a.id, "float32"), text, "C")  # type: ignore[attr-defined]
         return f"np.float32({ir.format_const(a.value).strip('()')})"
 
-    def rounded(self, node: Node, text: str, fmt: str) -> str:
-        """``text`` rounded to float32 where it is a call that may return a double."""
-        if node.dtype == "float" and not node.shape and self.precision(node) == "float32" and _CALL.search(fmt):
+    def rounded(self, node: Node, text: str, fmt: str, element: bool = False) -> str:
+        """``text`` (a scalar, or one ``element`` of an array in a loop) rounded to float32
+        where it is a call that may return a double."""
+        if node.dtype == "float" and (element or not node.shape) and self.precision(node) == "float32" \
+                and _CALL.search(fmt):
             return f"np.float32({text})"
         return text
 

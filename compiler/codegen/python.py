@@ -428,7 +428,7 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
                 text = f"{element(m.args[0])} if {keep} else 0.0"
             else:
                 fmt = self.scalar_fmt(OPS[m.op])
-                text = self.spelled(fmt, [element(a) for a in m.args])
+                text = self.rounded(m, self.spelled(fmt, [element(a) for a in m.args]), fmt, element=True)
             if m.id in stored_ids:
                 lines.append(f"{pad}{scalar[m.id]} = {text}")
                 lines.append(f"{pad}{self.node_name[m.id]}[{at}] = {scalar[m.id]}")
