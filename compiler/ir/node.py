@@ -286,7 +286,7 @@ def symbol(name: str, shape: tuple = SCALAR, dtype: str = "float64") -> Node:
     dtype = _dtypes.check_dtype(dtype)
     # float64 (the default) keeps no params, so graphs without precisions are as they were
     params = None if dtype == _dtypes.DEFAULT else (dtype,)
-    key = ("var", name) if not shape else ("var", name, shape)
+    key: tuple = ("var", name) if not shape else ("var", name, shape)
     if params is not None:
         key = key + params
     return _intern(key, "var", (), None, name, "float", shape, params)
