@@ -33,12 +33,15 @@ class PrecisionPrinting:
     """The printer's part that spells precisions; a graph of float64 only prints as before."""
 
     _precisions: dict | None = None
+    narrow_inputs = False  # whether an input is float32 (else the source is exactly as before)
     _inputs_precision: str | None = None
 
     def precision(self, node: Node) -> str | None:
         """``node``'s precision (None: a constant). A result of constants alone that is not
         folded (``where(x > 0, 1.0, 0.0)`` of the reverse pass) has the inputs' precision."""
         if self._precisions is None:
+            if not self.narrow_inputs:  # (set by the Printer) float64 alone: nothing to infer
+                return None if node.op == "const" else dtypes.DEFAULT
             self._precisions = {}
         known = self._precisions
         if node.id not in known:

@@ -92,6 +92,7 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
         self.input_comments = []
         self._input_ids = [n.id for n in inputs]
         self._scalar_inputs = all(not n.shape for n in inputs)  # (the batch driver's unit-stride loop)
+        self.narrow_inputs = any(n.op == "var" and n.params for n in inputs)
         for node in inputs:
             name = self.names.claim(node.name)
             self.node_name[node.id] = name
