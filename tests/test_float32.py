@@ -281,3 +281,13 @@ def test_mlp_float32_training_matches_pytorch():
     theirs = _train(torch_step, weights, X, y)
     _agree(_compiler_losses("python"), theirs)
     _agree(_compiler_losses("numba"), theirs)
+
+
+def test_second_derivatives_are_float32():
+    a, b = cc.symbols("a b", dtype="float32")
+    fn = cc.compile(cc.sin(a) * b ** 2, [a, b], backend="python")
+    h = fn.hessian(0.5, 2.0)
+    s, c = np.sin(f32(0.5)), np.cos(f32(0.5))
+    want = np.array([[-s * 4, 2 * 2 * c], [2 * 2 * c, 2 * s]], np.float32)
+    assert h.dtype == np.float32 and ulps(h, want).max() <= 4
+    assert all(type(t) is f32 for t in fn.hvp(0.5, 2.0, v=(1.0, 0.0)))
