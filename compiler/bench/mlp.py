@@ -97,7 +97,8 @@ def run(quick: bool, progress) -> list[Row]:
     slow the others down when they share a process."""
     import json
     case = f"MLP {'-'.join(map(str, SIZES))} tanh, batch {BATCH}, MSE"
-    rows, reference = [], {}
+    rows: list[Row] = []
+    reference: dict[str, float] = {}  # precision -> the first method's loss
     for method in METHODS + METHODS32:
         out = run_module("compiler.bench.mlp", [method] + (["--quick"] if quick else []), timeout=1800)
         if out.returncode != 0:
