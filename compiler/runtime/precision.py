@@ -4,9 +4,10 @@ A graph with a float32 input (``cc.Symbol("x", dtype="float32")``, ``cc.compile(
 dtype="float32")``) is a ``Float32Function``, made by ``CompiledFunction`` itself
 (``CompiledFunction.__new__``), so a gradient function, a pickled function and an ``hvp``
 function of it are float32 too. Its kernels are the printed Python source, which computes in
-float32 (``codegen.precision``), run as plain Python or by Numba. The llvm and vm targets
-compute in double only for now, so they are refused by name, and so are what would reach
-them without being asked: the interpreter tier of "auto" and the vector batch path (``simd``).
+float32 (``codegen.precision``), run as plain Python or by Numba; the llvm target and its
+vector batches (``simd``: 16 floats per AVX-512 instruction) compute in float32 when every
+input is float32 (``codegen.llvm``). The vm computes in double only, so it is refused by
+name, and "auto" does not interpret scalar calls with it: it compiles them with Numba.
 
 Results have the outputs' precision (``ir.dtypes.graph_precision``): numbers as NumPy
 scalars (``np.float32``), arrays of that dtype. Arguments arrive as float64 through the
@@ -67,17 +68,23 @@ class Float32Function(CompiledFunction):
     def __init__(self, outputs, inputs, wrt, backend: str = "auto", many: bool = False,
                  max_statements: int | None = CompiledFunction.__init__.__defaults__[1],  # type: ignore[index]
                  title: str = "", progress: bool = True, single: bool = False, simd: bool = True):
-        if backend in ("llvm", "vm"):
-            raise UnsupportedError(f"backend {backend!r} computes in float64 only for now; this function has "
-                                   "float32 inputs: use backend 'auto', 'numba' or 'python' (they compute in "
-                                   "float32), or compile with dtype='float64'")
+        # the llvm target (and the vector batches, which it makes) computes a graph in one
+        # precision: float32 when every input is float32 and no user's function (cc.extern) is called
+        order = ir.topo_order(list(outputs))
+        pure = all(dtypes.of_symbol(n) == "float32" for n in inputs) and not ir.extern.called(order)
+        self.dtype_inputs = "float32" if pure else "mixed"
+        if backend == "vm" or backend == "llvm" and not pure:
+            why = "computes in float64 only" if backend == "vm" else \
+                "computes a graph of float32 inputs only (no float64 input, no cc.extern)"
+            raise UnsupportedError(f"backend {backend!r} {why}; this function has float32 inputs: use backend "
+                                   "'auto', 'numba' or 'python' (they compute in float32), or compile with "
+                                   "dtype='float64' (or dtype='float32')")
         self.dtype = dtypes.graph_precision(outputs)
         self._type = dtypes.DTYPES[self.dtype].numpy
         # "auto" would interpret scalar calls in float64 (the vm) first: straight to Numba
-        scalar = not any(n.shape or n.op == "scan" for n in ir.topo_order(list(outputs)) + list(inputs))
-        # (simd False: the vector batch path is the llvm target's, in float64)
+        scalar = not any(n.shape or n.op == "scan" for n in order + list(inputs))
         super().__init__(outputs, inputs, wrt, "numba" if backend == "auto" and scalar else backend,
-                         many, max_statements, title, progress, single, simd=False)
+                         many, max_statements, title, progress, single, simd=simd and pure)
         fast_vg, fast_grad = self.value_and_grad, self.grad  # (entries.bind's closures)
         self.value_and_grad = lambda *args, reduce=None: cast(fast_vg(*args, reduce=reduce), self._type)
         self.grad = lambda *args, reduce=None: cast(fast_grad(*args, reduce=reduce), self._type)
