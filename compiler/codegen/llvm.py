@@ -71,13 +71,17 @@ class Emitter:
     """
 
     def __init__(self, declared: set, width: int = 1, mangle=None, precision: str = "float64"):
+        # a vector kernel of float32 reads and writes floats (``vector_io``), a scalar one doubles
         self.lines: list[str] = []
         self.declared = declared
         self.width, self.mangle = width, mangle
         self.single = precision == "float32"
         self.F = "float" if self.single else "double"                 # a number's type
         self.T = self.F if width == 1 else f"<{width} x {self.F}>"    # a value's type
-        self.D = "double" if width == 1 else f"<{width} x double>"    # a value as the ABI holds it
+        self.W = "double" if width == 1 else f"<{width} x double>"    # a value in double
+        self.io32 = self.single and width > 1
+        self.D = self.T if self.io32 else self.W                      # a value as in and out hold it
+        self.IO = self.F if self.io32 else "double"                   # a number of in and out
         self.B = "i1" if width == 1 else f"<{width} x i1>"            # a flag's type
         self._align = "" if width == 1 else ", align 8"  # numbers in a batch are 8-byte aligned
         self._n = 0
@@ -125,14 +129,14 @@ class Emitter:
     def convert(self, value: str, how: str) -> str:
         """``fpext`` a float value to double, or ``fptrunc`` a double one to float (same lanes)."""
         r = self._fresh()
-        source, target = (self.T, self.D) if how == "fpext" else (self.D, self.T)
+        source, target = (self.T, self.W) if how == "fpext" else (self.W, self.T)
         self.lines.append(f"  {r} = {how} {source} {value} to {target}")
         return r
 
     def _call_double(self, function: str, args: list) -> str:
         """A double function on double values (lane by lane on vectors)."""
         saved = self.single, self.T, self.F
-        self.single, self.T, self.F = False, self.D, "double"
+        self.single, self.T, self.F = False, self.W, "double"
         try:
             return self._lane_by_lane(function, args) if self.width > 1 else self.call(function, *args)
         finally:
@@ -196,7 +200,7 @@ class Emitter:
         return r
 
     # memory: ``index`` counts values (vectors), ``index_doubles`` counts doubles
-    # (inputs and outputs are doubles, ``self.D``: float32 values are converted on the way)
+    # (inputs and outputs are ``self.D``: doubles, except for a float32 vector kernel)
     def load(self, base: str, index: int) -> str:
         p, r = self._fresh(), self._fresh()
         unit = self.D if base == "%in" else self.T
@@ -206,8 +210,8 @@ class Emitter:
 
     def store(self, value: str, base: str, index: int | str, index_doubles: bool = False) -> None:
         p = self._fresh()
-        unit = "double" if index_doubles else self.T
-        if index_doubles and self.single:
+        unit = self.IO if index_doubles else self.T
+        if index_doubles and self.single and not self.io32:
             value = self.convert(value, "fpext")
         self.lines.append(f"  {p} = getelementptr inbounds {unit}, ptr {base}, i64 {index}")
         self.lines.append(f"  store {self.D if index_doubles else self.T} {value}, ptr {p}{self._align}")
@@ -234,6 +238,7 @@ class NativeModule:
     # LLVM symbol -> (ir.extern.Extern, "f" | "grad" | "hessian" | "jvp", arity): a user's functions,
     # whose cfunc addresses ``runtime.llvm`` binds in each process
     externs: dict = field(default_factory=dict)
+    io: str = "float64"  # what ``in`` and ``out`` hold: float32 for a vector kernel of float32
 
     @property
     def text(self) -> str:
@@ -318,7 +323,7 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
     entry = ["define void @kernel(ptr noalias %in, ptr noalias %out, i64 %stride, ptr noalias %s) "
              "nounwind {\nentry:\n" + "\n".join(calls + e.lines) + "\n  ret void\n}"]
     if width > 1:
-        entry.append(_batch_loop(e.D, width, len(inputs)))
+        entry.append(_batch_loop(e.D, width, len(inputs), e.IO))
     if width > 1 and len(parts) <= 1:  # one module: LLVM inlines the body into the loop
         merged = set(declared).union(*(d for d, _ in parts))
         functions = [_module_text(merged, [p for _, p in parts] + entry)]
@@ -332,10 +337,11 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             fn, part = node.params
             which = part[0] if part else "f"
             externs[extern.symbol(fn, which, len(node.args))] = (fn, which, len(node.args))
-    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)), externs)
+    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)), externs,
+                        "float32" if width > 1 and precision == "float32" else "float64")
 
 
-def _batch_loop(vector: str, width: int, n_in: int) -> str:
+def _batch_loop(vector: str, width: int, n_in: int, number: str = "double") -> str:
     """``batch``: the kernel on points ``start, start + width, ... < stop`` (``stop - start`` a
     multiple of ``width``); input ``j`` of point ``i`` is ``arrays[j][i * strides[j]]``, where a
     stride of 0 (a number shared by all points) needs ``width`` copies of it."""
@@ -343,7 +349,7 @@ def _batch_loop(vector: str, width: int, n_in: int) -> str:
     for j in range(n_in):
         head += [f"  %ap{j} = getelementptr inbounds ptr, ptr %arrays, i64 {j}", f"  %a{j} = load ptr, ptr %ap{j}",
                  f"  %sp{j} = getelementptr inbounds i64, ptr %strides, i64 {j}", f"  %s{j} = load i64, ptr %sp{j}"]
-        body += [f"  %o{j} = mul i64 %i, %s{j}", f"  %p{j} = getelementptr inbounds double, ptr %a{j}, i64 %o{j}",
+        body += [f"  %o{j} = mul i64 %i, %s{j}", f"  %p{j} = getelementptr inbounds {number}, ptr %a{j}, i64 %o{j}",
                  f"  %v{j} = load {vector}, ptr %p{j}, align 8",
                  f"  %b{j} = getelementptr inbounds {vector}, ptr %buf, i64 {j}",
                  f"  store {vector} %v{j}, ptr %b{j}, align 8"]
@@ -352,7 +358,7 @@ def _batch_loop(vector: str, width: int, n_in: int) -> str:
         "i64 %start, i64 %stop, ptr noalias %s) nounwind {", "entry:", *head, "  br label %check", "check:",
         "  %i = phi i64 [ %start, %entry ], [ %next, %body ]", "  %more = icmp slt i64 %i, %stop",
         "  br i1 %more, label %body, label %done", "body:", *body,
-        "  %dest = getelementptr inbounds double, ptr %out, i64 %i",
+        f"  %dest = getelementptr inbounds {number}, ptr %out, i64 %i",
         "  call void @kernel(ptr %buf, ptr %dest, i64 %stride, ptr %s)",
         f"  %next = add i64 %i, {width}", "  br label %check", "done:", "  ret void", "}"])
 
