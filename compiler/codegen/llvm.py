@@ -41,6 +41,7 @@ from . import extern
 
 CHUNK = 1000        # statements per LLVM function
 
+
 def _to_float32(value: float) -> float:
     """``value`` rounded to float32 (an LLVM ``float`` literal is a double it holds exactly)."""
     try:
@@ -63,15 +64,14 @@ class Emitter:
     call is then made lane by lane. Vector adds, subtracts and multiplies may fuse
     into FMAs (``contract``).
 
-    With ``precision="float32"`` values are ``float`` (``<16 x float>``): inputs, outputs and
-    scratch keep the kernel's double ABI and are converted where they are read and written;
-    C math functions are their float versions (``tanhf``, ``llvm.exp.f32``, and the vector
+    With ``precision="float32"`` values are ``float`` (``<16 x float>``). A vector kernel's
+    ``in`` and ``out`` then hold floats (float32 batches: half the memory traffic); a scalar
+    kernel's keep the double ABI, converted where they are read and written. C math functions are their float versions (``tanhf``, ``llvm.exp.f32``, and the vector
     ``mangle`` gives ``_ZGVeN16v_expf``); SciPy's special functions, which are double only,
     compute in double and are rounded.
     """
 
     def __init__(self, declared: set, width: int = 1, mangle=None, precision: str = "float64"):
-        # a vector kernel of float32 reads and writes floats (``vector_io``), a scalar one doubles
         self.lines: list[str] = []
         self.declared = declared
         self.width, self.mangle = width, mangle
