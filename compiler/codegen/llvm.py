@@ -238,6 +238,7 @@ class NativeModule:
     # LLVM symbol -> (ir.extern.Extern, "f" | "grad" | "hessian" | "jvp", arity): a user's functions,
     # whose cfunc addresses ``runtime.llvm`` binds in each process
     externs: dict = field(default_factory=dict)
+    width: int = 1  # points per kernel call: 1, or the vector width of a batch's vector kernel
     io: str = "float64"  # what ``in`` and ``out`` hold: float32 for a vector kernel of float32
 
     @property
@@ -337,7 +338,7 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             fn, part = node.params
             which = part[0] if part else "f"
             externs[extern.symbol(fn, which, len(node.args))] = (fn, which, len(node.args))
-    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)), externs,
+    return NativeModule(functions, len(inputs), len(outputs), max(1, len(scratch)), externs, width,
                         "float32" if width > 1 and precision == "float32" else "float64")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError
-from . import arguments, dask_batch
+from . import arguments, dask_batch, threads
 from .flat import FLAT_TARGETS
 
 SLOT = {"value": "_value", "value_and_grad": "_vg"}  # the attribute holding each role's fast path
@@ -56,7 +56,9 @@ def tensor_batch(fn, role: str, arrays: list[np.ndarray], n: int, driver=None):
         if role == "value_and_grad" else []
     strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
     if n:
-        (driver or fn._code.batch_driver(role))(*arrays, *strides, *outs, *grads)
+        run = driver or fn._code.batch_driver(role)
+        with threads.batch(n):
+            run(*arrays, *strides, *outs, *grads)
     values = outs[0] if not fn._many else tuple(outs)
     if role == "value":
         return values
@@ -77,7 +79,8 @@ def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
         flat = np.empty((target.n_out, n), io)
         if n:
             strides = np.array([0 if a.shape[0] == 1 else 1 for a in arrays], dtype=np.int64)
-            target.batch(tuple(arrays), strides, flat)
+            with threads.batch(n):
+                target.batch(tuple(arrays), strides, flat)
         if role == "value":
             return flat[0] if not fn._many else tuple(flat)
         if not fn._many:
@@ -88,11 +91,15 @@ def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
     strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
     if role == "value":
         if n:
-            fn._code.batch_driver("value")(*arrays, *strides, out)
+            driver = fn._code.batch_driver("value")
+            with threads.batch(n):
+                driver(*arrays, *strides, out)
         return out[0] if not fn._many else tuple(out)
     grad = np.empty((k, n)) if not fn._many else np.empty((n, n_out, k))
     if n:
-        fn._code.batch_driver("value_and_grad")(*arrays, *strides, out, grad)
+        driver = fn._code.batch_driver("value_and_grad")
+        with threads.batch(n):
+            driver(*arrays, *strides, out, grad)
     if not fn._many:
         return out[0], tuple(grad)
     return tuple(out), grad

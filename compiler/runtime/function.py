@@ -27,7 +27,7 @@ from ..errors import ShapeError, UnsupportedError
 from ..frontend.dispatch import as_expr
 from ..ir import Node
 from ..ir.special import FOUR_OPERANDS, PYTHON_ONLY
-from . import batch, code, derivatives, derived, entries, per_process, tiers
+from . import batch, derivatives, derived, entries, per_process, tiers
 from .compile_args import _as_outputs, _as_symbols, _is_one_symbol
 from .code import Code
 from .flat import FLAT_TARGETS
@@ -36,7 +36,6 @@ from ..ir.gc_pause import gc_paused
 
 BACKENDS = ("auto", "numba", "llvm", "vm", "python")
 HESSIAN_MAX_SIZE = derivatives.HESSIAN_MAX_SIZE  # wrt elements up to which hessian() of tensors forms it
-AUTO_NUMBA_MAX = 300  # statements of the gradient kernel up to which "auto" picks numba
 
 
 class CompiledFunction(GeneratedSource):
@@ -132,9 +131,9 @@ class CompiledFunction(GeneratedSource):
                                    "exports no C function of it; a derivative may use it: digamma' is "
                                    "polygamma(1, x)): use backend 'auto', 'numba' or 'python'")
         if backend == "auto":
-            size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
-            small = size <= AUTO_NUMBA_MAX and code.auto_may_use_numba()  # (Numba's memory is never freed)
-            backend = "numba" if small or self._tensor or python_only else "llvm"
+            # scalars: llvm compiles in milliseconds, its entry is the cheapest call (native_entry) and its
+            # machine code goes with its function (Numba's stays); tensors have no other compiled target
+            backend = "numba" if self._tensor or python_only else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()

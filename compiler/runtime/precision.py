@@ -10,9 +10,10 @@ input is float32 (``codegen.llvm``). The vm computes in double only, so it is re
 name, and "auto" does not interpret scalar calls with it: it compiles them with Numba.
 
 Results have the outputs' precision (``ir.dtypes.graph_precision``): numbers as NumPy
-scalars (``np.float32``), arrays of that dtype. Arguments arrive as float64 through the
-same checks as ever (complex or text is an ``ArgumentError``) and are rounded once, on
-entry to the kernel: a float64 array converts without a warning.
+scalars (``np.float32``), arrays of that dtype. Arguments go through the same checks as
+ever (complex or text is an ``ArgumentError``) and are converted once, without a warning: to
+float32 for the vector batches, which read float32 arrays; else to float64, rounded to
+float32 on entry to the kernel (the Numba and scalar llvm kernels take doubles).
 
 >>> import compiler as cc
 >>> x = cc.Symbol("x", dtype="float32")
