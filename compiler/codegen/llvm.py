@@ -66,7 +66,8 @@ class Emitter:
 
     With ``precision="float32"`` values are ``float`` (``<16 x float>``). A vector kernel's
     ``in`` and ``out`` then hold floats (float32 batches: half the memory traffic); a scalar
-    kernel's keep the double ABI, converted where they are read and written. C math functions are their float versions (``tanhf``, ``llvm.exp.f32``, and the vector
+    kernel's keep the double ABI, converted where they are read and written. C math functions
+    are their float versions (``tanhf``, ``llvm.exp.f32``, and the vector
     ``mangle`` gives ``_ZGVeN16v_expf``); SciPy's special functions, which are double only,
     compute in double and are rounded.
     """

@@ -204,7 +204,8 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
         element = f"{x}[{', '.join(index)}]"
         if node.shape:
             target = f"{name}[{', '.join(kept)}]"
-            return [f"{name} = np.full({node.shape}, {start}{self.alloc(node)})"] + heads + [pad + update(target, element)]
+            return ([f"{name} = np.full({node.shape}, {start}{self.alloc(node)})"] + heads
+                    + [pad + update(target, element)])
         return [f"{name} = {start}"] + heads + [pad + update(name, element)]
 
     def _lines_sum(self, node, name, x):
@@ -415,8 +416,8 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
             return f"{atom}[{', '.join(at)}]"
         names = ", ".join(self.node_name[m.id] for m in members)
         lines = [f"# one loop for {names}: elementwise on {shape}, no temporary arrays"]
-        lines += [f"{self.node_name[m.id]} = np.empty({shape}{', dtype=np.bool_' if m.dtype == 'bool' else self.alloc(m)})"
-                  for m in stored]
+        lines += [f"{self.node_name[m.id]} = np.empty({shape}"
+                  f"{', dtype=np.bool_' if m.dtype == 'bool' else self.alloc(m)})" for m in stored]
         for depth, (i, d) in enumerate(zip(index, shape)):
             lines.append("    " * depth + f"for {i} in range({d}):")
         pad = "    " * len(shape)
