@@ -251,9 +251,9 @@ def _compiler_losses(backend: str) -> list[float]:
 
 def _agree(ours: list[float], theirs: list[float]) -> None:
     """The same training in float32: losses agree to float32 precision (rounding differs in
-    the order of BLAS sums, so a few hundred float32 epsilons after 100 steps at most)."""
-    assert theirs[-1] < 0.95 * theirs[0]  # it trains (the targets are noise: it cannot go far)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-4)
+    the order of BLAS sums: 7e-7 relative found over the 100 steps, about 6 float32 epsilons)."""
+    assert theirs[-1] < 0.96 * theirs[0]  # it trains (the targets are noise: it cannot go far)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
 
 def test_mlp_float32_training_matches_jax():
