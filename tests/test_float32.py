@@ -348,3 +348,26 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "COMPILER_SIMD": "4"})
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_dtype_table_promotion_and_deep_graphs():
+    dt = ir.dtypes
+    assert dt.check_dtype(np.float32) == dt.check_dtype("single") == "float32"
+    assert dt.promote(None, "float32") == "float32" and dt.promote("float32", "float64", None) == "float64"
+    assert dt.promote(None, None) is None  # constants alone: weak
+    e = x32
+    for _ in range(30_000):  # iterative: no recursion limit
+        e = e * 1.0001 + 0.5
+    assert dt.precision(e) == "float32" and dt.precision(e + y64) == "float64"
+    assert dt.precision(cc.where(x32 > 0.5, 1.0, 2.0)) == "float64"  # constants alone: float64 as NumPy's
+
+
+def test_mixed_precision_in_numba_promotes_like_numpy():
+    fn = cc.compile(cc.exp(x32) * y64 + x32 * 0.1, [x32, y64], backend="numba")
+    v, (dx, dy) = fn.value_and_grad(0.3, 0.7)
+    a = f32(0.3)
+    want = np.exp(a).astype(np.float64) * 0.7 + float(a * f32(0.1))  # exp in float32, then float64
+    # (Numba's expf and NumPy's float32 exp may differ by an ulp: the tolerance is float32's)
+    assert fn.dtype == "float64" and type(v) is np.float64 and abs(v - want) <= 2 * np.spacing(f32(want))
+    assert type(dy) is np.float64 and ulps(dy, np.exp(a)) <= 1
+    assert float(f32(v)) != v  # computed in float64 (a float32 result converted would be a float32 value)
