@@ -34,12 +34,12 @@ HELPERS = {
         return np.ascontiguousarray(a) @ np.ascontiguousarray(b)  # be thin products; one BLAS call
     if m >= k:
         rows = max(1, 2**18 // max(1, k * n))
-        out = np.empty((m, n))
+        out = np.empty((m, n), a.dtype)  # (a and b are of one precision: the printer sees to it)
         for i in range(0, m, rows):
             np.dot(np.ascontiguousarray(a[i:i + rows]), b, out[i:i + rows])
         return out
     inner = max(1, 2**18 // max(1, m * n))
-    out = np.zeros((m, n))
+    out = np.zeros((m, n), a.dtype)
     for p in range(0, k, inner):
         out += np.ascontiguousarray(a[:, p:p + inner]) @ np.ascontiguousarray(b[p:p + inner])
     return out''',

@@ -33,7 +33,9 @@ def checked_call(fn, role: str, args: tuple, how: str | None = None):
         fn._require_wrt()
     if len(args) != len(fn._input_names):
         raise ArgumentError(count_message(fn, len(args)))
-    arrays, n = arguments.check_scalar_arguments(args, fn._input_names)
+    # a function of float32 inputs takes them as float32 (converted once, here)
+    single = getattr(fn, "dtype_inputs", None) == "float32"
+    arrays, n = arguments.check_scalar_arguments(args, fn._input_names, np.float32 if single else np.float64)
     if n is None:  # every argument is a number
         kernel = fn._value if role == "value" else fn._vg
         return kernel(*[float(a[0]) for a in arrays])
@@ -72,7 +74,9 @@ def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
     if target is None and fn.backend in FLAT_TARGETS:
         target = fn._code.target(role)
     if target is not None:
-        flat = np.empty((target.n_out, n))
+        io = np.dtype(getattr(target, "io", "float64"))  # a float32 vector kernel reads and writes float32
+        arrays = _as_dtype(arrays, io)
+        flat = np.empty((target.n_out, n), io)
         if n:
             strides = np.array([0 if a.shape[0] == 1 else 1 for a in arrays], dtype=np.int64)
             with threads.batch(n):
@@ -83,6 +87,7 @@ def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
             return flat[0], tuple(flat[1:])
         return tuple(flat[:n_out]), np.ascontiguousarray(flat[n_out:].reshape(n_out, k, n).transpose(2, 0, 1))
     out = np.empty((n_out, n))
+    arrays = _as_dtype(arrays, np.dtype(np.float64))  # (the scalar loops are compiled for float64)
     strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
     if role == "value":
         if n:
@@ -98,3 +103,14 @@ def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
     if not fn._many:
         return out[0], tuple(grad)
     return tuple(out), grad
+
+
+def _as_dtype(arrays: list, dtype: np.dtype) -> list:
+    """``arrays`` in ``dtype``, read-only as every array of a batch (one Numba type for all)."""
+    out = []
+    for a in arrays:
+        if a.dtype != dtype:
+            a = a.astype(dtype)
+            a.flags.writeable = False
+        out.append(a)
+    return out

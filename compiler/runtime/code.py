@@ -224,7 +224,7 @@ class Code:
                 # (a function SciPy exports no C function of, polygamma, keeps the batch in Numba)
                 if fn._simd and not fn._tensor and fn.backend in VECTOR_BACKENDS and \
                         not any(n.op in PYTHON_ONLY for n in fn.plan[role].statements):
-                    info = simd.info()
+                    info = simd.info(fn)
                     if info.available:
                         if role == "value_and_grad":
                             fn._require_wrt()
@@ -245,7 +245,7 @@ class Code:
         if fn._tensor:
             raise UnsupportedError("llvm_ir: LLVM IR is made for scalar expressions; this one has "
                                    "tensors (see fn.source)")
-        info = simd.info()
+        info = simd.info(fn)
         vector = fn._simd and fn.backend in VECTOR_BACKENDS and info.available
         plan = fn.plan[role]
         with gc_paused():
