@@ -213,6 +213,8 @@ def special_ops(Op) -> list:
     for s in SPECIALS:
         operands = ", ".join(f"{{{k}}}" for k in range(s.arity))
         llvm = None if not s.compiled else (lambda symbol: lambda e, *a: e.call(symbol, *a))(SYMBOL_PREFIX + s.name)
+        if s.wrap[:1] == ("integer",):  # its degree converted in the kernel (codegen.special_bind)
+            llvm = (lambda symbol: lambda e, *a: e.call_integer_first(symbol, *a))(SYMBOL_PREFIX + s.name)
         ops.append(Op(s.name, s.arity, f"_sf_{s.name}({operands})", s.vjp, s.sympy, llvm=llvm))
     return ops
 
