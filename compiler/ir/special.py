@@ -187,8 +187,6 @@ SPECIALS += SPECIALS_MORE
 SPECIAL = {s.name: s for s in SPECIALS}
 #: ops that only the Python targets and Numba run (no C function to call by address): none now
 PYTHON_ONLY = frozenset(s.name for s in SPECIALS if not s.compiled)
-#: ops of more operands than the vm's instructions hold (three): the vm refuses them
-FOUR_OPERANDS = frozenset(s.name for s in SPECIALS if s.arity > 3)
 #: the plain Python functions the ``python`` expressions of the entries use
 PYTHON_PRELUDE = '''import numpy as np
 import scipy.special
