@@ -13,8 +13,9 @@ per process with llvmlite, make one of it that calls SciPy's by address (``Speci
   symbol is the C function itself, its caller converts the degree (inline: a constant degree is
   checked once), nan where the double is not an integer below 2**63 in magnitude;
 - ``("ufunc", name, types, *constants)``: a function SciPy exports to no C caller at all
-  (Hurwitz's ``zeta``, ``lambertw``): its ufunc's own inner loop, called on one element
-  (complex operands get imaginary part 0, a complex result is nan where it is not real);
+  (Hurwitz's ``zeta``, ``lambertw``): the xsf function its ufunc's inner loop calls, read from
+  the loop's data where that checks out (``_sf_kernel``), else the inner loop itself on one
+  element (complex operands get imaginary part 0, a complex result is nan where it is not real);
 - ``("composite",)``: polygamma, computed as ``scipy.special.polygamma`` does.
 
 The wrappers live as long as the process (their addresses are in machine code): one registry
