@@ -371,3 +371,16 @@ def test_mixed_precision_in_numba_promotes_like_numpy():
     assert fn.dtype == "float64" and type(v) is np.float64 and abs(v - want) <= 2 * np.spacing(f32(want))
     assert type(dy) is np.float64 and ulps(dy, np.exp(a)) <= 1
     assert float(f32(v)) != v  # computed in float64 (a float32 result converted would be a float32 value)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numba"])
+def test_special_functions_of_an_integer_degree_in_float32(backend):
+    """hermite's degree is converted in the kernel (an i64): in a float32 kernel, from double."""
+    x = cc.Symbol("x", dtype="float32")
+    expr = cc.hermite(5, x) + cc.lambertw(x)
+    fn, ref = cc.compile(expr, [x], backend=backend), cc.compile(expr, [x], backend="python")
+    points = np.linspace(0.1, 0.9, 21).astype(np.float32)
+    np.testing.assert_array_equal(fn(points), ref(points))
+    assert fn(np.float32(0.7)) == ref(np.float32(0.7))
+    assert fn.value_and_grad(np.float32(0.7))[1][0] == pytest.approx(ref.value_and_grad(np.float32(0.7))[1][0],
+                                                                     rel=1e-6)

@@ -210,8 +210,8 @@ def _describe(how: tuple) -> str:
     kind, *rest = how
     return {"capi": lambda: f"cython_special's C function {rest[0]}",
             "outputs": lambda: f"result {rest[2]} of the {rest[1]} results of cython_special's {rest[0]}",
-            "integer": lambda: f"cython_special's {rest[0]}, its degree as an integer",
-            "ufunc": lambda: f"the inner loop of SciPy's ufunc {rest[0]} ({rest[1]}) on one element",
+            "integer": lambda: f"cython_special's {rest[0]}, its degree converted to an integer here",
+            "ufunc": lambda: f"the function behind SciPy's ufunc {rest[0]} ({rest[1]}), or its inner loop",
             "composite": lambda: "(-1)**(n+1) gamma(n+1) zeta(n+1, x), as SciPy computes it"}[kind]()
 
 

@@ -40,6 +40,7 @@ from ..ir.special import SYMBOL_PREFIX
 from . import extern
 
 CHUNK = 1000        # statements per LLVM function
+INTEGER_FIRST = "integer-first"  # a declared function's kind: double f(i64, double..., i32)
 
 
 def _to_float32(value: float) -> float:
@@ -142,6 +143,49 @@ class Emitter:
             return self._lane_by_lane(function, args) if self.width > 1 else self.call(function, *args)
         finally:
             self.single, self.T, self.F = saved
+
+    def call_integer_first(self, function: str, n: str, *rest: str) -> str:
+        """``function(i64 n, double..., i32 0)`` of a double ``n`` (``eval_hermite``'s degree): nan
+        where ``n`` is not an integer below 2**63 in magnitude (``codegen.special_bind``). Here in
+        the kernel, not in a wrapper, so that LLVM checks a constant degree once."""
+        if self.single:  # SciPy's function is double only: computed in double, rounded
+            doubles = [self.convert(a, "fpext") for a in (n, *rest)]
+            saved = self.single, self.T, self.F
+            self.single, self.T, self.F = False, self.W, "double"
+            try:
+                r = self.call_integer_first(function, *doubles)
+            finally:
+                self.single, self.T, self.F = saved
+            return self.convert(r, "fptrunc")
+        if self.width > 1:  # lane by lane
+            result = "poison"
+            for lane in range(self.width):
+                scalars = []
+                for a in (n, *rest):
+                    s = self._fresh()
+                    self.lines.append(f"  {s} = extractelement {self.T} {a}, i32 {lane}")
+                    scalars.append(s)
+                v = Emitter(self.declared)
+                v._n = self._n
+                value = v.call_integer_first(function, *scalars)
+                self.lines += v.lines
+                self._n = v._n
+                r = self._fresh()
+                self.lines.append(f"  {r} = insertelement {self.T} {result}, double {value}, i32 {lane}")
+                result = r
+            return result
+        self.declared.update({(function, 1 + len(rest), INTEGER_FIRST), ("llvm.fabs.f64", 1, "double"),
+                              ("llvm.floor.f64", 1, "double")})
+        size, floor, small, whole, ok, safe, m, v, r = (self._fresh() for _ in range(9))
+        doubles = "".join(f", double {a}" for a in rest)
+        self.lines += [f"  {size} = call double @llvm.fabs.f64(double {n})",
+                       f"  {floor} = call double @llvm.floor.f64(double {n})",
+                       f"  {small} = fcmp olt double {size}, {_double(2.0**63)}",
+                       f"  {whole} = fcmp oeq double {floor}, {n}", f"  {ok} = and i1 {small}, {whole}",
+                       f"  {safe} = select i1 {ok}, double {n}, double 0.0", f"  {m} = fptosi double {safe} to i64",
+                       f"  {v} = call double @{function}(i64 {m}{doubles}, i32 0)",
+                       f"  {r} = select i1 {ok}, double {v}, double {_double(math.nan)}"]
+        return r
 
     def _vector_call(self, function: str, *args: str) -> str:
         base = function[5:-4] if function.startswith("llvm.") else function  # llvm.exp.f64 -> exp
@@ -372,6 +416,7 @@ def _skip_dispatch(function: str) -> str:
 
 def _module_text(declared: set, definitions: list[str]) -> str:
     decls = [f"declare void @{name}(ptr{', double' * arity}) nounwind" if t == extern.OUT_POINTER else
+             f"declare double @{name}(i64{', double' * (arity - 1)}, i32) nounwind" if t == INTEGER_FIRST else
              f"declare {t} @{name}({', '.join([t] * arity)}{_skip_dispatch(name).replace(' 0', '')}) nounwind"
              for name, arity, t in sorted(declared)]
     return "\n\n".join(decls + definitions) + "\n"

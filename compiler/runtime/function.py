@@ -24,7 +24,7 @@ from ..ad import loops as ad_loops
 from ..ad import reverse
 from ..errors import ShapeError, UnsupportedError
 from ..ir import Node
-from ..ir.special import FOUR_OPERANDS, PYTHON_ONLY
+from ..ir.special import PYTHON_ONLY
 from . import batch, derivatives, derived, entries, failures, per_process, tiers
 from .compile_args import _as_outputs, _as_symbols, _is_one_symbol
 from .code import Code
@@ -119,12 +119,6 @@ class CompiledFunction(GeneratedSource):
                                    "(use backend 'auto', 'numba' or 'python')")
         # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
         python_only = sorted({n.op for p in self.plan.values() for n in p.statements} & PYTHON_ONLY)
-        # an op of four operands (jacobi): the vm's instructions hold three, so no vm and no interpreter
-        four = sorted({n.op for p in self.plan.values() for n in p.statements} & FOUR_OPERANDS)
-        if four and backend == "vm":
-            raise UnsupportedError(f"backend 'vm' cannot compute {', '.join(four)} (four operands; its "
-                                   "instructions hold three): use backend 'auto', 'numba', 'llvm' or 'python'")
-        self._interpretable = not four
         if python_only and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} cannot call {', '.join(python_only)} (scipy.special "
                                    "exports no C function of it; a derivative may use it: digamma' is "
@@ -187,7 +181,7 @@ class CompiledFunction(GeneratedSource):
         if self.backend == "python" or self.ready:
             return self.backend
         if self.requested_backend == "auto":
-            return "numpy" if self._tensor else "interpreter" if self._interpretable else "not compiled yet"
+            return "numpy" if self._tensor else "interpreter"
         return "not compiled yet"
 
     def __repr__(self) -> str:

@@ -165,7 +165,7 @@ def first_entry(owner, role: str):
     """The entry that answers the first calls of ``role``."""
     if owner._tensor:
         return TensorEntry(owner, role)
-    if owner.requested_backend == "auto" and owner._interpretable:
+    if owner.requested_backend == "auto":
         return Interpreted(owner, role)
     return Lazy(owner, role)
 
