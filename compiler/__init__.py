@@ -16,8 +16,8 @@ disk cache); ``value`` (the eager API), ``jit`` (tracing), ``check`` and
 
 from ._version import __version__  # noqa: F401
 from . import ir  # noqa: F401
-from .errors import (ArgumentError, CacheError, CompilerError, ParseError, ResourceError, ShapeError,  # noqa: F401
-                     TracingError, UnsupportedError, UnsupportedFunctionError)
+from .errors import (ArgumentError, CacheError, CompilerError, IntegrationWarning, ParseError,  # noqa: F401
+                     ResourceError, ShapeError, TracingError, UnsupportedError, UnsupportedFunctionError)
 from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, broadcast_to,  # noqa: F401
                        cbrt, ceil, clip, concatenate, cos, cosh, cumprod, cumsum, custom_jvp, custom_vjp, diag,
                        diagonal, diff, dot,
@@ -67,7 +67,8 @@ __all__ = [
     "eval_jacobi", "eval_laguerre", "eval_legendre", "exp", "exp2", "expand_dims", "expi", "expm1",
     "expn", "Expr", "extern", "flip", "floor", "floor_divide", "fori_loop", "fresnel", "fresnelc",
     "fresnels", "from_sympy", "gamma", "gammainc", "gammaincc", "gammaln", "gegenbauer",
-    "gradcheck", "GradcheckResult", "heaviside", "hermite", "hurwitz_zeta", "hypot", "inner", "iv",
+    "gradcheck", "GradcheckResult", "heaviside", "hermite", "hurwitz_zeta", "hypot", "inner",
+    "IntegrationWarning", "iv",
     "jacobi", "jit", "jv", "kron", "kv", "laguerre", "LambertW", "lambertw", "legendre", "linalg",
     "log", "log10", "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "loggamma",
     "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "lpmv", "matmul", "max",

@@ -65,3 +65,10 @@ class SolverNotFoundError(CompilerError, ImportError):
     """A solver library (IPOPT's ``libipopt``) cannot be found or loaded, or is a version this
     library cannot call: the message says where it looked, what it found and which extra to
     install (``pip install "adjoint-compiler[solvers]"``)."""
+
+
+class IntegrationWarning(RuntimeWarning):
+    """A one-point call of a compiled function whose ``cc.odeint`` failed (``max_steps`` used up,
+    the step size below its floor, a non-finite state, output times not increasing): its
+    outputs are ``nan`` from the failure on, and the warning says which failure and at what
+    time. Batches do not warn: ``odeint(..., full_output=True)`` gives the status per point."""

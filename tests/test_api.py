@@ -458,9 +458,9 @@ def test_repr_shows_the_tier_that_answers_and_the_target():
     fn = cc.compile(x * y, [x, y])
     text = repr(fn)
     assert fn.tier == "interpreter" and not fn.ready
-    assert "backend='auto' (interpreter now, 'numba' once compiled)" in text, text
+    assert "backend='auto' (interpreter now, 'llvm' once compiled)" in text, text
     fn.wait()
-    assert fn.tier == "numba" and "backend='auto' (compiled: 'numba')" in repr(fn)
+    assert fn.tier == "llvm" and "backend='auto' (compiled: 'llvm')" in repr(fn)
     lazy = cc.compile(x * y, [x, y], backend="numba")
     assert "(compiles on first call)" in repr(lazy) and lazy.tier == "not compiled yet"
     tensor = cc.compile(cc.sum(cc.Tensor("t", (3,))), [cc.Tensor("t", (3,))])

@@ -208,7 +208,7 @@ def test_other_suites_quick_json_and_plot(tmp_path):
         if r["seconds"] is not None:
             assert r["seconds"] > 0 and math.isfinite(r["seconds"]), r
     methods = {r["method"] for r in data["rows"]}
-    assert {"compiler (Numba)", "eager tape (micrograd-style)", 'compiler, backend="python"'} <= methods
+    assert {"compiler (auto: llvm)", "eager tape (micrograd-style)", 'compiler, backend="python"'} <= methods
     assert out_png.read_bytes()[:8] == PNG_SIGNATURE
     for heading in ("## calls", "## batch", "## mlp"):
         assert heading in run.stdout

@@ -233,7 +233,7 @@ def test_value_cache_compiles_each_structure_once():
         w.grad = 0.0
     assert len(value_module._programs) == 1
     program, _ = next(iter(value_module._programs.values()))
-    assert program.backend == "numba" and program.requested_backend == "auto"
+    assert program.backend == "llvm" and program.requested_backend == "auto"
     # the first step's gradient, independently: d/dw (w*0 - 1)^2 = 0, so w moved only later
     assert w.data != 0.5
 

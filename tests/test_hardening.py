@@ -553,15 +553,6 @@ def test_a_function_compiled_again_reuses_its_machine_code():
     assert make()._code.load("value")["value"] is kernel()
 
 
-def test_auto_stops_choosing_numba_after_its_limit(monkeypatch):
-    monkeypatch.setattr(code, "numba_compiles", code.AUTO_NUMBA_LIMIT)
-    assert cc.compile(x * y + 1.0, [x, y]).backend == "llvm"
-    W = cc.Tensor("W", (2,))
-    assert cc.compile(cc.sum(W * W), [W]).backend == "numba"  # tensors have no other compiled target
-    monkeypatch.setenv("COMPILER_AUTO_NUMBA_LIMIT", str(code.AUTO_NUMBA_LIMIT + 1))
-    assert cc.compile(x * y + 1.0, [x, y]).backend == "numba"
-
-
 # --- 16. a 1 MB expression text ---------------------------------------------------------------------
 
 def test_a_megabyte_of_terms_is_refused_at_once():

@@ -143,6 +143,7 @@ def test_auto_chooses_rodas_for_robertson_and_dopri_for_lotka_volterra():
     np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.filterwarnings("ignore::compiler.IntegrationWarning")  # (tests/test_ode_failures.py)
 def test_failures_give_nan_from_the_failure_on_with_a_status():
     k = cc.Symbol("k")
     ts = np.array([0.0, 0.5, 0.9, 1.5, 2.0])
@@ -190,7 +191,8 @@ def test_hessian_with_derivatives_2_against_differences_of_the_gradient():
     ts = np.linspace(0.0, 2.0, 5)
     Y = cc.odeint(lambda y, t, a, b: cc.stack([y[1], -a * y[0] - b * y[1]]), cc.stack([1.0, 0.0]), ts, a, b,
                   method="dopri5", rtol=1e-11, atol=1e-12, derivatives=2)
-    fn = cc.compile(cc.sum(Y ** 2), [a, b], backend="python")
+    observed = np.stack([np.cos(1.3 * ts), -1.3 * np.sin(1.3 * ts)], axis=1)   # a fit loss: misfit to data
+    fn = cc.compile(cc.sum((Y - observed) ** 2), [a, b], backend="python")
     p = np.array([2.0, 0.3])
     H = fn.hessian(*p)
     fd = central(lambda q: np.array(fn.grad(*q)), p, 1e-5)
@@ -217,6 +219,18 @@ def test_numba_equals_python(decay_numba):
     w, h = py.value_and_grad(0.8, 1.5)
     assert v == pytest.approx(w, rel=1e-12)
     np.testing.assert_allclose(g, h, rtol=1e-10)
+
+
+def test_batches_equal_points():
+    k, y0 = cc.symbols("k y0")
+    Y = cc.odeint(lambda y, t, k: -k * y + cc.sin(t), y0, np.linspace(0.0, 2.0, 5), k, rtol=1e-10, atol=1e-12)
+    fn = cc.compile(cc.sum(Y * Y), [k, y0], backend="python")
+    ks, starts = np.array([0.5, 1.0, 1.5]), np.array([1.5, -0.5, 2.0])
+    values, (dk, dy) = fn.value_and_grad(ks, starts)
+    points = [fn.value_and_grad(a, b) for a, b in zip(ks, starts)]
+    np.testing.assert_array_equal(values, [p[0] for p in points])
+    np.testing.assert_array_equal(dk, [p[1][0] for p in points])
+    np.testing.assert_array_equal(dy, [p[1][1] for p in points])
 
 
 @pytest.mark.slow
@@ -272,6 +286,7 @@ def test_gradient_against_jax_odeint():
     Y = cc.odeint(lotka_volterra, y, LV_T, p[0], p[1], p[2], p[3], method="dopri5", rtol=1e-11, atol=1e-11)
     fn = cc.compile(cc.sum(Y ** 2), [p, y], backend="python")
     g = fn.grad(LV_TRUE, y0)
+    assert fn(LV_TRUE, y0) == pytest.approx(float(loss(jnp.asarray(LV_TRUE), jnp.asarray(y0))), rel=1e-8)
     np.testing.assert_allclose(g[0], np.asarray(jg[0]), rtol=1e-6)
     np.testing.assert_allclose(g[1], np.asarray(jg[1]), rtol=1e-6)
 

@@ -36,12 +36,10 @@ for _name in ops.SCALAR_OPS:
         continue
     if _name in PYTHON_ONLY or _name == "zetac":  # no C function (none now), no derivative (zetac): both
         continue  # in test_special_functions
-    if _name == "jacobi":  # four operands: the vm refuses it (test_special_functions checks it on llvm)
-        continue
     if _name == "lambertw":  # W_k(x): the branch k (discrete) is the second operand
         EXPRESSIONS.append(cc.ir.apply(_name, x, 0.0))
     elif _name in SPECIAL_FUNCTIONS and _op.arity > 1:  # the first operands constant: orders and degrees are discrete
-        EXPRESSIONS.append(cc.ir.apply(_name, *(2.0, 0.5)[:_op.arity - 1], x))
+        EXPRESSIONS.append(cc.ir.apply(_name, *(2.0, 0.5, 1.5)[:_op.arity - 1], x))  # (jacobi: four)
     elif _name in ops.LOGICAL_OPS:  # conditions of conditions
         EXPRESSIONS.append(cc.where(cc.ir.apply(_name, *(x > y, y <= z)[:_op.arity]), x * y, x - y))
     elif _op.result == "bool":
@@ -136,11 +134,13 @@ def test_hessian_and_several_outputs(target):
     np.testing.assert_allclose(h, ref.hessian(X, 0.5, X), rtol=1e-13)
 
 
-def test_auto_picks_numba_for_small_and_llvm_for_large(big):
-    assert cc.compile(x * y, [x, y]).backend == "numba"
+def test_auto_picks_llvm_for_scalars_and_numba_for_tensors(big):
+    assert cc.compile(x * y, [x, y]).backend == "llvm"
     f, xs, _ = big
     fn = cc.compile(f, xs)
     assert fn.backend == "llvm" and fn.requested_backend == "auto"
+    W = cc.Tensor("W", (2,))
+    assert cc.compile(cc.sum(W * W), [W]).backend == "numba"  # tensors have no other compiled target
 
 
 @pytest.mark.parametrize("target", TARGETS)

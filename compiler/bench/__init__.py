@@ -74,6 +74,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           lambda quick: 3, panel=_lazy("plots._speedups")),
     Suite("batch", "value and gradient at 1e3 ... 1e7 points", _lazy("batch.run"),
           lambda quick: 3 if quick else 5, panel=_lazy("plots._batch")),
+    Suite("shared", "batch calls while other processes keep all cores but one busy: median and p90 per call, "
+                    "threads per call against all threads", _lazy("shared_load.run"), _lazy("shared_load.steps")),
     Suite("simd", "ns per element of each transcendental op, one thread: vector kernel, scalar kernel, "
                   "NumPy's ufunc; the batch expression against the floor of its calls",
           _lazy("simd_ops.run"), lambda quick: len(_simd_ops()) + 1, table=_lazy("simd_ops.table_of"),

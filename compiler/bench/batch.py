@@ -51,6 +51,8 @@ def run(quick: bool, progress) -> list[Row]:
     x, y, z = cc.symbols("x y z")
     fn = cc.compile(expression(cc)(x, y, z), [x, y, z])
     scalar = cc.compile(expression(cc)(x, y, z), [x, y, z], simd=False)
+    # the same in float32: twice the lanes on the vector path (16 floats with AVX-512)
+    fn32, name32 = cc.compile(expression(cc)(x, y, z), [x, y, z], dtype="float32"), float32_name()
     ours, scalar_name = ours_name(), "compiler, simd=False (scalar loop, parallel)"
     py = cc.compile(expression(cc)(x, y, z), [x, y, z], backend="python")
     rng = np.random.default_rng(0)
@@ -58,6 +60,7 @@ def run(quick: bool, progress) -> list[Row]:
     small = [rng.uniform(-2, 2, 16) for _ in range(3)]
     _, compiled[ours] = first_call(fn.value_and_grad, *small)
     _, compiled[scalar_name] = first_call(scalar.value_and_grad, *small)
+    _, compiled[name32] = first_call(fn32.value_and_grad, *[a.astype(np.float32) for a in small])
     loop = None
     if sp is not None:
         t0 = time.perf_counter()
@@ -71,7 +74,8 @@ def run(quick: bool, progress) -> list[Row]:
     rows: list[Row] = []
     for n in sizes:
         X, Y, Z = (rng.uniform(-2, 2, n) for _ in range(3))
-        methods = {ours: lambda: fn.value_and_grad(X, Y, Z)}
+        X32, Y32, Z32 = (a.astype(np.float32) for a in (X, Y, Z))
+        methods = {ours: lambda: fn.value_and_grad(X, Y, Z), name32: lambda: fn32.value_and_grad(X32, Y32, Z32)}
         if cc.simd_info().available:
             methods[scalar_name] = lambda: scalar.value_and_grad(X, Y, Z)
         scale = {}
@@ -104,12 +108,23 @@ def run(quick: bool, progress) -> list[Row]:
                 tape.value_and_grad(f_tape, X[i], Y[i], Z[i]) for i in range(k2)]
             scale["eager tape (micrograd-style)"] = n / k2
         _check(n, fn.value_and_grad(X, Y, Z), loop, X, Y, Z)
+        v32, v64 = fn32(X32, Y32, Z32), fn(X32, Y32, Z32)  # float32 against float64 at the same inputs
+        if v32.dtype != np.float32 or not np.allclose(v32, v64, rtol=1e-5, atol=1e-5):
+            raise AssertionError("batch: float32 and float64 disagree beyond float32 precision")
         for method, (seconds, spread) in timed(methods, repeats, min_time).items():
             note = f"measured on {n / scale[method]:,.0f} points, scaled" if method in scale else ""
             rows.append(Row(SUITE, f"{n:,} points", method, seconds * scale.get(method, 1.0), n,
                             compiled.get(method) if n == sizes[0] else None, spread, note))
         progress()
     return rows
+
+
+def float32_name() -> str:
+    """This library's method in float32: on vector units (16 or 8 floats) or the scalar loop."""
+    import compiler as cc
+    info = cc.simd_info()
+    where = f"{info.isa}, {2 * info.width} floats" if info.available else "scalar loop"
+    return f'compiler, dtype="float32" ({where}, parallel)'
 
 
 def ours_name() -> str:

@@ -1,7 +1,8 @@
 """Per-call suite: value and gradient of small functions, one point per call.
 
 Cases: the neuron ``tanh((c + a*b)*f)``, Rosenbrock in 2 and in 100 variables.
-Methods: this library (Numba, after its compile; and ``backend="python"``),
+Methods: this library (its compiled code under the default ``backend="auto"``: the
+llvm target for these scalar functions; and ``backend="python"``),
 the eager tape engine (``tape.py``), hand-written ``@numba.njit`` code, and
 the peers that are installed: SymPy ``lambdify(cse=True)``, ``jax.jit``,
 PyTorch autograd, CasADi.
@@ -82,8 +83,9 @@ def run(quick: bool, progress) -> list[Row]:
         ready: dict[str, float] = {}
 
         fn = cc.compile(expr, symbols)
-        _, ready["compiler (Numba)"] = first_call(fn.wait)
-        methods["compiler (Numba)"] = lambda fn=fn: fn.value_and_grad(*point)
+        ours = f"compiler (auto: {fn.backend})"
+        _, ready[ours] = first_call(fn.wait)
+        methods[ours] = lambda fn=fn: fn.value_and_grad(*point)
         reference = fn.value_and_grad(*point)
         py = cc.compile(expr, symbols, backend="python")
         methods['compiler, backend="python"'] = lambda py=py: py.value_and_grad(*point)

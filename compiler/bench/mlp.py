@@ -40,6 +40,8 @@ def _forward(params, X, tanh, product=lambda h, w: h @ w):
 
 METHODS = ("compiler (Numba)", 'compiler, backend="python" (NumPy)', "compiler, np.einsum for @ (Numba)",
            "PyTorch eager", "jax.jit(value_and_grad)")
+FLOAT32 = " float32"  # a method's name with this suffix: the same network, data and weights in float32
+METHODS32 = ("compiler (Numba)" + FLOAT32, "PyTorch eager" + FLOAT32, "jax.jit(value_and_grad)" + FLOAT32)
 
 
 def measure(method: str, quick: bool) -> dict | None:
@@ -47,10 +49,14 @@ def measure(method: str, quick: bool) -> dict | None:
     library is not installed."""
     repeats, min_time = (5, 0.05) if quick else (15, 0.2)
     weights, X, y = _data(np.random.default_rng(0))
+    dtype = "float32" if method.endswith(FLOAT32) else "float64"
+    method = method.removesuffix(FLOAT32)
+    weights, X, y = [w.astype(dtype) for w in weights], X.astype(dtype), y.astype(dtype)
     if method.startswith("compiler"):
         import compiler as cc
-        params = [cc.Tensor(f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}", w.shape) for k, w in enumerate(weights)]
-        Xs, ys = cc.Tensor("X", X.shape), cc.Tensor("y", y.shape)
+        params = [cc.Tensor(f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}", w.shape, dtype)
+                  for k, w in enumerate(weights)]
+        Xs, ys = cc.Tensor("X", X.shape, dtype), cc.Tensor("y", y.shape, dtype)
         product = (lambda h, w: np.einsum("bi,ij->bj", h, w)) if "einsum" in method else (lambda h, w: h @ w)
         loss = cc.mean((_forward(params, Xs, cc.tanh, product) - ys) ** 2)
         step = cc.compile(loss, params + [Xs, ys], wrt=params,
@@ -91,19 +97,21 @@ def run(quick: bool, progress) -> list[Row]:
     slow the others down when they share a process."""
     import json
     case = f"MLP {'-'.join(map(str, SIZES))} tanh, batch {BATCH}, MSE"
-    rows, reference = [], None
-    for method in METHODS:
+    rows: list[Row] = []
+    reference: dict[str, float] = {}  # precision -> the first method's loss
+    for method in METHODS + METHODS32:
         out = run_module("compiler.bench.mlp", [method] + (["--quick"] if quick else []), timeout=1800)
         if out.returncode != 0:
             raise RuntimeError(f"mlp: {method} failed:\n{out.stderr[-2000:]}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
         if r is None:
             continue
-        reference = r["value"] if reference is None else reference
-        if abs(r["value"] - reference) > 1e-10 * abs(reference):
-            raise AssertionError(f"mlp: {method} gives {r['value']}, the compiler {reference}")
-        rows.append(Row(SUITE, case, method, r["seconds"], BATCH, r["ready"], r["spread"],
-                        "each method in its own process"))
+        precision = "float32" if method.endswith(FLOAT32) else "float64"
+        ref = reference.setdefault(precision, r["value"])
+        if abs(r["value"] - ref) > (1e-5 if precision == "float32" else 1e-10) * abs(ref):
+            raise AssertionError(f"mlp: {method} gives {r['value']}, the compiler {ref}")
+        rows.append(Row(SUITE, case + (" (float32)" if precision == "float32" else ""), method, r["seconds"],
+                        BATCH, r["ready"], r["spread"], "each method in its own process"))
     progress()
     return rows
 

@@ -34,12 +34,12 @@ HELPERS = {
         return np.ascontiguousarray(a) @ np.ascontiguousarray(b)  # be thin products; one BLAS call
     if m >= k:
         rows = max(1, 2**18 // max(1, k * n))
-        out = np.empty((m, n))
+        out = np.empty((m, n), a.dtype)  # (a and b are of one precision: the printer sees to it)
         for i in range(0, m, rows):
             np.dot(np.ascontiguousarray(a[i:i + rows]), b, out[i:i + rows])
         return out
     inner = max(1, 2**18 // max(1, m * n))
-    out = np.zeros((m, n))
+    out = np.zeros((m, n), a.dtype)
     for p in range(0, k, inner):
         out += np.ascontiguousarray(a[:, p:p + inner]) @ np.ascontiguousarray(b[p:p + inner])
     return out''',
@@ -210,8 +210,8 @@ def _describe(how: tuple) -> str:
     kind, *rest = how
     return {"capi": lambda: f"cython_special's C function {rest[0]}",
             "outputs": lambda: f"result {rest[2]} of the {rest[1]} results of cython_special's {rest[0]}",
-            "integer": lambda: f"cython_special's {rest[0]}, its degree as an integer",
-            "ufunc": lambda: f"the inner loop of SciPy's ufunc {rest[0]} ({rest[1]}) on one element",
+            "integer": lambda: f"cython_special's {rest[0]}, its degree converted to an integer here",
+            "ufunc": lambda: f"the function behind SciPy's ufunc {rest[0]} ({rest[1]}), or its inner loop",
             "composite": lambda: "(-1)**(n+1) gamma(n+1) zeta(n+1, x), as SciPy computes it"}[kind]()
 
 

@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..ir import Node, loops
+from ..ir import Node, dtypes, loops
 from ..ir.evaluate import _array_functions, _namespace
 from ..ir.ops import OPS
 from . import llvm
@@ -53,6 +53,8 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Nod
     """Why the llvm target cannot compile this graph with loops (None: it can)."""
     if any(n.shape for n in inputs) or any(n.shape for n in outputs):
         return "its inputs and outputs must be scalars (tensor arguments run on Numba)"
+    if any(dtypes.of_symbol(n) != "float64" for n in inputs if n.op == "var"):
+        return "its loops compile in float64 only (float32 inputs run on Numba)"
     seen: set = set()
     stack = [n for n in order if n.op == "scan"]
     while stack:

@@ -30,6 +30,7 @@ from . import extern, loops
 from .indexing import IndexPrinting
 from .linalg import LinalgPrinting
 from .names import NameTable, comment_text
+from .precision import PrecisionPrinting
 from .schedule import DEFAULT_MAX_STATEMENTS
 
 # Transcendental ops that the Numba dialect hands to NumPy's vectorized loops (an objmode
@@ -64,7 +65,7 @@ def _flatten(returns) -> list[Node]:
     return flat
 
 
-class Printer(IndexPrinting, LinalgPrinting):
+class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
     """Prints kernels and batch drivers for one module; shares names across its functions.
 
     This printer writes the Numba dialect: NumPy calls that Numba compiles, and
@@ -91,6 +92,7 @@ class Printer(IndexPrinting, LinalgPrinting):
         self.input_comments = []
         self._input_ids = [n.id for n in inputs]
         self._scalar_inputs = all(not n.shape for n in inputs)  # (the batch driver's unit-stride loop)
+        self.narrow_inputs = any(n.op == "var" and n.params for n in inputs)
         for node in inputs:
             name = self.names.claim(node.name)
             self.node_name[node.id] = name
@@ -122,19 +124,20 @@ class Printer(IndexPrinting, LinalgPrinting):
         return name
 
     def expression(self, node: Node) -> str:
-        atoms = [self.atom(a) for a in node.args]
+        atoms = self.typed_atoms(node, [self.atom(a) for a in node.args])
         if node.op == "where" and not node.shape:
             # a branch that is a literal would be a Python float, not a float64, where the
             # source runs as plain Python (backend "python"): 1.0 / 0.0 would then raise
-            atoms = [f"np.float64({t})" if a.op == "const" and k else t
-                     for k, (t, a) in enumerate(zip(atoms, node.args))]
+            atoms = [f"np.{self.float_name(node)}({t})" if a.op == "const" and k and not t.startswith("np.float")
+                     else t for k, (t, a) in enumerate(zip(atoms, node.args))]
         special = getattr(self, f"_print_{node.op}", None)
         if special is not None:
             return special(node, *atoms)
         op = OPS[node.op]
         if op.array_fmt and (node.shape or any(a.shape for a in node.args)):
             return self.spelled(op.array_fmt, atoms)
-        return self.spelled(self.scalar_fmt(op), atoms)
+        fmt = self.scalar_fmt(op)
+        return self.rounded(node, self.spelled(fmt, atoms), fmt)
 
     def scalar_fmt(self, op) -> str:
         """How ``op`` reads on scalars in this dialect (``numba_fmt`` where Numba's NumPy differs)."""
@@ -163,7 +166,7 @@ class Printer(IndexPrinting, LinalgPrinting):
             # NumPy's SIMD loop beats a libm call per element several times over on big
             # arrays; objmode hands it the array (in plain Python it does nothing)
             layout = ", ".join([":"] * (len(node.shape) - 1) + ["::1"])
-            return [f'with numba.objmode({name}="float64[{layout}]"):',
+            return [f'with numba.objmode({name}="{self.float_name(node)}[{layout}]"):',
                     f"    {name} = {self.helper('_quietly')}({ufunc}, {self.atom(node.args[0])})"]
         return [f"{name} = {self.expression(node)}"]
 
@@ -175,6 +178,8 @@ class Printer(IndexPrinting, LinalgPrinting):
         "numpy" (NumPy's loop, in objmode), or None (libm per element, in a loop nest)."""
         if self.dialect != "numba" or node.op not in NUMPY_VECTOR_OPS or not node.shape:
             return None
+        if self.precision(node) == "float32":  # libmvec's double functions: not for float32 arrays
+            return "numpy" if math.prod(node.shape) >= NUMPY_VECTOR_MIN_SIZE else None
         size = math.prod(node.shape)
         if size >= VECTOR_MATH_MIN_SIZE and node.op in self.vector_math:
             return "vector"
@@ -199,11 +204,12 @@ class Printer(IndexPrinting, LinalgPrinting):
         element = f"{x}[{', '.join(index)}]"
         if node.shape:
             target = f"{name}[{', '.join(kept)}]"
-            return [f"{name} = np.full({node.shape}, {start})"] + heads + [pad + update(target, element)]
+            return ([f"{name} = np.full({node.shape}, {start}{self.alloc(node)})"] + heads
+                    + [pad + update(target, element)])
         return [f"{name} = {start}"] + heads + [pad + update(name, element)]
 
     def _lines_sum(self, node, name, x):
-        return self._reduction_lines(node, name, x, "0.0", lambda acc, e: f"{acc} += {e}")
+        return self._reduction_lines(node, name, x, self.zero(node), lambda acc, e: f"{acc} += {e}")
 
     def _lines_amax(self, node, name, x):  # nan wins, as in np.max
         return self._reduction_lines(node, name, x, "-np.inf",
@@ -233,6 +239,7 @@ class Printer(IndexPrinting, LinalgPrinting):
         return f"{a} @ {b}"  # 1-D and 2-D operands; batches: _lines_matmul
 
     def _lines_matmul(self, node, name, a, b):
+        a, b = self.same_precision(node, a, b)
         sa, sb = node.args[0].shape, node.args[1].shape
         big = len(sa) == 2 and len(sb) == 2 and math.prod(sa) * sb[1] > 2**18  # multiply-adds
         if len(sa) == 2 and len(sb) == 2 and min(sa) <= SMALL_PRODUCT and sb[1] >= 8 and not big:
@@ -240,7 +247,7 @@ class Printer(IndexPrinting, LinalgPrinting):
             (m, k), n = sa, sb[1]
             (p, i), heads, pad = self._loops((k, m))
             j, scale = self.names.fresh("i"), self.names.fresh("s")
-            return ([f"{name} = np.zeros({node.shape})"] + heads
+            return ([f"{name} = np.zeros({node.shape}{self.alloc(node)})"] + heads
                     + [f"{pad}{scale} = {a}[{i}, {p}]", f"{pad}for {j} in range({n}):",
                        f"{pad}    {name}[{i}, {j}] += {scale} * {b}[{p}, {j}]"])
         if big:
@@ -257,7 +264,7 @@ class Printer(IndexPrinting, LinalgPrinting):
             at = [index[lead + k] if d != 1 else "0" for k, d in enumerate(own)]
             return f"{atom}[{', '.join(at)}]" if at else atom
         # (a transposed operand is a strided view: Numba's @ wants contiguous ones, and says so)
-        return ([f"{name} = np.empty({node.shape})"] + heads
+        return ([f"{name} = np.empty({node.shape}{self.alloc(node)})"] + heads
                 + [f"{pad}{name}[{', '.join(index)}] = np.ascontiguousarray({operand(a, sa)}) "
                    f"@ np.ascontiguousarray({operand(b, sb)})"])
 
@@ -272,8 +279,8 @@ class Printer(IndexPrinting, LinalgPrinting):
         j, total = self.names.fresh("j"), self.names.fresh("s")
         at = ", ".join(index[:axis] + [j] + index[axis:])
         steps = f"range({n - 1}, -1, -1)" if reverse else f"range({n})"
-        return ([f"{name} = np.empty({node.shape})"] + heads
-                + [f"{pad}{total} = 0.0", f"{pad}for {j} in {steps}:",
+        return ([f"{name} = np.empty({node.shape}{self.alloc(node)})"] + heads
+                + [f"{pad}{total} = {self.zero(node)}", f"{pad}for {j} in {steps}:",
                    f"{pad}    {total} += {x}[{at}]", f"{pad}    {name}[{at}] = {total}"])
 
     def _lines_scan(self, node, name, *atoms):
@@ -322,6 +329,7 @@ class Printer(IndexPrinting, LinalgPrinting):
         head = [f"def {k.name}({', '.join(params)}):"]
         if k.doc:
             head.append(f'    """{k.doc}"""')
+        head += self.entry_casts(k.params)
         if len(statements) <= self.max_statements:
             body = self._body(statements, {n.id for n in _flatten(k.returns)})
             text = "\n".join(head + body + [f"    return {ret}"])
@@ -400,7 +408,7 @@ class Printer(IndexPrinting, LinalgPrinting):
         def element(a: Node) -> str:
             if a.id in scalar:
                 return scalar[a.id]
-            atom = self.atom(a)
+            atom = self.const32(a) if a.op == "const" and a.dtype != "bool" and self.narrow(m) else self.atom(a)
             if not a.shape:
                 return atom
             lead = len(shape) - len(a.shape)
@@ -408,8 +416,8 @@ class Printer(IndexPrinting, LinalgPrinting):
             return f"{atom}[{', '.join(at)}]"
         names = ", ".join(self.node_name[m.id] for m in members)
         lines = [f"# one loop for {names}: elementwise on {shape}, no temporary arrays"]
-        lines += [f"{self.node_name[m.id]} = np.empty({shape}{', dtype=np.bool_' if m.dtype == 'bool' else ''})"
-                  for m in stored]
+        lines += [f"{self.node_name[m.id]} = np.empty({shape}"
+                  f"{', dtype=np.bool_' if m.dtype == 'bool' else self.alloc(m)})" for m in stored]
         for depth, (i, d) in enumerate(zip(index, shape)):
             lines.append("    " * depth + f"for {i} in range({d}):")
         pad = "    " * len(shape)
@@ -421,7 +429,8 @@ class Printer(IndexPrinting, LinalgPrinting):
                 keep = f"{index[-1]} {'>=' if upper else '<='} {index[-2]}{offset}"
                 text = f"{element(m.args[0])} if {keep} else 0.0"
             else:
-                text = self.spelled(self.scalar_fmt(OPS[m.op]), [element(a) for a in m.args])
+                fmt = self.scalar_fmt(OPS[m.op])
+                text = self.rounded(m, self.spelled(fmt, [element(a) for a in m.args]), fmt, element=True)
             if m.id in stored_ids:
                 lines.append(f"{pad}{scalar[m.id]} = {text}")
                 lines.append(f"{pad}{self.node_name[m.id]}[{at}] = {scalar[m.id]}")

@@ -27,8 +27,9 @@ Number = Union[int, float]
 ExprLike = Union[Node, Number]
 
 
-def Symbol(name: str) -> Node:
-    """A scalar input variable. The same name always gives the same symbol.
+def Symbol(name: str, dtype: str = "float64") -> Node:
+    """A scalar input variable of precision ``dtype`` ("float64" or "float32": see
+    ``docs/guide/precision.md``). The same name and dtype always give the same symbol.
 
     Any string is a valid name (``"a b"``, ``"lambda"``); generated code uses
     a sanitized identifier and keeps the original only in a comment.
@@ -36,7 +37,7 @@ def Symbol(name: str) -> Node:
     >>> Symbol("x") is Symbol("x")
     True
     """
-    return ir.symbol(name)
+    return ir.symbol(name, (), dtype)
 
 
 MAX_RANGE = 1_000_000  # symbols one range may make; more inputs than this want a cc.Tensor
@@ -48,12 +49,12 @@ _LETTER_RANGE = re.compile(r"([^:\\]*)([a-z]:[a-z]|[A-Z]:[A-Z])")
 _RANGES = "x0:10 (x0 ... x9), x:3 (x0, x1, x2), a:d (a, b, c, d)"
 
 
-def symbols(names: str) -> Any:  # a Node or a tuple of Nodes: Any, so `x, y = ...` type-checks
+def symbols(names: str, dtype: str = "float64") -> Any:  # a Node or a tuple of Nodes: Any, so `x, y = ...` type-checks
     """Several symbols from names separated by spaces or commas (one name gives one symbol).
 
     SymPy's ranges give a tuple: ``"x0:3"`` or ``"x:3"`` is ``x0, x1, x2``, and
     ``"a:c"`` is ``a, b, c``; any other name with a ``:`` is a ``ValueError``
-    (``Symbol`` takes any name).
+    (``Symbol`` takes any name). ``dtype`` is every symbol's precision ("float64" or "float32").
 
     >>> x, y = symbols("x y")
     >>> symbols("x0:3")
@@ -65,7 +66,7 @@ def symbols(names: str) -> Any:  # a Node or a tuple of Nodes: Any, so `x, y = .
     if not parts:
         raise ValueError("symbols() got no names")
     where = (lambda i: f" (name {i} of {names!r:.80})") if len(parts) > 1 else (lambda i: "")
-    made = tuple(ir.symbol(n) for i, p in enumerate(parts, 1) for n in _range_names(p, where(i)))
+    made = tuple(ir.symbol(n, (), dtype) for i, p in enumerate(parts, 1) for n in _range_names(p, where(i)))
     return made[0] if len(parts) == 1 and ":" not in parts[0] else made
 
 

@@ -122,8 +122,7 @@ def betaln(a: ExprLike, b: ExprLike):
 
 
 def eval_jacobi(n: ExprLike, alpha: ExprLike, beta: ExprLike, x: ExprLike):
-    """The Jacobi polynomial P_n^(alpha, beta)(x) (SciPy's version for a real degree n). Four
-    operands: the vm backend refuses it."""
+    """The Jacobi polynomial P_n^(alpha, beta)(x) (SciPy's version for a real degree n)."""
     return _call("jacobi", n, alpha, beta, x)
 
 

@@ -34,13 +34,14 @@ from .scalar import abs as abs_, exp, log, sqrt, where
 AxisLike = Optional[Union[int, tuple[int, ...]]]
 
 
-def Tensor(name: str, shape) -> Node:
-    """A tensor input of fixed ``shape`` (float64); the same name and shape give the same node.
+def Tensor(name: str, shape, dtype: str = "float64") -> Node:
+    """A tensor input of fixed ``shape`` and precision ``dtype`` ("float64" or "float32");
+    the same name, shape and dtype give the same node.
 
-    >>> Tensor("X", (256, 2)).shape
+    >>> Tensor("X", (256, 2), dtype="float32").shape
     (256, 2)
     """
-    return ir.symbol(name, ir.check_shape(shape, f"the shape of Tensor {name!r}"))
+    return ir.symbol(name, ir.check_shape(shape, f"the shape of Tensor {name!r}"), dtype)
 
 
 def _reduce(op_name: str, x, axis, keepdims: bool):

@@ -46,6 +46,9 @@ class Rule:
     tangents: tuple | None = None    # jvp rule: tangent placeholders (the inputs' shapes)
     tangent_out: Node | None = None  # jvp rule: in terms of inputs and tangents, linear in tangents
     output: Node | None = None       # vjp rule: a placeholder of the node's own value, which it may read
+    failure: Node | None = None      # a 1-D body in ``inputs`` whose entry 0 is a failure code (0: none),
+    #                                  evaluated after a one-point call that gave nan (``runtime.failures``)
+    failure_text: tuple = ()         # per code: what failed, a format string of the body's entries ({1})
 
     def __post_init__(self):
         if (self.cotangents is None) == (self.tangent_out is None):

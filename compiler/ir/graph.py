@@ -138,6 +138,7 @@ def _listing(outputs: Sequence[Node], prefix: str, indent: str, label: dict | No
         count += 1
         if node.op == "var":
             body = f"var {node.name!a}" if not node.name.isidentifier() else f"var {node.name}"
+            body += f" {node.params[0]}" if node.params else ""  # its precision, if not float64
         elif node.op == "scan":
             body = " ".join(["scan"] + [label[a.id] for a in node.args]) + \
                 f" length={node.params[1]}" + (" reverse" if node.params[2] else "")
@@ -277,7 +278,7 @@ def from_table(table: tuple) -> list[Node]:
         if op == "const":
             nodes.append(constant(value))
         elif op == "var":
-            nodes.append(symbol(name, shape))
+            nodes.append(symbol(name, shape, *(params or ())))
         else:
             nodes.append(apply(op, *(nodes[i] for i in operands), params=params))
     return [nodes[i] for i in outs]

@@ -277,13 +277,19 @@ def check_shape(shape, what: str = "shape") -> tuple:
     return dims
 
 
-def symbol(name: str, shape: tuple = SCALAR) -> Node:
-    """The variable node named ``name`` (of ``shape``); the same name and shape give the same node."""
+def symbol(name: str, shape: tuple = SCALAR, dtype: str = "float64") -> Node:
+    """The variable node named ``name`` (of ``shape``, of precision ``dtype``: see ``dtypes``);
+    the same name, shape and dtype give the same node."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"a symbol name must be a non-empty str, got {name!r}")
     shape = check_shape(shape) if shape else SCALAR
-    key = ("var", name) if not shape else ("var", name, shape)
-    return _intern(key, "var", (), None, name, "float", shape)
+    dtype = _dtypes.check_dtype(dtype)
+    # float64 (the default) keeps no params, so graphs without precisions are as they were
+    params = None if dtype == _dtypes.DEFAULT else (dtype,)
+    key: tuple = ("var", name) if not shape else ("var", name, shape)
+    if params is not None:
+        key = key + params
+    return _intern(key, "var", (), None, name, "float", shape, params)
 
 
 def as_node(x, what: str = "operand") -> Node:
@@ -459,6 +465,7 @@ def _check_dtypes(op_name: str, args: tuple) -> None:
 
 # At the end: the op table builds its derivative rules with ``apply``, and the
 # listings and serialization (``graph``) are built on ``Node``.
+from . import dtypes as _dtypes  # noqa: E402
 from . import evaluate as _evaluate  # noqa: E402
 from . import ops as _ops  # noqa: E402
 from .graph import _rebuild, short_str, to_table  # noqa: E402

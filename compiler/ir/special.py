@@ -187,8 +187,6 @@ SPECIALS += SPECIALS_MORE
 SPECIAL = {s.name: s for s in SPECIALS}
 #: ops that only the Python targets and Numba run (no C function to call by address): none now
 PYTHON_ONLY = frozenset(s.name for s in SPECIALS if not s.compiled)
-#: ops of more operands than the vm's instructions hold (three): the vm refuses them
-FOUR_OPERANDS = frozenset(s.name for s in SPECIALS if s.arity > 3)
 #: the plain Python functions the ``python`` expressions of the entries use
 PYTHON_PRELUDE = '''import numpy as np
 import scipy.special
@@ -213,6 +211,8 @@ def special_ops(Op) -> list:
     for s in SPECIALS:
         operands = ", ".join(f"{{{k}}}" for k in range(s.arity))
         llvm = None if not s.compiled else (lambda symbol: lambda e, *a: e.call(symbol, *a))(SYMBOL_PREFIX + s.name)
+        if s.wrap[:1] == ("integer",):  # its degree converted in the kernel (codegen.special_bind)
+            llvm = (lambda symbol: lambda e, *a: e.call_integer_first(symbol, *a))(SYMBOL_PREFIX + s.name)
         ops.append(Op(s.name, s.arity, f"_sf_{s.name}({operands})", s.vjp, s.sympy, llvm=llvm))
     return ops
 

@@ -26,7 +26,8 @@ class Special:
     #: how compiled code gets a ``double f(double..., int)`` where SciPy exports none of that
     #: form (``codegen.special_bind`` builds it): ("outputs", capi, n, k) is output k of a C
     #: function with n pointer outputs; ("integer", capi) converts the first operand to an
-    #: integer; ("ufunc", name, types, *constants) calls a ufunc's inner loop on one element;
+    #: integer (in the caller); ("ufunc", name, types, *constants) calls the function behind a
+    #: ufunc of ``_special_ufuncs`` (or its inner loop on one element);
     #: ("composite",) is polygamma, written with other entries as SciPy writes it
     wrap: tuple = ()
     #: the plain Python/NumPy expression of operands {0}, {1}, ... ("" for scipy.special.<scipy>)

@@ -30,7 +30,8 @@ import numpy as np
 
 from .. import ir
 from ..errors import ShapeError, TracingError, UnsupportedError
-from ..frontend import concatenate, expand_dims, logical_not, maximum, reshape, scan, stop_gradient, where
+from ..frontend import (concatenate, expand_dims, logical_not, logical_or, maximum, reshape, scan,
+                        stop_gradient, where)
 from ..frontend import sum as asum
 from ..ir import Node
 from ..ir.custom import Rule, custom
@@ -51,9 +52,11 @@ def odeint(rhs: Callable, y0, t, *params, method: str = "auto", rtol: float = 1e
     expression of shape ``(len(t),) + y0.shape`` whose derivatives with respect to ``y0``,
     ``t`` and ``params`` are the forward sensitivities (``derivatives``: the highest order
     available; 2 for Hessians). ``method``: ``"dopri5"`` (Dormand–Prince 5(4)), ``"rodas4"``
-    (stiff: Rosenbrock with the exact Jacobian) or ``"auto"``. A failed solve gives ``nan``
+    (stiff: Rosenbrock with the exact Jacobian) or ``"auto"`` (Rodas4 if stiff at the start,
+    else Dormand–Prince until its stiffness test trips, then Rodas4). A failed solve gives ``nan``
     from the failure on; ``full_output=True`` returns ``(y, info)`` with ``info =
-    [status, attempted steps]`` (status 0 ok, see ``solvers.STATUS``).
+    [status, attempted steps]`` (status 0 ok, see ``solvers.STATUS``); a one-point call of a
+    compiled function whose solve failed warns (``cc.IntegrationWarning``).
 
     >>> import compiler as cc
     >>> a = cc.Symbol("a")
@@ -134,47 +137,53 @@ def _rule(rhs, y0: Node, times: Node, args: list[Node], method: str, rtol, atol,
     n_times = times.shape[0]
     y_start = entries(y0p)
     if n_times == 1:
-        primal, info = expand_dims(y0p, 0), ir.constant(np.zeros(2))
+        primal, failure = expand_dims(y0p, 0), ir.constant(np.zeros(3))
     else:
-        primal, info = _solve(system, y_start, tp, ps, method, rtol, atol, max_steps, block)
+        primal, failure = _solve(system, y_start, tp, ps, method, rtol, atol, max_steps, block)
+    info = vector([failure[0], failure[2]], (2,))  # full_output's [status, attempted steps]
     if depth > derivatives:
         message = (f"odeint: this solve was built with derivatives={derivatives} (derivatives of higher order "
                    "trace further sensitivity systems); pass a larger derivatives= to odeint")
         cotangents = tuple(NoDerivative(message) for _ in range(2 + len(args)))
         return Rule("odeint", (y0p, tp, *ps), primal, g=ir.symbol(f"{tag} g>", primal.shape),
-                    cotangents=cotangents), info
+                    cotangents=cotangents, failure=failure,
+                    failure_text=solvers.FAILURE_TEXT), info
     g = ir.symbol(f"{tag} g>", primal.shape)
     out = ir.symbol(f"{tag} out>", primal.shape)
     cotangents = _sensitivity_rule(rhs, system, y0, times, args, y0p, tp, ps, g, out, method, rtol, atol,
                                    max_steps, derivatives)
-    return Rule("odeint", (y0p, tp, *ps), primal, g=g, cotangents=cotangents, output=out), info
+    return Rule("odeint", (y0p, tp, *ps), primal, g=g, cotangents=cotangents, output=out, failure=failure,
+                failure_text=solvers.FAILURE_TEXT), info
 
 
 def _solve(system: System, y_start, tp, ps, method, rtol, atol, max_steps, block):
-    """The primal body: the solution rows (T, ...) and [status, steps]."""
+    """The primal body: the solution rows (T, ...) and [status, time reached, attempted steps]."""
     f = lambda y, t: system(y, t, ps)  # noqa: E731
-    results = {}
-    stiff = None
-    if method == "auto":
+
+    def rodas(skip=None, start=None, y=y_start):
+        solve = (lambda a, b: _block_solve(a, b, block)) if block else _linear_solve
+        m = solvers.Rodas4(f, lambda y, t: system.linearize(y, t, ps), solve)
+        return solvers.drive(m, f, y, tp, rtol, atol, max_steps, skip=skip, start=start)
+    if method == "dopri5":
+        ys, head, _ = solvers.drive(solvers.DormandPrince(f), f, y_start, tp, rtol, atol, max_steps)
+    elif method == "rodas4":
+        ys, head, _ = rodas()
+    else:
+        # "auto": Rodas4 from the start where the initial test says stiff; else Dormand–Prince,
+        # which stops where its stiffness test trips (status 6), and Rodas4 goes on from its state
         jac, _ = system.linearize(y_start, tp[0], ps)
         norm = _max([_sum_abs(row) for row in jac])
         stiff = norm * abs(tp[tp.shape[0] - 1] - tp[0]) > STIFF
-    for name in (("dopri5", "rodas4") if method == "auto" else (method,)):
-        m: solvers.DormandPrince | solvers.Rodas4
-        if name == "dopri5":
-            m = solvers.DormandPrince(f)
-        else:
-            solve = (lambda a, b: _block_solve(a, b, block)) if block else _linear_solve
-            m = solvers.Rodas4(f, lambda y, t: system.linearize(y, t, ps), solve)
-        skip = None if stiff is None else (stiff if name == "dopri5" else logical_not(stiff))
-        results[name] = solvers.drive(m, f, y_start, tp, rtol, atol, max_steps, skip=skip)
-    if method == "auto":
-        (ys_d, head_d), (ys_r, head_r) = results["dopri5"], results["rodas4"]
-        ys, head = where(stiff, ys_r, ys_d), [where(stiff, a, b) for a, b in zip(head_r, head_d)]
-    else:
-        ys, head = results[method]
+        ys_d, head_d, y_d = solvers.drive(solvers.DormandPrince(f), f, y_start, tp, rtol, atol, max_steps,
+                                          skip=stiff, switch=True)
+        handed = logical_or(stiff, head_d[4] >= 6.0)  # (skipped: Dormand–Prince left y0 at t_0 as it was)
+        ys_r, head_r, _ = rodas(skip=logical_not(handed), start=head_d[0], y=y_d)
+        targets = expand_dims(tp[1:], 1) if system.shape else tp[1:]
+        ys = where(targets > where(handed, head_d[0], np.inf), ys_r, ys_d)  # Rodas4's rows: after the hand-over
+        head = [where(handed, a, b) for a, b in zip(head_r, head_d)]
+        head[3] = head_d[3] + head_r[3]  # the attempted steps of both
     y0row = expand_dims(vector(y_start, system.shape), 0)
-    return concatenate([y0row, ys], axis=0), vector([head[4], head[3]], (2,))
+    return concatenate([y0row, ys], axis=0), vector([head[4], head[0], head[3]], (3,))
 
 
 def _sum_abs(row):

@@ -10,7 +10,8 @@ The driver is two loops (``drive``):
   stops (``Body.until``: the generated loop ``break``s) once the state has
   reached the output time or the solve has failed.
 
-The carry is ``(t, h, err_old, steps, status, rejected, *y, *f(y), *dense)``:
+The carry is ``(t, h, err_old, steps, status, rejected, *y, *f(y), *dense)``, and
+``stiff, calm`` at its end with ``switch``:
 Dormand–Prince steps past an output time and interpolates there with its dense
 output (``dense`` holds the last accepted step's start, size and 5 polynomial
 coefficients per entry);
@@ -18,8 +19,19 @@ Rodas4 shortens the step that would pass it and lands on it (no ``dense``).
 
 ``status``: 0 ok, 1 ``max_steps`` attempted steps used up, 2 step size below
 the floor ``16 eps max(|t|, |t_end - t_0|)`` (non-finite stages shrink the step
-until this), 3 the initial state or its derivative not finite. From a failure
-on, the state is ``nan``.
+until this), 3 the initial state or its derivative not finite, 6 handed over
+(``switch``: Dormand–Prince found the problem stiff). From a failure on, the
+state is ``nan``.
+
+Stiffness detection (``switch``, for ``method="auto"``) is Hairer's test of
+dopri5.f, at every accepted step (dopri5.f's default: every 1000th until one
+trips): ``h |f(y_1) - f(y_s)| / |y_1 - y_s|`` (``y_s``
+the sixth stage, also at ``t + h``) estimates ``h |lambda|`` of the dominant
+eigenvalue; above ``STIFF_RATIO`` (3.25, the edge of the method's stability
+region on the negative real axis) the step size is held by stability, not
+accuracy. ``stiff`` counts such steps, reset after 6 in a row that are not;
+at ``STIFF_TRIPS`` (15) the solve stops with status 6 and its state, so that
+Rodas4 goes on from there (``ode._solve``).
 """
 
 from __future__ import annotations
@@ -34,9 +46,20 @@ from ..ir import Node
 
 STATUS = {0: "ok", 1: "max_steps attempted steps used up", 2: "step size fell below the floor",
           3: "the initial state or its derivative is not finite", 4: "not run (\"auto\" chose the other method)",
-          5: "the output times do not increase (or are not finite)"}
+          5: "the output times do not increase (or are not finite)",
+          6: "handed over (\"auto\": Dormand–Prince found the problem stiff, Rodas4 goes on)"}
+# what a one-point call's IntegrationWarning says per status, of the failure body [status, t, steps]
+FAILURE_TEXT = ("", "max_steps was used up ({2:.0f} attempted steps) at t = {1:.6g}: raise max_steps, or use "
+                "method=\"rodas4\" if the problem is stiff",
+                "the step size fell below its floor at t = {1:.6g} (a singularity, or a state or derivative that "
+                "is not finite there)",
+                "the initial state or its derivative is not finite (t = {1:.6g})", "not run",
+                "the output times do not increase or are not finite (the solve had reached t = {1:.6g})",
+                "handed over to rodas4 at t = {1:.6g}")
 FLOOR = 16 * np.finfo(float).eps  # the smallest step, relative to the time span and to |t|
 HEAD = 6  # t, h, err_old, steps, status, rejected
+STIFF_RATIO = 3.25  # h |lambda| above which a Dormand–Prince step is limited by stability (dopri5.f)
+STIFF_TRIPS = 15  # such steps (without 6 calm ones in a row between them) before "auto" hands over (dopri5.f)
 
 # Dormand–Prince 5(4) (Hairer, Nørsett & Wanner, Solving ODEs I, II.5; dopri5.f): nodes, stages,
 # the error weights (5th minus 4th order) and Shampine's dense output
@@ -79,19 +102,25 @@ class DormandPrince(Method):
         self.f = f
 
     def step(self, t, h, y, fy):
-        """(y1, f(y1), the error vector, the dense-output coefficients) of one step from (t, y)."""
+        """(y1, f(y1), the error vector, the dense-output coefficients, the stiffness estimate
+        h |lambda|) of one step from (t, y)."""
         k = [fy]
         for s in range(1, 7):
             point = [yi + h * _dot(DP_A[s], [kj[i] for kj in k]) for i, yi in enumerate(y)]
+            if s == 5:
+                y_s = point  # the sixth stage, at t + h too: Hairer's stiffness test compares it with y1
             k.append(self.f(point, t + DP_C[s] * h))
         y1 = [yi + h * _dot(DP_A[6], [kj[i] for kj in k]) for i, yi in enumerate(y)]
+        num = _dot([1.0] * len(y), [(a - b) * (a - b) for a, b in zip(k[6], k[5])])
+        den = _dot([1.0] * len(y), [(a - b) * (a - b) for a, b in zip(y1, y_s)])
+        ratio = where(den > 0.0, abs(h) * sqrt(num / maximum(den, 1e-300)), 0.0)
         err = [h * _dot(DP_E, [kj[i] for kj in k]) for i in range(len(y))]
         dense = []
         for i, (yi, y1i) in enumerate(zip(y, y1)):
             diff = y1i - yi
             bspl = h * k[0][i] - diff
             dense += [yi, diff, bspl, diff - h * k[6][i] - bspl, h * _dot(DP_D, [kj[i] for kj in k])]
-        return y1, k[6], err, [t, h] + dense
+        return y1, k[6], err, [t, h] + dense, ratio
 
     @staticmethod
     def interpolate(dense, theta):
@@ -122,7 +151,7 @@ class Rodas4(Method):
                    + (h * RO_GAMMAS[s] * f_t[i] if RO_GAMMAS[s] and f_t is not None else 0.0) for i in range(n)]
             k.append(self.solve(w, rhs))
         y1 = [yi + _dot(RO_A[5], [kj[i] for kj in k[:5]]) + k[5][i] for i, yi in enumerate(y)]
-        return y1, self.f(y1, t + h), k[5], []
+        return y1, self.f(y1, t + h), k[5], [], None
 
 
 def _dot(coefficients, values):
@@ -160,23 +189,29 @@ def initial_step(f, t0, y0, f0, span, order, rtol, atol) -> Node:
 
 
 def drive(method: Method, f, y0: list, times: Node, rtol: float, atol: float, max_steps: int,
-          skip: Node | None = None):
-    """The solution at ``times[1:]`` (a node of shape (T-1, n), or (T-1,) for one entry) and the
-    final carry's head (t, h, err_old, steps, status, rejected) as a list of nodes. Where ``skip``
-    holds, the solve does nothing (status 4: "auto" chose the other method; each interval's loop
-    stops at its first test)."""
+          skip: Node | None = None, switch: bool = False, start: Node | None = None):
+    """The solution at ``times[1:]`` (a node of shape (T-1, n), or (T-1,) for one entry), the
+    final carry's head (t, h, err_old, steps, status, ...) and its state, as lists of nodes.
+    Where ``skip`` holds, the solve does nothing (status 4: "auto" chose the other method; each
+    interval's loop stops at its first test). ``switch``: stop with status 6 where the problem
+    turns stiff (the module's docstring). ``start``: the time to start from, with ``y0`` the
+    state there (a hand-over; ``times[0]`` by default); output times before it give that state."""
     n = len(y0)
     t0, t_end = times[0], times[times.shape[0] - 1]
     span = abs(t_end - t0)
+    if start is not None:
+        t0 = start
     f0 = f(y0, t0)
-    h0 = initial_step(f, t0, y0, f0, span, method.order, rtol, atol)
+    h0 = initial_step(f, t0, y0, f0, abs(t_end - t0), method.order, rtol, atol)
     ok = _finite(_dot([1.0] * (2 * n), [abs(v) for v in y0 + f0]))
     status0 = where(ok, 0.0, 3.0)
     if skip is not None:
         status0 = where(skip, 4.0, status0)
     zero = ir.constant(0.0)
     dense = [zero] * (5 * n + 2 if method.dense else 0)
-    init = tuple([t0, h0, ir.constant(1e-4), zero, status0, zero] + y0 + f0 + dense)
+    switch = switch and isinstance(method, DormandPrince)  # (the stiffness test is Dormand–Prince's)
+    counters = [zero, zero] if switch else []  # only where used: two idle carries cost ~20% of a small solve
+    init = tuple([t0, h0, ir.constant(1e-4), zero, status0, zero] + y0 + f0 + dense + counters)
 
     def interval(carry, x):
         before, target = x
@@ -187,24 +222,25 @@ def drive(method: Method, f, y0: list, times: Node, rtol: float, atol: float, ma
         carry = tuple(carry[:4]) + (status,) + tuple(carry[5:])
 
         def attempt(_, c):
-            return _attempt(method, f, c, target, n, rtol, atol, max_steps, span)
+            return _attempt(method, f, c, target, n, rtol, atol, max_steps, span, switch)
         carry = _stopping(fori_loop(0, max_steps, attempt, carry))
         out = _output(method, carry, target, n)
         return carry, (stack(out) if n > 1 else out[0])
 
     final, ys = scan(interval, init, xs=(times[:-1], times[1:]))
-    return ys, list(final[:HEAD])
+    return ys, list(final[:HEAD]), list(final[HEAD:HEAD + n])
 
 
-def _attempt(method: Method, f, c, target, n, rtol, atol, max_steps, span):
+def _attempt(method: Method, f, c, target, n, rtol, atol, max_steps, span, switch):
     """One attempted step: accepted or rejected (error control), the next step size (controller),
     the status; the carry unchanged once the target is reached or the solve failed."""
     t, h, err_old, steps, status, rejected = c[:HEAD]
-    y, fy, dense = list(c[HEAD:HEAD + n]), list(c[HEAD + n:HEAD + 2 * n]), list(c[HEAD + 2 * n:])
+    y, fy = list(c[HEAD:HEAD + n]), list(c[HEAD + n:HEAD + 2 * n])
+    dense = list(c[HEAD + 2 * n:len(c) - 2 if switch else len(c)])
     done = logical_or(status > 0.0, t >= target)
     clip = not method.dense  # no dense output: land on the output time
     h_try = minimum(h, target - t) if clip else h
-    y1, f1, err_vec, new_dense = method.step(t, h_try, y, fy)
+    y1, f1, err_vec, new_dense, ratio = method.step(t, h_try, y, fy)
     scale = [atol + rtol * maximum(abs(a), abs(b)) for a, b in zip(y, y1)]
     err = _rms([e / s for e, s in zip(err_vec, scale)])
     accept = err <= 1.0  # nan: rejected, and the step shrinks
@@ -225,9 +261,18 @@ def _attempt(method: Method, f, c, target, n, rtol, atol, max_steps, span):
     steps1 = steps + 1.0
     status1 = where(h_new < floor, 2.0, where(steps1 >= max_steps, 1.0, 0.0))
     t1 = where(accept, where(h >= target - t, target, t + h_try) if clip else t + h_try, t)
-    new = [t1, h_new, where(accept, maximum(err, 1e-4), err_old), steps1,
-           where(logical_and(accept, t1 >= target), 0.0, status1), where(accept, 0.0, 1.0)]
-    new += [where(accept, a, b) for a, b in zip(y1 + f1 + new_dense, y + fy + dense)]
+    status1 = where(logical_and(accept, t1 >= target), 0.0, status1)
+    counters = []
+    if switch:  # Hairer's stiffness test (module docstring)
+        stiff, calm = c[-2:]
+        limited = logical_and(accept, ratio > STIFF_RATIO)
+        calm = where(limited, 0.0, where(accept, calm + 1.0, calm))
+        stiff = where(limited, stiff + 1.0, where(calm >= 6.0, 0.0, stiff))
+        # (not on a step that reaches the output time: its interpolated output stays Dormand–Prince's)
+        status1 = where(logical_and(stiff >= STIFF_TRIPS, t1 < target), 6.0, status1)
+        counters = [stiff, calm]
+    new = [t1, h_new, where(accept, maximum(err, 1e-4), err_old), steps1, status1, where(accept, 0.0, 1.0)]
+    new += [where(accept, a, b) for a, b in zip(y1 + f1 + new_dense, y + fy + dense)] + counters
     return tuple(where(done, old, value) for old, value in zip(c, new))
 
 
@@ -237,7 +282,7 @@ def _output(method: Method, c, target, n) -> list:
     status = c[4]
     y = list(c[HEAD:HEAD + n])
     if method.dense:
-        t_old, h_old, coefficients = c[HEAD + 2 * n], c[HEAD + 2 * n + 1], list(c[HEAD + 2 * n + 2:])
+        t_old, h_old, coefficients = c[HEAD + 2 * n], c[HEAD + 2 * n + 1], list(c[HEAD + 2 * n + 2:HEAD + 7 * n + 2])
         y = method.interpolate(coefficients, (target - t_old) / h_old)
     return [where(status > 0.0, np.nan, v) for v in y]
 

@@ -20,8 +20,8 @@ of the targets of the same schedule:
   Python interpreter of the instruction array (``interpreter.run_python``: no
   compile at all), tensor calls by the NumPy dialect of the generated code; once the
   calls have spent ``COMPILE_AFTER_SECONDS`` interpreted, the compiled code
-  is made in the background (``"numba"`` up to ``AUTO_NUMBA_MAX`` statements
-  and for tensors, ``"llvm"`` above) and takes over when ready: by a child
+  is made in the background (``"llvm"`` for scalars, ``"numba"`` for tensors
+  and loops) and takes over when ready: by a child
   process that stores it in the disk cache, so that the calls meanwhile keep
   the GIL (a thread compiling here would slow them several times), then
   loaded; in a thread when there is no usable cache.
@@ -47,4 +47,4 @@ Compiled code is kept in the on-disk cache (``runtime.cache``), keyed by a
 hash of what was generated, so a second process never compiles it again.
 """
 
-from .function import AUTO_NUMBA_MAX, BACKENDS, HESSIAN_MAX_SIZE, CompiledFunction, compile  # noqa: F401
+from .function import BACKENDS, HESSIAN_MAX_SIZE, CompiledFunction, compile  # noqa: F401

@@ -104,17 +104,17 @@ def numba_types(shapes: Sequence[tuple], batch: bool = False) -> tuple:
     return tuple(out)
 
 
-def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarray], int | None]:
-    """Each argument as a read-only float64 1-D array (length 1 for numbers: the batch loops
+def check_scalar_arguments(args: tuple, names: list[str], dtype=np.float64) -> tuple[list[np.ndarray], int | None]:
+    """Each argument as a read-only 1-D array of ``dtype`` (length 1 for numbers: the batch loops
     are compiled for read-only arrays, so that one of the caller's is never copied) and the
-    batch length, or None."""
+    batch length, or None. (A function of float32 inputs asks for float32: ``batch``.)"""
     _refuse_lazy(args)
     arrays, n, n_from = [], None, None
     for i, (a, name) in enumerate(zip(args, names)):
         where = f"argument {name!r} (position {i + 1})"
         if isinstance(a, (bool, int, float, np.number)) and not isinstance(a, (complex, np.complexfloating)):
             _refuse_masked_or_huge(a, where)
-            arrays.append(_read_only(np.array([a], dtype=np.float64)))
+            arrays.append(_read_only(np.array([a], dtype=dtype)))
             continue
         if isinstance(a, (str, bytes, complex, np.complexfloating)) or a is None:
             raise ArgumentError(f"{where} must be a real number or a 1-D array of them, got {type(a).__name__}")
@@ -127,11 +127,11 @@ def check_scalar_arguments(args: tuple, names: list[str]) -> tuple[list[np.ndarr
             raise ArgumentError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}"
                                 + _HUGE_HINT * (arr.dtype.kind == "O"))
         if arr.ndim == 0:
-            arrays.append(_read_only(arr.astype(np.float64).reshape(1)))
+            arrays.append(_read_only(arr.astype(dtype).reshape(1)))
             continue
         if arr.ndim != 1:
             raise ShapeError(f"{where} must be a number or a 1-D array, got an array of shape {arr.shape}")
-        arrays.append(_read_only(np.ascontiguousarray(arr, dtype=np.float64)))
+        arrays.append(_read_only(np.ascontiguousarray(arr, dtype=dtype)))
         if arr.shape[0] != 1 or n is None:
             if n is None or n == 1:
                 n, n_from = arr.shape[0], (name, arr.shape)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError
-from . import arguments, dask_batch
+from . import arguments, dask_batch, threads
 from .flat import FLAT_TARGETS
 
 SLOT = {"value": "_value", "value_and_grad": "_vg"}  # the attribute holding each role's fast path
@@ -33,7 +33,9 @@ def checked_call(fn, role: str, args: tuple, how: str | None = None):
         fn._require_wrt()
     if len(args) != len(fn._input_names):
         raise ArgumentError(count_message(fn, len(args)))
-    arrays, n = arguments.check_scalar_arguments(args, fn._input_names)
+    # a function of float32 inputs takes them as float32 (converted once, here)
+    single = getattr(fn, "dtype_inputs", None) == "float32"
+    arrays, n = arguments.check_scalar_arguments(args, fn._input_names, np.float32 if single else np.float64)
     if n is None:  # every argument is a number
         kernel = fn._value if role == "value" else fn._vg
         return kernel(*[float(a[0]) for a in arrays])
@@ -54,7 +56,9 @@ def tensor_batch(fn, role: str, arrays: list[np.ndarray], n: int, driver=None):
         if role == "value_and_grad" else []
     strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
     if n:
-        (driver or fn._code.batch_driver(role))(*arrays, *strides, *outs, *grads)
+        run = driver or fn._code.batch_driver(role)
+        with threads.batch(n):
+            run(*arrays, *strides, *outs, *grads)
     values = outs[0] if not fn._many else tuple(outs)
     if role == "value":
         return values
@@ -70,24 +74,43 @@ def run_batch(fn, role: str, arrays: list[np.ndarray], n: int):
     if target is None and fn.backend in FLAT_TARGETS:
         target = fn._code.target(role)
     if target is not None:
-        flat = np.empty((target.n_out, n))
+        io = np.dtype(getattr(target, "io", "float64"))  # a float32 vector kernel reads and writes float32
+        arrays = _as_dtype(arrays, io)
+        flat = np.empty((target.n_out, n), io)
         if n:
             strides = np.array([0 if a.shape[0] == 1 else 1 for a in arrays], dtype=np.int64)
-            target.batch(tuple(arrays), strides, flat)
+            with threads.batch(n):
+                target.batch(tuple(arrays), strides, flat)
         if role == "value":
             return flat[0] if not fn._many else tuple(flat)
         if not fn._many:
             return flat[0], tuple(flat[1:])
         return tuple(flat[:n_out]), np.ascontiguousarray(flat[n_out:].reshape(n_out, k, n).transpose(2, 0, 1))
     out = np.empty((n_out, n))
+    arrays = _as_dtype(arrays, np.dtype(np.float64))  # (the scalar loops are compiled for float64)
     strides = [0 if a.shape[0] == 1 else 1 for a in arrays]
     if role == "value":
         if n:
-            fn._code.batch_driver("value")(*arrays, *strides, out)
+            driver = fn._code.batch_driver("value")
+            with threads.batch(n):
+                driver(*arrays, *strides, out)
         return out[0] if not fn._many else tuple(out)
     grad = np.empty((k, n)) if not fn._many else np.empty((n, n_out, k))
     if n:
-        fn._code.batch_driver("value_and_grad")(*arrays, *strides, out, grad)
+        driver = fn._code.batch_driver("value_and_grad")
+        with threads.batch(n):
+            driver(*arrays, *strides, out, grad)
     if not fn._many:
         return out[0], tuple(grad)
     return tuple(out), grad
+
+
+def _as_dtype(arrays: list, dtype: np.dtype) -> list:
+    """``arrays`` in ``dtype``, read-only as every array of a batch (one Numba type for all)."""
+    out = []
+    for a in arrays:
+        if a.dtype != dtype:
+            a = a.astype(dtype)
+            a.flags.writeable = False
+        out.append(a)
+    return out

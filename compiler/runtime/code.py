@@ -168,7 +168,6 @@ class Code:
                     fn.disable_compile()  # other argument types go to the checked slow path
                     if not self.fn._tensor:
                         _refuse_arrays_at_once(fn)
-                    _count_numba_compile(self.fn)
         if self.fn._tensor:
             return fn
         if role == "value_and_grad" and self.fn._many:
@@ -225,7 +224,7 @@ class Code:
                 # (a function SciPy exports no C function of, polygamma, keeps the batch in Numba)
                 if fn._simd and not fn._tensor and not fn._llvm_loops and fn.backend in VECTOR_BACKENDS and \
                         not any(n.op in PYTHON_ONLY for n in fn.plan[role].statements):
-                    info = simd.info()
+                    info = simd.info(fn)
                     if info.available:
                         if role == "value_and_grad":
                             fn._require_wrt()
@@ -246,7 +245,7 @@ class Code:
         if fn._tensor:
             raise UnsupportedError("llvm_ir: LLVM IR is made for scalar expressions; this one has "
                                    "tensors (see fn.source)")
-        info = simd.info()
+        info = simd.info(fn)
         vector = fn._simd and fn.backend in VECTOR_BACKENDS and info.available
         plan = fn.plan[role]
         with gc_paused():
@@ -281,12 +280,6 @@ _modules: dict[str, "_SharedModule"] = {}  # module name -> the module (in use, 
 _idle: collections.OrderedDict = collections.OrderedDict()  # names of the kept modules, oldest first
 # Reentrant: a garbage collection inside can run a function's finalizer, which releases its module.
 _modules_lock = threading.RLock()
-# Numba never frees machine code (about 1 MB per scalar kernel, 3.5 MB per parallel batch loop, for
-# small functions): once "auto" has compiled this many modules with Numba in this process, it compiles
-# further scalar functions with "llvm", whose machine code goes with its function.
-# $COMPILER_AUTO_NUMBA_LIMIT sets it.
-AUTO_NUMBA_LIMIT = 200
-numba_compiles = 0  # modules of "auto" functions this process compiled with Numba
 
 
 def _vector_math() -> dict[str, str]:
@@ -304,15 +297,6 @@ def _vector_math() -> dict[str, str]:
     return {op: name for op, name in names.items() if name is not None}
 
 
-def auto_may_use_numba() -> bool:
-    """Whether "auto" may still pick Numba for a scalar function (see ``AUTO_NUMBA_LIMIT``)."""
-    try:
-        limit = int(os.environ.get("COMPILER_AUTO_NUMBA_LIMIT", AUTO_NUMBA_LIMIT))
-    except ValueError:
-        limit = AUTO_NUMBA_LIMIT
-    return numba_compiles < limit
-
-
 class _SharedModule:
     """The module that runs one generated source for one backend, registered in ``sys.modules``
     while it is in use or kept. Numba finds a function's globals by its module's name (its
@@ -328,7 +312,6 @@ class _SharedModule:
         self.lock = threading.RLock()
         self.users = 0
         self.dropped = False
-        self.compiled = False  # by Numba, at least one function
 
     def jit(self, function, options: dict):
         """``function`` wrapped by Numba (``options``), with this module's verified disk cache."""
@@ -384,15 +367,6 @@ def _release_module(name: str) -> None:
     for old in dropped:
         # the dispatchers in it and Numba's environments of their code refer to each other
         old.namespace.clear()
-
-
-def _count_numba_compile(fn) -> None:
-    global numba_compiles
-    shared = fn._code._shared
-    with _modules_lock:
-        if shared is not None and not shared.compiled and fn.requested_backend == "auto":
-            shared.compiled = True
-            numba_compiles += 1
 
 
 def _reset_after_fork() -> None:

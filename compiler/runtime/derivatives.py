@@ -18,7 +18,10 @@ names delegate here.
 * ``jacobian``: blocks ``J[i][j]`` of shape ``outputs[i].shape + wrt[j].shape``,
   by rows (reverse mode, a batch of unit cotangents) when the outputs have fewer
   elements than the ``wrt`` inputs, else by columns (forward mode), as
-  ``jax.jacrev``/``jacfwd`` choose.
+  ``jax.jacrev``/``jacfwd`` choose. A graph holding a custom function (an odeint)
+  puts every sweep in one kernel instead (``sweeps``): its rule's costly part (the
+  sensitivity solve) is then computed once, not once per row; so does the Hessian
+  of tensors of such a graph.
 * ``jacobian_sparsity``/``hessian_sparsity`` (``ad.sparsity``), ``coloring``
   (``ad.coloring``), and ``sparse_jacobian``/``sparse_hessian``: one call of a
   kernel that computes every colour's compressed column (or row), read back into
@@ -44,6 +47,7 @@ from ..ad import forward, loops, reverse, sparsity
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node
 from .arguments import check_arguments
+from . import sweeps
 from .tiers import TensorEntry
 
 # A reverse sweep (a row of a Jacobian) against a forward one (a column): measured 2.0x on the
@@ -225,9 +229,13 @@ def tensor_hessian(fn, args: tuple):
         raise ValueError(f"the Hessian would be {total} x {total}; use fn.hvp(..., v=...) for "
                          f"Hessian-vector products or fn.sparse_hessian (limit HESSIAN_MAX_SIZE = "
                          f"{HESSIAN_MAX_SIZE})")
-    columns = _as_tuple(hvp_function(fn)(*args, *_unit_batches([w.shape for w in fn.wrt])))
-    # row k: H @ e_k (sizes, not -1: a shape may hold a 0)
-    flat = np.concatenate([c.reshape(total, size) for c, size in zip(columns, sizes)], axis=1)
+    if total <= sweeps.ONE_KERNEL_SWEEPS and sweeps.holds_custom(fn):  # every column in one call
+        flat = np.concatenate([np.ravel(c) for c in _as_tuple(sweeps.hessian_function(fn)(*args))])
+        flat = flat.reshape(total, total)
+    else:
+        columns = _as_tuple(hvp_function(fn)(*args, *_unit_batches([w.shape for w in fn.wrt])))
+        # row k: H @ e_k (sizes, not -1: a shape may hold a 0)
+        flat = np.concatenate([c.reshape(total, size) for c, size in zip(columns, sizes)], axis=1)
     blocks = _blocks(flat.T, [w.shape for w in fn.wrt], [w.shape for w in fn.wrt])
     return blocks[0][0] if fn._single else blocks
 
@@ -279,7 +287,10 @@ def jacobian(fn, args: tuple):
         if m * n > DENSE_MAX_ENTRIES:
             raise ValueError(f"the Jacobian would be {m:,} x {n:,}; use fn.sparse_jacobian (or fn.jvp) "
                              f"(limit DENSE_MAX_ENTRIES = {DENSE_MAX_ENTRIES:,})")
-        if m <= n:  # rows: one reverse sweep per output element
+        if min(m, n) <= sweeps.ONE_KERNEL_SWEEPS and sweeps.holds_custom(fn):  # every sweep in one call
+            flat = np.concatenate([np.ravel(r) for r in _as_tuple(sweeps.jacobian_function(fn, m <= n)(*args))])
+            matrix = flat.reshape(m, n) if m <= n else flat.reshape(n, m).T
+        elif m <= n:  # rows: one reverse sweep per output element
             rows = _as_tuple(vjp_function(fn)(*args, *_unit_batches(out_shapes)))
             matrix = np.concatenate([r.reshape(m, math.prod(s)) for r, s in zip(rows, wrt_shapes)], axis=1)
         else:  # columns: one forward sweep per wrt element

@@ -213,6 +213,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
             arrays = tuple(a if s else _copies(a[0], width) for a, s in zip(arrays, strides))
             native_batch.vector_batch(loop, address, n_scratch, width, arrays, strides, out)
         target = FlatTarget(len(inputs), module.n_out, None, vector_batch)
+        target.io = module.io  # float32: the batch's arrays are float32 (``batch.run_batch``)
         target.kernel, target.module, target.loaded = kernel, module, loaded
         target.externs = bool(module.externs)
         return target
@@ -235,7 +236,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
 
 def _copies(value: float, width: int) -> np.ndarray:
     """``width`` copies of ``value``, read-only as the other arrays of a batch (one Numba type)."""
-    a = np.full(width, value)
+    a = np.full(width, value)  # (of value's dtype: float32 for a float32 kernel)
     a.flags.writeable = False
     return a
 

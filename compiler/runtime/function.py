@@ -14,7 +14,6 @@ the background, ``batch`` runs checked calls and batches.
 from __future__ import annotations
 
 import inspect
-import sys
 import threading
 from typing import Callable, Sequence
 
@@ -25,10 +24,10 @@ from ..ad import loops as ad_loops
 from ..ad import reverse
 from ..codegen import llvm_loops
 from ..errors import ShapeError, UnsupportedError
-from ..frontend.dispatch import as_expr
 from ..ir import Node
-from ..ir.special import FOUR_OPERANDS, PYTHON_ONLY
-from . import batch, code, derivatives, derived, entries, per_process, tiers
+from ..ir.special import PYTHON_ONLY
+from . import batch, derivatives, derived, entries, failures, per_process, tiers
+from .compile_args import _as_outputs, _as_symbols, _is_one_symbol
 from .code import Code
 from .flat import FLAT_TARGETS
 from .generated import GeneratedSource
@@ -36,43 +35,6 @@ from ..ir.gc_pause import gc_paused
 
 BACKENDS = ("auto", "numba", "llvm", "vm", "python")
 HESSIAN_MAX_SIZE = derivatives.HESSIAN_MAX_SIZE  # wrt elements up to which hessian() of tensors forms it
-AUTO_NUMBA_MAX = 300  # statements of the gradient kernel up to which "auto" picks numba
-
-
-def _as_outputs(expr) -> tuple[list[Node], bool]:
-    if isinstance(expr, (list, tuple)):
-        if not expr:
-            raise ValueError("compile() got an empty list of expressions")
-        items, many = list(expr), True
-    else:
-        items, many = [expr], False
-    nodes = [as_expr(e, f"expression {i}") for i, e in enumerate(items)]
-    for i, n in enumerate(nodes):
-        if n.dtype != "float":
-            raise TypeError(f"expression {i} is a comparison ({n!r}); compile a number, "
-                            "for example cc.where(condition, 1.0, 0.0)")
-    return nodes, many
-
-
-def _as_symbols(seq, what: str) -> list[Node]:
-    if isinstance(seq, (Node, str)) or not hasattr(seq, "__iter__"):
-        raise TypeError(f"{what} must be a list of symbols, got {type(seq).__name__}: {seq!r:.80}"
-                        + (" (make symbols with cc.symbols(...))" if isinstance(seq, str) else ""))
-    nodes = []
-    for i, s in enumerate(seq):
-        node = as_expr(s, f"{what}[{i}]") if not isinstance(s, (int, float, str)) else None
-        if node is None or node.op != "var":
-            hint = (f"; names are not symbols: make them with cc.symbols({s!r}) and pass those"
-                    if isinstance(s, str) else "")
-            raise TypeError(f"{what}[{i}] must be a symbol (cc.Symbol, cc.Tensor or sympy.Symbol), "
-                            f"got {s!r:.80}{hint}")
-        nodes.append(node)
-    seen = set()
-    for i, n in enumerate(nodes):
-        if n.id in seen:
-            raise ValueError(f"{what}[{i}] {n.name!r} is listed twice")
-        seen.add(n.id)
-    return nodes
 
 
 class CompiledFunction(GeneratedSource):
@@ -95,6 +57,11 @@ class CompiledFunction(GeneratedSource):
 
     __wrapped__: Callable  # set by @cc.jit: the traced Python function
     __name__: str  # set by @cc.jit: that function's name
+    dtype = "float64"  # the outputs' precision (a function of float32 inputs: ``precision``)
+
+    def __new__(cls, outputs, inputs, *rest, **options):  # float32 inputs: a Float32Function
+        from .precision import Float32Function, has_float32
+        return object.__new__(Float32Function if cls is CompiledFunction and has_float32(inputs) else cls)
 
     def __init__(self, outputs: Sequence[Node], inputs: Sequence[Node], wrt: Sequence[Node],
                  backend: str = "auto", many: bool = False,
@@ -110,6 +77,7 @@ class CompiledFunction(GeneratedSource):
         self._labels: dict = {}
         with gc_paused():
             order = ir.topo_order(self.outputs)
+            self._watched = failures.watched(order)  # custom functions that report failures (odeint)
             listed = {n.id for n in self.inputs}
             missing = [n.name for n in order if n.op == "var" and n.id not in listed]
             if missing:
@@ -160,20 +128,15 @@ class CompiledFunction(GeneratedSource):
                                    "(use backend 'auto', 'numba' or 'python')")
         # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
         python_only = sorted({n.op for p in self.plan.values() for n in p.statements} & PYTHON_ONLY)
-        # an op of four operands (jacobi): the vm's instructions hold three, so no vm and no interpreter
-        four = sorted({n.op for p in self.plan.values() for n in p.statements} & FOUR_OPERANDS)
-        if four and backend == "vm":
-            raise UnsupportedError(f"backend 'vm' cannot compute {', '.join(four)} (four operands; its "
-                                   "instructions hold three): use backend 'auto', 'numba', 'llvm' or 'python'")
-        self._interpretable = not four and not self._llvm_loops  # (the interpreter has no loops)
         if python_only and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} cannot call {', '.join(python_only)} (scipy.special "
                                    "exports no C function of it; a derivative may use it: digamma' is "
                                    "polygamma(1, x)): use backend 'auto', 'numba' or 'python'")
         if backend == "auto":
-            size = len(self.plan.get("value_and_grad", self.plan["value"]).statements)
-            small = size <= AUTO_NUMBA_MAX and code.auto_may_use_numba()  # (Numba's memory is never freed)
-            backend = "llvm" if self._llvm_loops else "numba" if small or self._tensor or python_only else "llvm"
+            # scalars: llvm compiles in milliseconds, its entry is the cheapest call (native_entry) and its
+            # machine code goes with its function (Numba's stays); tensors have no other compiled target;
+            # loops with scalar carries compile on llvm too (``codegen.llvm_loops``)
+            backend = "llvm" if self._llvm_loops else "numba" if self._tensor or python_only else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()
@@ -187,6 +150,8 @@ class CompiledFunction(GeneratedSource):
         self._value = tiers.first_entry(self, "value")
         self._vg = tiers.first_entry(self, "value_and_grad")
         entries.bind(self)  # value_and_grad and grad: closures in the instance
+        if self._watched:
+            failures.watch(self)
 
     @property
     def _signature(self) -> inspect.Signature:
@@ -226,7 +191,7 @@ class CompiledFunction(GeneratedSource):
         if self.backend == "python" or self.ready:
             return self.backend
         if self.requested_backend == "auto":
-            return "numpy" if self._tensor else "interpreter" if self._interpretable else "not compiled yet"
+            return "numpy" if self._tensor else "interpreter"
         return "not compiled yet"
 
     def __repr__(self) -> str:
@@ -470,7 +435,7 @@ def _build(table, n_out: int, n_in: int, backend: str, many: bool, max_statement
 
 def compile(expr, inputs: Sequence, wrt: Sequence | Node | None = None, *, backend: str = "auto",
             max_statements: int | None = codegen.DEFAULT_MAX_STATEMENTS, progress: bool = True,
-            simd: bool = True) -> CompiledFunction:
+            simd: bool = True, dtype: str | None = None) -> CompiledFunction:
     """Compile ``expr`` (an expression, a SymPy expression, or a list of them) as a function of ``inputs``.
 
     Derivatives are taken with respect to ``wrt`` (default: all inputs), a list
@@ -481,7 +446,8 @@ def compile(expr, inputs: Sequence, wrt: Sequence | Node | None = None, *, backe
     ``BACKENDS`` (see the module docstring); ``progress=False`` silences the
     progress bar that a compile longer than a second shows on stderr.
     ``simd=False`` keeps batches on the scalar loop where vector math would run
-    them (see ``cc.simd_info()``).
+    them (see ``cc.simd_info()``). ``dtype="float32"`` compiles every input (so the whole
+    graph) in float32 (``docs/guide/precision.md``).
 
     >>> import compiler as cc
     >>> x, y = cc.symbols("x y")
@@ -502,17 +468,8 @@ def compile(expr, inputs: Sequence, wrt: Sequence | Node | None = None, *, backe
             if w.id not in {n.id for n in ins}:
                 raise ValueError(f"wrt[{i}] {w.name!r} is not one of the inputs {[n.name for n in ins]}")
     title = ", ".join(ir.short_str(o) for o in outputs)
+    if dtype is not None:  # (the title keeps the user's symbols: they print alike)
+        from .precision import as_dtype
+        outputs, ins, wrt_nodes = as_dtype(outputs, ins, wrt_nodes, dtype)
     return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200], progress, single,
                             simd)
-
-
-def _is_one_symbol(x) -> bool:
-    """Whether ``wrt`` names one input (a symbol, not a list of them)."""
-    if isinstance(x, Node):
-        return True
-    sympy = sys.modules.get("sympy")
-    if sympy is None:
-        return False
-    from sympy.core.function import AppliedUndef  # q0(t), Derivative(q0(t), t): inputs too
-    return isinstance(x, (sympy.Symbol, AppliedUndef)) or isinstance(x, sympy.Derivative) and \
-        isinstance(x.expr, AppliedUndef)

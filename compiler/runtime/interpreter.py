@@ -22,7 +22,7 @@ import types
 from pathlib import Path
 
 
-from ..codegen.vm import OPCODES, Program, interpreter_source
+from ..codegen.vm import CARRY, OPCODES, Program, interpreter_source
 from ..ir.evaluate import evaluate
 from ..ir.ops import OPS
 from . import cache
@@ -81,20 +81,23 @@ class _MathNamespace:
 
 # ``a ** b`` on floats returns a complex number for a < 0 and fractional b: math.pow raises instead
 _PYTHON_OVERRIDES = {"pow": "math.pow({0}, {1})"}
-_PARAMS = ("a", "b", "c")
+_PARAMS = ("a", "b", "c", "d")
 
 
 def _python_step(name: str):
-    """``(fast, exact)`` implementations of op ``name``, both called with three registers."""
+    """``(fast, exact)`` implementations of op ``name``, both called with three registers (and
+    the register of the carry before it, ``d``; ``codegen.vm``)."""
+    if name == CARRY:
+        return (lambda a, b, c, d=None: a), (lambda a, b, c, d=None: a)
     op = OPS[name]
     text = _PYTHON_OVERRIDES.get(name, op.fmt).format(*_PARAMS[:op.arity])
     names = {"np": _MathNamespace, "math": math}
     if "_sf_" in text:  # scipy.special's ufunc on a Python float: nan/inf as compiled code gives
         from ..ir.special import lazy_scipy_functions
         names.update(lazy_scipy_functions())
-    fast = eval(f"lambda a, b, c: {text}", names)  # noqa: S307 - library text
+    fast = eval(f"lambda a, b, c, d=None: {text}", names)  # noqa: S307 - library text
     args = ", ".join(_PARAMS[:op.arity])
-    exact = eval(f"lambda a, b, c: evaluate({name!r}, {args})", {"evaluate": evaluate})  # noqa: S307
+    exact = eval(f"lambda a, b, c, d=None: evaluate({name!r}, {args})", {"evaluate": evaluate})  # noqa: S307
     return fast, exact
 
 
@@ -111,6 +114,13 @@ def run_python(program: Program, args) -> list:
     regs = [*args, *program.consts]
     push = regs.append
     fast, exact = _FAST, _EXACT
+    if program.carries:  # an op of four operands: its fourth in the carry's register, the last one
+        for op, a, b, c in program.instructions:
+            try:
+                push(fast[op](regs[a], regs[b], regs[c], regs[-1]))
+            except _FALLBACK_ERRORS:
+                push(exact[op](regs[a], regs[b], regs[c], regs[-1]))
+        return [float(regs[k]) for k in program.outs]
     for op, a, b, c in program.instructions:
         try:
             push(fast[op](regs[a], regs[b], regs[c]))

@@ -2,7 +2,7 @@
 this CPU, in parts, to object files (what the disk cache keeps) and loaded for calls.
 
 >>> len(host_fingerprint().split("|"))
-6
+7
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from ..codegen.helpers import HELPERS
 from ..codegen.llvm import CHUNK, NativeModule
 from ..ir.special import SPECIALS, SYMBOL_PREFIX
 
-OPT_LEVEL = 2       # LLVM optimization level of the native target
+OPT_LEVEL = 2       # LLVM optimization level of the native target (its code generator's)
+# A scalar kernel of this many parts or more runs LLVM's O1 pipeline instead of O2: on the
+# straight-line code of a 10^4-op gradient O2 cost 0.5 s more and gave nothing per call
+# (38.9 against 39.1 us; 22.2 against 22.7 us on a 1,000-variable Rosenbrock), while a vector
+# batch's loop lost 20% at O1: those keep O2.
+LARGE_PARTS = 3
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
 _init_lock = threading.Lock()
 
@@ -58,7 +63,7 @@ def host_fingerprint() -> str:
     llvm, _ = _llvm()
     return "|".join([llvm.get_process_triple(), llvm.get_host_cpu_name(),
                      llvm.get_host_cpu_features().flatten(), ".".join(map(str, llvm.llvm_version_info)),
-                     f"O{OPT_LEVEL}", f"chunk{CHUNK}"])
+                     f"O{OPT_LEVEL}", f"O1>={LARGE_PARTS}", f"chunk{CHUNK}"])
 
 
 def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
@@ -66,18 +71,41 @@ def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
 
     ``progress``, if given, is called with the number of parts done after each one.
     """
+    from . import llvm_parts
     llvm, tm = _llvm()
-    objects = []
-    for k, text in enumerate(module.texts):
-        mod = llvm.parse_assembly(text)
-        mod.triple = llvm.get_process_triple()
-        pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
-        objects.append(tm.emit_object(mod))
-        if progress is not None:
-            progress(k + 1)
+    level = 1 if module.width == 1 and len(module.texts) >= LARGE_PARTS else OPT_LEVEL
+    texts = module.texts
+    # every other part to a helper process when a core is idle (``llvm_parts``), the rest here
+    child = None
+    if len(texts) >= llvm_parts.MIN_PARTS:
+        child = llvm_parts.start(texts[1::2], llvm.get_process_triple(), llvm.get_host_cpu_name(),
+                                 llvm.get_host_cpu_features().flatten(), OPT_LEVEL, level)
+    mine = range(0, len(texts), 2) if child is not None else range(len(texts))
+    objects: list = [None] * len(texts)
+    try:
+        for done, k in enumerate(mine, 1):
+            objects[k] = _compile_part(llvm, tm, texts[k], level)
+            if progress is not None:
+                progress(done)
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise
+    if child is not None:
+        theirs = llvm_parts.finish(child, len(texts[1::2]))
+        for j, k in enumerate(range(1, len(texts), 2)):
+            objects[k] = theirs[j] if theirs is not None else _compile_part(llvm, tm, texts[k], level)
+            if progress is not None:
+                progress(len(mine) + j + 1)
     return objects
+
+
+def _compile_part(llvm, tm, text: str, level: int) -> bytes:
+    mod = llvm.parse_assembly(text)
+    mod.triple = llvm.get_process_triple()
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
+    pb.getModulePassManager().run(mod, pb)
+    return tm.emit_object(mod)
 
 
 def pack(objects: list[bytes]) -> bytes:

@@ -26,8 +26,9 @@ def _call_kernel(typingctx, address, x, out, offset, stride, scratch):
         ptr = lir.DoubleType().as_pointer()
         fnty = lir.FunctionType(lir.VoidType(), [ptr, ptr, lir.IntType(64), ptr])
         fn = builder.inttoptr(address_v, fnty.as_pointer())
-        x_data = context.make_array(signature.args[1])(context, builder, x_v).data
-        out_data = context.make_array(signature.args[2])(context, builder, out_v).data
+        # (float32 arrays for a float32 vector kernel: its pointers are the same)
+        x_data = builder.bitcast(context.make_array(signature.args[1])(context, builder, x_v).data, ptr)
+        out_data = builder.bitcast(context.make_array(signature.args[2])(context, builder, out_v).data, ptr)
         s_data = context.make_array(signature.args[5])(context, builder, scratch_v).data
         builder.call(fn, [x_data, builder.gep(out_data, [offset_v]), stride_v, s_data])
         return context.get_dummy_value()
@@ -90,8 +91,8 @@ def vector_batch(loop, address, n_scratch, width, arrays, strides, out):
         full = start + (stop - start) // width * width
         _call_loop(loop, pointers, strides, out, n, start, full, scratch)
         if full < stop:
-            x = np.empty(n_in * width)
-            tail = np.empty((n_out, width))
+            x = np.empty(n_in * width, out.dtype)  # (float32 for a float32 kernel)
+            tail = np.empty((n_out, width), out.dtype)
             for j in range(n_in):
                 a, s = arrays[j], strides[j]
                 for lane in range(width):

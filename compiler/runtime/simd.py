@@ -19,6 +19,7 @@ import ctypes
 import os
 import platform
 import threading
+import dataclasses
 from dataclasses import dataclass
 
 LIBRARY = "libmvec.so.1"
@@ -45,9 +46,19 @@ class SimdInfo:
         return self.path == "simd"
 
     def mangled(self, name: str, arity: int) -> str:
-        """glibc's vector function for ``name`` at this width: ``_ZGVdN4v_exp``, ``_ZGVdN4vv_pow``."""
-        letter = ISAS[self.width][0]
-        return f"_ZGV{letter}N{self.width}{'v' * arity}_{name}"
+        """glibc's vector function for ``name`` at this width: ``_ZGVdN4v_exp``, ``_ZGVdN4vv_pow``
+        (``_ZGVeN16v_expf`` for float32: twice the lanes in the same registers)."""
+        letter = ISAS[self.width // 2 if self.float32 else self.width][0]
+        return f"_ZGV{letter}N{self.width}{'v' * arity}_{name}{'f' if self.float32 else ''}"
+
+    float32: bool = False  # the variant for float32 kernels: ``for_float32()``
+
+    def for_float32(self) -> "SimdInfo":
+        """This path for float32 kernels: twice the lanes per instruction, the float functions."""
+        if not self.available or self.float32:
+            return self
+        return dataclasses.replace(self, width=2 * self.width, float32=True,
+                                   reason=self.reason.replace(f"{self.width} doubles", f"{2 * self.width} floats"))
 
     def vector_function(self, name: str, arity: int) -> str | None:
         """The vector function of C's ``name`` in the library, or None if it has none."""
@@ -58,7 +69,7 @@ class SimdInfo:
 
     def key(self) -> str:
         """What vector machine code depends on (part of the disk-cache key)."""
-        return f"{self.path}|{self.width}|{self.isa}|{self.library}"
+        return f"{self.path}|{self.width}|{self.isa}|{self.library}" + ("|float32" if self.float32 else "")
 
 
 _lock = threading.Lock()
@@ -114,13 +125,14 @@ def _detect() -> SimdInfo:
     return scalar("no usable vector unit: " + "; ".join(missing))
 
 
-def info() -> SimdInfo:
-    """This process's batch path (detected once; ``reset()`` detects again)."""
+def info(fn=None) -> SimdInfo:
+    """This process's batch path (detected once; ``reset()`` detects again); for compiled
+    function ``fn`` of float32 inputs, its float32 variant."""
     global _info
     with _lock:
         if _info is None:
             _info = _detect()
-        return _info
+    return _info.for_float32() if getattr(fn, "dtype_inputs", None) == "float32" else _info
 
 
 def reset() -> None:

@@ -42,6 +42,10 @@ ROLES = tuple(SLOT)
 # script that makes a few calls never compiles (nor waits at exit for a compile), a loop
 # compiles after a bounded delay, as a ski-rental rule would.
 COMPILE_AFTER_SECONDS = 0.05
+# An llvm schedule up to this many statements compiles in the background thread here (tens of
+# milliseconds, mostly inside LLVM, which releases the GIL) rather than in a child process, whose
+# start alone (importing the package) takes longer.
+IN_PROCESS_STATEMENTS = 2000
 
 
 class Lazy:
@@ -161,7 +165,7 @@ def first_entry(owner, role: str):
     """The entry that answers the first calls of ``role``."""
     if owner._tensor:
         return TensorEntry(owner, role)
-    if owner.requested_backend == "auto" and owner._interpretable:
+    if owner.requested_backend == "auto" and not owner._llvm_loops:  # (the interpreter has no loops)
         return Interpreted(owner, role)
     return Lazy(owner, role)
 
@@ -258,6 +262,8 @@ class Tiers:
             return False
         if fn._code.in_disk_cache(role, batch):
             return True
+        if fn.backend == "llvm" and len(fn.plan[role].statements) <= IN_PROCESS_STATEMENTS:
+            return False
         import pickle
         import subprocess
         try:
