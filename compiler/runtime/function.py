@@ -113,7 +113,8 @@ class CompiledFunction(GeneratedSource):
         self._tensor = self._tensor or (self._extern and backend != "llvm")
         # loops with scalar inputs, outputs and carries: the llvm target compiles them (``codegen.llvm_loops``)
         # in well under a second, where Numba's front end takes seconds to a minute; "auto" picks it
-        self._llvm_loops, loop_refusal = False, "the vm target has no loops"
+        self._llvm_loops = False
+        loop_refusal: str | None = "the vm target has no loops"
         if any(n.op == "scan" for n in order) and not self._extern and backend != "vm":
             loop_refusal = llvm_loops.refusal(self.inputs, self.outputs,
                                               [n for p in self.plan.values() for n in p.statements])
