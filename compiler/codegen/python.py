@@ -31,6 +31,7 @@ from .indexing import IndexPrinting
 from .linalg import LinalgPrinting
 from .names import NameTable, comment_text
 from .precision import PrecisionPrinting
+from .reductions import ReductionPrinting
 from .schedule import DEFAULT_MAX_STATEMENTS
 
 # Transcendental ops that the Numba dialect hands to NumPy's vectorized loops (an objmode
@@ -65,7 +66,7 @@ def _flatten(returns) -> list[Node]:
     return flat
 
 
-class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
+class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting, ReductionPrinting):
     """Prints kernels and batch drivers for one module; shares names across its functions.
 
     This printer writes the Numba dialect: NumPy calls that Numba compiles, and
@@ -193,32 +194,6 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
         heads = ["    " * depth + f"for {i} in range({d}):" for depth, (i, d) in enumerate(zip(index, shape))]
         return index, heads, "    " * len(shape)
 
-    def _reduction_lines(self, node, name, x, start: str, update) -> list[str]:
-        """A reduction over ``node.params`` axes as loops: every element of ``x`` visited once,
-        ``update(accumulator, element)`` the line that folds it in."""
-        axes, keepdims = node.params
-        shape = node.args[0].shape
-        index, heads, pad = self._loops(shape)
-        kept = [i if k not in axes else "0" for k, i in enumerate(index)] if keepdims else \
-            [i for k, i in enumerate(index) if k not in axes]
-        element = f"{x}[{', '.join(index)}]"
-        if node.shape:
-            target = f"{name}[{', '.join(kept)}]"
-            return ([f"{name} = np.full({node.shape}, {start}{self.alloc(node)})"] + heads
-                    + [pad + update(target, element)])
-        return [f"{name} = {start}"] + heads + [pad + update(name, element)]
-
-    def _lines_sum(self, node, name, x):
-        return self._reduction_lines(node, name, x, self.zero(node), lambda acc, e: f"{acc} += {e}")
-
-    def _lines_amax(self, node, name, x):  # nan wins, as in np.max
-        return self._reduction_lines(node, name, x, "-np.inf",
-                                     lambda acc, e: f"{acc} = {e} if ({e} > {acc} or {e} != {e}) else {acc}")
-
-    def _lines_amin(self, node, name, x):
-        return self._reduction_lines(node, name, x, "np.inf",
-                                     lambda acc, e: f"{acc} = {e} if ({e} < {acc} or {e} != {e}) else {acc}")
-
     def _print_reshape(self, node, x):
         if not node.args[0].shape:
             return f"np.full({node.shape}, {x})"
@@ -270,18 +245,6 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting):
 
     def _print_concatenate(self, node, *xs):
         return f"np.concatenate(({', '.join(xs)},), axis={node.params[0]})"
-
-    def _lines_cumsum(self, node, name, x):
-        """Running sums: a loop over the other axes, an accumulator along the axis."""
-        axis, reverse = node.params
-        n = node.shape[axis]
-        index, heads, pad = self._loops(node.shape[:axis] + node.shape[axis + 1:])
-        j, total = self.names.fresh("j"), self.names.fresh("s")
-        at = ", ".join(index[:axis] + [j] + index[axis:])
-        steps = f"range({n - 1}, -1, -1)" if reverse else f"range({n})"
-        return ([f"{name} = np.empty({node.shape}{self.alloc(node)})"] + heads
-                + [f"{pad}{total} = {self.zero(node)}", f"{pad}for {j} in {steps}:",
-                   f"{pad}    {total} += {x}[{at}]", f"{pad}    {name}[{at}] = {total}"])
 
     def _lines_scan(self, node, name, *atoms):
         return loops.scan_lines(self, node, name, *atoms)
