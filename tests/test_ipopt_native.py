@@ -77,6 +77,57 @@ def test_a_repeated_solve_gives_the_same_iterates(hs071):
     assert other.status == -1 and other.iterations == 3  # other options: a problem of its own
 
 
+def test_bounds_and_options_changed_between_solves_take_effect(hs071):
+    """The kept IPOPT problem serves only the same bounds and options: tighter bounds give
+    cyipopt's answer for them, the first bounds again give the first solve's iterates to the
+    last bit, and an options dict changed after a solve is read as it is now."""
+    first = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS)
+    tight = {**HS071.bounds(), "ub": [4.5, 4.5, 4.5, 4.5]}  # HS071's x[1] = 4.743 at the optimum
+    native, cy = _both(hs071, **tight)
+    assert native.status == cy.status == 0 and native.iterations == cy.iterations
+    assert native.x[1] == pytest.approx(4.5, abs=1e-7) and native.fun > first.fun
+    assert_allclose(native.x, cy.x, atol=1e-9)
+    again = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS)
+    assert np.array_equal(again.x, first.x) and again.iterations == first.iterations
+    options = dict(OPTIONS)
+    hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=options)
+    options["max_iter"] = 2
+    stopped = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=options)
+    assert stopped.status == -1 and stopped.iterations == 2
+
+
+def test_results_of_solves_are_independent(hs071):
+    """Each result owns its arrays: a later solve (which reuses the IPOPT problem) or a change
+    to one result leaves another as it was."""
+    a = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS)
+    kept = {k: getattr(a, k).copy() for k in ("x", "g", "mult_g", "mult_x_L", "mult_x_U")}
+    b = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[2.0], options=OPTIONS)
+    for name, value in kept.items():
+        assert np.array_equal(getattr(a, name), value), name
+        assert not np.shares_memory(getattr(a, name), getattr(b, name)), name
+    b.x[:] = 0.0
+    assert np.array_equal(a.x, kept["x"])
+    assert a.g.shape == b.g.shape == (2,) and a.mult_x_L.shape == (4,) and a.fun != b.fun
+
+
+def test_bounds_check_refuses_exactly_the_impossible_bounds():
+    """The two-operation check (hi - lo >= 0) against the plain predicate, on every pair of
+    special values: it raises exactly when a bound is NaN, lo = +inf, hi = -inf or lo > hi."""
+    from compiler.optimize.ipopt import _check_bounds
+    values = [-np.inf, -1e308, -1.0, 0.0, 1.0, 1e308, np.inf, np.nan]
+    for lo in values:
+        for hi in values:
+            for pad in (0, 2):  # alone, and after good entries (the index in the message)
+                lower, upper = np.array([0.0] * pad + [lo]), np.array([1.0] * pad + [hi])
+                bad = np.isnan(lo) or np.isnan(hi) or lo == np.inf or hi == -np.inf or lo > hi
+                if bad:
+                    with pytest.raises(ArgumentError, match=f"index {pad}"):
+                        _check_bounds(lower, upper, ("lb", "ub"))
+                else:
+                    _check_bounds(lower, upper, ("lb", "ub"))
+    _check_bounds(np.zeros(0), np.zeros(0), ("cl", "cu"))  # no constraints
+
+
 def test_a_solved_problem_pickles(hs071):
     """The C callbacks are left out of the pickle and made again (loaded from the disk cache)."""
     import pickle

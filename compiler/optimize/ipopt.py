@@ -148,14 +148,19 @@ def _vector(value, size: int, what: str, default: float, layout) -> np.ndarray:
         array = np.full(size, float(array))
     if array.shape != (size,):
         raise ShapeError(f"{what} has shape {array.shape}; expected a scalar or {size} entries ({_describe(layout)})")
-    if np.isnan(array).any():
-        raise ArgumentError(f"{what} contains NaN at index {int(np.flatnonzero(np.isnan(array))[0])}")
-    return array
+    return array  # (NaN is refused by _check_bounds)
 
 
 def _check_bounds(lo: np.ndarray, hi: np.ndarray, names: tuple[str, str]) -> None:
     """A lower bound of +inf, an upper bound of -inf or ``lo > hi`` is refused here, naming the
-    bound and the index (IPOPT would only answer with status -13 or "infeasible")."""
+    bound and the index (IPOPT would only answer with status -13 or "infeasible"), and so is NaN."""
+    if not lo.size or (hi - lo).min() >= 0:
+        # The usual case in two operations (a small solve's Python time counts against CasADi's):
+        # hi - lo is NaN for a NaN, inf - inf or -inf - -inf, negative for lo > hi, +inf or -inf.
+        return
+    for array, name in ((lo, names[0]), (hi, names[1])):
+        if np.isnan(array).any():
+            raise ArgumentError(f"{name} contains NaN at index {int(np.flatnonzero(np.isnan(array))[0])}")
     for array, name, wrong in ((lo, names[0], np.inf), (hi, names[1], -np.inf)):
         bad = np.flatnonzero(array == wrong)
         if len(bad):

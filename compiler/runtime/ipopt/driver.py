@@ -119,6 +119,15 @@ class NativeCallbacks:
         self.exact = hessian is not None
         self._jacobian = jacobian.arrays()
         self._hessian = hessian.arrays() if hessian is not None else (np.zeros(1), *[np.zeros(1, np.int64)] * 3)
+        # The context's entries that never change (the derivatives' arrays, alive with self),
+        # copied per solve: a small solve's Python time is what separates it from CasADi's.
+        self._context = np.zeros(cb.Slot.SIZE, dtype=np.int64)
+        S = cb.Slot
+        for slot, array in zip((S.JAC_SEEDS, S.JAC_INDEX, S.JAC_ROWS, S.JAC_COLS,
+                                S.HESS_SEEDS, S.HESS_INDEX, S.HESS_ROWS, S.HESS_COLS), (*self._jacobian, *self._hessian)):
+            self._context[slot] = _pointer(array)
+        # Where each array of a solve is in its one float64 block (``_Block``).
+        self._block = _Block(layout.n, layout.m)
         # The IPOPT problem of the last solve, kept for the next one of the same bounds and options:
         # making one (IPOPT registers its ~400 options) measured 0.17 ms, a tenth of a small solve.
         self._idle: list = []  # [(key, library, handle)] at most one
@@ -143,26 +152,29 @@ class NativeCallbacks:
         once per iteration; returns False to stop), or the compiled counter when None."""
         _, lib = require()  # (loaded once per process; COMPILER_IPOPT_LIB read at every solve)
         _prototypes(lib)
-        layout, f = self.layout, self.functions
-        n, m = layout.n, layout.m
-        x = np.array(x0, dtype=np.float64)
-        bounds = [np.ascontiguousarray(b, dtype=np.float64) for b in (lb, ub, cl, cu)]
+        f, at = self.functions, self._block
+        # Everything IPOPT and the callbacks write, and the parameters, in one block: one
+        # allocation and one address per solve (a small solve is ~10 IPOPT iterations of ~0.1 ms).
         flat = [np.ravel(np.asarray(p, dtype=np.float64)) for p in params]
-        param_buffer = np.ascontiguousarray(np.concatenate(flat)) if flat else np.zeros(1)
-        stats = np.zeros(cb.STATS_SIZE)
-        kept = np.zeros(cb.KEEP_NONFINITE * n)
-        context = np.zeros(cb.Slot.SIZE, dtype=np.int64)
-        held = [param_buffer, stats, kept, *self._jacobian, *self._hessian]  # alive while IPOPT runs
+        sizes = [v.size for v in flat]
+        block = np.zeros(at.params + sum(sizes))
+        block[at.x:at.x + at.n] = x0
+        offset = at.params
+        for values, size in zip(flat, sizes):
+            block[offset:offset + size] = values
+            offset += size
+        base = _pointer(block)
+        context = self._context.copy()
         S = cb.Slot
-        slots = [S.PARAMS, S.STATS, S.NONFINITE_X, S.JAC_SEEDS, S.JAC_INDEX, S.JAC_ROWS, S.JAC_COLS,
-                 S.HESS_SEEDS, S.HESS_INDEX, S.HESS_ROWS, S.HESS_COLS]
-        for slot, array in zip(slots, held):
-            context[slot] = _pointer(array)
-        exact = options.get("hessian_approximation", "exact") == "exact"
-        key = (id(lib), b"".join(b.tobytes() for b in bounds), repr(sorted(options.items(), key=repr)))
+        context[S.PARAMS], context[S.STATS], context[S.NONFINITE_X] = (
+            base + 8 * at.params, base + 8 * at.stats, base + 8 * at.kept)
+        # The kept problem serves when bounds and options are equal (an option dict is accepted
+        # by IPOPT only with each value of its option's type: equal dicts set the same options).
+        key = (lib, np.concatenate((lb, ub, cl, cu)).tobytes(), dict(options))
         problem = self._take(key)
         if problem is None:
-            problem = self._create(lib, bounds, exact, options)
+            problem = self._create(lib, [np.ascontiguousarray(b, dtype=np.float64) for b in (lb, ub, cl, cu)],
+                                   options.get("hessian_approximation", "exact") == "exact", options)
         try:
             if intermediate is None:
                 lib.SetIntermediateCallback(problem, f["intermediate"].address)
@@ -173,16 +185,14 @@ class NativeCallbacks:
                     return 1 if intermediate(alg_mod, iter_count, *rest[:-1]) is not False else 0
                 python_callback = _INTERMEDIATE(python_callback)
                 lib.SetIntermediateCallback(problem, ctypes.cast(python_callback, ctypes.c_void_p))
-            g, obj = np.zeros(max(m, 1)), np.zeros(1)
-            mult_g, mult_x_L, mult_x_U = np.zeros(max(m, 1)), np.zeros(n), np.zeros(n)
-            status = lib.IpoptSolve(problem, _pointer(x), _pointer(g), _pointer(obj), _pointer(mult_g),
-                                    _pointer(mult_x_L), _pointer(mult_x_U), _pointer(context))
+            status = lib.IpoptSolve(problem, base + 8 * at.x, base + 8 * at.g, base + 8 * at.obj,
+                                    base + 8 * at.mult_g, base + 8 * at.mult_x_L, base + 8 * at.mult_x_U,
+                                    _pointer(context))
         except BaseException:
             lib.FreeIpoptProblem(problem)
             raise
         self._give(key, lib, problem)
-        del held
-        return _run(x, obj, status, context, g, mult_g, mult_x_L, mult_x_U, stats, kept, n, m)
+        return _run(block, at, status, int(context[S.ITERATIONS]))
 
     def _create(self, lib, bounds, exact: bool, options: dict):
         """A new IPOPT problem with the callbacks, ``bounds`` and ``options``."""
@@ -210,19 +220,45 @@ def _free_all(kept: list) -> None:
     kept.clear()
 
 
-def _run(x, obj, status, context, g, mult_g, mult_x_L, mult_x_U, stats, kept, n: int, m: int) -> Run:
-    """The ``Run`` of a finished solve, its statistics read from the callbacks' arrays."""
+class _Block:
+    """Offsets in a solve's float64 block: the iterate ``x`` (n), ``g`` and ``mult_g`` (m, at
+    least 1), ``obj`` (1), ``mult_x_L`` and ``mult_x_U`` (n), the callbacks' statistics and kept
+    non-finite points, then the parameters (plain attributes: read a dozen times per solve).
+
+    >>> _Block(2, 1).params  # 2 + 1 + 1 + 1 + 2 + 2, the statistics (26), 10 points of 2
+    55
+    """
+
+    def __init__(self, n: int, m: int):
+        self.n, self.m = n, m
+        self.x, self.g = 0, n
+        self.mult_g = self.g + max(m, 1)
+        self.obj = self.mult_g + max(m, 1)
+        self.mult_x_L = self.obj + 1
+        self.mult_x_U = self.mult_x_L + n
+        self.stats = self.mult_x_U + n
+        self.kept = self.stats + cb.STATS_SIZE
+        self.params = self.kept + cb.KEEP_NONFINITE * n
+
+
+def _run(block: np.ndarray, at: _Block, status: int, iterations: int) -> Run:
+    """The ``Run`` of a finished solve, read from its block (copied out: the block holds the
+    kept points, 10 n numbers, that a result should not keep alive)."""
+    n, m = at.n, at.m
     names = cb.NAMES
+    stats = block[at.stats:at.kept].tolist()  # (Python floats: cheaper to read one by one)
     calls = {name: int(stats[cb.STAT_CALLS + i]) for i, name in enumerate(names) if stats[cb.STAT_CALLS + i]}
-    seconds = {name: float(stats[cb.STAT_SECONDS + i]) for i, name in enumerate(names) if name in calls}
-    first = {name: float(stats[cb.STAT_FIRST + i]) for i, name in enumerate(names) if name in calls}
+    seconds = {name: stats[cb.STAT_SECONDS + i] for i, name in enumerate(names) if name in calls}
+    first = {name: stats[cb.STAT_FIRST + i] for i, name in enumerate(names) if name in calls}
     count = min(int(stats[cb.STAT_NONFINITE]), cb.KEEP_NONFINITE)
-    nonfinite = [(names[int(stats[cb.STAT_NONFINITE_WHICH + k])], kept[k * n:(k + 1) * n].copy())
+    nonfinite = [(names[int(stats[cb.STAT_NONFINITE_WHICH + k])], block[at.kept + k * n:at.kept + (k + 1) * n].copy())
                  for k in range(count)]
-    return Run(x=x, fun=float(obj[0]), status=int(status), message=STATUS.get(int(status), f"status {status}"),
-               iterations=int(context[cb.Slot.ITERATIONS]), g=g[:m].copy(), mult_g=mult_g[:m].copy(),
-               mult_x_L=mult_x_L, mult_x_U=mult_x_U, seconds=seconds, first=first, calls=calls,
-               nonfinite=nonfinite)
+    status = int(status)
+    out = block[:at.stats].copy()  # (one copy for the five arrays of the result: views of it)
+    return Run(x=out[:n], fun=float(out[at.obj]), status=status, message=STATUS.get(status, f"status {status}"),
+               iterations=iterations, g=out[at.g:at.g + m], mult_g=out[at.mult_g:at.mult_g + m],
+               mult_x_L=out[at.mult_x_L:at.mult_x_L + n], mult_x_U=out[at.mult_x_U:at.mult_x_U + n],
+               seconds=seconds, first=first, calls=calls, nonfinite=nonfinite)
 
 
 def _add_option(lib, problem, key, value) -> None:
