@@ -20,7 +20,7 @@ import sys
 from typing import Any, Union
 
 from .. import ir
-from ..ir import Node, ops
+from ..ir import Node, dtypes, ops
 from .dispatch import call as _call
 
 Number = Union[int, float]
@@ -122,6 +122,25 @@ log1p = _unary("log1p", "log(1 + x), accurate near 0.")
 expm1 = _unary("expm1", "exp(x) - 1, accurate near 0.")
 abs = _unary("abs", "Absolute value; abs'(0) = 0.")  # noqa: A001 - cc.abs mirrors np.abs
 sign = _unary("sign", "Sign (-1, 0 or 1; derivative 0).")
+conj = _unary("conj", """Complex conjugate (the value itself for a real one); np.conj.
+
+    >>> z = Symbol("z", dtype="complex128")
+    >>> conj(z) * z
+    z * conj(z)
+    """)
+real = _unary("real", "Real part (complex -> real; a real value is itself); np.real, ``z.real``.")
+imag = _unary("imag", "Imaginary part (complex -> real; 0 for a real value); np.imag, ``z.imag``.")
+
+
+def angle(z: ExprLike) -> Node:
+    """Argument of a complex number in (-pi, pi] (complex -> real); np.angle, SymPy's arg. Of a
+    real value: 0 or pi (``atan2(0, x)``, derivative 0).
+
+    >>> angle(Symbol("z", dtype="complex128"))
+    angle(z)
+    """
+    node = ir.as_node(z, "the operand of angle")
+    return _call("angle", node) if dtypes.is_complex(node) else _call("atan2", 0.0, node)
 relu = _unary("relu", "max(x, 0); relu'(0) = 0.")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), without overflow for any x.")
 softplus = _unary("softplus", "log(1 + exp(x)), without overflow for any x.")

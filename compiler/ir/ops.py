@@ -32,6 +32,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .dtypes import is_complex
 from .node import apply, constant
 
 SQRT_PI_INV_2 = 2.0 / math.sqrt(math.pi)  # d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)
@@ -40,7 +41,8 @@ LOG2E = 1.0 / LN2  # NumPy's NPY_LOG2E: log2(1 + t) is LOG2E * log1p(t) in np.lo
 
 
 def _is_const(node, value) -> bool:
-    return node.op == "const" and not node.shape and node.value == value and not isinstance(node.value, bool)
+    # (a complex 0j is no identity: x + 0j is complex, as in NumPy)
+    return node.op == "const" and not node.shape and node.value == value and type(node.value) is float
 
 
 def where(cond, a, b):
@@ -139,6 +141,8 @@ def _simplify_where(c, a, b):
 
 def _vjp_pow(args, out, g):
     a, b = args
+    if is_complex(out) and b.op != "const":  # (no mask: comparisons of complex values refuse)
+        return (g * (b * a ** (b - 1.0)), g * (out * a.log()))
     if b.op == "const":
         c = b.value
         return (g * (c * a ** (c - 1.0)), None)
@@ -189,6 +193,43 @@ def _vjp_logaddexp(scale):
         a, b = args
         return (g * ((a - b) * scale).sigmoid(), g * ((b - a) * scale).sigmoid())
     return vjp
+
+
+# --- complex numbers: the rules below are in PyTorch's convention, as ``ad.reverse`` carries
+# adjoints: for a real L, the adjoint of z is dL/dx + i dL/dy (2 dL/dz-bar). A holomorphic op's
+# rule is the real one (``ad.reverse`` conjugates around it); these ops are not holomorphic.
+
+def _vjp_abs(args, out, g):
+    (a,) = args
+    if not is_complex(a):
+        return (g * apply("sign", a),)
+    # |z| = sqrt(x**2 + y**2): dL/dx + i dL/dy = g * z / |z|; 0 at the origin (PyTorch's choice)
+    origin = apply("eq", out, 0.0)
+    return (where(origin, 0.0, g * (a / where(origin, 1.0, out))),)
+
+
+def _vjp_angle(args, out, g):
+    (a,) = args
+    if not is_complex(a):
+        return (None,)  # 0 or pi: piecewise constant
+    # atan2(y, x): dL/dx + i dL/dy = g * (-y + i x) / |z|**2 = g * i z / |z|**2; 0 at the origin
+    r2 = apply("real", a * apply("conj", a))
+    origin = apply("eq", r2, 0.0)
+    return (where(origin, 0.0, g * (1j * a / where(origin, 1.0, r2))),)
+
+
+def _simplify_conj(a):
+    return a.args[0] if a.op == "conj" else a if not is_complex(a) else None
+
+
+def _simplify_real(a):
+    return None if is_complex(a) else a
+
+
+def _simplify_imag(a):
+    if is_complex(a):
+        return None
+    return constant(np.zeros(a.shape)) if a.shape else constant(0.0)
 
 
 def _floor_divide(a, b):
@@ -346,8 +387,7 @@ _OPS = [
        lambda args, out, g: (g * (SQRT_PI_INV_2 * (-(args[0] * args[0])).exp()),),
        lambda sp, a: sp.erf(a), llvm=_call("erf"), array_fmt="_erf({0})"),
     # piecewise functions; the derivative at a kink follows PyTorch: relu'(0) = 0, abs'(0) = 0
-    Op("abs", 1, "np.abs({0})", lambda args, out, g: (g * apply("sign", args[0]),),
-       lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
+    Op("abs", 1, "np.abs({0})", _vjp_abs, lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
     Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a), llvm=_llvm_sign, numba_fmt="_sign({0})"),
     Op("relu", 1, "np.maximum({0}, 0.0)", lambda args, out, g: (where(args[0] > 0.0, g, 0.0),),
        lambda sp, a: sp.Max(a, 0), llvm=lambda e, a: _llvm_maximum(e, a, e.const(0.0))),
@@ -385,6 +425,15 @@ _OPS = [
        lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)), llvm=_llvm_logaddexp(False)),
     Op("logaddexp2", 2, "np.logaddexp2({0}, {1})", _vjp_logaddexp(LN2),
        lambda sp, a, b: sp.log(2 ** a + 2 ** b) / sp.log(2), llvm=_llvm_logaddexp(True)),
+    # complex numbers (``dtypes``): conj, real and imag are R-linear; their adjoints (PyTorch's
+    # convention) are conj(g), real(g) and i * real(g)
+    Op("conj", 1, "np.conj({0})", lambda args, out, g: (apply("conj", g),), lambda sp, a: sp.conjugate(a),
+       _simplify_conj),
+    Op("real", 1, "np.real({0})", lambda args, out, g: (apply("real", g),), lambda sp, a: sp.re(a),
+       _simplify_real),
+    Op("imag", 1, "np.imag({0})", lambda args, out, g: (1j * apply("real", g),), lambda sp, a: sp.im(a),
+       _simplify_imag),
+    Op("angle", 1, "np.angle({0})", _vjp_angle, lambda sp, a: sp.arg(a)),
     # rounding: piecewise constant, derivative 0 (also at the jumps, where none exists)
     Op("floor", 1, "np.floor({0})", _no_grad(1), lambda sp, a: sp.floor(a), llvm=_call("llvm.floor.f64")),
     Op("ceil", 1, "np.ceil({0})", _no_grad(1), lambda sp, a: sp.ceiling(a), llvm=_call("llvm.ceil.f64")),
@@ -454,6 +503,7 @@ FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", 
              "atan", "atan2", "log1p", "expm1", "abs", "relu", "sigmoid", "softplus", "erf",
              "maximum", "minimum", "where", "sign", "log2", "log10", "exp2", "cbrt", "asinh", "acosh",
              "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod",
+             "conj", "real", "imag", "angle",
              "gamma", "gammaln", "digamma", "polygamma", "beta", "poch", "binom", "gammainc", "gammaincc",
              "erfc", "erfinv", "erfcinv", "jv", "yv", "iv", "kv", "expi", "expn", "ellipk", "ellipe", "zetac",
              "legendre", "chebyt", "chebyu", "laguerre", "genlaguerre", "gegenbauer", "lpmv")
