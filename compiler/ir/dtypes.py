@@ -37,12 +37,12 @@ class DType:
     itemsize: int
     rank: int  # promotion takes the higher rank (NumPy's float32 + float64 -> float64)
     kind: str = "real"  # "complex" for complex128: conversions from complex to real refuse
-    real: str = ""  # the precision of its real and imaginary parts (itself for a real one)
+    real: str = "float64"  # the precision of its real and imaginary parts (itself for a real one)
 
 
 DTYPES: dict[str, DType] = {
-    "float32": DType("float32", np.float32, "float", 4, 1),
-    "float64": DType("float64", np.float64, "double", 8, 2),
+    "float32": DType("float32", np.float32, "float", 4, 1, real="float32"),
+    "float64": DType("float64", np.float64, "double", 8, 2, real="float64"),
     "complex128": DType("complex128", np.complex128, "{ double, double }", 16, 3, "complex", "float64"),
 }
 DEFAULT = "float64"

@@ -321,7 +321,7 @@ def as_node(x, what: str = "operand") -> Node:
         return constant(x)
     hint = ("; wrap a list in np.array(...)" if isinstance(x, (list, tuple))
             else "; parse text with cc.parse(...)" if isinstance(x, str) else "")
-    raise TypeError(f"{what} must be a symbolic expression, a number or a NumPy array, "
+    raise TypeError(f"{what} must be a symbolic expression, a real number, a complex number or a NumPy array, "
                     f"got {type(x).__name__}: {x!r:.80}{hint}")
 
 
