@@ -240,6 +240,9 @@ class ComplexFunction(CompiledFunction):
     def jvp(self, *args, v):
         """``(value, J @ v)`` with J the complex derivative of holomorphic outputs (JAX's
         ``holomorphic=True``); one tangent per ``wrt`` input (the number itself for a ``wrt`` alone)."""
+        if not isinstance(v, (tuple, list, np.ndarray)) and not self._single:
+            raise ArgumentError(f"v must be a tuple of one tangent per wrt input ({len(self.wrt)}), "
+                                f"got {type(v).__name__}")
         tangents = (v,) if self._single and not isinstance(v, (tuple, list)) else tuple(v)
         if len(tangents) != len(self.wrt):
             raise ValueError(f"v must have one tangent per wrt input ({len(self.wrt)}), got {len(tangents)}")
