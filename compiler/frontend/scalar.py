@@ -20,7 +20,7 @@ import sys
 from typing import Any, Union
 
 from .. import ir
-from ..ir import Node, dtypes, ops
+from ..ir import Node, ops
 from .dispatch import call as _call
 
 Number = Union[int, float]
@@ -139,8 +139,7 @@ def angle(z: ExprLike) -> Node:
     >>> angle(Symbol("z", dtype="complex128"))
     angle(z)
     """
-    node = ir.as_node(z, "the operand of angle")
-    return _call("angle", node) if dtypes.is_complex(node) else _call("atan2", 0.0, node)
+    return _call("angle", z)
 relu = _unary("relu", "max(x, 0); relu'(0) = 0.")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), without overflow for any x.")
 softplus = _unary("softplus", "log(1 + exp(x)), without overflow for any x.")

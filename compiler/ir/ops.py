@@ -32,7 +32,6 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .dtypes import is_complex
 from .node import apply, constant
 
 SQRT_PI_INV_2 = 2.0 / math.sqrt(math.pi)  # d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)
@@ -141,7 +140,7 @@ def _simplify_where(c, a, b):
 
 def _vjp_pow(args, out, g):
     a, b = args
-    if is_complex(out) and b.op != "const":  # (no mask: comparisons of complex values refuse)
+    if _complex.is_complex(out) and b.op != "const":  # (no mask: comparisons of complex values refuse)
         return (g * (b * a ** (b - 1.0)), g * (out * a.log()))
     if b.op == "const":
         c = b.value
@@ -193,43 +192,6 @@ def _vjp_logaddexp(scale):
         a, b = args
         return (g * ((a - b) * scale).sigmoid(), g * ((b - a) * scale).sigmoid())
     return vjp
-
-
-# --- complex numbers: the rules below are in PyTorch's convention, as ``ad.reverse`` carries
-# adjoints: for a real L, the adjoint of z is dL/dx + i dL/dy (2 dL/dz-bar). A holomorphic op's
-# rule is the real one (``ad.reverse`` conjugates around it); these ops are not holomorphic.
-
-def _vjp_abs(args, out, g):
-    (a,) = args
-    if not is_complex(a):
-        return (g * apply("sign", a),)
-    # |z| = sqrt(x**2 + y**2): dL/dx + i dL/dy = g * z / |z|; 0 at the origin (PyTorch's choice)
-    origin = apply("eq", out, 0.0)
-    return (where(origin, 0.0, g * (a / where(origin, 1.0, out))),)
-
-
-def _vjp_angle(args, out, g):
-    (a,) = args
-    if not is_complex(a):
-        return (None,)  # 0 or pi: piecewise constant
-    # atan2(y, x): dL/dx + i dL/dy = g * (-y + i x) / |z|**2 = g * i z / |z|**2; 0 at the origin
-    r2 = apply("real", a * apply("conj", a))
-    origin = apply("eq", r2, 0.0)
-    return (where(origin, 0.0, g * (1j * a / where(origin, 1.0, r2))),)
-
-
-def _simplify_conj(a):
-    return a.args[0] if a.op == "conj" else a if not is_complex(a) else None
-
-
-def _simplify_real(a):
-    return None if is_complex(a) else a
-
-
-def _simplify_imag(a):
-    if is_complex(a):
-        return None
-    return constant(np.zeros(a.shape)) if a.shape else constant(0.0)
 
 
 def _floor_divide(a, b):
@@ -387,7 +349,8 @@ _OPS = [
        lambda args, out, g: (g * (SQRT_PI_INV_2 * (-(args[0] * args[0])).exp()),),
        lambda sp, a: sp.erf(a), llvm=_call("erf"), array_fmt="_erf({0})"),
     # piecewise functions; the derivative at a kink follows PyTorch: relu'(0) = 0, abs'(0) = 0
-    Op("abs", 1, "np.abs({0})", _vjp_abs, lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
+    Op("abs", 1, "np.abs({0})", lambda args, out, g: _complex.vjp_abs(args, out, g), lambda sp, a: sp.Abs(a),
+       llvm=_call("llvm.fabs.f64")),  # (of a complex value too: ``complex_ops``)
     Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a), llvm=_llvm_sign, numba_fmt="_sign({0})"),
     Op("relu", 1, "np.maximum({0}, 0.0)", lambda args, out, g: (where(args[0] > 0.0, g, 0.0),),
        lambda sp, a: sp.Max(a, 0), llvm=lambda e, a: _llvm_maximum(e, a, e.const(0.0))),
@@ -425,15 +388,6 @@ _OPS = [
        lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)), llvm=_llvm_logaddexp(False)),
     Op("logaddexp2", 2, "np.logaddexp2({0}, {1})", _vjp_logaddexp(LN2),
        lambda sp, a, b: sp.log(2 ** a + 2 ** b) / sp.log(2), llvm=_llvm_logaddexp(True)),
-    # complex numbers (``dtypes``): conj, real and imag are R-linear; their adjoints (PyTorch's
-    # convention) are conj(g), real(g) and i * real(g)
-    Op("conj", 1, "np.conj({0})", lambda args, out, g: (apply("conj", g),), lambda sp, a: sp.conjugate(a),
-       _simplify_conj),
-    Op("real", 1, "np.real({0})", lambda args, out, g: (apply("real", g),), lambda sp, a: sp.re(a),
-       _simplify_real),
-    Op("imag", 1, "np.imag({0})", lambda args, out, g: (1j * apply("real", g),), lambda sp, a: sp.im(a),
-       _simplify_imag),
-    Op("angle", 1, "np.angle({0})", _vjp_angle, lambda sp, a: sp.arg(a)),
     # rounding: piecewise constant, derivative 0 (also at the jumps, where none exists)
     Op("floor", 1, "np.floor({0})", _no_grad(1), lambda sp, a: sp.floor(a), llvm=_call("llvm.floor.f64")),
     Op("ceil", 1, "np.ceil({0})", _no_grad(1), lambda sp, a: sp.ceiling(a), llvm=_call("llvm.ceil.f64")),
@@ -466,6 +420,10 @@ _OPS = [
 #: ops whose operands are conditions (flags), not numbers
 LOGICAL_OPS = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
 
+
+# The ops of complex values (``complex_ops``: conj, real, imag, angle) are scalar ops too.
+from . import complex_ops as _complex  # noqa: E402
+_OPS += _complex.complex_ops(Op)
 
 # The special functions (``special``: scipy.special's) are scalar ops like the ones above.
 from .special import special_ops as _special_ops  # noqa: E402
