@@ -37,8 +37,6 @@ from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..ir import Node, dtypes
 from .function import CompiledFunction
 
-_JIT = dict(error_model="numpy")
-_BATCH_JIT = dict(error_model="numpy", parallel=True)
 WORKING_BACKENDS = "'auto', 'numba' or 'python'"
 
 
@@ -113,9 +111,9 @@ class ComplexFunction(CompiledFunction):
                 if self.backend == "numba":
                     import numba
                     for name in module.kernels:
-                        namespace[name] = numba.njit(**_JIT)(namespace[name])
+                        namespace[name] = numba.njit(error_model="numpy")(namespace[name])
                     for name in module.batch.values():
-                        namespace[name] = numba.njit(**_BATCH_JIT)(namespace[name])
+                        namespace[name] = numba.njit(error_model="numpy", parallel=True)(namespace[name])
                 self._namespace, self._batch_names = namespace, dict(module.batch)
             return self._namespace
 
@@ -179,7 +177,7 @@ class ComplexFunction(CompiledFunction):
             raise UnsupportedError("reduce= is not offered for complex functions; sum the values yourself")
         batch, result = self._run("value", args)
         if batch:
-            out = [self._typed(row, o) for row, o in zip(result[0], self.outputs)]  # type: ignore[index]
+            out = [self._typed(row, o) for row, o in zip(result[0], self.outputs)]
         else:
             values = result if self._many else (result,)
             out = [self._typed(v, o) for v, o in zip(values, self.outputs)]
@@ -197,9 +195,9 @@ class ComplexFunction(CompiledFunction):
                                    "without reduce=")
         batch, result = self._run("value_and_grad", args)
         if batch:
-            value, grads = self._typed(result[0][0], self.outputs[0]), list(result[1][0])  # type: ignore[index]
+            value, grads = self._typed(result[0][0], self.outputs[0]), list(result[1][0])
         else:
-            value, grads = self._typed(result[0], self.outputs[0]), list(result[1])  # type: ignore[index]
+            value, grads = self._typed(result[0], self.outputs[0]), list(result[1])
         typed = tuple(self._typed(g, w) for g, w in zip(grads, self.wrt))
         return value, (typed[0] if self._single else typed)
 
