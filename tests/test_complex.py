@@ -287,6 +287,26 @@ def numba_functions():
     return loss, holo
 
 
+def test_numba_tensors_match_the_python_backend():
+    W = cc.Tensor("W", (2, 3), dtype="complex128")
+    v = cc.Tensor("v", (3,))
+    L = cc.sum(cc.abs(W @ v - 0.5j) ** 2) + cc.real(cc.sum(cc.exp(W)))
+    rng = np.random.default_rng(2)
+    point = (rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3)), rng.normal(size=3))
+    got = cc.compile(L, [W, v], backend="numba").value_and_grad(*point)
+    expected = cc.compile(L, [W, v], backend="python").value_and_grad(*point)
+    assert got[0] == pytest.approx(expected[0], rel=1e-13)
+    for g, e in zip(got[1], expected[1]):
+        assert g.dtype == e.dtype and np.allclose(g, e, rtol=1e-13, atol=1e-14)
+
+
+def test_pickled_function_is_complex_again():
+    import pickle
+    fn = cc.compile(cc.abs(Z1 * X) ** 2, [Z1, X], backend="python")
+    again = pickle.loads(pickle.dumps(fn))
+    assert type(again) is type(fn) and again.grad(1j, 2.0) == fn.grad(1j, 2.0)
+
+
 def test_numba_value_gradient_and_batch(numba_functions):
     loss, _ = numba_functions
     point = (0.4 + 0.3j, 0.7 - 0.2j, 0.9)
@@ -372,7 +392,7 @@ def test_flat_backends_refuse_and_auto_picks_one_that_works(backend):
     assert cc.compile(Z1 * 2.0, [Z1]).backend == "numba"
 
 
-# --- peers, where installed (CI has neither): PyTorch's gradient, JAX's holomorphic Jacobian ---
+# --- peers, where installed (CI has neither; the slow tier): PyTorch's gradient, JAX's holomorphic Jacobian ---
 
 def _torch_eval(torch, p, z1, z2, x):
     fns = {**_names(torch), "const": lambda c: torch.tensor(c, dtype=torch.complex128 if isinstance(c, complex)
@@ -380,6 +400,7 @@ def _torch_eval(torch, p, z1, z2, x):
     return Eval({"z1": z1, "z2": z2, "x": x}, fns)(p)
 
 
+@pytest.mark.slow
 def test_gradient_against_pytorch():
     torch = pytest.importorskip("torch")
     for p, point, rng in _programs(4, holomorphic=False)[:12]:
@@ -396,6 +417,7 @@ def test_gradient_against_pytorch():
             assert abs(g - e) <= 1e-10 * max(1.0, abs(e)), (q, grad, expected)
 
 
+@pytest.mark.slow
 def test_holomorphic_jacobian_and_grad_against_jax():
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)

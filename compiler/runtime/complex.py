@@ -283,6 +283,7 @@ class ComplexFunction(CompiledFunction):
         self._refuse("grad_fn")
 
     def wait(self, timeout=None):
-        """Compile now (Numba's kernels of the value and, where offered, the gradient)."""
+        """Make the kernels now: the module is printed and wrapped; Numba compiles each kernel on
+        its first call, for the argument types it meets (the disk cache does not keep them)."""
         self._kernels()
         return self
