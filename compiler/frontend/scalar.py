@@ -28,8 +28,9 @@ ExprLike = Union[Node, Number]
 
 
 def Symbol(name: str, dtype: str = "float64") -> Node:
-    """A scalar input variable of precision ``dtype`` ("float64" or "float32": see
-    ``docs/guide/precision.md``). The same name and dtype always give the same symbol.
+    """A scalar input variable of precision ``dtype`` ("float64", "float32" or "complex128": see
+    ``docs/guide/precision.md``, ``docs/guide/complex.md``). The same name and dtype always give
+    the same symbol.
 
     Any string is a valid name (``"a b"``, ``"lambda"``); generated code uses
     a sanitized identifier and keeps the original only in a comment.
@@ -54,7 +55,8 @@ def symbols(names: str, dtype: str = "float64") -> Any:  # a Node or a tuple of 
 
     SymPy's ranges give a tuple: ``"x0:3"`` or ``"x:3"`` is ``x0, x1, x2``, and
     ``"a:c"`` is ``a, b, c``; any other name with a ``:`` is a ``ValueError``
-    (``Symbol`` takes any name). ``dtype`` is every symbol's precision ("float64" or "float32").
+    (``Symbol`` takes any name). ``dtype`` is every symbol's precision ("float64", "float32" or
+    "complex128").
 
     >>> x, y = symbols("x y")
     >>> symbols("x0:3")

@@ -269,8 +269,8 @@ class ComplexFunction(CompiledFunction):
         return (values, tangent) if self._many else (values[0], tangent[0])
 
     def _refuse(self, what: str):
-        raise UnsupportedError(f"{what} of a function of complex values is not offered; differentiate "
-                               "grad_fn-style by hand (real and imaginary parts) or use jvp/jacobian")
+        raise UnsupportedError(f"{what} of a function of complex values is not offered yet; grad (of a "
+                               "real-valued output), jvp and jacobian (of holomorphic outputs) are")
 
     def hessian(self, *args):
         self._refuse("hessian")
