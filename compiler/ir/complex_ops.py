@@ -42,7 +42,14 @@ def _vjp_angle(args, out, g):
 
 
 def _simplify_conj(a):
-    return a.args[0] if a.op == "conj" else a if not is_complex(a) else None
+    if a.op == "conj":
+        return a.args[0]
+    if not is_complex(a):
+        return a
+    # conj(conj(u) + conj(v)) is u + v: a sum of conjugated adjoints (a shared node's) reads plainly
+    if a.op in ("add", "sub", "neg") and all(b.op == "conj" or not is_complex(b) for b in a.args):
+        return apply(a.op, *(apply("conj", b) for b in a.args))
+    return None
 
 
 def _simplify_real(a):
