@@ -146,7 +146,7 @@ class ComplexFunction(CompiledFunction):
         kernel = namespace[role]
         if n is None:
             return False, kernel(*[a if a.ndim else a[()] for a in arrays])
-        columns = [np.ascontiguousarray(np.broadcast_to(a, (n,)) if a.shape != (1,) else a) for a in arrays]
+        columns = [np.ascontiguousarray(a.reshape(1) if a.ndim == 0 else a) for a in arrays]  # (a number: stride 0)
         strides = [0 if a.shape[0] == 1 else 1 for a in columns]
         out = np.empty((len(self.outputs), n), dtype=np.complex128 if self.dtype == dtypes.COMPLEX else np.float64)
         extra = []
