@@ -385,3 +385,18 @@ def test_special_functions_of_an_integer_degree_in_float32(backend):
     assert fn(np.float32(0.7)) == ref(np.float32(0.7))
     assert fn.value_and_grad(np.float32(0.7))[1][0] == pytest.approx(ref.value_and_grad(np.float32(0.7))[1][0],
                                                                      rel=1e-6)
+
+
+def test_auto_compiles_a_float32_scalar_graph_with_llvm_and_a_mixed_one_with_numba():
+    """"auto" has no float32 interpreter (the vm computes in double): a graph of float32 inputs
+    only goes to the llvm target at once, one with a float64 input too to Numba."""
+    x, y = cc.symbols("x y", dtype="float32")
+    fn = cc.compile(cc.exp(x) * cc.sin(y) + x * 0.1, [x, y])
+    assert fn.backend == "llvm" and fn.dtype == "float32"
+    v, g = fn.value_and_grad(0.5, 2.0)
+    ref = cc.compile(cc.exp(x) * cc.sin(y) + x * 0.1, [x, y], backend="python")
+    w, h = ref.value_and_grad(0.5, 2.0)
+    assert type(v) is np.float32 and v == pytest.approx(w, rel=4 * 2.0 ** -23)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(h), rtol=4 * 2.0 ** -23)
+    z = cc.Symbol("z")
+    assert cc.compile(x * z, [x, z], backend="auto").backend == "numba"

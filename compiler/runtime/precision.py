@@ -7,7 +7,8 @@ function of it are float32 too. Its kernels are the printed Python source, which
 float32 (``codegen.precision``), run as plain Python or by Numba; the llvm target and its
 vector batches (``simd``: 16 floats per AVX-512 instruction) compute in float32 when every
 input is float32 (``codegen.llvm``). The vm computes in double only, so it is refused by
-name, and "auto" does not interpret scalar calls with it: it compiles them with Numba.
+name, and "auto" does not interpret scalar calls with it: it compiles a scalar graph of float32
+inputs only with the llvm target at once (milliseconds), a mixed one with Numba.
 
 Results have the outputs' precision (``ir.dtypes.graph_precision``): numbers as NumPy
 scalars (``np.float32``), arrays of that dtype. Arguments go through the same checks as
@@ -31,6 +32,7 @@ import numpy as np
 from .. import ir
 from ..errors import UnsupportedError
 from ..ir import Node, dtypes
+from ..ir.special import PYTHON_ONLY  # (no C function: the llvm target cannot call them)
 from .function import CompiledFunction
 
 
@@ -82,9 +84,12 @@ class Float32Function(CompiledFunction):
                                    "dtype='float64' (or dtype='float32')")
         self.dtype = dtypes.graph_precision(outputs)
         self._type = dtypes.DTYPES[self.dtype].numpy
-        # "auto" would interpret scalar calls in float64 (the vm) first: straight to Numba
+        # "auto" would interpret scalar calls in float64 (the vm) first: straight to a compiler,
+        # llvm for a scalar graph it computes in float32 (milliseconds), else Numba
         scalar = not any(n.shape or n.op == "scan" for n in order + list(inputs))
-        super().__init__(outputs, inputs, wrt, "numba" if backend == "auto" and scalar else backend,
+        if backend == "auto" and scalar:
+            backend = "llvm" if pure and not {n.op for n in order} & PYTHON_ONLY else "numba"
+        super().__init__(outputs, inputs, wrt, backend,
                          many, max_statements, title, progress, single, simd=simd and pure)
         fast_vg, fast_grad = self.value_and_grad, self.grad  # (entries.bind's closures)
         self.value_and_grad = lambda *args, reduce=None: cast(fast_vg(*args, reduce=reduce), self._type)
