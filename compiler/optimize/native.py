@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..errors import UnsupportedError
 from ..runtime.derivatives import compressed
 from ..runtime.ipopt import library  # (callbacks and driver start Numba: imported when first solving)
 
@@ -71,18 +72,24 @@ def usable(problem) -> tuple[bool, str]:
     return True, ""
 
 
-def native_callbacks(problem, exact: bool, cached_only: bool = False):
+ROUTES = ("auto", "llvm", "numba")
+
+
+def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str = "auto"):
     """The C callbacks of ``problem`` (``exact``: with the Hessian of the Lagrangian), made once
-    per problem and mode: its kernels compiled or loaded from the disk cache, the cfuncs compiled
-    (``runtime.ipopt.driver.NativeCallbacks``); with ``cached_only``, None unless they are in
-    memory or in the disk cache (nothing compiled)."""
-    from ..runtime.ipopt import callbacks
+    per problem and mode (``runtime.ipopt.driver.NativeCallbacks``): on the llvm route (our LLVM
+    IR with the kernels unrolled inside, no Numba) when ``codegen.llvm_ipopt.refusal`` finds
+    nothing against it, else as Numba cfuncs calling the Numba kernels; ``route`` forces one.
+    With ``cached_only``, None unless they are in memory or in the disk cache (nothing compiled)."""
     from ..runtime.ipopt.driver import Derivative, NativeCallbacks
+    from ..runtime.ipopt.layout import Layout
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {ROUTES}, got {route!r}")
     kept = problem.__dict__.setdefault("_native", {})
-    if exact in kept:
-        return kept[exact]
-    if True in kept:  # the limited-memory mode never calls the Hessian: the exact mode's callbacks serve
-        return kept[True]
+    for mode in (exact, True):  # the limited-memory mode never calls the Hessian: the exact mode's serve
+        made = kept.get(mode)
+        if made is not None and route in ("auto", made.route):
+            return made
     n, m = problem.n, problem.m
     requests = [(problem.objective_fn, "value"), (problem.objective_fn, "value_and_grad")]
     jac_fn = jac_seeds = None
@@ -107,18 +114,92 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False):
     kernels = dict(zip(names, requests))
     jac_colors = jac_col.n_colors if jac_fn is not None else 0
     jac_part = (m if jac_col.kind == "columns" else n) if jac_fn is not None else 1
-    layout = callbacks.Layout(
+    layout = Layout(
         n=n, m=m, param_shapes=tuple(p.shape for p in problem.params), jac_nnz=len(rows), jac_colors=jac_colors,
         hess_nnz=hess_nnz, hess_colors=hess_colors, jac_part=jac_part, hess_part=hess_part,
         jac_seed=(n if jac_col.kind == "columns" else m) if jac_fn is not None else 0,
         jac_single=jac_fn is not None and not jac_fn._many,  # (a function of many outputs returns a tuple)
         hess_single=hess_fn is not None and not hess_fn._many)
     _check_parts(layout, jac_fn, hess_fn)
-    try:
-        kept[exact] = NativeCallbacks(layout, kernels, jacobian, hessian, cached_only)
-    except callbacks.NotCached:
-        return None
+    functions, made_by = None, "numba"
+    if route != "numba":
+        key, text, why = llvm_route(problem, kernels, jacobian, hessian)
+        if key is None and route == "llvm":
+            raise UnsupportedError(f"the llvm route cannot compile this problem's callbacks: {why}")
+        if key is not None:
+            from ..runtime.ipopt import native_llvm
+            try:
+                loaded = native_llvm.build(key, text, cached_only)
+            except native_llvm.NotCached:
+                return None
+            functions, made_by = loaded.functions, "llvm"
+            functions["_engine"] = loaded  # (the machine code lives as long as the callbacks)
+    if functions is None:
+        from ..runtime.ipopt import callbacks
+        try:
+            functions = callbacks.compile_callbacks(layout, kernels, cached_only)
+        except callbacks.NotCached:
+            return None
+    kept[exact] = NativeCallbacks(layout, functions, jacobian, hessian, made_by)
+    problem._route = made_by
     return kept[exact]
+
+
+def llvm_route(problem, kernels: dict, jacobian, hessian):
+    """``(key, text, "")`` of ``problem``'s callbacks on the llvm route (``codegen.llvm_ipopt``):
+    the disk cache's key and a function that prints the module; or ``(None, None, why not)``."""
+    from ..codegen import llvm_ipopt
+    from ..runtime.ipopt import layout as slots
+    from ..runtime.ipopt import native_llvm
+    if not native_llvm.has_clock():
+        return None, None, "no clock_gettime in this process"
+    params, at = {}, 0
+    for node in problem.params:
+        params[node.id] = at
+        at += math.prod(node.shape)
+
+    def kernel(name: str, role: str = "value", seeds=()):
+        if name not in kernels:
+            return None
+        fn = kernels[name][0]
+        if role == "value_and_grad":
+            fn._require_wrt()
+        plan = fn.plan[role]
+        sources: dict = {}
+        k_seed = 0
+        for i, node in enumerate(fn.inputs):
+            if i == 0:
+                sources[node.id] = ("x", 0)
+            elif node.id in params:
+                sources[node.id] = ("params", params[node.id])
+            elif node.id == problem._sigma.id:
+                sources[node.id] = ("obj_factor", 0)
+            elif node.id == problem._lambda.id:
+                sources[node.id] = ("lambda", 0)
+            else:  # a colour's seed: a constant of the structure
+                sources[node.id] = ("const", seeds[k_seed])
+                k_seed += 1
+        return llvm_ipopt.Kernel(fn.inputs, plan.outputs, plan.statements, sources)
+
+    made = {"objective": kernel("objective"), "gradient": kernel("objective_and_gradient", "value_and_grad"),
+            "constraints": kernel("constraints"), "jacobian": kernel("jacobian", seeds=jacobian.seeds),
+            "hessian": kernel("hessian", seeds=hessian.seeds if hessian is not None else ())}
+    why = llvm_ipopt.refusal([k for k in made.values() if k is not None])
+    if why is not None:
+        return None, None, why
+    S = slots.Slot
+    offsets = {"PARAMS": S.PARAMS, "STATS": S.STATS, "NONFINITE_X": S.NONFINITE_X, "ITERATIONS": S.ITERATIONS,
+               "STAT_SECONDS": slots.STAT_SECONDS, "STAT_FIRST": slots.STAT_FIRST, "STAT_CALLS": slots.STAT_CALLS,
+               "STAT_NONFINITE": slots.STAT_NONFINITE, "STAT_NONFINITE_WHICH": slots.STAT_NONFINITE_WHICH,
+               "KEEP": slots.KEEP_NONFINITE}
+    jac = (jacobian.rows, jacobian.cols, jacobian.index)
+    hess = (hessian.rows, hessian.cols, hessian.index) if hessian is not None else ((), (), ())
+    key = llvm_ipopt.fingerprint(made, problem.n, problem.m, jac, hess, sorted(offsets.items()))
+
+    def text() -> str:
+        return llvm_ipopt.module_text(problem.n, problem.m, made["objective"], made["gradient"], made["constraints"],
+                                      made["jacobian"], jac, made["hessian"], hess, offsets)
+    return key, text, ""
 
 
 def _check_parts(layout, jac_fn, hess_fn) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import ArgumentError
-from . import callbacks as cb
+from . import layout as cb  # (the layout only: the callbacks are made by either route)
 from .library import require
 
 # IPOPT's ApplicationReturnStatus (IpReturnCodes.h): its name, what it means.
@@ -110,12 +110,14 @@ class Run:
 
 
 class NativeCallbacks:
-    """The compiled callbacks of one problem structure (``layout``), with the arrays they read."""
+    """The compiled callbacks of one problem structure (``layout``), with the arrays they read:
+    ``functions`` maps each callback's name (``eval_f``, ..., ``intermediate``) to an object with
+    its C ``address``; ``route`` says who made them (``"llvm"``: our LLVM IR, ``"numba"``: cfuncs)."""
 
-    def __init__(self, layout: cb.Layout, kernels: dict, jacobian: Derivative, hessian: Derivative | None,
-                 cached_only: bool = False):
-        self.layout = layout
-        self.functions = cb.compile_callbacks(layout, kernels, cached_only)  # (may raise NotCached)
+    def __init__(self, layout: cb.Layout, functions: dict, jacobian: Derivative, hessian: Derivative | None,
+                 route: str = "numba"):
+        self.layout, self.route = layout, route
+        self.functions = functions
         self.exact = hessian is not None
         self._jacobian = jacobian.arrays()
         self._hessian = hessian.arrays() if hessian is not None else (np.zeros(1), *[np.zeros(1, np.int64)] * 3)

@@ -1,0 +1,96 @@
+"""IPOPT's callbacks on the llvm route: the module ``codegen.llvm_ipopt`` prints, compiled by
+llvmlite to object code kept in the disk cache, and loaded with no Numba in the process.
+
+A problem of a structure already compiled (here or in an earlier process) loads its callbacks'
+object code from the disk cache (key: the module's text and this CPU): nothing is compiled
+and Numba is not imported, so a fresh process reaches ``IpoptSolve`` without Numba's start.
+
+>>> Loaded.__name__
+'Loaded'
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+from .. import cache, forks
+from .. import llvm as runtime_llvm
+
+NAMES = ("eval_f", "eval_grad_f", "eval_g", "eval_jac_g", "eval_h", "intermediate")
+_bound = threading.Lock()
+_clock_bound = False
+
+
+class Function:
+    """One callback: the address of its machine code (what ``CreateIpoptProblem`` takes)."""
+    __slots__ = ("address",)
+
+    def __init__(self, address: int):
+        self.address = address
+
+
+class Loaded:
+    """The callbacks' machine code in an MCJIT engine (kept alive with this object):
+    ``functions`` by name, and whether it came from the disk cache (``loaded``)."""
+
+    def __init__(self, objects: list[bytes], loaded: bool):
+        llvm, _ = runtime_llvm._llvm()
+        _bind_clock(llvm)
+        with runtime_llvm._init_lock:
+            empty = llvm.parse_assembly("")
+            empty.triple = llvm.get_process_triple()
+            self._engine = llvm.create_mcjit_compiler(empty, runtime_llvm._new_target_machine(llvm))
+            for obj in objects:
+                self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            self._engine.finalize_object()
+            self.functions = {name: Function(self._engine.get_function_address(name)) for name in NAMES}
+        missing = [name for name, f in self.functions.items() if not f.address]
+        if missing:
+            raise RuntimeError(f"the IPOPT callbacks' object code has no {missing}")
+        self.loaded = loaded
+
+
+def _bind_clock(llvm) -> None:
+    """``clock_gettime``'s address in this process, for the callbacks' timing (once)."""
+    global _clock_bound
+    with _bound:
+        if not _clock_bound:
+            address = ctypes.cast(ctypes.CDLL(None).clock_gettime, ctypes.c_void_p).value
+            llvm.add_symbol("clock_gettime", address)
+            _clock_bound = True
+
+
+def has_clock() -> bool:
+    try:
+        ctypes.CDLL(None).clock_gettime
+    except (OSError, AttributeError, TypeError):
+        return False
+    return True
+
+
+class NotCached(Exception):
+    """``build(..., cached_only=True)`` found no object code to load."""
+
+
+def build(key: str, text, cached_only: bool = False) -> Loaded:
+    """The callbacks of the module ``text()`` prints (made only when needed: its ``key``,
+    ``codegen.llvm_ipopt.fingerprint``, finds a cached build without it): loaded from the disk
+    cache, else compiled (at LLVM's O2) and stored. ``cached_only``: raise ``NotCached`` rather
+    than compile."""
+    llvm, tm = runtime_llvm._llvm()
+    key = cache.entry_key("llvm-ipopt", runtime_llvm.host_fingerprint(), key)
+    blob = cache.load(key, "o")
+    if blob is not None:
+        try:
+            with forks.compiling():
+                return Loaded(runtime_llvm.unpack(blob), loaded=True)
+        except Exception:  # a verified entry this LLVM cannot load: compile anew
+            pass
+    if cached_only:
+        raise NotCached(key)
+    module = text()
+    with forks.compiling():
+        objects = [runtime_llvm._compile_part(llvm, tm, module, runtime_llvm.OPT_LEVEL)]
+    cache.store(key, "o", runtime_llvm.pack(objects))
+    return Loaded(objects, loaded=False)
