@@ -37,7 +37,8 @@ class NLPInfo:
     cyipopt: str | None
 
     def __str__(self) -> str:
-        driver = ("native C callbacks (compiled kernels; backend 'numba' or 'auto')" if self.native
+        driver = ("native C callbacks (backend 'numba' or 'auto'): LLVM IR of our own with the kernels inside "
+                  "when it compiles them, else Numba cfuncs (a problem's repr says which)" if self.native
                   else f"cyipopt ({self.why})")
         fallback = f"; cyipopt {self.cyipopt} for backend 'python'" if self.cyipopt else ""
         return f"IPOPT: {self.library}\ndriver: {driver}{fallback}"
@@ -141,7 +142,6 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
         except callbacks.NotCached:
             return None
     kept[exact] = NativeCallbacks(layout, functions, jacobian, hessian, made_by)
-    problem._route = made_by
     return kept[exact]
 
 
