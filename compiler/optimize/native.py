@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ..errors import UnsupportedError
 from ..runtime.derivatives import compressed
-from ..runtime.ipopt import library  # (callbacks and driver start Numba: imported when first solving)
+from ..runtime.ipopt import library  # (the routes start llvmlite or Numba: imported when first solving)
 
 DRIVERS = ("auto", "native", "cyipopt")
 
@@ -146,60 +146,12 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
 
 
 def llvm_route(problem, kernels: dict, jacobian, hessian):
-    """``(key, text, "")`` of ``problem``'s callbacks on the llvm route (``codegen.llvm_ipopt``):
-    the disk cache's key and a function that prints the module; or ``(None, None, why not)``."""
-    from ..codegen import llvm_ipopt
-    from ..runtime.ipopt import layout as slots
+    """``(key, text, "")`` of ``problem``'s callbacks on the llvm route: the disk cache's key and a
+    function that prints the module (``runtime.ipopt.native_llvm.prepare``); or ``(None, None,
+    why not)``."""
     from ..runtime.ipopt import native_llvm
-    if not native_llvm.has_clock():
-        return None, None, "no clock_gettime in this process"
-    params, at = {}, 0
-    for node in problem.params:
-        params[node.id] = at
-        at += math.prod(node.shape)
-
-    def kernel(name: str, role: str = "value", seeds=()):
-        if name not in kernels:
-            return None
-        fn = kernels[name][0]
-        if role == "value_and_grad":
-            fn._require_wrt()
-        plan = fn.plan[role]
-        sources: dict = {}
-        k_seed = 0
-        for i, node in enumerate(fn.inputs):
-            if i == 0:
-                sources[node.id] = ("x", 0)
-            elif node.id in params:
-                sources[node.id] = ("params", params[node.id])
-            elif node.id == problem._sigma.id:
-                sources[node.id] = ("obj_factor", 0)
-            elif node.id == problem._lambda.id:
-                sources[node.id] = ("lambda", 0)
-            else:  # a colour's seed: a constant of the structure
-                sources[node.id] = ("const", seeds[k_seed])
-                k_seed += 1
-        return llvm_ipopt.Kernel(fn.inputs, plan.outputs, plan.statements, sources)
-
-    made = {"objective": kernel("objective"), "gradient": kernel("objective_and_gradient", "value_and_grad"),
-            "constraints": kernel("constraints"), "jacobian": kernel("jacobian", seeds=jacobian.seeds),
-            "hessian": kernel("hessian", seeds=hessian.seeds if hessian is not None else ())}
-    why = llvm_ipopt.refusal([k for k in made.values() if k is not None])
-    if why is not None:
-        return None, None, why
-    S = slots.Slot
-    offsets = {"PARAMS": S.PARAMS, "STATS": S.STATS, "NONFINITE_X": S.NONFINITE_X, "ITERATIONS": S.ITERATIONS,
-               "STAT_SECONDS": slots.STAT_SECONDS, "STAT_FIRST": slots.STAT_FIRST, "STAT_CALLS": slots.STAT_CALLS,
-               "STAT_NONFINITE": slots.STAT_NONFINITE, "STAT_NONFINITE_WHICH": slots.STAT_NONFINITE_WHICH,
-               "KEEP": slots.KEEP_NONFINITE}
-    jac = (jacobian.rows, jacobian.cols, jacobian.index)
-    hess = (hessian.rows, hessian.cols, hessian.index) if hessian is not None else ((), (), ())
-    key = llvm_ipopt.fingerprint(made, problem.n, problem.m, jac, hess, sorted(offsets.items()))
-
-    def text() -> str:
-        return llvm_ipopt.module_text(problem.n, problem.m, made["objective"], made["gradient"], made["constraints"],
-                                      made["jacobian"], jac, made["hessian"], hess, offsets)
-    return key, text, ""
+    return native_llvm.prepare(problem.n, problem.m, problem.params, problem._sigma, problem._lambda,
+                               kernels, jacobian, hessian)
 
 
 def _check_parts(layout, jac_fn, hess_fn) -> None:

@@ -1,7 +1,7 @@
 """One IPOPT solve through the C interface: the problem made, options added, ``IpoptSolve`` run
-with the compiled callbacks (``callbacks``), everything freed.
+with the compiled callbacks (``native_llvm`` or ``callbacks``), everything freed.
 
-``NativeCallbacks`` holds the cfuncs of one problem structure and the arrays they read
+``NativeCallbacks`` holds the C callbacks of one problem structure and the arrays they read
 (structures, seeds, gather indices); ``solve`` binds the parameters and the statistics of one
 run in a context array (``user_data``), so that the same callbacks serve any number of solves.
 

@@ -12,10 +12,12 @@ and Numba is not imported, so a fresh process reaches ``IpoptSolve`` without Num
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 
 from .. import cache, forks
 from .. import llvm as runtime_llvm
+from . import layout as slots
 
 NAMES = ("eval_f", "eval_grad_f", "eval_g", "eval_jac_g", "eval_h", "intermediate")
 _bound = threading.Lock()
@@ -94,3 +96,61 @@ def build(key: str, text, cached_only: bool = False) -> Loaded:
         objects = [runtime_llvm._compile_part(llvm, tm, module, runtime_llvm.OPT_LEVEL)]
     cache.store(key, "o", runtime_llvm.pack(objects))
     return Loaded(objects, loaded=False)
+
+
+def prepare(n: int, m: int, params: list, sigma, lam, kernels: dict, jacobian, hessian):
+    """``(key, text, "")`` of a problem's callbacks on the llvm route: the fingerprint that keys
+    the disk cache (``codegen.llvm_ipopt.fingerprint``) and a function that prints the module;
+    or ``(None, None, why not)``. ``kernels``: name -> ``(CompiledFunction, role)`` (as for the
+    Numba route); ``params``, ``sigma``, ``lam``: the input nodes of the parameters, the
+    objective's factor and the multipliers; ``jacobian``/``hessian``: ``driver.Derivative``."""
+    from ...codegen import llvm_ipopt
+    if not has_clock():
+        return None, None, "no clock_gettime in this process"
+    offsets, at = {}, 0
+    for node in params:
+        offsets[node.id] = at
+        at += math.prod(node.shape)
+
+    def kernel(name: str, role: str = "value", seeds=()):
+        if name not in kernels:
+            return None
+        fn = kernels[name][0]
+        if role == "value_and_grad":
+            fn._require_wrt()
+        plan = fn.plan[role]
+        sources: dict = {}
+        k_seed = 0
+        for i, node in enumerate(fn.inputs):
+            if i == 0:
+                sources[node.id] = ("x", 0)
+            elif node.id in offsets:
+                sources[node.id] = ("params", offsets[node.id])
+            elif node.id == sigma.id:
+                sources[node.id] = ("obj_factor", 0)
+            elif node.id == lam.id:
+                sources[node.id] = ("lambda", 0)
+            else:  # a colour's seed: a constant of the structure
+                sources[node.id] = ("const", seeds[k_seed])
+                k_seed += 1
+        return llvm_ipopt.Kernel(fn.inputs, plan.outputs, plan.statements, sources)
+
+    made = {"objective": kernel("objective"), "gradient": kernel("objective_and_gradient", "value_and_grad"),
+            "constraints": kernel("constraints"), "jacobian": kernel("jacobian", seeds=jacobian.seeds),
+            "hessian": kernel("hessian", seeds=hessian.seeds if hessian is not None else ())}
+    why = llvm_ipopt.refusal([k for k in made.values() if k is not None])
+    if why is not None:
+        return None, None, why
+    S = slots.Slot
+    where = {"PARAMS": S.PARAMS, "STATS": S.STATS, "NONFINITE_X": S.NONFINITE_X, "ITERATIONS": S.ITERATIONS,
+             "STAT_SECONDS": slots.STAT_SECONDS, "STAT_FIRST": slots.STAT_FIRST, "STAT_CALLS": slots.STAT_CALLS,
+             "STAT_NONFINITE": slots.STAT_NONFINITE, "STAT_NONFINITE_WHICH": slots.STAT_NONFINITE_WHICH,
+             "KEEP": slots.KEEP_NONFINITE}
+    jac = (jacobian.rows, jacobian.cols, jacobian.index)
+    hess = (hessian.rows, hessian.cols, hessian.index) if hessian is not None else ((), (), ())
+    key = llvm_ipopt.fingerprint(made, n, m, jac, hess, sorted(where.items()))
+
+    def text() -> str:
+        return llvm_ipopt.module_text(n, m, made["objective"], made["gradient"], made["constraints"],
+                                      made["jacobian"], jac, made["hessian"], hess, where)
+    return key, text, ""
