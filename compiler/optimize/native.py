@@ -133,8 +133,7 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
                 loaded = native_llvm.build(key, text, cached_only)
             except native_llvm.NotCached:
                 return None
-            functions, made_by = loaded.functions, "llvm"
-            functions["_engine"] = loaded  # (the machine code lives as long as the callbacks)
+            functions, made_by = loaded.functions, "llvm"  # (each holds the engine of its machine code)
     if functions is None:
         from ..runtime.ipopt import callbacks
         try:

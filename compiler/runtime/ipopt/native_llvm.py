@@ -25,11 +25,12 @@ _clock_bound = False
 
 
 class Function:
-    """One callback: the address of its machine code (what ``CreateIpoptProblem`` takes)."""
-    __slots__ = ("address",)
+    """One callback: the address of its machine code (what ``CreateIpoptProblem`` takes), and
+    the engine that holds that code (kept alive as long as the callback is)."""
+    __slots__ = ("address", "owner")
 
-    def __init__(self, address: int):
-        self.address = address
+    def __init__(self, address: int, owner: "Loaded"):
+        self.address, self.owner = address, owner
 
 
 class Loaded:
@@ -46,7 +47,7 @@ class Loaded:
             for obj in objects:
                 self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()
-            self.functions = {name: Function(self._engine.get_function_address(name)) for name in NAMES}
+            self.functions = {name: Function(self._engine.get_function_address(name), self) for name in NAMES}
         missing = [name for name, f in self.functions.items() if not f.address]
         if missing:
             raise RuntimeError(f"the IPOPT callbacks' object code has no {missing}")
