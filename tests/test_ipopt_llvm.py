@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose
 import compiler as cc
 from compiler.bench.hock_schittkowski import PROBLEMS
 from compiler.codegen import llvm_ipopt
-from compiler.errors import UnsupportedError
+from compiler.errors import ArgumentError, UnsupportedError
 from compiler.optimize.native import llvm_route, native_callbacks
 from compiler.runtime.ipopt import library
 
@@ -127,6 +127,16 @@ def test_what_the_llvm_route_refuses_goes_to_numba():
         native_callbacks(special, True, route="llvm")
     with pytest.raises(ValueError, match="route must be one of"):
         native_callbacks(special, True, route="vm")
+
+
+def test_the_route_chosen_by_the_environment(monkeypatch):
+    hs = PROBLEMS["hs035"]
+    monkeypatch.setenv("COMPILER_IPOPT_ROUTE", "llvm")
+    problem = hs.nlp("numba")
+    assert native_callbacks(problem, True).route == "llvm"
+    monkeypatch.setenv("COMPILER_IPOPT_ROUTE", "cuda")
+    with pytest.raises(ArgumentError, match="COMPILER_IPOPT_ROUTE must be one of"):
+        native_callbacks(hs.nlp("numba"), True)
 
 
 def test_a_large_unroll_is_refused(monkeypatch):

@@ -17,9 +17,10 @@ or ``"native"`` chooses.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
-from ..errors import UnsupportedError
+from ..errors import ArgumentError, UnsupportedError
 from ..runtime.derivatives import compressed
 from ..runtime.ipopt import library  # (the routes start llvmlite or Numba: imported when first solving)
 
@@ -74,16 +75,22 @@ def usable(problem) -> tuple[bool, str]:
 
 
 ROUTES = ("auto", "llvm", "numba")
+ROUTE_ENV = "COMPILER_IPOPT_ROUTE"  # auto (default), llvm or numba: the route every problem's callbacks take
 
 
-def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str = "auto"):
+def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str | None = None):
     """The C callbacks of ``problem`` (``exact``: with the Hessian of the Lagrangian), made once
     per problem and mode (``runtime.ipopt.driver.NativeCallbacks``): on the llvm route (our LLVM
     IR with the kernels unrolled inside, no Numba) when ``codegen.llvm_ipopt.refusal`` finds
     nothing against it, else as Numba cfuncs calling the Numba kernels; ``route`` forces one.
-    With ``cached_only``, None unless they are in memory or in the disk cache (nothing compiled)."""
+    With ``cached_only``, None unless they are in memory or in the disk cache (nothing compiled).
+    ``route`` None: ``$COMPILER_IPOPT_ROUTE``, else "auto"."""
     from ..runtime.ipopt.driver import Derivative, NativeCallbacks
     from ..runtime.ipopt.layout import Layout
+    if route is None:
+        route = os.environ.get(ROUTE_ENV, "").strip() or "auto"
+        if route not in ROUTES:
+            raise ArgumentError(f"${ROUTE_ENV} must be one of {ROUTES}, got {route!r}")
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}, got {route!r}")
     kept = problem.__dict__.setdefault("_native", {})
