@@ -139,6 +139,23 @@ def test_the_route_chosen_by_the_environment(monkeypatch):
         native_callbacks(hs.nlp("numba"), True)
 
 
+def test_a_failure_of_the_llvm_route_falls_back_to_numba(hs071_routes, monkeypatch):
+    """Whatever goes wrong on the llvm route (here: LLVM given broken text) leaves the Numba route,
+    with a warning naming the failure, and the same solve."""
+    from compiler.runtime.ipopt import native_llvm
+    broken = (f"never cached {os.getpid()} {id(monkeypatch)}", lambda: "define broken", "")
+    monkeypatch.setattr(native_llvm, "prepare", lambda *args: broken)
+    x, p = cc.Tensor("x", (4,)), cc.Symbol("p")
+    items = [x[i] for i in range(4)]
+    problem = cc.nlp(p * HS071.f(items) + cc.log(p), x, g=HS071.g(items), params=[p], backend="numba")
+    with pytest.warns(RuntimeWarning, match="llvm route failed.*parsing"):
+        assert native_callbacks(problem, True).route == "numba"
+    with pytest.raises(RuntimeError, match="parsing"):
+        native_callbacks(cc.nlp(HS071.f(items), x, g=HS071.g(items), backend="numba"), True, route="llvm")
+    ours = _solve(problem, HS071, params=[1.0], driver="native")
+    assert np.array_equal(ours.x, _solve(hs071_routes["numba"], HS071, params=[1.0], driver="native").x)
+
+
 def test_a_large_unroll_is_refused(monkeypatch):
     monkeypatch.setattr(llvm_ipopt, "MAX_UNROLLED", 2)
     problem = PROBLEMS["hs071"].nlp("numba")

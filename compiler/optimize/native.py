@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 
 from ..errors import ArgumentError, UnsupportedError
@@ -140,7 +141,13 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
                 loaded = native_llvm.build(key, text, cached_only)
             except native_llvm.NotCached:
                 return None
-            functions, made_by = loaded.functions, "llvm"  # (each holds the engine of its machine code)
+            except Exception as e:  # printing or LLVM failed: the Numba route computes the same numbers
+                if route == "llvm":
+                    raise
+                warnings.warn(f"the llvm route failed on this problem's callbacks ({type(e).__name__}: {e}); "
+                              "using the Numba route", RuntimeWarning, stacklevel=3)
+            else:
+                functions, made_by = loaded.functions, "llvm"  # (each holds the engine of its machine code)
     if functions is None:
         from ..runtime.ipopt import callbacks
         try:
