@@ -36,6 +36,7 @@ from . import llvm, llvm_loops
 MAX_UNROLLED = 60_000
 _CLOCK_MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)
 
+
 @dataclass(frozen=True)
 class Kernel:
     """One callback's kernel: its schedule (``inputs``, ``outputs``, ``statements``) and where
@@ -81,7 +82,8 @@ def _printers_hash() -> bytes:
 def _exact(value) -> str:
     """A value's full text for a key (NumPy's repr abridges large arrays)."""
     if isinstance(value, np.ndarray):
-        return f"array {value.dtype.str} {value.shape} {hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}"
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return f"array {value.dtype.str} {value.shape} {digest}"
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(_exact(v) for v in value) + ")"
     return repr(value)
@@ -166,10 +168,11 @@ def _structure(name: str, values: np.ndarray) -> str:
     return f"@{name} = private unnamed_addr constant [{max(1, ints.size)} x i32] [{body}]"
 
 
-def _callback(name: str, params: str, which: int, kernel: Kernel, n: int, store, count: int,
+def _callback(name: str, params: str, which: int, kernel: Kernel, n: int, store, count: int, slot: int,
               structure: tuple[str, str, int] | None = None) -> tuple[set, str]:
-    """One callback: time it, read the parameters' buffer, print the kernel, ``store`` its
-    numbers (``store(e, flat)``: where they go, returns the pointer to check for finiteness)."""
+    """One callback: time it, read the parameters' buffer (the address in context ``slot``),
+    print the kernel, ``store`` its numbers (``store(e, flat)``: where they go; returns the
+    pointer to check for finiteness)."""
     body = _Body(kernel)
     e = body.e
     flat = body.run(kernel)
@@ -183,7 +186,7 @@ def _callback(name: str, params: str, which: int, kernel: Kernel, n: int, store,
                  f"  call void @llvm.memcpy.p0.p0.i64(ptr %j_col, ptr @{cols}, i64 {4 * nnz}, i1 false)",
                  "  ret i32 1", "compute:"]
     head += ["  %start = call double @cc_now()",
-             "  %params.slot = getelementptr inbounds i64, ptr %data, i64 {PARAMS}",
+             f"  %params.slot = getelementptr inbounds i64, ptr %data, i64 {slot}",
              "  %params.int = load i64, ptr %params.slot", "  %params = inttoptr i64 %params.int to ptr"]
     tail = [f"  %finite = call i1 @cc_finite(ptr {out}, i64 {count})",
             f"  call void @cc_record(ptr %data, i64 {which}, double %start, i1 %finite, ptr %x, i64 {n})",
@@ -220,26 +223,30 @@ def module_text(n: int, m: int, objective: Kernel, gradient: Kernel, constraints
     declared: set = set()
     functions = [glue_text(slots)]
     empty = Kernel([], [], [], {})
+    at = slots["PARAMS"]
 
-    def add(decl_text):
-        declared.update(decl_text[0])
-        functions.append(decl_text[1].replace("{PARAMS}", str(slots["PARAMS"])))
+    def add(declarations_and_text):
+        declared.update(declarations_and_text[0])
+        functions.append(declarations_and_text[1])
 
-    add(_callback("eval_f", _F.format(out="obj_value"), 0, objective, n, _stores("%obj_value"), 1))
-    add(_callback("eval_grad_f", _F.format(out="grad_f"), 1, _only_gradient(gradient), n, _stores("%grad_f"), n))
+    add(_callback("eval_f", _F.format(out="obj_value"), 0, objective, n, _stores("%obj_value"), 1, at))
+    add(_callback("eval_grad_f", _F.format(out="grad_f"), 1, _only_gradient(gradient), n, _stores("%grad_f"), n,
+                  at))
     add(_callback("eval_g", "i32 %n, ptr noalias %x, i32 %new_x, i32 %m, ptr noalias %g, ptr noalias %data", 2,
-                  constraints or empty, n, _zeros_or(constraints, _stores("%g"), "%g", m), m))
+                  constraints or empty, n, _zeros_or(constraints, _stores("%g"), "%g", m), m, at))
     rows, cols, index = jac
     functions += [_structure("jac_rows", rows), _structure("jac_cols", cols)]
     add(_callback("eval_jac_g", "i32 %n, ptr noalias %x, i32 %new_x, i32 %m, i32 %nele_jac, ptr noalias %i_row, "
                   "ptr noalias %j_col, ptr noalias %values, ptr noalias %data", 3, jacobian or empty, n,
-                  _zeros_or(jacobian, _gather(index), "%values", len(rows)), len(rows), ("jac_rows", "jac_cols", len(rows))))
+                  _zeros_or(jacobian, _gather(index), "%values", len(rows)), len(rows), at,
+                  ("jac_rows", "jac_cols", len(rows))))
     h_rows, h_cols, h_index = hess
     functions += [_structure("hess_rows", h_rows), _structure("hess_cols", h_cols)]
     add(_callback("eval_h", "i32 %n, ptr noalias %x, i32 %new_x, double %obj_factor, i32 %m, ptr noalias %lambda, "
                   "i32 %new_lambda, i32 %nele_hess, ptr noalias %i_row, ptr noalias %j_col, ptr noalias %values, "
-                  "ptr noalias %data", 4, hessian or empty, n, _zeros_or(hessian, _gather(h_index), "%values", len(h_rows)),
-                  len(h_rows), ("hess_rows", "hess_cols", len(h_rows))))
+                  "ptr noalias %data", 4, hessian or empty, n,
+                  _zeros_or(hessian, _gather(h_index), "%values", len(h_rows)), len(h_rows), at,
+                  ("hess_rows", "hess_cols", len(h_rows))))
     return llvm._module_text(declared, functions)
 
 
