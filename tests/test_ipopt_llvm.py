@@ -121,7 +121,7 @@ def test_callbacks_time_themselves(hs071_routes):
 def test_what_the_llvm_route_refuses_goes_to_numba():
     x = cc.Tensor("x", (3,))
     special = cc.nlp(cc.sum(cc.gamma(x + 2.0)), x, backend="numba")
-    key, _, why = llvm_route(special, {"objective": (special.objective_fn, "value")}, _no_jacobian(), None)
+    key, _, why, _ = llvm_route(special, {"objective": (special.objective_fn, "value")}, _no_jacobian(), None)
     assert key is None and "gamma" in why
     with pytest.raises(UnsupportedError, match="llvm route cannot"):
         native_callbacks(special, True, route="llvm")
@@ -143,7 +143,7 @@ def test_a_failure_of_the_llvm_route_falls_back_to_numba(hs071_routes, monkeypat
     """Whatever goes wrong on the llvm route (here: LLVM given broken text) leaves the Numba route,
     with a warning naming the failure, and the same solve."""
     from compiler.runtime.ipopt import native_llvm
-    broken = (f"never cached {os.getpid()} {id(monkeypatch)}", lambda: "define broken", "")
+    broken = native_llvm.Route(f"never cached {os.getpid()} {id(monkeypatch)}", lambda: "define broken", "", 1)
     monkeypatch.setattr(native_llvm, "prepare", lambda *args: broken)
     x, p = cc.Tensor("x", (4,)), cc.Symbol("p")
     items = [x[i] for i in range(4)]
@@ -159,7 +159,7 @@ def test_a_failure_of_the_llvm_route_falls_back_to_numba(hs071_routes, monkeypat
 def test_a_large_unroll_is_refused(monkeypatch):
     monkeypatch.setattr(llvm_ipopt, "MAX_UNROLLED", 2)
     problem = PROBLEMS["hs071"].nlp("numba")
-    key, _, why = llvm_route(problem, {"objective": (problem.objective_fn, "value")}, _no_jacobian(), None)
+    key, _, why, _ = llvm_route(problem, {"objective": (problem.objective_fn, "value")}, _no_jacobian(), None)
     assert key is None and "unroll" in why and "up to 2" in why
 
 

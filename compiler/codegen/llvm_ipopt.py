@@ -48,9 +48,13 @@ class Kernel:
     sources: dict  # node id -> ("x" | "params" | "lambda", offset) | ("obj_factor", 0) | ("const", array)
 
 
+def unrolled(kernels: Sequence[Kernel]) -> int:
+    """How many scalar values the kernels unroll to (what LLVM's time grows with)."""
+    return sum(int(np.prod(n.shape)) if n.shape else 1 for k in kernels for n in k.statements)
+
+
 def refusal(kernels: Sequence[Kernel]) -> str | None:
     """Why these kernels cannot be printed as unrolled LLVM (None: they can)."""
-    total = 0
     for k in kernels:
         for n in k.statements:
             if n.op in ("scan", "custom", "extern"):
@@ -61,9 +65,9 @@ def refusal(kernels: Sequence[Kernel]) -> str | None:
                 return f"op {n.op!r} has no llvm form"
             if n.dtype == "bool" and n.shape:
                 return "a tensor of bools"
-            total += int(np.prod(n.shape)) if n.shape else 1
         if any(n.op == "var" and dtypes.of_symbol(n) != "float64" for n in k.inputs):
             return "a float32 input (the llvm callbacks compute in float64)"
+    total = unrolled(kernels)
     if total > MAX_UNROLLED:
         return f"its kernels unroll to {total:,} scalar values (the llvm route takes up to {MAX_UNROLLED:,})"
     return None

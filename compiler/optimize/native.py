@@ -84,7 +84,8 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
     per problem and mode (``runtime.ipopt.driver.NativeCallbacks``): on the llvm route (our LLVM
     IR with the kernels unrolled inside, no Numba) when ``codegen.llvm_ipopt.refusal`` finds
     nothing against it, else as Numba cfuncs calling the Numba kernels; ``route`` forces one.
-    With ``cached_only``, None unless they are in memory or in the disk cache (nothing compiled).
+    With ``cached_only``, None unless they are in memory or in the disk cache, or are llvm
+    callbacks small enough to compile at once (``runtime.ipopt.native_llvm.COMPILE_AT_ONCE``).
     ``route`` None: ``$COMPILER_IPOPT_ROUTE``, else "auto"."""
     from ..runtime.ipopt.driver import Derivative, NativeCallbacks
     from ..runtime.ipopt.layout import Layout
@@ -132,13 +133,13 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
     _check_parts(layout, jac_fn, hess_fn)
     functions, made_by = None, "numba"
     if route != "numba":
-        key, text, why = llvm_route(problem, kernels, jacobian, hessian)
+        key, text, why, unrolled = llvm_route(problem, kernels, jacobian, hessian)
         if key is None and route == "llvm":
             raise UnsupportedError(f"the llvm route cannot compile this problem's callbacks: {why}")
         if key is not None:
             from ..runtime.ipopt import native_llvm
-            try:
-                loaded = native_llvm.build(key, text, cached_only)
+            try:  # (small callbacks compile in less time than a first solve through cyipopt takes to start)
+                loaded = native_llvm.build(key, text, cached_only and unrolled > native_llvm.COMPILE_AT_ONCE)
             except native_llvm.NotCached:
                 return None
             except Exception as e:  # printing or LLVM failed: the Numba route computes the same numbers
@@ -159,9 +160,8 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
 
 
 def llvm_route(problem, kernels: dict, jacobian, hessian):
-    """``(key, text, "")`` of ``problem``'s callbacks on the llvm route: the disk cache's key and a
-    function that prints the module (``runtime.ipopt.native_llvm.prepare``); or ``(None, None,
-    why not)``."""
+    """``problem``'s callbacks on the llvm route (``runtime.ipopt.native_llvm.prepare``): the disk
+    cache's key and a function that prints the module, or why not (``key`` None)."""
     from ..runtime.ipopt import native_llvm
     return native_llvm.prepare(problem.n, problem.m, problem.params, problem._sigma, problem._lambda,
                                kernels, jacobian, hessian)

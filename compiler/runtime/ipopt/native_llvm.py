@@ -14,11 +14,16 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
+from typing import Callable, NamedTuple
 
 from .. import cache, forks
 from .. import llvm as runtime_llvm
 from . import layout as slots
 
+#: up to this many unrolled values, LLVM compiles the callbacks in well under a second (HS071:
+#: ~0.2 s on a loaded machine): backend "auto" compiles them for a new structure's first solve
+#: instead of solving it through cyipopt while Numba compiles the kernels in the background
+COMPILE_AT_ONCE = 5_000
 NAMES = ("eval_f", "eval_grad_f", "eval_g", "eval_jac_g", "eval_h", "intermediate")
 _bound = threading.Lock()
 _clock_bound = False
@@ -99,15 +104,23 @@ def build(key: str, text, cached_only: bool = False) -> Loaded:
     return Loaded(objects, loaded=False)
 
 
-def prepare(n: int, m: int, params: list, sigma, lam, kernels: dict, jacobian, hessian):
-    """``(key, text, "")`` of a problem's callbacks on the llvm route: the fingerprint that keys
-    the disk cache (``codegen.llvm_ipopt.fingerprint``) and a function that prints the module;
-    or ``(None, None, why not)``. ``kernels``: name -> ``(CompiledFunction, role)`` (as for the
+class Route(NamedTuple):
+    """A problem's callbacks on the llvm route: the disk cache's ``key`` (None: refused, ``why``),
+    ``text()`` prints the module, ``unrolled`` scalar values in its kernels."""
+    key: str | None
+    text: Callable[[], str] | None
+    why: str
+    unrolled: int = 0
+
+
+def prepare(n: int, m: int, params: list, sigma, lam, kernels: dict, jacobian, hessian) -> Route:
+    """The ``Route`` of a problem's callbacks: the fingerprint that keys the disk cache
+    (``codegen.llvm_ipopt.fingerprint``) and a function that prints the module; or why not. ``kernels``: name -> ``(CompiledFunction, role)`` (as for the
     Numba route); ``params``, ``sigma``, ``lam``: the input nodes of the parameters, the
     objective's factor and the multipliers; ``jacobian``/``hessian``: ``driver.Derivative``."""
     from ...codegen import llvm_ipopt
     if not has_clock():
-        return None, None, "no clock_gettime in this process"
+        return Route(None, None, "no clock_gettime in this process")
     offsets, at = {}, 0
     for node in params:
         offsets[node.id] = at
@@ -141,7 +154,7 @@ def prepare(n: int, m: int, params: list, sigma, lam, kernels: dict, jacobian, h
             "hessian": kernel("hessian", seeds=hessian.seeds if hessian is not None else ())}
     why = llvm_ipopt.refusal([k for k in made.values() if k is not None])
     if why is not None:
-        return None, None, why
+        return Route(None, None, why)
     S = slots.Slot
     where = {"PARAMS": S.PARAMS, "STATS": S.STATS, "NONFINITE_X": S.NONFINITE_X, "ITERATIONS": S.ITERATIONS,
              "STAT_SECONDS": slots.STAT_SECONDS, "STAT_FIRST": slots.STAT_FIRST, "STAT_CALLS": slots.STAT_CALLS,
@@ -154,4 +167,4 @@ def prepare(n: int, m: int, params: list, sigma, lam, kernels: dict, jacobian, h
     def text() -> str:
         return llvm_ipopt.module_text(n, m, made["objective"], made["gradient"], made["constraints"],
                                       made["jacobian"], jac, made["hessian"], hess, where)
-    return key, text, ""
+    return Route(key, text, "", llvm_ipopt.unrolled([k for k in made.values() if k is not None]))
