@@ -61,7 +61,7 @@ def test_llvm_route_is_the_numba_route_to_the_last_bits(hs071_routes):
     assert "callbacks: llvm" in repr(hs071_routes["llvm"]) and "callbacks: numba" in repr(hs071_routes["numba"])
 
 
-@pytest.mark.parametrize("name", ["hs006", "hs035", "hs040", "hs043", "hs076", "hs100"])
+@pytest.mark.parametrize("name", ["hs001", "hs006", "hs035", "hs039", "hs040", "hs043", "hs076", "hs100"])
 def test_hock_schittkowski_on_the_llvm_route(name):
     """Each problem's optimum, iterations and multipliers as cyipopt gives them on NumPy."""
     hs = PROBLEMS[name]
@@ -89,6 +89,32 @@ def test_parameters_limited_memory_and_tensor_pieces():
         assert native.success and repr(problem).endswith("callbacks: llvm)")
         _same(native, reference, rtol=1e-9)
     assert "hessian" not in native.callback_calls
+
+
+def test_tensor_ops_unrolled():
+    """Reshape, a constant matrix product, strided slices, concatenation, exp, sin, tanh and a
+    quotient, with a matrix parameter: the llvm route's solve is cyipopt's on NumPy."""
+    x, p = cc.Tensor("x", (6,)), cc.Tensor("p", (2, 3))
+    a = np.arange(12.0).reshape(4, 3) / 10
+    f = (cc.sum(cc.exp(0.1 * cc.reshape(x, (2, 3))) * p) + cc.sum((a @ x[:3]) ** 2) + cc.sum(cc.sin(x[::2]))
+         + cc.sum(1 / (1 + x ** 2)))
+    g = [cc.sum(cc.concatenate([x[:2], x[4:]]) ** 2), x[0] * x[5] - cc.tanh(x[2])]
+    kw = dict(lb=-2.0, ub=3.0, cl=[1.0, -1.0], cu=[4.0, 1.0], params=[np.arange(6.0).reshape(2, 3) / 5],
+              options=OPTIONS)
+    problem = cc.nlp(f, x, g=g, params=[p], backend="numba")
+    native = problem.solve(np.full(6, 0.3), **kw, driver="native")
+    reference = cc.nlp(f, x, g=g, params=[p], backend="python").solve(np.full(6, 0.3), **kw, driver="cyipopt")
+    assert repr(problem).endswith("callbacks: llvm)") and native.success
+    _same(native, reference, rtol=1e-9)
+
+
+def test_comparisons_of_tensors_go_to_numba():
+    """A tensor of bools (``maximum``'s derivative, ``where``) is refused by the llvm route."""
+    x = cc.Tensor("x", (3,))
+    problem = cc.nlp(cc.sum(cc.maximum(x, 0.5) ** 2), x, backend="numba")
+    kernels = {"objective": (problem.objective_fn, "value"),
+               "objective_and_gradient": (problem.objective_fn, "value_and_grad")}
+    assert "bools" in llvm_route(problem, kernels, _no_jacobian(), None).why
 
 
 def test_nan_gives_ipopts_status_and_the_points(hs071_routes):
