@@ -108,13 +108,23 @@ def test_tensor_ops_unrolled():
     _same(native, reference, rtol=1e-9)
 
 
-def test_comparisons_of_tensors_go_to_numba():
-    """A tensor of bools (``maximum``'s derivative, ``where``) is refused by the llvm route."""
-    x = cc.Tensor("x", (3,))
-    problem = cc.nlp(cc.sum(cc.maximum(x, 0.5) ** 2), x, backend="numba")
-    kernels = {"objective": (problem.objective_fn, "value"),
-               "objective_and_gradient": (problem.objective_fn, "value_and_grad")}
-    assert "bools" in llvm_route(problem, kernels, _no_jacobian(), None).why
+@pytest.mark.parametrize("case", ["maximum", "where", "where of a reshape, reversed"])
+def test_conditions_on_tensors_unrolled(case):
+    """Tensors of comparisons (``cc.where``, the derivative of ``cc.maximum``) on the llvm route:
+    the same iterates as cyipopt on NumPy, to the last bit."""
+    x = cc.Tensor("x", (4,))
+    square = cc.reshape(x, (2, 2))
+    f = {"maximum": cc.sum(cc.maximum(x, 0.5) ** 2) + cc.sum((x - 2) ** 2),
+         "where": cc.sum((x - 2) ** 2 * cc.where(x > 0, 1.0, 2.0)),
+         "where of a reshape, reversed": cc.sum(cc.where(square > 0, square ** 2, 0.0)[::-1]) + cc.sum((x - 1) ** 2),
+         }[case]
+    kw = dict(lb=-2.0, ub=3.0, options=OPTIONS)
+    problem = cc.nlp(f, x, backend="numba")
+    native = problem.solve(np.full(4, 0.3), **kw, driver="native")
+    reference = cc.nlp(f, x, backend="python").solve(np.full(4, 0.3), **kw, driver="cyipopt")
+    assert repr(problem).endswith("callbacks: llvm)") and native.success
+    _same(native, reference, rtol=1e-12)
+    assert np.array_equal(native.x, reference.x)
 
 
 def test_nan_gives_ipopts_status_and_the_points(hs071_routes):

@@ -63,8 +63,7 @@ def refusal(kernels: Sequence[Kernel]) -> str | None:
                 return f"scipy.special's {n.op!r}"
             if n.op not in llvm_loops._STRUCTURAL and n.op != "item" and OPS[n.op].llvm is None:
                 return f"op {n.op!r} has no llvm form"
-            if n.dtype == "bool" and n.shape:
-                return "a tensor of bools"
+            # (tensors of bools are fine here: unrolled, each is i1 values; no loop stores them)
         if any(n.op == "var" and dtypes.of_symbol(n) != "float64" for n in k.inputs):
             return "a float32 input (the llvm callbacks compute in float64)"
     total = unrolled(kernels)
