@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -72,13 +73,18 @@ def refusal(kernels: Sequence[Kernel]) -> str | None:
     return None
 
 
+@functools.cache
 def _printers_hash() -> bytes:
-    """What the printed text depends on besides the graphs: the printers' and the op table's code."""
+    """What the printed text depends on besides the graphs: the code of the IR (its op table and
+    the lowerings it holds) and of the LLVM printers, hashed once per process."""
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    for path in (__file__, llvm.__file__, llvm_loops.__file__, os.path.join(here, "..", "ir", "ops.py")):
+    ir_dir = os.path.join(here, "..", "ir")
+    paths = sorted(os.path.join(ir_dir, f) for f in os.listdir(ir_dir) if f.endswith(".py"))
+    paths += sorted(os.path.join(here, f) for f in os.listdir(here) if f.startswith("llvm") and f.endswith(".py"))
+    for path in paths:
         with open(path, "rb") as f:
-            h.update(f.read())
+            h.update(os.path.basename(path).encode() + b"\0" + f.read())
     return h.digest()
 
 
