@@ -18,7 +18,8 @@ from ._version import __version__  # noqa: F401
 from . import ir  # noqa: F401
 from .errors import (ArgumentError, CacheError, CompilerError, IntegrationWarning, ParseError,  # noqa: F401
                      ResourceError, ShapeError, TracingError, UnsupportedError, UnsupportedFunctionError)
-from .frontend import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, broadcast_to,  # noqa: F401
+from .frontend import (Symbol, abs, acos, acosh, angle, asin, asinh, atan, atan2, atanh,  # noqa: F401
+                       broadcast_to, conj, imag, real,
                        cbrt, ceil, clip, concatenate, cos, cosh, cumprod, cumsum, custom_jvp, custom_vjp, diag,
                        diagonal, diff, dot,
                        einsum, erf, exp, extern, exp2, expand_dims, expm1, flip, floor, floor_divide, fori_loop, from_sympy,
@@ -55,7 +56,8 @@ from .value import Value  # noqa: F401
 # The public API: what `from compiler import *` gives, what the API reference documents and
 # what type checkers take as re-exported (tests/test_docs.py keeps it equal to the names above).
 __all__ = [
-    "abs", "acos", "acosh", "airy", "airyai", "airyaiprime", "airybi", "airybiprime",
+    "abs", "acos", "acosh", "airy", "airyai", "airyaiprime", "airybi", "airybiprime", "angle",
+    "conj", "imag", "real",
     "ArgumentError", "asin", "asinh", "assoc_laguerre", "assoc_legendre", "atan", "atan2", "atanh",
     "besseli", "besselj", "besselk", "bessely", "beta", "betainc", "betaln", "binom",
     "broadcast_to", "cache_info", "CacheError", "CacheInfo", "CacheWarning", "cbrt", "ceil",

@@ -52,8 +52,8 @@ def test_from_sympy_unsupported_names_function_and_lists_supported():
         cc.from_sympy(sp.hyper([1], [2], X) + 1)
     with pytest.raises(cc.UnsupportedError, match="final"):
         cc.from_sympy(sp.Piecewise((X, X > 0)))
-    with pytest.raises(cc.UnsupportedError, match="complex"):
-        cc.from_sympy(sp.I * X)
+    # complex numbers are complex128 constants now (issue 31; tests/test_complex.py)
+    assert cc.ir.dtypes.precision(cc.from_sympy(sp.I * X)) == "complex128"
 
 
 @pytest.mark.parametrize("names", ["x0:10", "x:3", "a:d", "A:C", "x2:5", "x10:12", "x y0:2 z", "xa:c",

@@ -161,6 +161,9 @@ def test_what_the_llvm_route_refuses_goes_to_numba():
     assert key is None and "gamma" in why
     with pytest.raises(UnsupportedError, match="llvm route cannot"):
         native_callbacks(special, True, route="llvm")
+    wavy = cc.nlp(cc.sum(cc.real(cc.exp(1j * x))) + cc.sum(x ** 2), x, backend="numba")
+    kernels = {"objective": (wavy.objective_fn, "value")}
+    assert "complex" in llvm_route(wavy, kernels, _no_jacobian(), None).why
     with pytest.raises(ValueError, match="route must be one of"):
         native_callbacks(special, True, route="vm")
 

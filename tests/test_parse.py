@@ -372,7 +372,9 @@ ATTACKS = [
 ]
 
 
-@pytest.mark.parametrize("text", ATTACKS)
+# (ids by position: the texts name a fresh temporary directory, and test ids must be the same
+# in every process that collects them, as pytest-xdist's workers do)
+@pytest.mark.parametrize("text", ATTACKS, ids=[f"attack{i}" for i in range(len(ATTACKS))])
 def test_attacks_have_no_side_effect(text):
     calls = mock.Mock(side_effect=AssertionError("side effect"))
     with mock.patch.object(os, "system", calls), mock.patch.object(os, "popen", calls), \

@@ -60,6 +60,8 @@ def refusal(kernels: Sequence[Kernel]) -> str | None:
         for n in k.statements:
             if n.op in ("scan", "custom", "extern"):
                 return f"op {n.op!r} (loops and user functions run on the Numba route)"
+            if dtypes.is_complex(n):
+                return f"a complex value (op {n.op!r}): the llvm route computes in float64"
             if n.op in SPECIAL:  # (its C function's address is bound per process: the Numba route does it)
                 return f"scipy.special's {n.op!r}"
             if n.op not in llvm_loops._STRUCTURAL and n.op != "item" and OPS[n.op].llvm is None:

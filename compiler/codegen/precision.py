@@ -82,23 +82,27 @@ class PrecisionPrinting:
         return text
 
     def float_name(self, node: Node) -> str:
-        """NumPy's name of ``node``'s float type (``float64`` unless float32)."""
-        return "float32" if self.precision(node) == "float32" else "float64"
+        """NumPy's name of ``node``'s number type (``float64`` unless float32 or complex128)."""
+        p = self.precision(node)
+        return p if p in ("float32", dtypes.COMPLEX) else "float64"
 
     def alloc(self, node: Node) -> str:
         """The ``dtype=`` argument of an array allocated for ``node`` (none for float64)."""
-        return ", dtype=np.float32" if self.precision(node) == "float32" else ""
+        p = self.precision(node)
+        return f", dtype=np.{p}" if p in ("float32", dtypes.COMPLEX) else ""
 
     def zero(self, node: Node, text: str = "0.0") -> str:
         """A start value (of a sum, a running sum) in ``node``'s precision."""
-        return f"np.float32({text})" if self.precision(node) == "float32" else text
+        p = self.precision(node)
+        return f"np.float32({text})" if p == "float32" else f"complex({text})" if p == dtypes.COMPLEX else text
 
     def same_precision(self, node: Node, *atoms: str) -> list[str]:
-        """Operands of a product in one precision (Numba's ``np.dot`` takes no mix): float32
-        ones raised to float64 where they meet one, as NumPy would."""
-        if self.meets(node) != "float64":
+        """Operands of a product in one precision (Numba's ``np.dot`` takes no mix): narrower
+        ones raised to float64 or complex128 where they meet one, as NumPy would."""
+        meets = self.meets(node)
+        if meets not in ("float64", dtypes.COMPLEX):
             return list(atoms)
-        return [f"{t}.astype(np.float64)" if self.precision(a) == "float32" else t
+        return [f"{t}.astype(np.{meets})" if self.precision(a) not in (meets, None) else t
                 for t, a in zip(atoms, node.args)]
 
     def entry_casts(self, params) -> list[str]:

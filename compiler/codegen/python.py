@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .. import ir
-from ..ir import Node
+from ..ir import Node, dtypes
 from ..ir.ops import OPS
 from .helpers import HELPERS, PYTHON_HELPERS, used_in, vector_helpers  # noqa: F401 - PYTHON_HELPERS: module.py
 from . import extern, loops
@@ -93,7 +93,8 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting, ReductionPrintin
         self.input_comments = []
         self._input_ids = [n.id for n in inputs]
         self._scalar_inputs = all(not n.shape for n in inputs)  # (the batch driver's unit-stride loop)
-        self.narrow_inputs = any(n.op == "var" and n.params for n in inputs)
+        # (float32 or complex inputs, or complex constants: precisions are inferred and spelled)
+        self.narrow_inputs = any(n.op == "var" and n.params for n in inputs) or dtypes.seen.complex
         for node in inputs:
             name = self.names.claim(node.name)
             self.node_name[node.id] = name

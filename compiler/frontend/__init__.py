@@ -13,7 +13,8 @@ register themselves in ``dispatch`` rather than being imported here.
 y * sin(x) + x ** 2.0
 """
 
-from .scalar import (Symbol, abs, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, clip, cos,  # noqa: F401
+from .scalar import (Symbol, abs, angle, conj, imag, real,  # noqa: F401
+                     acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, clip, cos,  # noqa: F401
                      cosh, erf, exp, exp2, expm1, floor, floor_divide, hypot, log, log1p, log2, log10,
                      logaddexp, logaddexp2, maximum, minimum, mod, relu, rint, sigmoid, sign, sin, sinh,
                      softplus, sqrt, square, symbols, tan, tanh, where)

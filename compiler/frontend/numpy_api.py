@@ -59,7 +59,7 @@ def _binary(op):
 UFUNCS = {
     "add": _binary("add"), "subtract": _binary("sub"), "multiply": _binary("mul"), "divide": _binary("div"),
     "true_divide": _binary("div"), "power": _binary("pow"), "float_power": _binary("pow"),
-    "negative": lambda a: _call("neg", a), "positive": _same, "conjugate": _same, "reciprocal": scalar.reciprocal,
+    "negative": lambda a: _call("neg", a), "positive": _same, "conjugate": scalar.conj, "reciprocal": scalar.reciprocal,
     "exp": scalar.exp, "exp2": scalar.exp2, "expm1": scalar.expm1, "log": scalar.log, "log2": scalar.log2,
     "log10": scalar.log10, "log1p": scalar.log1p, "sqrt": scalar.sqrt, "cbrt": scalar.cbrt, "square": scalar.square,
     "sin": scalar.sin, "cos": scalar.cos, "tan": scalar.tan, "arcsin": scalar.asin, "arccos": scalar.acos,

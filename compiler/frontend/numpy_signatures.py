@@ -17,7 +17,8 @@ import math
 
 import numpy as np
 
-from ..ir import Node
+from ..errors import UnsupportedError
+from ..ir import Node, dtypes
 from ..ir import shapes as _shapes
 from . import arrays, indexing, linalg, manipulation, scalar, tensors
 from .dispatch import operand as _node
@@ -190,20 +191,28 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return scalar.nan_to_num(x, nan, posinf, neginf)
 
 
-@implements(np.real, np.real_if_close)
-def _real(val, *args, **kwargs):
+@implements(np.real)
+def _real(val):
+    return scalar.real(val)
+
+
+@implements(np.real_if_close)
+def _real_if_close(val, tol=100):
+    val = _node(val, "the operand of real_if_close")
+    if dtypes.is_complex(val):  # whether the imaginary part is small is known only at run time
+        raise UnsupportedError("numpy.real_if_close of a complex expression: its type would depend on the "
+                               "values; take np.real(...) (or cc.real) explicitly")
     return val
 
 
 @implements(np.imag)
 def _imag(val):
-    val = _node(val, "the operand of imag")
-    return arrays.broadcast_to(0.0, val.shape)
+    return scalar.imag(val)
 
 
 @implements(np.angle)
 def _angle(z, deg=False):
-    angle = scalar.atan2(0.0, z)
+    angle = scalar.angle(z)
     return scalar.rad2deg(angle) if deg else angle
 
 
@@ -454,9 +463,9 @@ def _install_methods() -> None:
     Node.trace = lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: \
         _trace(self, offset, axis1, axis2, dtype, out)
     Node.diagonal = lambda self, offset=0, axis1=0, axis2=1: linalg.diagonal(self, offset, axis1, axis2)
-    Node.conj = Node.conjugate = lambda self: self
-    Node.real = property(lambda self: self)
-    Node.imag = property(lambda self: _imag(self))
+    Node.conj = Node.conjugate = lambda self: scalar.conj(self)
+    Node.real = property(lambda self: scalar.real(self))
+    Node.imag = property(lambda self: scalar.imag(self))
     Node.copy = lambda self, order="C": self
     Node.astype = _astype
     Node.ndim = property(lambda self: len(self.shape))

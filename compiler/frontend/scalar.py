@@ -28,8 +28,9 @@ ExprLike = Union[Node, Number]
 
 
 def Symbol(name: str, dtype: str = "float64") -> Node:
-    """A scalar input variable of precision ``dtype`` ("float64" or "float32": see
-    ``docs/guide/precision.md``). The same name and dtype always give the same symbol.
+    """A scalar input variable of precision ``dtype`` ("float64", "float32" or "complex128": see
+    ``docs/guide/precision.md``, ``docs/guide/complex.md``). The same name and dtype always give
+    the same symbol.
 
     Any string is a valid name (``"a b"``, ``"lambda"``); generated code uses
     a sanitized identifier and keeps the original only in a comment.
@@ -54,7 +55,8 @@ def symbols(names: str, dtype: str = "float64") -> Any:  # a Node or a tuple of 
 
     SymPy's ranges give a tuple: ``"x0:3"`` or ``"x:3"`` is ``x0, x1, x2``, and
     ``"a:c"`` is ``a, b, c``; any other name with a ``:`` is a ``ValueError``
-    (``Symbol`` takes any name). ``dtype`` is every symbol's precision ("float64" or "float32").
+    (``Symbol`` takes any name). ``dtype`` is every symbol's precision ("float64", "float32" or
+    "complex128").
 
     >>> x, y = symbols("x y")
     >>> symbols("x0:3")
@@ -122,6 +124,24 @@ log1p = _unary("log1p", "log(1 + x), accurate near 0.")
 expm1 = _unary("expm1", "exp(x) - 1, accurate near 0.")
 abs = _unary("abs", "Absolute value; abs'(0) = 0.")  # noqa: A001 - cc.abs mirrors np.abs
 sign = _unary("sign", "Sign (-1, 0 or 1; derivative 0).")
+conj = _unary("conj", """Complex conjugate (the value itself for a real one); np.conj.
+
+    >>> z = Symbol("z", dtype="complex128")
+    >>> conj(z) * z
+    z * conj(z)
+    """)
+real = _unary("real", "Real part (complex -> real; a real value is itself); np.real, ``z.real``.")
+imag = _unary("imag", "Imaginary part (complex -> real; 0 for a real value); np.imag, ``z.imag``.")
+
+
+def angle(z: ExprLike) -> Node:
+    """Argument of a complex number in (-pi, pi] (complex -> real); np.angle, SymPy's arg. Of a
+    real value: 0 or pi (``atan2(0, x)``, derivative 0).
+
+    >>> angle(Symbol("z", dtype="complex128"))
+    angle(z)
+    """
+    return _call("angle", z)
 relu = _unary("relu", "max(x, 0); relu'(0) = 0.")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), without overflow for any x.")
 softplus = _unary("softplus", "log(1 + exp(x)), without overflow for any x.")

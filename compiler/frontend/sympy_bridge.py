@@ -16,7 +16,7 @@ from typing import Sequence
 
 from .. import ir
 from ..errors import UnsupportedError
-from ..ir import Node
+from ..ir import Node, dtypes
 from ..ir.ops import OPS
 
 
@@ -41,14 +41,18 @@ def to_sympy(expr: Node | Sequence[Node]):
             v = node.value
             done[node.id] = (sp.true if v else sp.false) if isinstance(v, bool) else _sympy_number(sp, v)  # type: ignore[arg-type]
         elif node.op == "var":
-            done[node.id] = _APPLIED.get(node.name) or sp.Symbol(node.name)  # type: ignore[arg-type]
+            complex_symbol = node.params == (dtypes.COMPLEX,)
+            done[node.id] = _APPLIED.get(node.name) or (  # type: ignore[arg-type]
+                sp.Symbol(node.name, complex=True) if complex_symbol else sp.Symbol(node.name))
         else:
             done[node.id] = OPS[node.op].sympy(sp, *(done[a.id] for a in node.args))  # type: ignore[misc]
     result = [done[r.id] for r in roots]
     return result if many else result[0]
 
 
-def _sympy_number(sp, v: float):
+def _sympy_number(sp, v: float | complex):
+    if isinstance(v, complex):
+        return _sympy_number(sp, v.real) + sp.I * _sympy_number(sp, v.imag)
     if v != v:
         return sp.nan
     if v in (float("inf"), float("-inf")):
@@ -74,7 +78,8 @@ def _function_table(sp):
              cfunctions.log1p: "log1p", cfunctions.expm1: "expm1", cfunctions.log2: "log2",
              cfunctions.log10: "log10", cfunctions.exp2: "exp2", cfunctions.hypot: "hypot",
              sp.asinh: "asinh", sp.acosh: "acosh", sp.atanh: "atanh", sp.floor: "floor",
-             sp.ceiling: "ceil", sp.Mod: "mod"}
+             sp.ceiling: "ceil", sp.Mod: "mod",
+             sp.re: "real", sp.im: "imag", sp.conjugate: "conj", sp.arg: "angle"}
     comparisons = {sp.StrictLessThan: "lt", sp.LessThan: "le", sp.StrictGreaterThan: "gt",
                    sp.GreaterThan: "ge", sp.Equality: "eq"}
     return table, comparisons
@@ -200,7 +205,9 @@ def _children(sp, e, numbers: set[int]):
 
 def _convert(sp, e, args, table, comparisons, numbers: set[int]) -> Node:
     if isinstance(e, sp.Symbol):
-        return ir.symbol(e.name)
+        # a symbol declared complex (sp.Symbol("z", complex=True)) is a complex128 input
+        complex_symbol = e.is_complex is True and e.is_extended_real is not True
+        return ir.symbol(e.name, dtype=dtypes.COMPLEX if complex_symbol else dtypes.DEFAULT)
     if _is_applied(sp, e):  # an input that is a function of time: a symbol named as SymPy prints it
         name = str(e)
         _APPLIED[name] = e
@@ -210,8 +217,9 @@ def _convert(sp, e, args, table, comparisons, numbers: set[int]) -> Node:
     if e is sp.true or e is sp.false:
         return ir.constant(bool(e))
     if id(e) in numbers:  # numbers and constant expressions (pi, sqrt(2), E + 1)
-        if e.is_extended_real is False:
-            raise UnsupportedError(f"complex number {e} in a SymPy expression; only real numbers are supported")
+        if e.is_extended_real is False:  # I, 2 + 3*I, exp(I*pi/4): a complex constant
+            value = complex(e)
+            return ir.constant(value.real if value.imag == 0.0 else value)
         return ir.constant(float(e))
     if isinstance(e, sp.Add):
         return _chain("add", args)

@@ -35,7 +35,7 @@ AxisLike = Optional[Union[int, tuple[int, ...]]]
 
 
 def Tensor(name: str, shape, dtype: str = "float64") -> Node:
-    """A tensor input of fixed ``shape`` and precision ``dtype`` ("float64" or "float32");
+    """A tensor input of fixed ``shape`` and precision ``dtype`` ("float64", "float32" or "complex128");
     the same name, shape and dtype give the same node.
 
     >>> Tensor("X", (256, 2), dtype="float32").shape

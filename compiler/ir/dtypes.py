@@ -6,8 +6,11 @@ its precision is one of ``DTYPES`` here. Inputs carry a precision (a float32 sym
 is unchanged), constants carry none: like Python floats under NumPy 2's rules they are
 *weak* and take the precision of what they meet. Every other node's precision is the
 promotion of its operands' (``infer``), so the reverse pass of a float32 graph is float32
-without being told. A new precision (complex128 is next) is one more row of the table,
-with its rank in promotion and its spelling in each target.
+without being told. A precision is one row of the table, with its rank in promotion and
+its spelling in each target; complex128 is the row of kind ``"complex"``: a complex constant
+(``1j``) is complex128, the ops of ``REAL_OF_COMPLEX`` (``abs``, ``real``, ``imag``,
+``angle``) give the real precision of their operand's, and only the ops of ``COMPLEX_OPS``
+take a complex operand (``check_complex``: comparisons, ``floor``, ``maximum`` refuse).
 
 >>> import compiler as cc
 >>> x = cc.Symbol("x", dtype="float32")
@@ -22,6 +25,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ..errors import UnsupportedError
+
 
 @dataclass(frozen=True)
 class DType:
@@ -31,15 +36,29 @@ class DType:
     llvm: str
     itemsize: int
     rank: int  # promotion takes the higher rank (NumPy's float32 + float64 -> float64)
-    kind: str = "real"  # "complex" for complex128 (not yet): conversions from complex to real refuse
+    kind: str = "real"  # "complex" for complex128: conversions from complex to real refuse
+    real: str = "float64"  # the precision of its real and imaginary parts (itself for a real one)
 
 
 DTYPES: dict[str, DType] = {
-    "float32": DType("float32", np.float32, "float", 4, 1),
-    "float64": DType("float64", np.float64, "double", 8, 2),
+    "float32": DType("float32", np.float32, "float", 4, 1, real="float32"),
+    "float64": DType("float64", np.float64, "double", 8, 2, real="float64"),
+    "complex128": DType("complex128", np.complex128, "{ double, double }", 16, 3, "complex", "float64"),
 }
 DEFAULT = "float64"
-_ALIASES = {"float": "float64", "double": "float64", "single": "float32", "f4": "float32", "f8": "float64"}
+_ALIASES = {"float": "float64", "double": "float64", "single": "float32", "f4": "float32", "f8": "float64",
+            "complex": "complex128", "c16": "complex128", "cdouble": "complex128"}
+COMPLEX = "complex128"
+#: ops whose result is real when their operand is complex (the real precision of the operand's)
+REAL_OF_COMPLEX = frozenset({"abs", "real", "imag", "angle"})
+#: ops of the graph that take complex operands; any other refuses one (``check_complex``).
+#: (``where`` selects between complex values by a real condition, as NumPy's does.)
+COMPLEX_OPS = frozenset({"add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "sin", "cos", "tan",
+                         "sinh", "cosh", "tanh", "conj", "real", "imag", "abs", "angle", "where",
+                         "stop_gradient", "sum", "reshape", "transpose", "broadcast_to", "matmul",
+                         "concatenate", "getitem", "take", "index_put", "scatter_add", "cumsum", "triangle"})
+#: ops that are not holomorphic in a complex operand (a holomorphic Jacobian refuses them)
+NOT_HOLOMORPHIC = frozenset({"conj", "real", "imag", "abs", "angle"})
 
 
 def check_dtype(dtype, what: str = "dtype") -> str:
@@ -56,7 +75,7 @@ def check_dtype(dtype, what: str = "dtype") -> str:
         except TypeError:
             name = None
     if name not in DTYPES:
-        raise TypeError(f"{what} must be one of {sorted(DTYPES)} (complex128 is planned), got {dtype!r:.80}")
+        raise TypeError(f"{what} must be one of {sorted(DTYPES)}, got {dtype!r:.80}")
     return name
 
 
@@ -95,10 +114,60 @@ def infer(nodes: Iterable, known: dict | None = None) -> dict:
             if node.op == "var":
                 known[node.id] = of_symbol(node)
             elif node.op == "const":
-                known[node.id] = None
+                # a complex constant is complex128 (NumPy 2 would make float32 * 1j complex64,
+                # a precision this table does not have); a real one is weak
+                known[node.id] = COMPLEX if _complex_value(node.value) else None
             else:
-                known[node.id] = promote(*(known[a.id] for a in node.args if a.dtype != "bool"))
+                p = promote(*(known[a.id] for a in node.args if a.dtype != "bool"))
+                known[node.id] = DTYPES[p].real if p and node.op in REAL_OF_COMPLEX else p
     return known
+
+
+def _complex_value(value) -> bool:
+    return isinstance(value, complex) or isinstance(value, np.ndarray) and value.dtype.kind == "c"
+
+
+class _Seen:
+    """Whether any complex symbol or constant was made in this process: until one is, no
+    check of ``check_complex`` walks a graph (float graphs pay nothing for complex ones)."""
+    complex = False
+
+
+seen = _Seen()
+_cache: dict = {}  # node id -> precision, for ``is_complex`` (ids are never reused)
+_CACHE_LIMIT = 1_000_000
+
+
+def is_complex(node) -> bool:
+    """Whether ``node``'s value is complex (its precision is of kind "complex").
+
+    >>> import compiler as cc
+    >>> z = cc.Symbol("z", dtype="complex128")
+    >>> is_complex(z * 2.0), is_complex(abs(z))
+    (True, False)
+    """
+    if not seen.complex:
+        return False
+    if len(_cache) > _CACHE_LIMIT:
+        _cache.clear()
+    p = _cache.get(node.id)
+    if p is None and node.id not in _cache:
+        p = infer([node], _cache)[node.id]
+    return p is not None and DTYPES[p].kind == "complex"
+
+
+def check_complex(op_name: str, args, describe) -> None:
+    """Refuse a complex operand of an op outside ``COMPLEX_OPS``, naming the op and the operand
+    (``describe(node)`` prints it), with an ``UnsupportedError``."""
+    if not seen.complex or op_name in COMPLEX_OPS:
+        return
+    for k, a in enumerate(args):
+        if is_complex(a):
+            what = ("comparisons order real numbers only" if op_name in ("lt", "le", "gt", "ge", "eq")
+                    else "it is defined for real numbers only")
+            raise UnsupportedError(
+                f"{op_name} of a complex value: operand {k + 1} ({describe(a)}) is complex128, and {what}; "
+                "take cc.real(...), cc.imag(...), cc.abs(...) or cc.angle(...) of it first")
 
 
 def precision(node) -> str:

@@ -42,16 +42,16 @@ def _namespace(body: str) -> dict:
     return names
 
 
-def evaluate(name: str, *values) -> float | bool:
+def evaluate(name: str, *values) -> float | complex | bool:
     """Apply op ``name`` to numbers with the semantics of the generated code."""
     fn = _scalar_functions.get(name)
     if fn is None:
         fn = _scalar_functions[name] = _numeric(OPS[name])
     with np.errstate(all="ignore"):
-        result = fn(*(np.float64(v) for v in values))
+        result = fn(*(np.complex128(v) if isinstance(v, complex) else np.float64(v) for v in values))
     if OPS[name].result == "bool":
         return bool(result)
-    return float(result)
+    return complex(result) if np.iscomplexobj(result) else float(result)
 
 
 def _erf_array(x):
@@ -78,5 +78,6 @@ def evaluate_array(name: str, params, values):
             result = fn(*(np.asarray(v, dtype=bool if isinstance(v, bool) else None) for v in values))
     result = np.asarray(result)
     if result.ndim == 0:
-        return bool(result) if result.dtype.kind == "b" else float(result)
+        kind = result.dtype.kind
+        return bool(result) if kind == "b" else complex(result) if kind == "c" else float(result)
     return result

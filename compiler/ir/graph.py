@@ -63,6 +63,10 @@ def format_const(value) -> str:
     """A constant as Python source text (``np.inf``/``np.nan`` for non-finite; arrays as ``np.array``)."""
     if isinstance(value, bool):
         return repr(value)
+    if isinstance(value, complex):  # 2j where that is exact, else complex(re, im) (nan and inf parts too)
+        if value.real == 0.0 and math.copysign(1.0, value.real) > 0 and 0.0 < value.imag < math.inf:
+            return repr(value)
+        return f"complex({format_const(value.real)}, {format_const(value.imag)})"
     if not isinstance(value, float):
         return _format_array(value)
     if math.isnan(value):
@@ -78,10 +82,12 @@ def _format_array(array) -> str:
     def item(v):
         if array.dtype.kind == "b":
             return repr(bool(v))
+        if array.dtype.kind == "c":
+            return format_const(complex(v))
         return format_const(float(v)).strip("()")
     rows = [item(v) for v in array.ravel().tolist()]
     flat = "[" + ", ".join(rows) + "]"
-    dtype = "np.bool_" if array.dtype.kind == "b" else "np.float64"
+    dtype = {"b": "np.bool_", "c": "np.complex128"}.get(array.dtype.kind, "np.float64")
     if array.ndim == 1:
         return f"np.array({flat}, dtype={dtype})"
     return f"np.array({flat}, dtype={dtype}).reshape({array.shape})"

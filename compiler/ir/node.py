@@ -25,6 +25,8 @@ import weakref
 import zlib
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+import numpy as np
+
 from ..errors import ShapeError, TracingError
 
 SCALAR: tuple = ()
@@ -217,7 +219,6 @@ MATRIX_HINT = ("np.matrix has its own rules (`*` is a matrix product, every resu
 def refuse_foreign_array(value, what: str = "an operand") -> None:
     """A masked array or an ``np.matrix`` is a ``TypeError`` that says why: each is an ndarray
     whose meaning (its mask, its product) would be silently lost if used as its numbers."""
-    import numpy as np
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(f"{what} is a masked array; {MASKED_HINT}")
     if isinstance(value, np.matrix):
@@ -227,6 +228,8 @@ def refuse_foreign_array(value, what: str = "an operand") -> None:
 def _const_key(value) -> tuple:
     if isinstance(value, bool):
         return ("const", bool, value)
+    if isinstance(value, complex):
+        return ("const", complex, value.real.hex(), value.imag.hex())
     return ("const", float, float(value).hex())  # hex keeps -0.0 apart from 0.0
 
 
@@ -236,22 +239,30 @@ def _array_digest(value) -> str:
 
 
 def constant(value) -> Node:
-    """The constant node of a number (floats are stored as float64) or of a NumPy array.
+    """The constant node of a number (floats are stored as float64, complex numbers as
+    complex128: ``dtypes``) or of a NumPy array.
 
-    An array becomes a read-only float64 (or bool) copy; a 0-d array is a number.
+    An array becomes a read-only float64 (bool, complex128) copy; a 0-d array is a number.
     """
     if isinstance(value, bool):
         return _intern(_const_key(value), "const", (), value, None, "bool")
+    if isinstance(value, (complex, np.complexfloating)):
+        value = complex(value)
+        _dtypes.seen.complex = True
+        return _intern(_const_key(value), "const", (), value, None, "float")
     if not isinstance(value, (int, float)):
-        import numpy as np
         if isinstance(value, (np.ndarray, np.generic)):
             refuse_foreign_array(value, "a constant array")
             array = np.asarray(value)
-            if array.dtype.kind not in "biuf":
-                raise TypeError(f"a constant array must hold real numbers, got dtype {array.dtype}")
+            if array.dtype.kind not in "biufc":
+                raise TypeError(f"a constant array must hold real or complex numbers, got dtype {array.dtype}")
             if array.ndim == 0:
-                return constant(bool(array) if array.dtype.kind == "b" else float(array))
-            array = np.array(array, dtype=bool if array.dtype.kind == "b" else np.float64)
+                kind = array.dtype.kind
+                return constant(bool(array) if kind == "b" else complex(array) if kind == "c" else float(array))
+            if array.dtype.kind == "c":
+                _dtypes.seen.complex = True
+            array = np.array(array, dtype=bool if array.dtype.kind == "b" else
+                             np.complex128 if array.dtype.kind == "c" else np.float64)
             array.setflags(write=False)
             dtype = "bool" if array.dtype.kind == "b" else "float"
             key = ("const", "array", dtype, array.shape, _array_digest(array))
@@ -286,6 +297,8 @@ def symbol(name: str, shape: tuple = SCALAR, dtype: str = "float64") -> Node:
     dtype = _dtypes.check_dtype(dtype)
     # float64 (the default) keeps no params, so graphs without precisions are as they were
     params = None if dtype == _dtypes.DEFAULT else (dtype,)
+    if _dtypes.DTYPES[dtype].kind == "complex":
+        _dtypes.seen.complex = True
     key: tuple = ("var", name) if not shape else ("var", name, shape)
     if params is not None:
         key = key + params
@@ -302,17 +315,17 @@ def as_node(x, what: str = "operand") -> Node:
         if isinstance(x, bool):
             return constant(x)
         return constant(float(x))
-    import numpy as np
-    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+    if isinstance(x, (complex, np.complexfloating)):
+        return constant(x)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biufc":
         return constant(x)
     hint = ("; wrap a list in np.array(...)" if isinstance(x, (list, tuple))
             else "; parse text with cc.parse(...)" if isinstance(x, str) else "")
-    raise TypeError(f"{what} must be a symbolic expression, a real number or a NumPy array, "
+    raise TypeError(f"{what} must be a symbolic expression, a real number, a complex number or a NumPy array, "
                     f"got {type(x).__name__}: {x!r:.80}{hint}")
 
 
 def _is_real_scalar(x) -> bool:
-    import numpy as np
     return isinstance(x, (np.floating, np.integer, np.bool_)) or (
         isinstance(x, np.ndarray) and x.shape == () and x.dtype.kind in "biuf")
 
@@ -330,7 +343,7 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
     if params is None and len(operands) == 2 and op.arity == 2 and op.shape_rule is None:
         a, b = operands
         if type(a) is Node and type(b) is Node and a.dtype == "float" and b.dtype == "float" \
-                and op_name not in _LOGICAL and not a.shape and not b.shape and a.op != "const" and b.op != "const":
+                and op_name not in _LOGICAL and (op_name in _COMPLEX_OPS or not _dtypes.seen.complex) and not a.shape and not b.shape and a.op != "const" and b.op != "const":
             if op.commutative and _after(a, b):
                 a, b = b, a
             key = op.code | a.id << 8 | (b.id + 1) << 48  # an int: no tuple for the GC to track
@@ -354,6 +367,7 @@ def apply(op_name: str, *operands, params: tuple | None = None) -> Node:
         if a.dtype != "float" or op_name == "where" or op_name in _LOGICAL:
             _check_dtypes(op_name, args)
             break
+    _dtypes.check_complex(op_name, args, short_str)
     shape = SCALAR
     if op.shape_rule is not None:
         shape = op.shape_rule([a.shape for a in args], params)
@@ -404,7 +418,7 @@ def _unbroadcast_operands(args: tuple, shape: tuple) -> tuple:
             a = out[k]
             if a.op == "broadcast_to":
                 smaller = a.args[0]
-            elif a.op == "const" and a.shape and a.dtype == "float" and a.value.size and \
+            elif a.op == "const" and a.shape and a.value.dtype.kind == "f" and a.value.size and \
                     (a.value == a.value.flat[0]).all() and not math.isnan(a.value.flat[0]):
                 smaller = constant(float(a.value.flat[0]))
             else:
@@ -472,3 +486,4 @@ from .graph import _rebuild, short_str, to_table  # noqa: E402
 
 _OPS = _ops.OPS
 _LOGICAL = _ops.LOGICAL_OPS  # type: ignore[has-type]
+_COMPLEX_OPS = _dtypes.COMPLEX_OPS

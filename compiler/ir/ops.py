@@ -40,7 +40,8 @@ LOG2E = 1.0 / LN2  # NumPy's NPY_LOG2E: log2(1 + t) is LOG2E * log1p(t) in np.lo
 
 
 def _is_const(node, value) -> bool:
-    return node.op == "const" and not node.shape and node.value == value and not isinstance(node.value, bool)
+    # (a complex 0j is no identity: x + 0j is complex, as in NumPy)
+    return node.op == "const" and not node.shape and node.value == value and type(node.value) is float
 
 
 def where(cond, a, b):
@@ -139,6 +140,8 @@ def _simplify_where(c, a, b):
 
 def _vjp_pow(args, out, g):
     a, b = args
+    if _complex.is_complex(out) and b.op != "const":  # (no mask: comparisons of complex values refuse)
+        return (g * (b * a ** (b - 1.0)), g * (out * a.log()))
     if b.op == "const":
         c = b.value
         return (g * (c * a ** (c - 1.0)), None)
@@ -346,8 +349,8 @@ _OPS = [
        lambda args, out, g: (g * (SQRT_PI_INV_2 * (-(args[0] * args[0])).exp()),),
        lambda sp, a: sp.erf(a), llvm=_call("erf"), array_fmt="_erf({0})"),
     # piecewise functions; the derivative at a kink follows PyTorch: relu'(0) = 0, abs'(0) = 0
-    Op("abs", 1, "np.abs({0})", lambda args, out, g: (g * apply("sign", args[0]),),
-       lambda sp, a: sp.Abs(a), llvm=_call("llvm.fabs.f64")),
+    Op("abs", 1, "np.abs({0})", lambda args, out, g: _complex.vjp_abs(args, out, g), lambda sp, a: sp.Abs(a),
+       llvm=_call("llvm.fabs.f64")),  # (of a complex value too: ``complex_ops``)
     Op("sign", 1, "np.sign({0})", _no_grad(1), lambda sp, a: sp.sign(a), llvm=_llvm_sign, numba_fmt="_sign({0})"),
     Op("relu", 1, "np.maximum({0}, 0.0)", lambda args, out, g: (where(args[0] > 0.0, g, 0.0),),
        lambda sp, a: sp.Max(a, 0), llvm=lambda e, a: _llvm_maximum(e, a, e.const(0.0))),
@@ -418,6 +421,10 @@ _OPS = [
 LOGICAL_OPS = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
 
 
+# The ops of complex values (``complex_ops``: conj, real, imag, angle) are scalar ops too.
+from . import complex_ops as _complex  # noqa: E402
+_OPS += _complex.complex_ops(Op)
+
 # The special functions (``special``: scipy.special's) are scalar ops like the ones above.
 from .special import special_ops as _special_ops  # noqa: E402
 _OPS += _special_ops(Op)
@@ -454,6 +461,7 @@ FUNCTIONS = ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", 
              "atan", "atan2", "log1p", "expm1", "abs", "relu", "sigmoid", "softplus", "erf",
              "maximum", "minimum", "where", "sign", "log2", "log10", "exp2", "cbrt", "asinh", "acosh",
              "atanh", "hypot", "logaddexp", "logaddexp2", "floor", "ceil", "rint", "mod",
+             "conj", "real", "imag", "angle",
              "gamma", "gammaln", "digamma", "polygamma", "beta", "poch", "binom", "gammainc", "gammaincc",
              "erfc", "erfinv", "erfcinv", "jv", "yv", "iv", "kv", "expi", "expn", "ellipk", "ellipe", "zetac",
              "legendre", "chebyt", "chebyu", "laguerre", "genlaguerre", "gegenbauer", "lpmv")

@@ -60,7 +60,10 @@ class CompiledFunction(GeneratedSource):
     dtype = "float64"  # the outputs' precision (a function of float32 inputs: ``precision``)
 
     def __new__(cls, outputs, inputs, *rest, **options):  # float32 inputs: a Float32Function
+        from .complex import ComplexFunction, has_complex
         from .precision import Float32Function, has_float32
+        if cls is CompiledFunction and has_complex(outputs, inputs):  # complex values: a ComplexFunction
+            return object.__new__(ComplexFunction)
         return object.__new__(Float32Function if cls is CompiledFunction and has_float32(inputs) else cls)
 
     def __init__(self, outputs: Sequence[Node], inputs: Sequence[Node], wrt: Sequence[Node],

@@ -36,7 +36,7 @@ from .function import CompiledFunction
 
 def has_float32(inputs: Sequence[Node]) -> bool:
     """Whether any input is float32 (then the function is a ``Float32Function``)."""
-    return any(n.op == "var" and n.params for n in inputs)
+    return any(n.op == "var" and dtypes.of_symbol(n) == "float32" for n in inputs)
 
 
 def as_dtype(outputs: list, inputs: list, wrt: list, dtype) -> tuple[list, list, list]:
