@@ -216,17 +216,27 @@ def test_auto_loads_compiled_evaluators(hs071):
     assert ready - made < 2.0, f"callbacks of a cached structure took {ready - made:.2f} s (graph {made - t0:.2f} s)"
 
 
-def test_auto_solves_a_new_structure_first_through_cyipopt():
+def test_auto_solves_a_new_structure_first_through_cyipopt(monkeypatch, tmp_path):
     """backend="auto", a structure whose callbacks are neither made nor in the disk cache: the
-    first solve starts at once through cyipopt (nothing compiled before IPOPT starts)."""
+    first solve starts at once through cyipopt (nothing compiled before IPOPT starts), unless
+    its callbacks are small enough for the llvm route to compile at once."""
     pytest.importorskip("cyipopt")
+    from compiler.runtime.ipopt import native_llvm
     x = cc.Tensor("x", (3,))
-    problem = cc.nlp(cc.sum((x - 2.5) ** 4) + x[0] * x[2], x, g=[x[0] + x[1]], backend="auto")
+    f, g = cc.sum((x - 2.5) ** 4) + x[0] * x[2], [x[0] + x[1]]
+    monkeypatch.setenv("COMPILER_CACHE_DIR", str(tmp_path))  # (a structure the disk cache has not)
+    monkeypatch.setattr(native_llvm, "COMPILE_AT_ONCE", 0)  # (as for callbacks of many values)
+    problem = cc.nlp(f, x, g=g, backend="auto")
     t0 = time.perf_counter()
     res = problem.solve([0.0, 0.0, 0.0], cl=[1.0], cu=[np.inf], options=OPTIONS)
     assert res.success and not res.message.startswith("Solve_Succeeded")  # cyipopt's own message
     assert "_native" not in problem.__dict__ or not problem.__dict__["_native"]
     assert time.perf_counter() - t0 < 20.0
+    monkeypatch.setattr(native_llvm, "COMPILE_AT_ONCE", 5_000)
+    small = cc.nlp(f, x, g=g, backend="auto")
+    again = small.solve([0.0, 0.0, 0.0], cl=[1.0], cu=[np.inf], options=OPTIONS)
+    assert again.message.startswith("Solve_Succeeded") and repr(small).endswith("callbacks: llvm)")
+    assert again.iterations == res.iterations and again.fun == pytest.approx(res.fun, rel=1e-10)
 
 
 def test_same_as_casadi(hs071):

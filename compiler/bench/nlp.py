@@ -11,11 +11,13 @@ first-use costs of each library left out), the same IPOPT options:
 
 * this library, ``backend="auto"``: the expression to the solution (graph, ``cc.nlp``,
   sparsity, colouring, the callbacks answered by NumPy while nothing is compiled);
-* this library, ``backend="numba"``, a second solve of the same problem (its kernels and C
+* this library, ``backend="numba"``, the same problem solved again (its kernels and C
   callbacks made by the first: what a parameter sweep or a receding-horizon controller pays
-  per solve), through IPOPT's C interface (the native driver) and, for reference, through cyipopt;
+  per solve; the median of ``AGAIN`` solves, time and callbacks per iteration), through IPOPT's
+  C interface (the native driver: its callbacks on the llvm or the Numba route) and, for
+  reference, through cyipopt;
 * CasADi: ``SX`` graph + ``nlpsol("ipopt")`` (its symbolic Hessian of the Lagrangian and VM)
-  to the solution; and a second call of the same solver;
+  to the solution; and the same solver called again (the median of ``AGAIN`` calls);
 * JAX, the pattern of cyipopt's own example: ``jit`` of dense ``grad``/``jacfwd``/``hessian``
   fed to ``cyipopt.minimize_ipopt``, where the dense matrices are small (``N = 100``).
 
@@ -28,6 +30,7 @@ iterations to one.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import numpy as np
@@ -86,21 +89,32 @@ def van_der_pol_casadi(ca, N: int):
                      {"ipopt": dict(OPTIONS), "print_time": False})
 
 
+AGAIN = 5  # repeat solves of the same problem: their median time and callbacks per iteration are reported
+
+
 def _ours(N: int, backend: str, again: bool = False, driver: str = "auto") -> dict:
     t0 = time.perf_counter()
     problem, x0, lb, ub = van_der_pol(N, backend)
     result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=driver)
     first = time.perf_counter() - t0
-    if again:  # the same problem solved again: its kernels are made
-        t0 = time.perf_counter()
-        result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=driver)
-        total = time.perf_counter() - t0
-    else:
-        total = first
-    callbacks = sum(result.callback_seconds.values())
-    return {"total": total, "first": first, "ipopt": result.solve_seconds - callbacks,
-            "per_iteration": result.steady_callback_seconds, "iterations": result.iterations,
-            "objective": result.fun, "x": result.x, "status": result.status}
+    totals, per_iteration, ipopt = [first], [result.steady_callback_seconds], [_ipopt_seconds(result)]
+    if again:  # the same problem solved again (its kernels are made): the median of AGAIN solves
+        totals, per_iteration, ipopt = [], [], []
+        for _ in range(AGAIN):
+            t0 = time.perf_counter()
+            result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=driver)
+            totals.append(time.perf_counter() - t0)
+            per_iteration.append(result.steady_callback_seconds)
+            ipopt.append(_ipopt_seconds(result))
+    made = problem.__dict__.get("_native") or {}
+    route = next((c.route for c in made.values()), None) if driver != "cyipopt" else None
+    return {"total": statistics.median(totals), "first": first, "ipopt": statistics.median(ipopt),
+            "per_iteration": statistics.median(per_iteration), "iterations": result.iterations,
+            "objective": result.fun, "x": result.x, "status": result.status, "route": route}
+
+
+def _ipopt_seconds(result) -> float:
+    return result.solve_seconds - sum(result.callback_seconds.values())
 
 
 def _casadi(ca, N: int) -> dict:
@@ -109,14 +123,18 @@ def _casadi(ca, N: int) -> dict:
     x0, lb, ub = bounds(N, lambda v: _flatten(v, N))
     out = solver(x0=x0, lbx=lb, ubx=ub, lbg=0, ubg=0)
     first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = solver(x0=x0, lbx=lb, ubx=ub, lbg=0, ubg=0)
-    again = time.perf_counter() - t0
-    stats = solver.stats()  # of the second call
-    callbacks = sum(v for k, v in stats.items() if k.startswith("t_wall_nlp_"))
-    iterations = int(stats["iter_count"])
-    return {"total": first, "again": again, "ipopt": again - callbacks,
-            "per_iteration": callbacks / max(iterations, 1), "iterations": iterations,
+    again, per_iteration, ipopt = [], [], []
+    for _ in range(AGAIN):
+        t0 = time.perf_counter()
+        out = solver(x0=x0, lbx=lb, ubx=ub, lbg=0, ubg=0)
+        again.append(time.perf_counter() - t0)
+        stats = solver.stats()
+        callbacks = sum(v for k, v in stats.items() if k.startswith("t_wall_nlp_"))
+        iterations = int(stats["iter_count"])
+        per_iteration.append(callbacks / max(iterations, 1))
+        ipopt.append(again[-1] - callbacks)
+    return {"total": first, "again": statistics.median(again), "ipopt": statistics.median(ipopt),
+            "per_iteration": statistics.median(per_iteration), "iterations": iterations,
             "objective": float(out["f"]), "x": np.asarray(out["x"]).ravel(),
             "status": stats["return_status"]}
 
@@ -195,6 +213,7 @@ def run(quick: bool, progress) -> list[Row]:
             note = f"status {r['status']}" + (f"; objective {gap:.1e} relative from this library's" if gap else "")
             if method.startswith("compiler (numba"):
                 note += f"; its first solve (kernels compiled or loaded) {fmt_time(r['first'])}"
+                note += f"; median of {AGAIN} solves" + (f"; callbacks: {r['route']} route" if r.get("route") else "")
             rows.append(Row(SUITE, case, method, r["total"], N, note=note,
                             extra={k: r[k] for k in ("ipopt", "per_iteration", "iterations", "objective")}))
         if jax is not None and N > JAX_MAX_N:

@@ -229,7 +229,8 @@ class _Printer:
             if node.op == "index_put":
                 out = np.full(kw["shape"], Val(e, e.const(0.0)), dtype=object)
                 from ..ir.tensor_ops import _python_index
-                out[_python_index(kw["index"])] = args[0]
+                # (a scalar as itself: a 0-d object array put in one place would be stored whole)
+                out[_python_index(kw["index"])] = args[0] if args[0].ndim else args[0].item()
                 result = out
             elif op.impl is not None:
                 result = op.impl(*args, **kw)

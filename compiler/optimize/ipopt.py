@@ -210,7 +210,8 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
             and optional_cyipopt() is not None:
         # backend "auto", a structure solved neither here nor in the disk cache: this first solve
         # starts at once through cyipopt (NumPy, the kernels compiling in the background, as any
-        # "auto" function); a second solve compiles the C callbacks and waits for them.
+        # "auto" function); a second solve compiles the C callbacks and waits for them. (Small
+        # callbacks on the llvm route compile now: in less time than that background compile.)
         solver = native_callbacks(problem, exact, cached_only=True)
         native = solver is not None
     problem._solved = True

@@ -17,10 +17,13 @@ or ``"native"`` chooses.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from dataclasses import dataclass
 
+from ..errors import ArgumentError, UnsupportedError
 from ..runtime.derivatives import compressed
-from ..runtime.ipopt import library  # (callbacks and driver start Numba: imported when first solving)
+from ..runtime.ipopt import library  # (the routes start llvmlite or Numba: imported when first solving)
 
 DRIVERS = ("auto", "native", "cyipopt")
 
@@ -36,7 +39,8 @@ class NLPInfo:
     cyipopt: str | None
 
     def __str__(self) -> str:
-        driver = ("native C callbacks (compiled kernels; backend 'numba' or 'auto')" if self.native
+        driver = ("native C callbacks (backend 'numba' or 'auto'): LLVM IR of our own with the kernels inside "
+                  "when it compiles them, else Numba cfuncs (a problem's repr says which)" if self.native
                   else f"cyipopt ({self.why})")
         fallback = f"; cyipopt {self.cyipopt} for backend 'python'" if self.cyipopt else ""
         return f"IPOPT: {self.library}\ndriver: {driver}{fallback}"
@@ -71,18 +75,31 @@ def usable(problem) -> tuple[bool, str]:
     return True, ""
 
 
-def native_callbacks(problem, exact: bool, cached_only: bool = False):
+ROUTES = ("auto", "llvm", "numba")
+ROUTE_ENV = "COMPILER_IPOPT_ROUTE"  # auto (default), llvm or numba: the route every problem's callbacks take
+
+
+def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str | None = None):
     """The C callbacks of ``problem`` (``exact``: with the Hessian of the Lagrangian), made once
-    per problem and mode: its kernels compiled or loaded from the disk cache, the cfuncs compiled
-    (``runtime.ipopt.driver.NativeCallbacks``); with ``cached_only``, None unless they are in
-    memory or in the disk cache (nothing compiled)."""
-    from ..runtime.ipopt import callbacks
+    per problem and mode (``runtime.ipopt.driver.NativeCallbacks``): on the llvm route (our LLVM
+    IR with the kernels unrolled inside, no Numba) when ``codegen.llvm_ipopt.refusal`` finds
+    nothing against it, else as Numba cfuncs calling the Numba kernels; ``route`` forces one.
+    With ``cached_only``, None unless they are in memory or in the disk cache, or are llvm
+    callbacks small enough to compile at once (``runtime.ipopt.native_llvm.COMPILE_AT_ONCE``).
+    ``route`` None: ``$COMPILER_IPOPT_ROUTE``, else "auto"."""
     from ..runtime.ipopt.driver import Derivative, NativeCallbacks
+    from ..runtime.ipopt.layout import Layout
+    if route is None:
+        route = os.environ.get(ROUTE_ENV, "").strip() or "auto"
+        if route not in ROUTES:
+            raise ArgumentError(f"${ROUTE_ENV} must be one of {ROUTES}, got {route!r}")
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {ROUTES}, got {route!r}")
     kept = problem.__dict__.setdefault("_native", {})
-    if exact in kept:
-        return kept[exact]
-    if True in kept:  # the limited-memory mode never calls the Hessian: the exact mode's callbacks serve
-        return kept[True]
+    for mode in (exact, True):  # the limited-memory mode never calls the Hessian: the exact mode's serve
+        made = kept.get(mode)
+        if made is not None and route in ("auto", made.route):
+            return made
     n, m = problem.n, problem.m
     requests = [(problem.objective_fn, "value"), (problem.objective_fn, "value_and_grad")]
     jac_fn = jac_seeds = None
@@ -107,18 +124,47 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False):
     kernels = dict(zip(names, requests))
     jac_colors = jac_col.n_colors if jac_fn is not None else 0
     jac_part = (m if jac_col.kind == "columns" else n) if jac_fn is not None else 1
-    layout = callbacks.Layout(
+    layout = Layout(
         n=n, m=m, param_shapes=tuple(p.shape for p in problem.params), jac_nnz=len(rows), jac_colors=jac_colors,
         hess_nnz=hess_nnz, hess_colors=hess_colors, jac_part=jac_part, hess_part=hess_part,
         jac_seed=(n if jac_col.kind == "columns" else m) if jac_fn is not None else 0,
         jac_single=jac_fn is not None and not jac_fn._many,  # (a function of many outputs returns a tuple)
         hess_single=hess_fn is not None and not hess_fn._many)
     _check_parts(layout, jac_fn, hess_fn)
-    try:
-        kept[exact] = NativeCallbacks(layout, kernels, jacobian, hessian, cached_only)
-    except callbacks.NotCached:
-        return None
+    functions, made_by = None, "numba"
+    if route != "numba":
+        key, text, why, unrolled = llvm_route(problem, kernels, jacobian, hessian)
+        if key is None and route == "llvm":
+            raise UnsupportedError(f"the llvm route cannot compile this problem's callbacks: {why}")
+        if key is not None:
+            from ..runtime.ipopt import native_llvm
+            try:  # (small callbacks compile in less time than a first solve through cyipopt takes to start)
+                loaded = native_llvm.build(key, text, cached_only and unrolled > native_llvm.COMPILE_AT_ONCE)
+            except native_llvm.NotCached:
+                return None
+            except Exception as e:  # printing or LLVM failed: the Numba route computes the same numbers
+                if route == "llvm":
+                    raise
+                warnings.warn(f"the llvm route failed on this problem's callbacks ({type(e).__name__}: {e}); "
+                              "using the Numba route", RuntimeWarning, stacklevel=3)
+            else:
+                functions, made_by = loaded.functions, "llvm"  # (each holds the engine of its machine code)
+    if functions is None:
+        from ..runtime.ipopt import callbacks
+        try:
+            functions = callbacks.compile_callbacks(layout, kernels, cached_only)
+        except callbacks.NotCached:
+            return None
+    kept[exact] = NativeCallbacks(layout, functions, jacobian, hessian, made_by)
     return kept[exact]
+
+
+def llvm_route(problem, kernels: dict, jacobian, hessian):
+    """``problem``'s callbacks on the llvm route (``runtime.ipopt.native_llvm.prepare``): the disk
+    cache's key and a function that prints the module, or why not (``key`` None)."""
+    from ..runtime.ipopt import native_llvm
+    return native_llvm.prepare(problem.n, problem.m, problem.params, problem._sigma, problem._lambda,
+                               kernels, jacobian, hessian)
 
 
 def _check_parts(layout, jac_fn, hess_fn) -> None:

@@ -125,7 +125,9 @@ class NLP:
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n.name}{n.shape}" for n in self.x)
-        return f"NLP(n={self.n} variables {shapes}, m={self.m} constraints)"
+        made = self.__dict__.get("_native") or {}
+        route = "".join(f", callbacks: {c.route}" for c in list(made.values())[-1:])  # (once made: llvm or numba)
+        return f"NLP(n={self.n} variables {shapes}, m={self.m} constraints{route})"
 
     # --- the structures IPOPT asks for once ---
 

@@ -2,8 +2,10 @@
 
 Takes: the compiled functions of a nonlinear program (``optimize.problem``), its structures and
 the IPOPT library installed (``library``: CasADi's, cyipopt-wheels', a system one). Gives: the
-callbacks as C functions (``callbacks``, Numba ``cfunc``s that call the kernels) and a solve
-(``driver.NativeCallbacks.solve``). ``compiled`` makes the kernels the callbacks call.
+callbacks as C functions by one of two routes, ``native_llvm`` (the LLVM module that
+``codegen.llvm_ipopt`` prints, compiled by llvmlite: no Numba) or ``callbacks`` (Numba
+``cfunc``s that call the Numba kernels), both laid out by ``layout``; and a solve
+(``driver.NativeCallbacks.solve``). ``compiled`` makes the kernels the Numba cfuncs call.
 """
 
 from __future__ import annotations

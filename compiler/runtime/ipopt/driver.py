@@ -1,7 +1,7 @@
 """One IPOPT solve through the C interface: the problem made, options added, ``IpoptSolve`` run
-with the compiled callbacks (``callbacks``), everything freed.
+with the compiled callbacks (``native_llvm`` or ``callbacks``), everything freed.
 
-``NativeCallbacks`` holds the cfuncs of one problem structure and the arrays they read
+``NativeCallbacks`` holds the C callbacks of one problem structure and the arrays they read
 (structures, seeds, gather indices); ``solve`` binds the parameters and the statistics of one
 run in a context array (``user_data``), so that the same callbacks serve any number of solves.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import ArgumentError
-from . import callbacks as cb
+from . import layout as cb  # (the layout only: the callbacks are made by either route)
 from .library import require
 
 # IPOPT's ApplicationReturnStatus (IpReturnCodes.h): its name, what it means.
@@ -110,12 +110,14 @@ class Run:
 
 
 class NativeCallbacks:
-    """The compiled callbacks of one problem structure (``layout``), with the arrays they read."""
+    """The compiled callbacks of one problem structure (``layout``), with the arrays they read:
+    ``functions`` maps each callback's name (``eval_f``, ..., ``intermediate``) to an object with
+    its C ``address``; ``route`` says who made them (``"llvm"``: our LLVM IR, ``"numba"``: cfuncs)."""
 
-    def __init__(self, layout: cb.Layout, kernels: dict, jacobian: Derivative, hessian: Derivative | None,
-                 cached_only: bool = False):
-        self.layout = layout
-        self.functions = cb.compile_callbacks(layout, kernels, cached_only)  # (may raise NotCached)
+    def __init__(self, layout: cb.Layout, functions: dict, jacobian: Derivative, hessian: Derivative | None,
+                 route: str = "numba"):
+        self.layout, self.route = layout, route
+        self.functions = functions
         self.exact = hessian is not None
         self._jacobian = jacobian.arrays()
         self._hessian = hessian.arrays() if hessian is not None else (np.zeros(1), *[np.zeros(1, np.int64)] * 3)
