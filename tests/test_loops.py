@@ -632,7 +632,8 @@ def test_auto_backend_runs_a_tensor_loop_on_llvm():
     case = CASES["tensor_carry"]
     inputs = [cc.Symbol(n) if not s else cc.Tensor(n, s) for n, s in zip(case.names, case.shapes)]
     fn = cc.compile(case.model(CC(), *inputs), inputs, backend="auto")
-    assert fn.backend == "llvm"  # tensor arguments and a (3,) carry: compiled at the first call
+    assert fn.backend == "llvm" and fn.tier == "not compiled yet"  # tensor arguments, a (3,) carry
+    assert "'llvm', compiled on the first call" in repr(fn)
     point = case.point(seed=4)
     oracle = sympy_oracle("tensor_carry")
     want = oracle.value(*_flat(point))

@@ -194,7 +194,7 @@ class CompiledFunction(GeneratedSource):
         """
         if self.backend == "python" or self.ready:
             return self.backend
-        if self.requested_backend == "auto":
+        if self.requested_backend == "auto" and not self._llvm_loops:  # (loops on llvm: compiled at the first call)
             return "numpy" if self._tensor else "interpreter"
         return "not compiled yet"
 
@@ -203,6 +203,7 @@ class CompiledFunction(GeneratedSource):
         if self.requested_backend == "auto":
             tier = self.tier
             state = (f"compiled: {tier!r}" if tier == self.backend
+                     else f"{self.backend!r}, compiled on the first call" if self._llvm_loops
                      else f"{tier} now, {self.backend!r} once compiled")
             backend = f"backend='auto' ({state})"
         else:
