@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import compiler as cc
+from compiler.codegen import llvm, llvm_buffers
 from compiler.errors import UnsupportedError
 from oracles import fd
 
@@ -261,3 +262,25 @@ def test_odeint_stiff_with_a_tensor_of_rates_and_a_tensor_output():
     np.testing.assert_allclose(J, ref.jacobian(K)[0], rtol=1e-9, atol=1e-20)
     h = 1e-6 * K[0]  # d/dk1 by central differences
     np.testing.assert_allclose(J[:, 0], (ref(K + [h, 0, 0]) - ref(K - [h, 0, 0])) / (2 * h), rtol=1e-4, atol=1e-12)
+
+
+def test_tensors_in_memory_views_elementwise_loops_and_sums(monkeypatch):
+    # operands in memory (a tensor input, a loop's stacked ys) of 64 numbers or more stay there:
+    # views by strides, elementwise ops and sums over axes as loops (``llvm_buffers``)
+    X, w = cc.Tensor("X", (20, 8)), cc.Tensor("w", (8,))
+    last, ys = cc.scan(lambda c, row: (c * 0.5 + cc.sum(row * w), row * c), 1.0, xs=X)  # ys: (20, 8)
+    parts = [
+        cc.sum((X - ys) ** 2 * w, axis=0),                    # broadcast (8,) against (20, 8), sum over rows
+        cc.sum(cc.transpose(X)[::2, 1:] * 3.0, axis=1),       # a strided view of the input
+        cc.sum(cc.reshape(ys, (10, 16)) * cc.reshape(X, (10, 16)), axis=(0,)),
+        cc.sum(cc.concatenate([cc.reshape(w, (1, 8)), ys], axis=0) * cc.sin(last), axis=0),
+    ]
+    expr = sum(cc.sum(p * p) for p in parts) + last
+    fast = cc.compile(expr, [w, X], wrt=[w])
+    ref = cc.compile(expr, [w, X], wrt=[w], backend="python")
+    rng = np.random.default_rng(3)
+    _agree_tensors(fast, ref, rng.normal(size=8) * 0.3, rng.normal(size=(20, 8)), rtol=1e-11, fd_rtol=1e-5)
+    plan = fast.plan["value_and_grad"]
+    size = llvm.emit(fast.inputs, plan.outputs, plan.statements).text.count("\n")
+    monkeypatch.setattr(llvm_buffers, "LOOP_MIN", 10 ** 9)  # every tensor unrolled, as before
+    assert size < 0.6 * llvm.emit(fast.inputs, plan.outputs, plan.statements).text.count("\n")

@@ -35,7 +35,7 @@ from ..errors import UnsupportedError
 from ..ir import Node, dtypes, loops
 from ..ir.evaluate import _array_functions, _namespace
 from ..ir.ops import OPS
-from . import llvm
+from . import llvm, llvm_buffers
 
 # ops on unrolled tensors that NumPy computes on arrays of ``Val`` (the rest: refused)
 _STRUCTURAL = frozenset({"sum", "reshape", "transpose", "broadcast_to", "matmul", "concatenate", "getitem",
@@ -151,10 +151,16 @@ def _atom(e: llvm.Emitter, x) -> str:
 
 
 class Buffer:
-    """A tensor in scratch: ``shape`` doubles from double ``offset`` on (a loop's ys, a history)."""
+    """A tensor in memory: ``shape`` doubles from double ``offset`` on (a loop's ys, a history, an
+    input), C-ordered or at ``strides`` (a view: ``llvm_buffers``)."""
 
-    def __init__(self, offset: int, shape: tuple, base: str = "%s"):
-        self.offset, self.shape, self.base = offset, shape, base  # base: scratch, or a global constant
+    def __init__(self, offset: int, shape: tuple, base: str = "%s", strides: tuple | None = None):
+        self.offset, self.shape, self.base = offset, shape, base  # base: scratch, in, or a global constant
+        self.strides = strides if strides is not None else llvm_buffers.c_strides(shape)
+
+    @property
+    def contiguous(self) -> bool:
+        return all(s == c for s, c, n in zip(self.strides, llvm_buffers.c_strides(self.shape), self.shape) if n > 1)
 
     @property
     def size(self) -> int:
@@ -218,8 +224,7 @@ class _Printer:
         return v
 
     def materialize(self, buf: Buffer) -> np.ndarray:
-        base = self.ptr(buf)
-        flat = [Val(self.e, self.e.load(base, k)) for k in range(buf.size)]
+        flat = [Val(self.e, self.e.load(buf.base, int(k))) for k in np.ravel(llvm_buffers.addresses(buf))]
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
         return out.reshape(buf.shape)
@@ -231,7 +236,12 @@ class _Printer:
         if node.op == "scan":
             self.scan(env, node, items.get(node.id, {}))
             return
-        if node.op == "sum" and not node.shape and isinstance(env.get(node.args[0].id), Buffer):
+        in_memory = llvm_buffers.try_op(self, env, node)  # a view, or a loop writing memory
+        if in_memory is not None:
+            env[node.id] = in_memory
+            return
+        if node.op == "sum" and not node.shape and isinstance(env.get(node.args[0].id), Buffer) and \
+                env[node.args[0].id].contiguous:
             env[node.id] = self.total(env[node.args[0].id])  # a loop, not one add per element
             return
         if node.op in _STRUCTURAL or (node.shape and node.op != "const"):
@@ -301,7 +311,7 @@ class _Printer:
                 v = self.constants.get(x.id)
                 if v is None:
                     v = self.constants[x.id] = self.constant(np.asarray(x.value, dtype=float))
-            elif not isinstance(v, Buffer):
+            elif not isinstance(v, Buffer) or not v.contiguous:  # (a view: its rows copied)
                 v = self._to_buffer(self.value(env, x))
             seqs.append(v)
         outside = [self.value(env, a) for a in params]  # (before the loop: values it reads at every step)
@@ -481,7 +491,7 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
         pr.statement(env, n, items)
     for node, at in zip(outputs, offsets(outputs)):  # output k's numbers at out[(at + j) * stride]
         v = env.get(node.id)
-        if isinstance(v, Buffer) and v.size > 1:  # in memory (a loop's ys, an input): copied by a loop
+        if isinstance(v, Buffer) and v.size > 1 and v.contiguous:  # in memory (a loop's ys, an input): copied by a loop
             base = pr.ptr(v)
             with pr.counted(v.size) as j:
                 p, x, where, index = e._fresh(), e._fresh(), e._fresh(), e._fresh()
