@@ -34,6 +34,19 @@ LOOP_MIN = 64
 _VIEWS = frozenset({"reshape", "getitem", "transpose", "broadcast_to"})
 
 
+def _size(n: Node) -> int:
+    return int(np.prod(n.shape, dtype=np.int64))
+
+
+def offsets(nodes) -> list[int]:
+    """Where each of ``nodes`` starts in the kernel's flat ``in`` (or ``out``): its numbers in C order."""
+    at, out = 0, []
+    for n in nodes:
+        out.append(at)
+        at += _size(n)
+    return out
+
+
 def strides_of(addresses: np.ndarray) -> tuple[int, tuple] | None:
     """(offset, strides) with ``addresses[i] == offset + sum(i_d * strides_d)``, or None."""
     if addresses.size == 0:

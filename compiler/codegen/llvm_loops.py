@@ -36,6 +36,7 @@ from ..ir import Node, dtypes, loops
 from ..ir.evaluate import _array_functions, _namespace
 from ..ir.ops import OPS
 from . import llvm, llvm_buffers
+from .llvm_buffers import _size, offsets
 
 # ops on unrolled tensors that NumPy computes on arrays of ``Val`` (the rest: refused)
 _STRUCTURAL = frozenset({"sum", "reshape", "transpose", "broadcast_to", "matmul", "concatenate", "getitem",
@@ -92,19 +93,6 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Nod
             return (f"a tensor of shape {n.shape} outside the loops (op {n.op!r}): llvm unrolls such tensors "
                     f"into scalars, up to {UNROLL_MAX:,} numbers")
     return None
-
-
-def _size(n: Node) -> int:
-    return int(np.prod(n.shape, dtype=np.int64))
-
-
-def offsets(nodes: Sequence[Node]) -> list[int]:
-    """Where each of ``nodes`` starts in the kernel's flat ``in`` (or ``out``): its numbers in C order."""
-    at, out = 0, []
-    for n in nodes:
-        out.append(at)
-        at += _size(n)
-    return out
 
 
 class Val:
