@@ -119,6 +119,19 @@ def test_refused_with_the_backends_that_work():
     small, _ = cc.scan(lambda c, _: (c * a, None), w, length=3)
     with pytest.raises(UnsupportedError, match="float32.*'numba'"):
         cc.compile(cc.sum(small), [a, w], backend="llvm")
+    X = cc.Tensor("X", (60_000,))  # a long input: read in place as a loop's xs or summed, never unrolled
+    final, _ = cc.scan(lambda c, x: (c * a + x, None), 0.0, xs=X)
+    long = cc.compile(final + cc.sum(X), [a, X], wrt=[a])
+    assert long.backend == "llvm"
+    xs = np.random.default_rng(2).normal(size=60_000)
+    c = dc = 0.0
+    for x in xs:  # the recurrence and its derivative in a, by hand
+        c, dc = 0.5 * c + x, c + 0.5 * dc
+    value, (grad,) = long.value_and_grad(0.5, xs)
+    assert value == pytest.approx(c + xs.sum(), rel=1e-12) and grad == pytest.approx(dc, rel=1e-12)
+    with pytest.raises(UnsupportedError, match=r"'mul' reads input 'X' of shape \(60000,\).*'numba'"):
+        cc.compile(final + cc.sum(X * X), [a, X], backend="llvm")
+    assert cc.compile(final + cc.sum(X * X), [a, X]).backend == "numba"
     scalar, _ = cc.scan(lambda c, _: (c * a, None), 1.0, length=3)
     with pytest.raises(UnsupportedError, match="vm"):
         cc.compile(scalar, [a], backend="vm")
