@@ -14,8 +14,12 @@ loops their gradients make, ``ad.loops``), as ``codegen.loops`` does for Python:
   against data, their adjoints) are unrolled into scalars: a NumPy array of SSA values
   (``Val``), so NumPy's own reshapes, slices and sums print the instructions.
 
-Refused (``UnsupportedError`` naming the backends that work): tensor carries, and
-ops with no scalar form here (matmul of unrolled tensors is fine; linear algebra,
+* tensor inputs and outputs are flat in ``in`` and ``out`` (each one's numbers in C order, one
+  after another); an input stays in memory, as a loop's ys do (``llvm_buffers``: views, loops);
+  a tensor carry of up to ``CARRY_MAX`` numbers has a slot per number.
+
+Refused (``UnsupportedError`` naming the backends that work): larger tensor carries, float32,
+and ops with no scalar form here (matmul of unrolled tensors is fine; linear algebra,
 ``amax``, user functions are not). The kernel has ``codegen.llvm``'s C signature.
 
 >>> import compiler as cc
