@@ -6,13 +6,15 @@ MODEL is one of ``MODELS``: ``lorenz`` (RK4 on the Lorenz system as one ``cc.sca
 ``LORENZ_T`` steps, the squared misfit against data as its ys, summed; gradient in the 3
 rates and the 3 initial values) or ``lotka-volterra`` (``cc.odeint`` Dormand–Prince, 151
 output times, rtol = atol = 1e-10, the squared misfit against data; gradient in the 4 rates
-and the 2 initial populations: the ODE suite's fit). ROUTE is ``llvm``, ``numba``
+and the 2 initial populations) or ``lotka-volterra-tensor`` (the ODE suite's fit as it is written
+there: the 6 parameters one ``cc.Tensor`` and the data a ``(151, 2)`` tensor input). ROUTE is ``llvm``, ``numba``
 (``backend="numba"``: what "auto" picked for loops before the llvm target compiled them) or
 ``jax`` (``jax.jit(jax.value_and_grad)``: ``lax.scan``, ``jax.experimental.ode.odeint``).
 
 Prints one JSON line: seconds to build the graph, of the first ``value_and_grad`` call
 (compile included), their sum (``ttfg``, after the imports), the median per call after that,
-the value and the gradient. The data are constants of the graph (the inputs are the 6 numbers).
+the value and the gradient. The data are constants of the graph (the inputs are the 6 numbers),
+except in ``lotka-volterra-tensor``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 
 import numpy as np
 
-MODELS = ("lorenz", "lotka-volterra")
+MODELS = ("lorenz", "lotka-volterra", "lotka-volterra-tensor")
 ROUTES = ("llvm", "numba", "jax")
 LORENZ_T = 1_000
 
@@ -70,6 +72,15 @@ def _lotka_volterra(cc, observed):
     return cc.sum((Y - observed) ** 2), p, list(LV_P * 0.95)
 
 
+def _lotka_volterra_tensor(cc, observed):
+    """The ODE suite's fit: value and gradient in a tensor of 6 parameters, the data an input."""
+    from .ode_suite import LV_P, LV_T, _lv
+    p, data = cc.Tensor("p", (6,)), cc.Tensor("observed", observed.shape)
+    Y = cc.odeint(_lv, cc.stack([p[4], p[5]]), LV_T, p[0], p[1], p[2], p[3], method="dopri5", rtol=1e-10,
+                  atol=1e-10)
+    return cc.sum((Y - data) ** 2), [p, data], [LV_P * 0.95, observed], [p]
+
+
 def _lotka_volterra_jax(jax, observed):
     from jax.experimental.ode import odeint
 
@@ -91,7 +102,7 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
     if route == "jax":
         from .common import optional
         jax = optional("jax")  # float64, CPU
-        make = _lorenz_jax if model == "lorenz" else _lotka_volterra_jax
+        make = _lorenz_jax if model == "lorenz" else _lotka_volterra_jax  # (the tensor fit's JAX is the same)
         t0 = time.perf_counter()
         loss, x0 = make(jax, observed)
         vg = jax.jit(jax.value_and_grad(loss))
@@ -104,8 +115,10 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
     else:
         import compiler as cc
         t0 = time.perf_counter()
-        out, inputs, x0 = (_lorenz if model == "lorenz" else _lotka_volterra)(cc, observed)
-        fn = cc.compile(out, inputs, backend=route, progress=False)
+        make = {"lorenz": _lorenz, "lotka-volterra": _lotka_volterra,
+                "lotka-volterra-tensor": _lotka_volterra_tensor}[model]
+        out, inputs, x0, *wrt = make(cc, observed)
+        fn = cc.compile(out, inputs, wrt=wrt[0] if wrt else None, backend=route, progress=False)
         t1 = time.perf_counter()
         value, grad = fn.value_and_grad(*x0)
         t2 = time.perf_counter()
@@ -114,7 +127,7 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
     timing = time_calls({"call": call}, repeats, min_time)["call"]
     return {"model": model, "route": route, "build": t1 - t0, "first": t2 - t1, "ttfg": t2 - t0,
             "per_call": timing.median, "timing": timing.as_dict(), "value": float(value),
-            "grad": [float(g) for g in np.asarray(grad, dtype=float).ravel()], "backend": backend,
+            "grad": [float(g) for g in np.concatenate([np.ravel(g) for g in grad])], "backend": backend,
             "statements": statements}
 
 

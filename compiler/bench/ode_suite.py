@@ -3,7 +3,9 @@
     python -m compiler bench ode [--quick]
 
 Cases (medians over interleaved repeats; the first call, mostly the compile, apart and
-with the compiled-code cache off, so that it is a cold compile):
+with the compiled-code cache off, so that it is a cold compile). Every ``cc.odeint`` function
+compiles with ``backend="auto"``, which picks the llvm target for its loops
+(``$COMPILER_BENCH_ODE_BACKEND=numba`` for Numba's, as before):
 
 * ``lotka-volterra fit``: the squared misfit over 151 output times (rtol = atol = 1e-10),
   value and gradient in the 4 rates and the 2 initial populations: ``cc.odeint``
@@ -35,6 +37,9 @@ LV_T = np.linspace(0.0, 15.0, 151)
 LV_P = np.array([1.1, 0.4, 0.1, 0.4, 10.0, 5.0])
 ROB_K = np.array([0.04, 3e7, 1e4])
 ROB_END = 1e5
+#: the backend of every ``cc.odeint`` function here: "auto" (llvm: its loops compile in under a second);
+#: ``$COMPILER_BENCH_ODE_BACKEND=numba`` measures Numba's compile beside it (what "auto" ran before)
+BACKEND = os.environ.get("COMPILER_BENCH_ODE_BACKEND", "auto")
 
 
 def steps(quick: bool) -> int:
@@ -86,10 +91,11 @@ def _fit(repeats, min_time) -> list[Row]:
     t0 = time.perf_counter()
     Y = cc.odeint(_lv, cc.stack([p[4], p[5]]), LV_T, p[0], p[1], p[2], p[3], method="dopri5", rtol=1e-10,
                   atol=1e-10)
-    fn = cc.compile(cc.sum((Y - observed) ** 2), [p, observed], wrt=[p], backend="numba")
+    # "auto": the llvm target compiles its loops (``codegen.llvm_loops``; Numba took 26-58 s cold)
+    fn = cc.compile(cc.sum((Y - observed) ** 2), [p, observed], wrt=[p], backend=BACKEND)
     build = time.perf_counter() - t0
     (value, (grad,)), ready = _cold(fn.value_and_grad, start, data)
-    cases = {"cc.odeint (dopri5, numba)": lambda: fn.value_and_grad(start, data)}
+    cases = {"cc": lambda: fn.value_and_grad(start, data)}
     jax_row = None
     try:
         jax = optional("jax")
@@ -115,12 +121,12 @@ def _fit(repeats, min_time) -> list[Row]:
     t = measure(cases, repeats, min_time)
     case = f"lotka-volterra fit: value and gradient in 6 parameters, {LV_T.size} output times, rtol=atol=1e-10"
     rows = []
-    ours = t["cc.odeint (dopri5, numba)"]
+    ours = t["cc"]
     note = f"build {build:.2f} s"
     if "jax odeint (jit value_and_grad)" in t:
         ratio = t["jax odeint (jit value_and_grad)"].ratio_to(ours)
         note += f"; {ratio:.2f}x faster than JAX per call (goal > 1x; compile goal < 1 s)"
-    rows.append(_row(case, "cc.odeint dopri5", ours, LV_T.size, ready, note))
+    rows.append(_row(case, f"cc.odeint dopri5 ({fn.backend})", ours, LV_T.size, ready, note))
     if jax_row[1] is not None:
         rows.append(_row(case, jax_row[0], t["jax odeint (jit value_and_grad)"], LV_T.size, jax_row[1]))
     else:
@@ -136,7 +142,7 @@ def _robertson(repeats, min_time) -> list[Row]:
                          k2 * y[1] ** 2])
     Y = cc.odeint(rhs, cc.stack([1.0, 0.0, 0.0]), [0.0, ROB_END], k[0], k[1], k[2], method="rodas4", rtol=1e-8,
                   atol=1e-12)
-    final = cc.compile(Y[-1], [k], backend="numba")
+    final = cc.compile(Y[-1], [k], backend=BACKEND)
     value, ready = _cold(final, ROB_K)
     jac, jac_ready = _cold(final.jacobian, ROB_K)
     cases = {"cc value": lambda: final(ROB_K), "cc jacobian": lambda: final.jacobian(ROB_K)}
@@ -173,7 +179,7 @@ def _robertson(repeats, min_time) -> list[Row]:
         if f"casadi {what}" in t:
             ratio = t[f"casadi {what}"].ratio_to(t[f"cc {what}"])
             note = f"{ratio:.2f}x faster than CVODES (goal > 1x)"
-        rows.append(_row(case, f"cc.odeint rodas4 {what}", t[f"cc {what}"], 3, ready if what == "value"
+        rows.append(_row(case, f"cc.odeint rodas4 ({final.backend}) {what}", t[f"cc {what}"], 3, ready if what == "value"
                          else jac_ready, note))
         name, first, build = rows_peer[0]
         rows.append(_row(case, f"{name} {what}", t.get(f"casadi {what}"), 3, first if what == "value" else None,
@@ -194,7 +200,7 @@ def _scipy(quick, repeats, min_time) -> list[Row]:
     q = cc.Tensor("q", (6,))
     Y = cc.odeint(_lv, cc.stack([q[4], q[5]]), LV_T, q[0], q[1], q[2], q[3], method="dopri5", rtol=1e-10,
                   atol=1e-10)
-    fn = cc.compile(Y, [q], backend="numba", wrt=[])
+    fn = cc.compile(Y, [q], backend=BACKEND, wrt=[])
     ours, ready = _cold(fn, LV_P)
 
     def scipy_solve(method, p):
@@ -204,7 +210,7 @@ def _scipy(quick, repeats, min_time) -> list[Row]:
     t = measure({"cc": lambda: fn(LV_P), "RK45": lambda: scipy_solve("RK45", LV_P),
                  "DOP853": lambda: scipy_solve("DOP853", LV_P)}, repeats, min_time)
     case = f"one solve: lotka-volterra, {LV_T.size} output times, rtol=atol=1e-10"
-    rows = [_row(case, "cc.odeint dopri5", t["cc"], 1, ready,
+    rows = [_row(case, f"cc.odeint dopri5 ({fn.backend})", t["cc"], 1, ready,
                  f"{t['RK45'].ratio_to(t['cc']):.0f}x RK45, {t['DOP853'].ratio_to(t['cc']):.0f}x DOP853 "
                  "(goal 20x)")]
     rows += [_row(case, f"solve_ivp {m}, numba rhs", t[m], 1, None) for m in ("RK45", "DOP853")]
@@ -219,7 +225,7 @@ def _scipy(quick, repeats, min_time) -> list[Row]:
         scipy_solve("DOP853", p)
     loop = (time.perf_counter() - t0) / 50 * sets
     case = f"batch: {sets:,} parameter sets, the same solve"
-    rows.append(_row(case, "cc.odeint dopri5 (parallel loop)", t["cc"], sets, batch_ready,
+    rows.append(_row(case, f"cc.odeint dopri5 ({fn.backend}, parallel loop)", t["cc"], sets, batch_ready,
                      f"{loop / t['cc'].median:.0f}x the solve_ivp loop"))
     rows.append(Row(SUITE, case, "solve_ivp DOP853 loop (50 timed, scaled)", loop, sets))
     return rows

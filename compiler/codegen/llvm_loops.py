@@ -14,8 +14,12 @@ loops their gradients make, ``ad.loops``), as ``codegen.loops`` does for Python:
   against data, their adjoints) are unrolled into scalars: a NumPy array of SSA values
   (``Val``), so NumPy's own reshapes, slices and sums print the instructions.
 
-Refused (``UnsupportedError`` naming the backends that work): tensor carries, and
-ops with no scalar form here (matmul of unrolled tensors is fine; linear algebra,
+* tensor inputs and outputs are flat in ``in`` and ``out`` (each one's numbers in C order, one
+  after another); an input stays in memory, as a loop's ys do (``llvm_buffers``: views, loops);
+  a tensor carry of up to ``CARRY_MAX`` numbers has a slot per number.
+
+Refused (``UnsupportedError`` naming the backends that work): larger tensor carries, float32,
+and ops with no scalar form here (matmul of unrolled tensors is fine; linear algebra,
 ``amax``, user functions are not). The kernel has ``codegen.llvm``'s C signature.
 
 >>> import compiler as cc
@@ -35,7 +39,8 @@ from ..errors import UnsupportedError
 from ..ir import Node, dtypes, loops
 from ..ir.evaluate import _array_functions, _namespace
 from ..ir.ops import OPS
-from . import llvm
+from . import llvm, llvm_buffers
+from .llvm_buffers import _size, offsets
 
 # ops on unrolled tensors that NumPy computes on arrays of ``Val`` (the rest: refused)
 _STRUCTURAL = frozenset({"sum", "reshape", "transpose", "broadcast_to", "matmul", "concatenate", "getitem",
@@ -43,6 +48,8 @@ _STRUCTURAL = frozenset({"sum", "reshape", "transpose", "broadcast_to", "matmul"
 _WORKS = "use backend 'numba' (or 'auto' or 'python')"
 #: the most numbers a tensor outside the loops may hold: it is unrolled into that many scalars
 UNROLL_MAX = 50_000
+#: the most numbers a loop's tensor carry may hold: a slot (a register, after ``mem2reg``) each
+CARRY_MAX = 256
 
 
 def has_loops(statements: Sequence[Node]) -> bool:
@@ -51,10 +58,12 @@ def has_loops(statements: Sequence[Node]) -> bool:
 
 def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Node]) -> str | None:
     """Why the llvm target cannot compile this graph with loops (None: it can)."""
-    if any(n.shape for n in inputs) or any(n.shape for n in outputs):
-        return "its inputs and outputs must be scalars (tensor arguments run on Numba)"
     if any(dtypes.of_symbol(n) != "float64" for n in inputs if n.op == "var"):
         return "its loops compile in float64 only (float32 inputs run on Numba)"
+    for n in outputs:
+        if n.shape and n.op not in ("item", "var") and _size(n) > UNROLL_MAX:
+            return (f"an output of shape {n.shape} (op {n.op!r}): llvm unrolls tensors outside the loops "
+                    f"into scalars, up to {UNROLL_MAX:,} numbers")
     seen: set = set()
     stack = [n for n in order if n.op == "scan"]
     while stack:
@@ -63,8 +72,10 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Nod
             continue
         seen.add(node.id)
         body = node.params[0]
-        if any(c.shape for c in body.carries):
-            return "a loop carries a tensor (only scalar carries are compiled by llvm)"
+        for c in body.carries:
+            if _size(c) > CARRY_MAX:
+                return (f"a loop carries a tensor of shape {c.shape}: llvm compiles carries of up to "
+                        f"{CARRY_MAX} numbers (each one a register)")
         stack += [n for n in loops.body_order(body) if n.op == "scan"]
     for n in order:
         if n.op in ("custom", "extern") or (n.op not in _STRUCTURAL and n.op not in ("const", "var", "scan", "item")
@@ -72,13 +83,17 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], order: Sequence[Nod
             return f"op {n.op!r} has no llvm form in a function with loops"
         if n.dtype == "bool" and n.shape:
             return "a tensor of bools"
-        for x in n.args:  # a loop's long stacked results are read in place: summed, or by another loop
-            if x.op == "item" and int(np.prod(x.shape)) > UNROLL_MAX and n.op != "scan" and \
-                    not (n.op == "sum" and not n.shape):
-                return (f"op {n.op!r} reads a loop's results of shape {x.shape}: llvm reads so many numbers "
-                        f"only in a sum over all of them or in another loop")
-        # (a loop's stacked results stay in memory, as do constants and a number broadcast)
-        if n.shape and n.op not in ("item", "const", "broadcast_to") and int(np.prod(n.shape)) > UNROLL_MAX:
+        for x in n.args:  # a loop's long stacked results and long inputs are read in place
+            if x.op not in ("item", "var") or _size(x) <= UNROLL_MAX or (n.op == "sum" and not n.shape):
+                continue
+            _, xs, params = loops.operands(n) if n.op == "scan" else ((), (), ())
+            if n.op == "scan" and (x.op == "item" or (any(x is s for s in xs) and not any(x is p for p in params))):
+                continue  # (a long input: as a loop's sequence xs, read row by row)
+            what = "a loop's results" if x.op == "item" else f"input {x.name!r}"
+            return (f"op {n.op!r} reads {what} of shape {x.shape}: llvm reads so many numbers "
+                    f"only in a sum over all of them or as a loop's sequence")
+        # (a loop's stacked results stay in memory, as do inputs, constants and a number broadcast)
+        if n.shape and n.op not in ("item", "const", "broadcast_to", "var") and _size(n) > UNROLL_MAX:
             return (f"a tensor of shape {n.shape} outside the loops (op {n.op!r}): llvm unrolls such tensors "
                     f"into scalars, up to {UNROLL_MAX:,} numbers")
     return None
@@ -128,10 +143,16 @@ def _atom(e: llvm.Emitter, x) -> str:
 
 
 class Buffer:
-    """A tensor in scratch: ``shape`` doubles from double ``offset`` on (a loop's ys, a history)."""
+    """A tensor in memory: ``shape`` doubles from double ``offset`` on (a loop's ys, a history, an
+    input), C-ordered or at ``strides`` (a view: ``llvm_buffers``)."""
 
-    def __init__(self, offset: int, shape: tuple, base: str = "%s"):
-        self.offset, self.shape, self.base = offset, shape, base  # base: scratch, or a global constant
+    def __init__(self, offset: int, shape: tuple, base: str = "%s", strides: tuple | None = None):
+        self.offset, self.shape, self.base = offset, shape, base  # base: scratch, in, or a global constant
+        self.strides = strides if strides is not None else llvm_buffers.c_strides(shape)
+
+    @property
+    def contiguous(self) -> bool:
+        return all(s == c for s, c, n in zip(self.strides, llvm_buffers.c_strides(self.shape), self.shape) if n > 1)
 
     @property
     def size(self) -> int:
@@ -144,7 +165,7 @@ class _Printer:
         self.allocas: list[str] = []
         self.n_scratch = 0
         self._labels = 0
-        self.slot_in = {n.id: i for i, n in enumerate(inputs)}
+        self.slot_in = {n.id: at for n, at in zip(inputs, offsets(inputs))}  # where each input starts in ``in``
         self.globals: list[str] = []  # constant sequences (data a loop reads), as LLVM constants
         self.constants: dict[int, Buffer] = {}  # const node id -> its LLVM constant
 
@@ -195,8 +216,7 @@ class _Printer:
         return v
 
     def materialize(self, buf: Buffer) -> np.ndarray:
-        base = self.ptr(buf)
-        flat = [Val(self.e, self.e.load(base, k)) for k in range(buf.size)]
+        flat = [Val(self.e, self.e.load(buf.base, int(k))) for k in np.ravel(llvm_buffers.addresses(buf))]
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
         return out.reshape(buf.shape)
@@ -208,7 +228,12 @@ class _Printer:
         if node.op == "scan":
             self.scan(env, node, items.get(node.id, {}))
             return
-        if node.op == "sum" and not node.shape and isinstance(env.get(node.args[0].id), Buffer):
+        in_memory = llvm_buffers.try_op(self, env, node)  # a view, or a loop writing memory
+        if in_memory is not None:
+            env[node.id] = in_memory
+            return
+        if node.op == "sum" and not node.shape and isinstance(env.get(node.args[0].id), Buffer) and \
+                env[node.args[0].id].contiguous:
             env[node.id] = self.total(env[node.args[0].id])  # a loop, not one add per element
             return
         if node.op in _STRUCTURAL or (node.shape and node.op != "const"):
@@ -229,8 +254,8 @@ class _Printer:
             if node.op == "index_put":
                 out = np.full(kw["shape"], Val(e, e.const(0.0)), dtype=object)
                 from ..ir.tensor_ops import _python_index
-                # (a scalar as itself: a 0-d object array put in one place would be stored whole)
-                out[_python_index(kw["index"])] = args[0] if args[0].ndim else args[0].item()
+                # (a 0-d array of one number is stored as that number, not as an array in the array)
+                out[_python_index(kw["index"])] = args[0].item() if args[0].ndim == 0 else args[0]
                 result = out
             elif op.impl is not None:
                 result = op.impl(*args, **kw)
@@ -262,12 +287,15 @@ class _Printer:
         body, length, reverse = node.params
         nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
         init, xs, params = loops.operands(node)
-        slots = []
-        for k, a in enumerate(init):
-            slot = f"%carry{self.label('')}"
-            self.allocas.append(f"  {slot} = alloca double")
-            e.lines.append(f"  store double {self.value(env, a)}, ptr {slot}")
-            slots.append(slot)
+        slots = []  # per carry, one slot per number (a tensor carry: its numbers in C order)
+        for p, a in zip(body.carries, init):
+            mine = []
+            for v in self.numbers(self.value(env, a), p.shape):
+                slot = f"%carry{self.label('')}"
+                self.allocas.append(f"  {slot} = alloca double")
+                e.lines.append(f"  store double {v}, ptr {slot}")
+                mine.append(slot)
+            slots.append(mine)
         seqs = []
         for x in xs:
             v = env.get(x.id)
@@ -275,7 +303,7 @@ class _Printer:
                 v = self.constants.get(x.id)
                 if v is None:
                     v = self.constants[x.id] = self.constant(np.asarray(x.value, dtype=float))
-            elif not isinstance(v, Buffer):
+            elif not isinstance(v, Buffer) or not v.contiguous:  # (a view: its rows copied)
                 v = self._to_buffer(self.value(env, x))
             seqs.append(v)
         outside = [self.value(env, a) for a in params]  # (before the loop: values it reads at every step)
@@ -295,11 +323,12 @@ class _Printer:
             t = e._fresh()
             e.lines.append(f"  {t} = sub i64 {length - 1}, {i}")
         scope = dict(env)
-        for p, slot in zip(body.carries, slots):
-            scope[p.id] = c = e._fresh()
-            e.lines.append(f"  {c} = load double, ptr {slot}")
+        for p, mine in zip(body.carries, slots):
+            scope[p.id] = self.load_slots(mine, p.shape)
         for k, buf in history.items():
-            e.lines.append(f"  store double {scope[body.carries[k].id]}, ptr {self.ptr(buf, t)}")
+            row = self.ptr(buf, t)
+            for j, v in enumerate(self.numbers(scope[body.carries[k].id], body.carries[k].shape)):
+                e.store(v, row, j)
         for p, buf in zip(body.xs, seqs):
             row = self.ptr(buf, t)
             if p.shape:
@@ -329,9 +358,10 @@ class _Printer:
             row = self.ptr(buf, t)
             for k, v in enumerate(np.ravel(np.asarray(y, dtype=object)) if not isinstance(y, str) else [y]):
                 e.store(_atom(e, v), row, k)
-        news = [self.value(scope, n) for n in body.new_carries]
-        for slot, v in zip(slots, news):
-            e.lines.append(f"  store double {v}, ptr {slot}")
+        news = [self.numbers(self.value(scope, n), n.shape) for n in body.new_carries]
+        for mine, vs in zip(slots, news):
+            for slot, v in zip(mine, vs):
+                e.lines.append(f"  store double {v}, ptr {slot}")
         nxt = e._fresh()
         e.lines.append(f"  {nxt} = add i64 {i}, 1")
         e.lines.append(f"  store i64 {nxt}, ptr {counter}")
@@ -342,12 +372,32 @@ class _Printer:
         e.lines.append(f"{done}:")
         for k, n in items.items():
             if k < nc:
-                env[n.id] = c = e._fresh()
-                e.lines.append(f"  {c} = load double, ptr {slots[k]}")
+                env[n.id] = self.load_slots(slots[k], body.carries[k].shape)
             elif k < nc + ny:
                 env[n.id] = ys[k - nc]
             else:
                 env[n.id] = history[k - nc - ny]
+
+    def numbers(self, value, shape: tuple) -> list[str]:
+        """A value's numbers as atoms, in C order (a scalar: itself; a tensor: broadcast to ``shape``)."""
+        if isinstance(value, str) and not shape:
+            return [value]
+        arr = np.broadcast_to(np.asarray(Val(self.e, value) if isinstance(value, str) else value, dtype=object), shape)
+        return [_atom(self.e, v) for v in arr.ravel()]
+
+    def load_slots(self, slots: list[str], shape: tuple):
+        """The numbers in ``slots``: a scalar's SSA name, or a tensor as an array of ``Val``."""
+        e = self.e
+        names = []
+        for slot in slots:
+            c = e._fresh()
+            e.lines.append(f"  {c} = load double, ptr {slot}")
+            names.append(c)
+        if not shape:
+            return names[0]
+        out = np.empty(len(names), dtype=object)
+        out[:] = [Val(e, c) for c in names]
+        return out.reshape(shape)
 
     def counted(self, n: int):
         """A loop ``for k in range(n)`` about the lines emitted inside ``with``: yields ``k`` (i64)."""
@@ -423,19 +473,32 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
         raise UnsupportedError(f"backend 'llvm' cannot compile this function with loops: {why}; {_WORKS}")
     pr = _Printer(inputs)
     e = pr.e
-    env: dict = {}
+    # a tensor input stays in ``in`` (a loop reads its rows there); read as numbers, it is loaded once
+    env: dict = {n.id: Buffer(pr.slot_in[n.id], n.shape, "%in") for n in inputs if n.shape}
     items: dict = {}
     for n in statements:
         if n.op == "item":
             items.setdefault(n.args[0].id, {})[n.params[0]] = n
     for n in statements:
         pr.statement(env, n, items)
-    for k, node in enumerate(outputs):
+    for node, at in zip(outputs, offsets(outputs)):  # output k's numbers at out[(at + j) * stride]
+        v = env.get(node.id)
+        if isinstance(v, Buffer) and v.size > 1 and v.contiguous:  # in memory (a loop's ys, an input): copied by a loop
+            base = pr.ptr(v)
+            with pr.counted(v.size) as j:
+                p, x, where, index = e._fresh(), e._fresh(), e._fresh(), e._fresh()
+                e.lines += [f"  {p} = getelementptr inbounds double, ptr {base}, i64 {j}",
+                            f"  {x} = load double, ptr {p}", f"  {where} = add i64 {j}, {at}",
+                            f"  {index} = mul i64 {where}, %stride"]
+                e.store(x, "%out", index, index_doubles=True)
+            continue
         v = pr.value(env, node)
         if node.dtype == "bool":
             v = e.to_double(v)
-        e.store(v, "%out", llvm._out_index(e, k), index_doubles=True)
+        for j, x in enumerate(pr.numbers(v, node.shape)):
+            e.store(x, "%out", llvm._out_index(e, at + j), index_doubles=True)
     text = ("define void @kernel(ptr noalias %in, ptr noalias %out, i64 %stride, ptr noalias %s) nounwind {\n"
             "entry:\n" + "\n".join(pr.allocas + e.lines) + "\n  ret void\n}")
-    return llvm.NativeModule([llvm._module_text(e.declared, pr.globals + [text])], len(inputs), len(outputs),
+    n_in, n_out = sum(map(_size, inputs)), sum(map(_size, outputs))  # numbers: tensors flat, in C order
+    return llvm.NativeModule([llvm._module_text(e.declared, pr.globals + [text])], n_in, n_out,
                              max(1, pr.n_scratch), {})

@@ -26,7 +26,7 @@ from .. import codegen
 from ..errors import UnsupportedError
 from ..codegen import vm
 from . import arguments, cache, extern, forks, heap, simd  # noqa: F401 - forks: its fork hooks
-from .flat import FLAT_TARGETS, FlatTarget, native_target, vm_target
+from .flat import FLAT_TARGETS, FlatTarget, native_target, tensor_batch_driver, tensor_call, vm_target
 from ..ir.gc_pause import gc_paused
 from ..ir.special import PYTHON_ONLY
 
@@ -155,6 +155,8 @@ class Code:
             self.fn._require_wrt()
         if self.fn._tensor:
             heap.keep_freed_arrays()  # its arrays, freed after each call, stay in the heap for the next
+        if self.fn.backend in FLAT_TARGETS and self.fn._tensor:  # loops on llvm, of tensor arguments
+            return tensor_call(self.target(role, progress), self.fn, role)
         if self.fn.backend in FLAT_TARGETS:
             return self.target(role, progress).scalar_call(self.fn._many, len(self.fn.outputs), len(self.fn.wrt), role)
         name = self.module.entries[role]
@@ -177,6 +179,9 @@ class Code:
     def batch_driver(self, role: str):
         driver = self._drivers.get(role)
         if driver is not None:  # every batch call comes here: made once
+            return driver
+        if self.fn.backend in FLAT_TARGETS and self.fn._tensor:  # loops on llvm, of tensor arguments
+            driver = self._drivers[role] = tensor_batch_driver(self.target(role), self.fn, role)
             return driver
         with self.fn._lock:
             self.kernel(role)

@@ -234,6 +234,80 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     return target
 
 
+def tensor_call(target: FlatTarget, fn, role: str):
+    """The one-point kernel of a function of tensors on the llvm target (its loops: ``codegen.llvm_loops``):
+    each argument's numbers go into ``in`` in C order, one after another; ``out``'s numbers come back
+    as the tensor kernels return them (floats and arrays; with the gradient, one per ``wrt``)."""
+    cfunc, n_scratch = target.native
+    n_in, n_out = target.kernel.n_in, target.kernel.n_out
+    split = _splitter(fn, role)
+
+    def run(*arrays):
+        x = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.empty(0)
+        if x.size != n_in:  # (the tensor entry checked the shapes: this is the kernel's own guard)
+            raise ValueError(f"the llvm kernel takes {n_in} numbers, got {x.size}")
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        out, s = np.empty(n_out), np.empty(n_scratch)
+        cfunc(x.ctypes.data, out.ctypes.data, 1, s.ctypes.data)
+        return split(out)
+    return run
+
+
+def tensor_batch_driver(target: FlatTarget, fn, role: str):
+    """The batch loop of a function of tensors on the llvm target, with the tensor batch drivers'
+    signature (``batch.tensor_batch``): the numbers the points share once, those that vary as rows
+    (``native_batch.batch_rows``: parallel over points)."""
+    n_inputs = len(fn.inputs)
+    address, n_scratch = target.kernel.address, target.kernel.n_scratch
+
+    def run(*args):
+        arrays, strides, outs = args[:n_inputs], args[n_inputs:2 * n_inputs], args[2 * n_inputs:]
+        n = outs[0].shape[0]
+        shared, varying, where, at = [], [], [], 0
+        for a, stride in zip(arrays, strides):
+            size = int(np.prod(a.shape[1:], dtype=np.int64))
+            shared.append(np.ravel(a[0]))
+            if stride:  # this argument's numbers differ from point to point
+                varying.append(np.reshape(a, (n, size)))
+                where.extend(range(at, at + size))
+            at += size
+        result = np.empty((target.kernel.n_out, n))
+        forks.ensure_registered()
+        from . import native_batch
+        rows = np.hstack(varying) if varying else np.empty((n, 0))
+        native_batch.batch_rows(address, n_scratch, np.concatenate(shared), np.ascontiguousarray(rows),
+                                np.array(where, dtype=np.int64), result)
+        at = 0
+        for dest in outs:  # the values, then the gradients: the kernel's outputs in order
+            size = int(np.prod(dest.shape[1:], dtype=np.int64))
+            dest[...] = result[at:at + size].T.reshape(dest.shape)
+            at += size
+    return run
+
+
+def _splitter(fn, role: str):
+    """``split(flat)``: the kernel's flat outputs as the tensor kernels return them: the value (a tuple
+    of several), then the gradient's rows."""
+    shapes = [o.shape for o in fn.outputs]
+    if role == "value_and_grad":
+        shapes += [w.shape for _ in fn.outputs for w in fn.wrt]
+    n_o, k = len(fn.outputs), len(fn.wrt)
+
+    def split(flat: np.ndarray):
+        pieces, at = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape, dtype=np.int64))
+            block = flat[at:at + size]
+            at += size
+            pieces.append(float(block[0]) if not shape else block.reshape(shape).copy())
+        value = pieces[0] if not fn._many else tuple(pieces[:n_o])
+        if role == "value":
+            return value
+        rows = [tuple(pieces[n_o + i * k:n_o + (i + 1) * k]) for i in range(n_o)]
+        return value, rows[0] if not fn._many else tuple(rows)
+    return split
+
+
 def _copies(value: float, width: int) -> np.ndarray:
     """``width`` copies of ``value``, read-only as the other arrays of a batch (one Numba type)."""
     a = np.full(width, value)  # (of value's dtype: float32 for a float32 kernel)

@@ -114,20 +114,23 @@ class CompiledFunction(GeneratedSource):
         # the llvm target calls a cfunc of the user's function (scalar arguments); the others run it
         # as a function of tensors, whose NumPy tier ("auto", "python") calls its Python function
         self._tensor = self._tensor or (self._extern and backend != "llvm")
-        # loops with scalar inputs, outputs and carries: the llvm target compiles them (``codegen.llvm_loops``)
-        # in well under a second, where Numba's front end takes seconds to a minute; "auto" picks it
+        # loops the llvm target compiles (``codegen.llvm_loops``: float64, small tensor carries; tensor
+        # inputs and outputs are flat in its ``in`` and ``out``) in well under a second, where Numba's front
+        # end takes seconds to a minute; "auto" picks it. Tensor arguments keep the tensor entry (shapes
+        # checked on every call), which calls the kernel through ``flat.tensor_call``.
         self._llvm_loops = False
         loop_refusal: str | None = "the vm target has no loops"
         if any(n.op == "scan" for n in order) and not self._extern and backend != "vm":
             loop_refusal = llvm_loops.refusal(self.inputs, self.outputs,
                                               [n for p in self.plan.values() for n in p.statements])
             self._llvm_loops = loop_refusal is None and backend in ("llvm", "auto")
-            self._tensor = self._tensor and not self._llvm_loops
-        if self._tensor and backend in FLAT_TARGETS and any(n.op == "scan" for n in order):
+            if self._llvm_loops:
+                self._tensor = any(n.shape for n in self.inputs) or any(n.shape for n in self.outputs)
+        if self._tensor and backend in FLAT_TARGETS and any(n.op == "scan" for n in order) and not self._llvm_loops:
             raise UnsupportedError(f"backend {backend!r} cannot compile this function's loop (cc.scan, cc.fori_loop, "
                                    f"cc.odeint): {loop_refusal}; use backend 'auto' or 'numba' (its loop "
                                    "compiles to machine code) or 'python'")
-        if self._tensor and backend in FLAT_TARGETS:
+        if self._tensor and backend in FLAT_TARGETS and not self._llvm_loops:
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
         # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
@@ -194,7 +197,7 @@ class CompiledFunction(GeneratedSource):
         """
         if self.backend == "python" or self.ready:
             return self.backend
-        if self.requested_backend == "auto":
+        if self.requested_backend == "auto" and not self._llvm_loops:  # (loops on llvm: compiled at the first call)
             return "numpy" if self._tensor else "interpreter"
         return "not compiled yet"
 
@@ -203,6 +206,7 @@ class CompiledFunction(GeneratedSource):
         if self.requested_backend == "auto":
             tier = self.tier
             state = (f"compiled: {tier!r}" if tier == self.backend
+                     else f"{self.backend!r}, compiled on the first call" if self._llvm_loops
                      else f"{tier} now, {self.backend!r} once compiled")
             backend = f"backend='auto' ({state})"
         else:

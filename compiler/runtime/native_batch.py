@@ -51,6 +51,22 @@ def batch(address, n_scratch, arrays, strides, out):
             _call_kernel(address, x, out, i, n, scratch)
 
 
+@numba.njit(parallel=True, nogil=True, cache=True)
+def batch_rows(address, n_scratch, shared, varying, where, out):
+    """Point i: ``shared`` (the numbers every point shares), with ``varying[i, j]`` at ``where[j]``,
+    in; output k to ``out[k, i]``. (A function of tensors: its arguments' numbers flat, one compiled
+    loop whatever their count, where a tuple of one array per number would be one per count.)"""
+    n = out.shape[1]
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    for blk in numba.prange(n_blocks):
+        x = shared.copy()
+        scratch = np.empty(n_scratch)
+        for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
+            for j in range(where.size):
+                x[where[j]] = varying[i, j]
+            _call_kernel(address, x, out, i, n, scratch)
+
+
 VECTOR_BLOCK = 256  # points per block of the vector loop (a multiple of every width)
 
 

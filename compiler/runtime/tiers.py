@@ -126,7 +126,9 @@ class TensorEntry:
         """The kernel's own result at one point, for arguments already checked and converted."""
         owner, role = self.owner, self.role
         kernel = self.compiled
-        if kernel is None and owner.requested_backend == "auto":
+        # (loops on llvm compile at the first call, in well under a second: the NumPy module's
+        # loops, in Python, would be slower than that after a few calls)
+        if kernel is None and owner.requested_backend == "auto" and not owner._llvm_loops:
             code = owner._code
             kernel = code.numpy_function(code.module.entries[role])
             start = time.perf_counter()
@@ -146,7 +148,7 @@ class TensorEntry:
     def _batch(self, arrays, n):
         owner, role = self.owner, self.role
         self.batched = True
-        if self.driver is None and owner.requested_backend == "auto":
+        if self.driver is None and owner.requested_backend == "auto" and not owner._llvm_loops:
             # the NumPy module's loop, in Python, while Numba compiles the parallel one
             code = owner._code
             driver = python_batch(code.numpy_function(code.module.batch[role]))
