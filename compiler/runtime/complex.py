@@ -35,6 +35,7 @@ from .. import codegen, ir
 from ..ad import reverse
 from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..ir import Node, dtypes
+from . import derivatives
 from .function import CompiledFunction
 
 WORKING_BACKENDS = "'auto', 'numba' or 'python'"
@@ -247,13 +248,7 @@ class ComplexFunction(CompiledFunction):
 
         def build():
             rows = self._holomorphic()
-            taken = {n.name for n in self.inputs}
-            symbols = []
-            for w in self.wrt:
-                name = f"tangent[{w.name}]"
-                while name in taken:
-                    name += "'"
-                symbols.append(ir.symbol(name, w.shape, dtypes.COMPLEX))
+            symbols = derivatives._directions(self, "tangent", dtypes.COMPLEX)
             outs = [ir.apply("add", o, ir.constant(0j)) for o in self.outputs]
             for row in rows:
                 total = ir.constant(0j)

@@ -78,9 +78,9 @@ def _as_tuple(result) -> tuple:
     return result if isinstance(result, tuple) else (result,)
 
 
-def _directions(fn, prefix: str) -> list[Node]:
-    """One symbol per ``wrt`` input, of its shape, named ``prefix[name]`` (primes added until
-    no input has the name)."""
+def _directions(fn, prefix: str, dtype: str | None = None) -> list[Node]:
+    """One symbol per ``wrt`` input, of its shape (and ``dtype``: else the default precision),
+    named ``prefix[name]`` (primes added until no input has the name)."""
     taken = {n.name for n in fn.inputs}
     out = []
     for w in fn.wrt:
@@ -88,7 +88,7 @@ def _directions(fn, prefix: str) -> list[Node]:
         while name in taken:
             name += "'"
         taken.add(name)
-        out.append(ir.symbol(name, w.shape))
+        out.append(ir.symbol(name, w.shape, dtype or "float64"))
     return out
 
 
