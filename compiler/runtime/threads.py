@@ -81,10 +81,11 @@ def for_points(n: int, ceiling: int | None = None) -> int:
 def batch(n: int) -> Iterator[None]:
     """Runs the body (one batch loop of ``n`` points) on ``for_points(n)`` threads."""
     numba = sys.modules.get("numba")
-    if numba is None:  # no Numba loaded: the loop is NumPy's or Python's (backend "python")
-        yield
+    get = getattr(numba, "get_num_threads", None)
+    if get is None:  # no Numba loaded (or another thread is still importing it, so this loop cannot
+        yield         # be Numba's): the loop is NumPy's or Python's (backend "python")
         return
-    before = numba.get_num_threads()
+    before = get()
     use = for_points(n, before)
     if use == before:
         yield
