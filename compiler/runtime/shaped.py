@@ -54,6 +54,8 @@ class ShapedFunction(CompiledFunction):
     ``shapes`` are the outputs' shapes; ``outputs`` the flat entries, in C order, one output
     after the other."""
 
+    derived_class = CompiledFunction  # the class of its jvp, hvp, ... functions: of the flat entries
+
     def __init__(self, entries: list[np.ndarray], shaped_many: bool, inputs: Sequence[Node],
                  wrt: Sequence[Node], *options):
         self.shapes = [e.shape for e in entries]
