@@ -68,8 +68,7 @@ class ShapedFunction(CompiledFunction):
 
         def value_and_grad(*args, reduce=None):
             value, grad = flat_vg(*args, reduce=reduce)
-            batch = _is_batch(args, reduce)
-            return self._values(value, batch), self._split(grad, 1 if batch else 0)
+            return self._values(value), self._derivative(grad, 1 if self._single else 2)
 
         def grad(*args, reduce=None):
             return value_and_grad(*args, reduce=reduce)[1]
@@ -80,23 +79,22 @@ class ShapedFunction(CompiledFunction):
         self._flat_vg = flat_vg
 
     def __call__(self, *args, reduce=None):
-        return self._values(super().__call__(*args, reduce=reduce), _is_batch(args, reduce))
+        return self._values(super().__call__(*args, reduce=reduce))
 
     def hessian(self, *args):
         """As ``CompiledFunction.hessian``, each output's block ``S + (n_wrt, n_wrt)``."""
-        return self._split(super().hessian(*args), 1 if _is_batch(args, None) else 0)
+        return self._derivative(super().hessian(*args), 1 if self._single else 3)
 
     def jvp(self, *args, v):
         """As ``CompiledFunction.jvp``: the outputs and their tangents, in the outputs' shapes."""
         value, tangent = super().jvp(*args, v=v)
-        batch = np.ndim(value[0]) > 0
-        return self._values(value, batch), self._values(tangent, batch)
+        return self._values(value), self._values(tangent)
 
     def jacobian(self, *args):
         """Blocks ``J[i][j]`` of shape ``outputs[i].shape + wrt[j].shape`` (a leading axis for a
         batch), as for a function of tensors."""
         grad = np.asarray(self._flat_vg(*args)[1], dtype=np.float64)
-        batch = _is_batch(args, None)
+        batch = grad.ndim > (1 if self._single else 2)
         if self._single:  # (n_out[, ...]) -> one wrt column
             grad = grad[..., None]
         columns = [self._split(grad[..., j], 1 if batch else 0) for j in range(grad.shape[-1])]
@@ -113,10 +111,18 @@ class ShapedFunction(CompiledFunction):
 
     # --- the results in the outputs' shapes ---
 
-    def _values(self, flat, batch: bool):
+    def _values(self, flat):
         """One result per entry (floats, or arrays of a batch's points) as the outputs."""
-        values = np.asarray(flat, dtype=np.float64)  # (n_entries,) or (n_entries, n)
-        return self._split(np.moveaxis(values, 0, -1) if batch else values, 1 if batch else 0)
+        if isinstance(flat[0], float):  # one point (or a reduced batch): the fast way to an array
+            return self._split(np.fromiter(flat, np.float64, len(flat)), 0)
+        values = np.asarray(flat, dtype=np.float64)  # (n_entries, n)
+        return self._split(np.moveaxis(values, 0, -1), 1)
+
+    def _derivative(self, flat, point_ndim: int):
+        """A derivative whose entry axis is the first (one point: ``point_ndim`` axes) or the
+        second (a batch) cut into the outputs."""
+        flat = np.asarray(flat, dtype=np.float64)
+        return self._split(flat, 1 if flat.ndim > point_ndim else 0)
 
     def _split(self, flat: np.ndarray, axis: int):
         """``flat``'s entry axis ``axis`` cut into the outputs, each reshaped to its shape there."""
@@ -127,11 +133,6 @@ class ShapedFunction(CompiledFunction):
             piece = piece.reshape(flat.shape[:axis] + shape + flat.shape[axis + 1:])
             outs.append(float(piece) if piece.ndim == 0 else piece)
         return tuple(outs) if self._shaped_many else outs[0]
-
-
-def _is_batch(args: tuple, reduce) -> bool:
-    """Whether a call's results have a leading axis of points (arrays in, no reduction)."""
-    return reduce is None and any(np.ndim(a) > 0 for a in args)
 
 
 def _unpickle(table, shapes, shaped_many, n_out, n_in, *rest) -> CompiledFunction:
