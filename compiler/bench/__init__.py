@@ -254,7 +254,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compile suite: the loop models to compile (default: lorenz,lotka-volterra; "
                              "'none' for the random graphs only)")
     parser.add_argument("--pendulum-links", type=int, metavar="N",
-                        help="compile suite: links of the SymPy pendulum model (default 10; 0 to skip it)")
+                        help="compile suite: links of the SymPy pendulum model (default 10, 3 with --quick; 0 to skip it)")
     parser.add_argument("--sizes", type=_sizes, help=argparse.SUPPRESS)  # compile suite: ops, e.g. 100,1000
 
 

@@ -82,7 +82,7 @@ def plan(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None 
 def steps(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None = None,
           loop_models: list[str] | None = None, pendulum_links: int | None = None) -> int:
     """Progress steps of ``run``: the vm warm-up, then one per measurement (and the pendulum's derivation)."""
-    links = compile_pendulum.LINKS if pendulum_links is None else pendulum_links
+    links = _links(quick, pendulum_links)
     return (1 + len(plan(quick, sizes, numba_max_ops, _has_casadi())) + len(loop_plan(quick, loop_models))
             + (1 + len(compile_pendulum.plan(links)) if links else 0))
 
@@ -157,11 +157,17 @@ def run(quick: bool, progress: Callable[[], None], sizes: list[int] | None = Non
                             r["timing"]["spread"], extra={**r, "cache": m.cache}))
             progress()
         rows += run_loops(quick, progress, root, loop_models)
-        rows += compile_pendulum.run(progress, root, shared, compile_pendulum.LINKS if pendulum_links is None
-                                     else pendulum_links, repeats, min_time)
+        rows += compile_pendulum.run(progress, root, shared, _links(quick, pendulum_links), repeats, min_time)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return rows
+
+
+def _links(quick: bool, pendulum_links: int | None) -> int:
+    """Links of the pendulum model: as asked, else the default (0: none)."""
+    if pendulum_links is not None:
+        return pendulum_links
+    return compile_pendulum.QUICK_LINKS if quick else compile_pendulum.LINKS
 
 
 def _has_casadi() -> bool:
