@@ -264,11 +264,11 @@ class Tiers:
         if fn.backend not in ("numba", "llvm") or fn._extern or cache.ensure_dir("numba") is None \
                 or os.environ.get("COMPILER_COMPILE_IN_SUBPROCESS", "1") == "0":
             return False
-        if fn._code.in_disk_cache(role, batch):
-            return True
         if fn.backend == "llvm" and (IN_PROCESS_STATEMENTS is None
                                      or len(fn.plan[role].statements) <= IN_PROCESS_STATEMENTS):
-            return False
+            return False  # (compiled, or loaded from the cache, by the thread that called this)
+        if fn._code.in_disk_cache(role, batch):
+            return True
         import pickle
         import subprocess
         try:
