@@ -13,12 +13,13 @@ exact text) has no index entry and takes the usual way.
 >>> from compiler import ir
 >>> from compiler.codegen import schedule
 >>> x = ir.symbol("x")
->>> print(describe([x], schedule([ir.apply("sin", x) * 2.0], None)["value"]).decode())
+>>> print(describe([x], schedule([ir.apply("sin", x) * 2.0], None)["value"]).split(b"\\0")[0].decode())
+('sin', '', (), 'float')
+('const', '', (), 'float')
+('mul', '', (), 'float')
+constants
 in float float64 ()
-sin None () float  (0)
-const None () float 0x1.0000000000000p+1 ()
-mul None () float  (1,2)
-out 3
+2 () float 0x1.0000000000000p+1
 """
 
 from __future__ import annotations
@@ -55,34 +56,48 @@ def emitter_digest() -> str:
 
 
 def describe(inputs: Sequence[Node], plan) -> bytes | None:
-    """The schedule ``plan`` of a kernel of ``inputs`` as text that determines its LLVM IR, or
-    None when some node has no exact description here (then the IR itself is the key)."""
+    """The schedule ``plan`` of a kernel of ``inputs`` as bytes that determine its LLVM IR, or
+    None when some node has no exact description here (then the IR itself is the key): the
+    distinct node kinds (op, parameters, shape, type) as text, then per node its kind, its
+    operands by position and its constant, and the outputs by position."""
     position: dict[int, int] = {}
-    lines = []
+    kinds: dict[tuple, int] = {}
+    codes: list[int] = []  # per node: kind, number of operands, their positions
+    constants: list[str] = []
     for n in inputs:
         position[n.id] = len(position)
-        lines.append(f"in {n.dtype} {of_symbol(n)} {n.shape}")
+        constants.append(f"in {n.dtype} {of_symbol(n)} {n.shape}")
 
-    def line(n: Node) -> bool:
+    def add(n: Node) -> bool:
         """Describe ``n`` (its operands described before it); False when it cannot be."""
         if n.op in ("var", "scan") or n.op.startswith("extern"):
             return False  # an input not listed, a loop (its own emitter), a user's function
-        value = _value_text(n.value) if n.op == "const" else ""
-        params = repr(n.params)
-        if value is None or _IDENTITY.search(params):
-            return False
-        for a in n.args:  # a constant operand or output may be outside the schedule's nodes
-            if a.id not in position and not (a.op == "const" and line(a)):
+        if n.op == "const":
+            value = _value_text(n.value)
+            if value is None:
                 return False
-        args = ",".join(str(position[a.id]) for a in n.args)
+            constants.append(f"{len(position)} {n.shape} {n.dtype} {value}")
+        # (by the parameters' text: 1, 1.0 and True are one dict key, and may print apart)
+        kind = (n.op, repr(n.params) if n.params is not None else "", n.shape, n.dtype)
+        if kind not in kinds:
+            if _IDENTITY.search(kind[1]):
+                return False
+            kinds[kind] = len(kinds)
+        for a in n.args:  # a constant operand or output may be outside the schedule's nodes
+            if a.id not in position and not (a.op == "const" and add(a)):
+                return False
+        codes.append(kinds[kind])
+        codes.append(len(n.args))
+        codes.extend(position[a.id] for a in n.args)
         position[n.id] = len(position)
-        lines.append(f"{n.op} {params} {n.shape} {n.dtype} {value} ({args})")
         return True
     for n in list(plan.nodes) + list(plan.outputs):
-        if n.id not in position and not line(n):
+        if n.id not in position and not add(n):
             return None
-    lines.append("out " + ",".join(str(position[o.id]) for o in plan.outputs))
-    return "\n".join(lines).encode()
+    codes.append(-1)
+    codes.extend(position[o.id] for o in plan.outputs)
+    text = "\n".join([repr(k) for k in kinds] + ["constants"] + constants).encode()
+    return text + b"\0" + np.asarray(codes, dtype="<i8").tobytes()
 
 
 def _value_text(value) -> str | None:
