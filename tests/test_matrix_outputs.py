@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -91,6 +92,16 @@ def test_shapes_of_stacks_arrays_and_mixed_lists():
     value, tangent = single.jvp(2.0, 3.0, v=1.0)
     np.testing.assert_array_equal(value, [6.0, 4.0])
     np.testing.assert_array_equal(tangent, [3.0, 4.0])
+
+
+def test_pickled_matrix_function_keeps_its_shapes():
+    fn = cc.compile([sp.Matrix([[x * y, x], [y, 2]]), x + y], [x, y], wrt=x, backend="python")
+    again = pickle.loads(pickle.dumps(fn))
+    assert isinstance(again, ShapedFunction) and again.shapes == [(2, 2), ()] and again._single
+    (m, s), (gm, gs) = again.value_and_grad(2.0, 3.0)
+    np.testing.assert_array_equal(m, [[6.0, 2.0], [3.0, 2.0]])
+    np.testing.assert_array_equal(gm, [[3.0, 1.0], [0.0, 0.0]])
+    assert s == 5.0 and gs == 1.0
 
 
 def test_tensor_computations_stay_on_the_tensor_path():
