@@ -83,7 +83,8 @@ def measure(route: str, path: str, repeats: int, min_time: float) -> dict:
         t0 = time.perf_counter()
         x = ca.SX.sym("x", len(symbols))
         functions = {"sin": ca.sin, "cos": ca.cos, "tan": ca.tan, "sqrt": ca.sqrt, "exp": ca.exp, "log": ca.log}
-        entries = sp.lambdify(symbols, list(F) + list(J), modules=[functions, "math"])(*[x[i] for i in range(len(symbols))])
+        to_sx = sp.lambdify(symbols, list(F) + list(J), modules=[functions, "math"])
+        entries = to_sx(*[x[i] for i in range(len(symbols))])
         fn_ca = ca.Function("pendulum", [x], [ca.vertcat(*[ca.SX(e) for e in entries])])
         first = fn_ca(x0)
         t1 = time.perf_counter()
