@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 
@@ -34,7 +35,8 @@ def _bench(args: list[str], tmp_path, timeout: float = 600) -> subprocess.Comple
 def test_compile_suite_json_and_plot(tmp_path):
     out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
     plot = ["--plot", str(out_png)] if HAS_MATPLOTLIB else []
-    run = _bench(["compile", "--sizes", "100", "--quick", "--loop-models", "lorenz", "--json", str(out_json), *plot],
+    run = _bench(["compile", "--sizes", "100", "--quick", "--loop-models", "lorenz", "--pendulum-links", "0",
+                  "--json", str(out_json), *plot],
                  tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "## compile (quick)" in run.stdout and "time to first gradient" in run.stdout
@@ -109,6 +111,34 @@ def test_routes_that_disagree_fail_loudly():
         compile_suite._check_agrees(m, {**close, "grad_compiled": [1.0, -2.001]}, ref)
     with pytest.raises(MismatchError, match="value"):
         compile_suite._check_agrees(m, {**close, "value": math.nan}, ref)
+
+
+def test_pendulum_model_is_the_same_function_in_casadi_and_sympy(tmp_path):
+    """The compile suite's SymPy model (one link: quick), measured in this process on llvm and
+    CasADi: both give SymPy's own values of F and its Jacobian; the table shows both rows."""
+    pytest.importorskip("casadi")
+    sp = pytest.importorskip("sympy")
+    from compiler.bench import compile_pendulum
+    from compiler.bench.common import Row
+    path = str(tmp_path / "pendulum.pickle")
+    compile_pendulum.derive(1, path)
+    with open(path, "rb") as f:
+        symbols, F, J = pickle.load(f)
+    assert F.shape == (2, 1) and J.shape == (2, 4)
+    x0 = compile_pendulum.point(len(symbols))
+    exact = [float(v) for v in list(F.subs(dict(zip(symbols, x0))).evalf(30))
+             + list(J.subs(dict(zip(symbols, x0))).evalf(30))]
+    rows = []
+    for route in ("llvm", "casadi"):
+        r = compile_pendulum.measure(route, path, 1, 0.001)
+        assert r["values"] == pytest.approx(exact, rel=1e-12, abs=1e-12)
+        assert r["values_compiled"] == r["values"] and r["ttfg"] > 0
+        rows.append(Row("compile", r["model"], route, r["per_call"], None, r["ttfg"], extra={**r, "cache": "-"}))
+    assert all(compile_pendulum.is_row(r) for r in rows)
+    text = compile_pendulum.table(rows)
+    assert "pendulum-1" in text and "casadi" in text and "/ CasADi's" in text
+    assert [p[0] for p in compile_pendulum.plan(2)][:2] == ["auto", "auto"] and compile_pendulum.plan(0) == []
+    assert sp  # (SymPy made the model)
 
 
 def test_random_graph_is_the_same_function_in_casadi():

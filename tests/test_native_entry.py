@@ -59,3 +59,22 @@ def test_scratch_from_the_heap_and_lifetimes(monkeypatch):
     gc.collect()
     assert [fn(0.3, 0.4, 0.5) for fn in fns] == expected
     assert fns[0].value_and_grad(0.3, 0.4, 0.5)[0] == expected[0]
+
+
+def test_many_results_are_boxed_by_a_loop():
+    """More results than ``UNROLLED_RESULTS``: the entry's tuples are built by a loop (value, and
+    the gradient of value_and_grad), the same numbers in the same order as the python backend's."""
+    n = native_entry.UNROLLED_RESULTS + 9
+    outputs = [cc.sin(x * (k + 1)) * y + z ** 2 / (k + 1) for k in range(n)]
+    fast = cc.compile(outputs, [x, y, z], backend="llvm")
+    slow = cc.compile(outputs, [x, y, z], backend="python")
+    for p in [(0.3, -1.1, 2.0), (1.5, 0.25, -0.75)]:
+        assert fast(*p) == pytest.approx(slow(*p), rel=1e-14, abs=1e-15)
+        (v, g), (vs, gs) = fast.value_and_grad(*p), slow.value_and_grad(*p)
+        assert v == pytest.approx(vs, rel=1e-14, abs=1e-15) and len(v) == n and np.shape(g) == (n, 3)
+        np.testing.assert_allclose(g, gs, rtol=1e-13, atol=1e-15)
+    assert type(fast._value).__name__ == "builtin_function_or_method"  # the native entry answers
+    with pytest.raises(TypeError, match="expected 3 argument"):
+        fast(1.0, 2.0)
+    single = cc.compile(outputs, [x, y, z], wrt=y, backend="llvm")  # one gradient per output
+    np.testing.assert_allclose(single.grad(0.3, -1.1, 2.0), [np.sin(0.3 * (k + 1)) for k in range(n)], rtol=1e-14)

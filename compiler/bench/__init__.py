@@ -86,7 +86,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("mlp", "an MLP's training step (value and gradient of the loss)", _lazy("mlp.run"), lambda quick: 1),
     Suite("compile", "time to first gradient and to compiled code of random graphs of 100 ... 100,000 ops "
                      "(fresh processes, cold and warm cache)",
-          _lazy("compile_suite.run"), _lazy("compile_suite.steps"), options=("sizes", "numba_max_ops", "loop_models"),
+          _lazy("compile_suite.run"), _lazy("compile_suite.steps"), options=("sizes", "numba_max_ops", "loop_models",
+                                                                         "pendulum_links"),
           table=_lazy("compile_suite.table"), panel=_lazy("compile_suite.panel")),
     Suite("core", "the core issue's paired ratios: the neuron per call against hand-written Numba, 1e6 points "
                   "against SymPy + Numba and JAX, the peak memory of 1e7 points (fresh process)",
@@ -252,6 +253,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop-models", type=_loop_models, metavar="M,M",
                         help="compile suite: the loop models to compile (default: lorenz,lotka-volterra; "
                              "'none' for the random graphs only)")
+    parser.add_argument("--pendulum-links", type=int, metavar="N",
+                        help="compile suite: links of the SymPy pendulum model (default 10, 3 with --quick; 0 to skip it)")
     parser.add_argument("--sizes", type=_sizes, help=argparse.SUPPRESS)  # compile suite: ops, e.g. 100,1000
 
 
@@ -266,7 +269,8 @@ def run_command(args: argparse.Namespace) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-    options = {"sizes": args.sizes, "numba_max_ops": args.numba_max_ops, "loop_models": args.loop_models}
+    options = {"sizes": args.sizes, "numba_max_ops": args.numba_max_ops, "loop_models": args.loop_models,
+               "pendulum_links": args.pendulum_links}
     try:
         result = run(args.suites or list(SUITES), args.quick, not args.no_progress, options)
     except BenchmarkError as e:

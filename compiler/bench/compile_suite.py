@@ -33,6 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
+from . import compile_pendulum
 from .common import (BenchmarkError, Row, check_close, fmt_time, optional, run_module,
                      table as markdown_table)
 
@@ -79,17 +80,19 @@ def plan(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None 
 
 
 def steps(quick: bool, sizes: list[int] | None = None, numba_max_ops: int | None = None,
-          loop_models: list[str] | None = None) -> int:
-    """Progress steps of ``run``: the vm warm-up, then one per measurement."""
-    return 1 + len(plan(quick, sizes, numba_max_ops, _has_casadi())) + len(loop_plan(quick, loop_models))
+          loop_models: list[str] | None = None, pendulum_links: int | None = None) -> int:
+    """Progress steps of ``run``: the vm warm-up, then one per measurement (and the pendulum's derivation)."""
+    links = _links(quick, pendulum_links)
+    return (1 + len(plan(quick, sizes, numba_max_ops, _has_casadi())) + len(loop_plan(quick, loop_models))
+            + (1 + len(compile_pendulum.plan(links)) if links else 0))
 
 
 LOOP_WORKER_TIMEOUT = 900   # seconds: Numba compiles the Lotka-Volterra gradient in about a minute
 
 
 def is_loop_row(r: Row) -> bool:
-    """A row of a loop model (the rest: random graphs)."""
-    return "model" in r.extra
+    """A row of a loop model (the rest: random graphs and the pendulum)."""
+    return "model" in r.extra and not compile_pendulum.is_row(r)
 
 
 def loop_plan(quick: bool, loop_models: list[str] | None = None) -> list[tuple[str, str, str]]:
@@ -130,7 +133,8 @@ def run_loops(quick: bool, progress: Callable[[], None], root: str, loop_models:
 
 
 def run(quick: bool, progress: Callable[[], None], sizes: list[int] | None = None,
-        numba_max_ops: int | None = None, loop_models: list[str] | None = None) -> list[Row]:
+        numba_max_ops: int | None = None, loop_models: list[str] | None = None,
+        pendulum_links: int | None = None) -> list[Row]:
     """Run the plan; return one row for the vm interpreter's one-time compile, then one per measurement.
 
     Raises ``BenchmarkError`` when a worker fails or routes disagree on a value or gradient.
@@ -153,9 +157,17 @@ def run(quick: bool, progress: Callable[[], None], sizes: list[int] | None = Non
                             r["timing"]["spread"], extra={**r, "cache": m.cache}))
             progress()
         rows += run_loops(quick, progress, root, loop_models)
+        rows += compile_pendulum.run(progress, root, shared, _links(quick, pendulum_links), repeats, min_time)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return rows
+
+
+def _links(quick: bool, pendulum_links: int | None) -> int:
+    """Links of the pendulum model: as asked, else the default (0: none)."""
+    if pendulum_links is not None:
+        return pendulum_links
+    return compile_pendulum.QUICK_LINKS if quick else compile_pendulum.LINKS
 
 
 def _has_casadi() -> bool:
@@ -200,7 +212,8 @@ def table(rows: list[Row]) -> str:
     """The markdown table of the measurements, and a line on the vm interpreter's one-time cost."""
     body = []
     loop_rows = [r for r in rows if is_loop_row(r)]
-    rows = [r for r in rows if not is_loop_row(r)]
+    pendulum_rows = [r for r in rows if compile_pendulum.is_row(r)]
+    rows = [r for r in rows if not is_loop_row(r) and not compile_pendulum.is_row(r)]
     casadi = {r.size: r for r in rows if r.extra.get("route") == "casadi"}
     for r in rows:
         if r.seconds is None:
@@ -223,6 +236,8 @@ def table(rows: list[Row]) -> str:
                "per call: median after that.")
     if loop_rows:
         out.append("\n" + loop_table(loop_rows))
+    if pendulum_rows:
+        out.append("\n" + compile_pendulum.table(pendulum_rows))
     return "\n".join(out)
 
 
@@ -253,7 +268,7 @@ def panel(ax, rows: list[Row]) -> bool:
     series: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     one_time = None
     for r in rows:
-        if r.suite != SUITE or is_loop_row(r):
+        if r.suite != SUITE or is_loop_row(r) or compile_pendulum.is_row(r):
             continue
         if r.seconds is None:
             one_time = r.compile_seconds

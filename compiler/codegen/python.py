@@ -32,7 +32,7 @@ from .linalg import LinalgPrinting
 from .names import NameTable, comment_text
 from .precision import PrecisionPrinting
 from .reductions import ReductionPrinting
-from .schedule import DEFAULT_MAX_STATEMENTS
+from .schedule import DEFAULT_MAX_STATEMENTS, ONE_FUNCTION_UP_TO
 
 # Transcendental ops that the Numba dialect hands to NumPy's vectorized loops (an objmode
 # block) on arrays of at least NUMPY_VECTOR_MIN_SIZE elements: Numba calls libm once per
@@ -294,7 +294,8 @@ class Printer(IndexPrinting, LinalgPrinting, PrecisionPrinting, ReductionPrintin
         if k.doc:
             head.append(f'    """{k.doc}"""')
         head += self.entry_casts(k.params)
-        if len(statements) <= self.max_statements:
+        one_function = ONE_FUNCTION_UP_TO if self.max_statements == DEFAULT_MAX_STATEMENTS else self.max_statements
+        if len(statements) <= one_function:
             body = self._body(statements, {n.id for n in _flatten(k.returns)})
             text = "\n".join(head + body + [f"    return {ret}"])
         else:

@@ -322,7 +322,8 @@ class _SharedModule:
         """``function`` wrapped by Numba (``options``), with this module's verified disk cache."""
         import numba
 
-        from . import numba_cache
+        from . import numba_cache, numba_typing
+        numba_typing.install()  # scalar operators typed without NumPy's loop search (same answers)
         return numba_cache.attach(numba.njit(**options)(function), self.cache_folder)
 
 

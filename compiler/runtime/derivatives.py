@@ -70,7 +70,8 @@ def _derived_function(fn, outputs: list[Node], extra_inputs: list[Node], title: 
     """``outputs`` as a function of ``fn``'s inputs and ``extra_inputs``, compiled as ``fn`` is
     (refused first if its loops' arrays exceed the loop memory limit: ``ad.loops``)."""
     loops.check_loop_memory(outputs, f"the {title}")
-    return type(fn)(outputs, fn.inputs + list(extra_inputs), [], fn.requested_backend, many=True,
+    kind = getattr(type(fn), "derived_class", type(fn))  # (a Matrix's entries: a plain list of outputs)
+    return kind(outputs, fn.inputs + list(extra_inputs), [], fn.requested_backend, many=True,
                     max_statements=fn._max_statements, title=title, progress=fn._progress, simd=fn._simd)
 
 

@@ -164,14 +164,20 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     kernel of its width, and the target has only a batch (``vector_batch``).
     """
     from ..codegen import llvm as codegen_llvm  # the llvm target's modules: imported when used
-    from . import llvm
+    from . import llvm, llvm_index
     width = simd.width if simd is not None else 1
-    if module is None:
-        with gc_paused():
-            module = codegen_llvm.emit(inputs, plan.outputs, plan.statements, width=width,
-                                       mangle=simd.vector_function if simd is not None else None)
     fingerprint = llvm.host_fingerprint() + ("" if simd is None else "|" + simd.key())
-    key = cache.entry_key("llvm", fingerprint, *module.texts)
+    # a scalar kernel seen before is found by its schedule's structure, without printing its IR
+    index_key = llvm_index.key(fingerprint, inputs, plan) if module is None and simd is None else None
+    indexed = llvm_index.load(index_key) if index_key is not None else None
+    if indexed is not None:
+        key, module = indexed
+    else:
+        if module is None:
+            with gc_paused():
+                module = codegen_llvm.emit(inputs, plan.outputs, plan.statements, width=width,
+                                           mangle=simd.vector_function if simd is not None else None)
+        key = cache.entry_key("llvm", fingerprint, *module.texts)
     kernel = None
     blob = cache.load(key, "o")
     loaded = blob is not None
@@ -181,6 +187,10 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
                 kernel = llvm.NativeKernel(llvm.unpack(blob), module)
         except Exception:  # a verified entry LLVM cannot load (another LLVM build): compile anew
             kernel = None
+    if kernel is None and indexed is not None:  # indexed, but its object code is gone or unusable:
+        with gc_paused():                        # the usual way, from the IR
+            module = codegen_llvm.emit(inputs, plan.outputs, plan.statements)
+        return native_target(inputs, plan, role, progress, module, compile, simd)
     if kernel is None and not compile:
         return None
     if kernel is None:
@@ -202,6 +212,8 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
         cache.store(key, "o", llvm.pack(objects))
         with forks.compiling():
             kernel = llvm.NativeKernel(objects, module)
+    if index_key is not None and indexed is None:
+        llvm_index.store(index_key, key, module)
     cfunc, address, n_scratch = kernel.cfunc, kernel.address, kernel.n_scratch
     if simd is not None:
         loop = kernel.batch_address

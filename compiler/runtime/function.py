@@ -479,5 +479,10 @@ def compile(expr, inputs: Sequence, wrt: Sequence | Node | None = None, *, backe
     if dtype is not None:  # (the title keeps the user's symbols: they print alike)
         from .precision import as_dtype
         outputs, ins, wrt_nodes = as_dtype(outputs, ins, wrt_nodes, dtype)
+    from . import shaped  # a Matrix of scalars: its entries compile on every scalar target
+    entries = shaped.container_outputs(outputs, ins) if dtype is None else None
+    if entries is not None:
+        return shaped.ShapedFunction(entries, many, ins, wrt_nodes, backend, max_statements, title[:200], progress,
+                                     single, simd)
     return CompiledFunction(outputs, ins, wrt_nodes, backend, many, max_statements, title[:200], progress, single,
                             simd)

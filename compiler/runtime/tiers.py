@@ -7,10 +7,11 @@ array answers until the compiled kernel is ready), ``TensorEntry`` (functions of
 tensors: shapes checked on every call; the NumPy module under "auto" until Numba's
 kernel is ready), or, once made, the compiled kernel itself (the fast path).
 
-Under "auto", once calls have spent ``COMPILE_AFTER_SECONDS`` interpreted, the
+Under "auto", once calls have spent ``COMPILE_AFTER_SECONDS`` interpreted, Numba's
 code is compiled by a child process (``worker``) that stores it in the disk cache,
-then loaded here: a compile in this process would hold the GIL and slow the calls
-it is meant to speed up. Without a usable cache it is compiled in a thread.
+then loaded here: Numba's compile in this process would hold the GIL and slow the
+calls it is meant to speed up. Without a usable cache it is compiled in a thread;
+so is the llvm target's (LLVM releases the GIL: ``IN_PROCESS_STATEMENTS``).
 
 >>> import compiler as cc
 >>> x = cc.Symbol("x")
@@ -42,10 +43,13 @@ ROLES = tuple(SLOT)
 # script that makes a few calls never compiles (nor waits at exit for a compile), a loop
 # compiles after a bounded delay, as a ski-rental rule would.
 COMPILE_AFTER_SECONDS = 0.05
-# An llvm schedule up to this many statements compiles in the background thread here (tens of
-# milliseconds, mostly inside LLVM, which releases the GIL) rather than in a child process, whose
-# start alone (importing the package) takes longer.
-IN_PROCESS_STATEMENTS = 2000
+# An llvm schedule compiles in the background thread here, whatever its size, rather than in a
+# child process: the work is mostly inside LLVM, which releases the GIL (and hands half of a big
+# schedule's parts to a helper process of its own, ``llvm_parts``), while a child first imports the
+# package and rebuilds the function (reverse pass, schedule): the 10,000-op gradient reached
+# compiled code in 4.4-5.1 s in a thread against 7.9-8.4 s through a child, on a loaded machine
+# (issue 28). Numba, whose type inference is Python holding the GIL, compiles in a child.
+IN_PROCESS_STATEMENTS: int | None = None  # None: every llvm schedule; else the largest one
 
 
 class Lazy:
@@ -262,10 +266,11 @@ class Tiers:
         if fn.backend not in ("numba", "llvm") or fn._extern or cache.ensure_dir("numba") is None \
                 or os.environ.get("COMPILER_COMPILE_IN_SUBPROCESS", "1") == "0":
             return False
+        if fn.backend == "llvm" and (IN_PROCESS_STATEMENTS is None
+                                     or len(fn.plan[role].statements) <= IN_PROCESS_STATEMENTS):
+            return False  # (compiled, or loaded from the cache, by the thread that called this)
         if fn._code.in_disk_cache(role, batch):
             return True
-        if fn.backend == "llvm" and len(fn.plan[role].statements) <= IN_PROCESS_STATEMENTS:
-            return False
         import pickle
         import subprocess
         try:
