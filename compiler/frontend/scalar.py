@@ -127,8 +127,8 @@ sign = _unary("sign", "Sign (-1, 0 or 1; derivative 0).")
 conj = _unary("conj", """Complex conjugate (the value itself for a real one); np.conj.
 
     >>> z = Symbol("z", dtype="complex128")
-    >>> conj(z) * z
-    z * conj(z)
+    >>> conj(z).op, conj(conj(z)) is z
+    ('conj', True)
     """)
 real = _unary("real", "Real part (complex -> real; a real value is itself); np.real, ``z.real``.")
 imag = _unary("imag", "Imaginary part (complex -> real; 0 for a real value); np.imag, ``z.imag``.")

@@ -154,7 +154,11 @@ def _vector(value, size: int, what: str, default: float, layout) -> np.ndarray:
 def _check_bounds(lo: np.ndarray, hi: np.ndarray, names: tuple[str, str]) -> None:
     """A lower bound of +inf, an upper bound of -inf or ``lo > hi`` is refused here, naming the
     bound and the index (IPOPT would only answer with status -13 or "infeasible"), and so is NaN."""
-    if not lo.size or (hi - lo).min() >= 0:
+    if not lo.size:
+        return
+    with np.errstate(invalid="ignore", over="ignore"):  # (inf - inf: a refused bound, named below)
+        width = (hi - lo).min()
+    if width >= 0:
         # The usual case in two operations (a small solve's Python time counts against CasADi's):
         # hi - lo is NaN for a NaN, inf - inf or -inf - -inf, negative for lo > hi, +inf or -inf.
         return
