@@ -22,7 +22,7 @@ import numpy as np
 from .. import codegen, ir
 from ..ad import loops as ad_loops
 from ..ad import reverse
-from ..codegen import llvm_loops
+from ..codegen import llvm_loops, llvm_tensor
 from ..errors import ShapeError, UnsupportedError
 from ..ir import Node
 from ..ir.special import PYTHON_ONLY
@@ -124,7 +124,16 @@ class CompiledFunction(GeneratedSource):
             raise UnsupportedError(f"backend {backend!r} cannot compile this function's loop (cc.scan, cc.fori_loop, "
                                    f"cc.odeint): {loop_refusal}; use backend 'auto' or 'numba' (its loop "
                                    "compiles to machine code) or 'python'")
-        if self._tensor and backend in FLAT_TARGETS:
+        # tensors of the ops ``codegen.llvm_tensor`` lowers: loop nests and BLAS on the llvm target
+        self._llvm_tensor = False
+        if self._tensor and not self._llvm_loops and backend in ("llvm", "auto"):
+            tensor_refusal = llvm_tensor.refusal(self.inputs, self.outputs,
+                                                 [n for p in self.plan.values() for n in p.statements])
+            self._llvm_tensor = tensor_refusal is None and not self._extern
+            if backend == "llvm" and not self._llvm_tensor:
+                raise UnsupportedError(f"backend 'llvm' cannot compile this function of tensors: {tensor_refusal}; "
+                                       "use backend 'auto' or 'numba' (or 'python')")
+        if self._tensor and backend in FLAT_TARGETS and not self._llvm_tensor:
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
         # functions SciPy exports no C function of (``ir.special``), in the value or a derivative

@@ -1,0 +1,488 @@
+"""Tensor kernels on the llvm target: a schedule of arrays printed as one LLVM function.
+
+``codegen.llvm`` prints scalar schedules; this module prints those whose values are
+tensors of static shape (``runtime.llvm_tensor`` compiles and calls them):
+
+* every tensor value is a *view*: a buffer, an offset and one stride per axis (in
+  numbers). Reshapes (of contiguous buffers), transposes, broadcasts and basic
+  indexing (``x[1:, 0]``) make a new view of the same buffer: index arithmetic, no copy;
+* an elementwise op is a loop nest over its shape whose body is the op's scalar lowering
+  (``ops.OPS[op].llvm``, the same ``Emitter`` as scalar kernels), reading each operand
+  through its view (a broadcast axis has stride 0);
+* ``sum``/``amax``/``amin`` over axes accumulate into their result in one loop nest
+  over the operand; a reduction to a number accumulates in a stack slot;
+* ``matmul`` of matrices and vectors calls BLAS (``dgemm``/``dgemv``, ``sgemm``/``sgemv``
+  in float32, through ``scipy.linalg.cython_blas``): a transposed operand is BLAS's
+  ``'T'`` flag on the same buffer, never a copy;
+* numbers (shape ``()``) are SSA values, as in scalar kernels.
+
+The kernel's C signature::
+
+    void kernel(ptr *in, ptr *out, ptr scratch)
+
+``in[j]`` points at input ``j`` (contiguous, in the graph's precision), ``out[k]`` at output
+``k`` (written contiguously), ``scratch`` at the intermediate buffers (``n_scratch`` numbers,
+reused once their last reader has run). Refused with a reason (``refusal``): ops with no
+lowering here (linear algebra, loops, user functions, concatenation, gathers), batched
+matmul, float32 mixed with float64.
+
+>>> import compiler as cc
+>>> W = cc.Tensor("W", (2, 3))
+>>> fn = cc.compile(cc.sum(cc.tanh(W.T @ W)), [W], backend="llvm")
+>>> round(fn(__import__("numpy").eye(2, 3)), 6)
+1.523188
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..ir import Node, dtypes
+from ..ir.ops import OPS
+from .llvm import Emitter, _double, _module_text, _to_float32
+
+VIEWS = frozenset({"reshape", "transpose", "broadcast_to", "getitem"})
+REDUCTIONS = frozenset({"sum", "amax", "amin"})
+BLAS_PREFIX = "cc_blas_"  # an LLVM symbol of a BLAS function: this prefix and its name (``dgemm``)
+ALIGN = 8  # numbers: every scratch buffer starts at a multiple of this many (a cache line in float64)
+
+
+def refusal(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node]) -> str | None:
+    """Why the llvm target cannot compile this tensor schedule (None: it can)."""
+    kinds = {dtypes.of_symbol(n) for n in inputs if n.op == "var"}
+    if len(kinds) > 1:
+        return "it mixes float32 and float64 inputs (llvm computes a tensor graph in one precision)"
+    for n in statements:
+        if n.op in ("scan", "custom", "extern", "item"):
+            return f"op {n.op!r} (loops and user functions on tensors run on Numba)"
+        if n.op == "matmul" and (len(n.args[0].shape) > 2 or len(n.args[1].shape) > 2):
+            return "a batched matmul (operands of more than 2 axes)"
+        if n.op not in VIEWS and n.op not in REDUCTIONS and n.op != "matmul" and OPS[n.op].llvm is None:
+            return f"op {n.op!r} has no llvm tensor lowering yet"
+        if n.op == "getitem" and any(item[0] not in ("int", "slice", "new") for item in n.params[0]):
+            return "an index that is not ints, slices and None"
+    return None
+
+
+@dataclass
+class TensorModule:
+    """The LLVM IR of one tensor kernel and what its caller needs to know."""
+    text: str
+    in_shapes: list
+    out_shapes: list
+    n_scratch: int
+    precision: str
+    blas: set = field(default_factory=set)  # the BLAS functions it calls (``dgemm``, ...)
+
+
+@dataclass(frozen=True)
+class View:
+    """A tensor as ``base[offset + sum(i_d * strides[d])]``; ``value`` for a number (an SSA value)."""
+    base: str = ""
+    offset: int = 0
+    strides: tuple = ()
+    shape: tuple = ()
+    value: str = ""
+
+
+def contiguous(shape: tuple) -> tuple:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+class _Scratch:
+    """First-fit allocation of buffers in ``scratch``, freed after their last reader."""
+
+    def __init__(self):
+        self.free: list = []  # [offset, size]
+        self.top = 0
+
+    def take(self, size: int) -> int:
+        size = max(ALIGN, -(-size // ALIGN) * ALIGN)
+        for block in self.free:
+            if block[1] >= size:
+                block[0], block[1] = block[0] + size, block[1] - size
+                return block[0] - size
+        self.top += size
+        return self.top - size
+
+    def give(self, offset: int, size: int) -> None:
+        self.free.append([offset, max(ALIGN, -(-size // ALIGN) * ALIGN)])
+
+
+class _Printer:
+    """Prints one kernel: loop nests, loads and stores through views, BLAS calls."""
+
+    def __init__(self, precision: str):
+        self.e = Emitter(set(), 1, None, precision)
+        self.F = self.e.F
+        self.allocas: list[str] = []
+        self.globals: list[str] = []
+        self.blas: set = set()
+        self._labels = 0
+        self.scratch = _Scratch()
+
+    def temp(self, shape: tuple) -> View:
+        """A contiguous buffer in scratch for a copy (kept to the end: copies are rare)."""
+        return View("%s", self.scratch.take(math.prod(shape)), contiguous(shape), shape)
+
+    def fresh(self) -> str:
+        return self.e._fresh()
+
+    def label(self) -> str:
+        self._labels += 1
+        return f"L{self._labels}"
+
+    def emit(self, line: str) -> None:
+        self.e.lines.append(line)
+
+    def slot(self, type_: str) -> str:
+        """A stack slot in the entry block (LLVM's mem2reg makes it a register)."""
+        r = self.fresh()
+        self.allocas.append(f"  {r} = alloca {type_}")
+        return r
+
+    def loops(self, shape: tuple, body) -> None:
+        """A loop nest over ``shape`` (last axis innermost); ``body(indices)`` prints the body."""
+        counters = [self.slot("i64") for _ in shape]
+        indices: list[str] = []
+        exits = []
+        for size, counter in zip(shape, counters):
+            head, inner, done = self.label(), self.label(), self.label()
+            i, more = self.fresh(), self.fresh()
+            self.emit(f"  store i64 0, ptr {counter}")
+            self.emit(f"  br label %{head}")
+            self.emit(f"{head}:")
+            self.emit(f"  {i} = load i64, ptr {counter}")
+            self.emit(f"  {more} = icmp slt i64 {i}, {size}")
+            self.emit(f"  br i1 {more}, label %{inner}, label %{done}")
+            self.emit(f"{inner}:")
+            indices.append(i)
+            exits.append((counter, i, head, done))
+        body(indices)
+        for counter, i, head, done in reversed(exits):
+            n = self.fresh()
+            self.emit(f"  {n} = add nuw nsw i64 {i}, 1")
+            self.emit(f"  store i64 {n}, ptr {counter}")
+            self.emit(f"  br label %{head}")
+            self.emit(f"{done}:")
+
+    def address(self, view: View, indices: Sequence[str], strides: tuple | None = None) -> str:
+        """A pointer to the number at ``indices`` of ``view`` (``strides``: the view's, aligned to them)."""
+        strides = view.strides if strides is None else strides
+        offset = str(view.offset)
+        for i, s in zip(indices, strides):
+            if s == 0:
+                continue
+            term = i
+            if s != 1:
+                term = self.fresh()
+                self.emit(f"  {term} = mul nsw i64 {i}, {s}")
+            total = self.fresh()
+            self.emit(f"  {total} = add nsw i64 {offset}, {term}")
+            offset = total
+        p = self.fresh()
+        self.emit(f"  {p} = getelementptr inbounds {self.F}, ptr {view.base}, i64 {offset}")
+        return p
+
+    def load(self, view: View, indices: Sequence[str], strides: tuple | None = None, flag: bool = False) -> str:
+        if view.value:
+            return view.value
+        r = self.fresh()
+        self.emit(f"  {r} = load {self.F}, ptr {self.address(view, indices, strides)}")
+        return self.e.to_flag(r) if flag else r
+
+    def store(self, value: str, view: View, indices: Sequence[str], flag: bool = False) -> None:
+        if flag:
+            value = self.e.to_double(value)
+        self.emit(f"  store {self.F} {value}, ptr {self.address(view, indices)}")
+
+    def constant(self, value) -> View:
+        """An array constant: an LLVM global of its numbers."""
+        array = np.ascontiguousarray(value, dtype=np.float64)
+        numbers = [_double(_to_float32(v) if self.e.single else v) for v in array.ravel().tolist()]
+        name = f"@c{len(self.globals)}"
+        self.globals.append(f"{name} = private unnamed_addr constant [{len(numbers)} x {self.F}] "
+                            f"[{', '.join(f'{self.F} {v}' for v in numbers)}], align 16")
+        return View(name, 0, contiguous(array.shape), array.shape)
+
+    # --- BLAS (Fortran calling convention: every argument by pointer) ---
+
+    def _by_pointer(self, type_: str, value: str) -> str:
+        p = self.slot(type_)
+        self.emit(f"  store {type_} {value}, ptr {p}")
+        return p
+
+    def blas_call(self, name: str, args: list) -> None:
+        """``name`` (``gemm``/``gemv``) of this precision, on ``(type, value)`` arguments."""
+        full = ("s" if self.e.single else "d") + name
+        self.blas.add(full)
+        pointers = [v if t == "ptr" else self._by_pointer(t, v) for t, v in args]
+        self.emit(f"  call void @{BLAS_PREFIX}{full}({', '.join(f'ptr {p}' for p in pointers)})")
+
+    def pointer(self, view: View) -> str:
+        p = self.fresh()
+        self.emit(f"  {p} = getelementptr inbounds {self.F}, ptr {view.base}, i64 {view.offset}")
+        return p
+
+
+def _blas_layout(view: View) -> tuple[str, int] | None:
+    """BLAS's view of a row-major matrix view: ``("N", ld)`` (rows contiguous), ``("T", ld)``
+    (columns contiguous: a transpose), or None (needs a contiguous copy)."""
+    rows, cols = view.shape
+    s0, s1 = view.strides
+    if s1 == 1 and (s0 >= cols or rows == 1) and s0 != 0:
+        return "N", max(1, s0, cols)
+    if s0 == 1 and (s1 >= rows or cols == 1) and s1 != 0:
+        return "T", max(1, s1, rows)
+    return None
+
+
+def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node]) -> TensorModule:
+    """LLVM IR of ``kernel`` computing ``outputs`` from ``inputs`` by the schedule ``statements``."""
+    precision = "float32" if inputs and all(dtypes.of_symbol(n) == "float32" for n in inputs) else "float64"
+    p = _Printer(precision)
+    e = p.e
+    views: dict[int, View] = {}
+    owner: dict[int, int] = {}  # node id -> the node whose scratch buffer it views
+    for j, n in enumerate(inputs):
+        slot, base = p.fresh(), p.fresh()
+        p.emit(f"  {slot} = getelementptr inbounds ptr, ptr %in, i64 {j}")
+        p.emit(f"  {base} = load ptr, ptr {slot}")
+        if n.shape:
+            views[n.id] = View(base, 0, contiguous(n.shape), n.shape)
+        else:
+            r = p.fresh()
+            p.emit(f"  {r} = load {p.F}, ptr {base}")
+            views[n.id] = View(value=r)
+    out_base = []
+    for k in range(len(outputs)):
+        slot, base = p.fresh(), p.fresh()
+        p.emit(f"  {slot} = getelementptr inbounds ptr, ptr %out, i64 {k}")
+        p.emit(f"  {base} = load ptr, ptr {slot}")
+        out_base.append(base)
+    # an output computed here is written straight into its (first) output buffer
+    direct: dict[int, int] = {}
+    for k, o in enumerate(outputs):
+        if o.shape and o.op not in VIEWS and o.op not in ("var", "const") and o.id not in direct:
+            direct[o.id] = k
+    # the last statement that reads each scratch buffer (through any view of it)
+    position = {n.id: k for k, n in enumerate(statements)}
+    last: dict[int, int] = {}
+    for k, n in enumerate(statements):
+        if n.op in VIEWS and n.args[0].id in position:
+            owner[n.id] = owner.get(n.args[0].id, n.args[0].id)
+        for a in n.args:
+            if a.id in position:
+                last[owner.get(a.id, a.id)] = k
+    kept = {owner.get(o.id, o.id) for o in outputs}  # read again at the end, by the output copies
+    scratch = p.scratch
+    held: dict[int, tuple] = {}  # owner id -> (offset, size)
+    by_last: dict[int, list] = {}
+    for node_id, k in last.items():
+        if node_id not in kept:
+            by_last.setdefault(k, []).append(node_id)
+
+    def view_of(a: Node) -> View:
+        if a.id not in views and a.op == "const":
+            if isinstance(a.value, np.ndarray) and a.value.ndim:
+                views[a.id] = p.constant(a.value)
+            else:
+                v = a.value
+                views[a.id] = View(value=e.const(1.0 if v is True else 0.0 if v is False else float(v)))
+        return views[a.id]
+
+    def buffer(node: Node) -> View:
+        if node.id in direct:
+            return View(out_base[direct[node.id]], 0, contiguous(node.shape), node.shape)
+        size = math.prod(node.shape)
+        offset = scratch.take(size)
+        held[node.id] = (offset, size)
+        return View("%s", offset, contiguous(node.shape), node.shape)
+
+    for k, node in enumerate(statements):
+        args = [view_of(a) for a in node.args]
+        if node.op in VIEWS:
+            views[node.id] = _view(p, node, args[0])
+        elif node.op in REDUCTIONS:
+            views[node.id] = _reduce(p, node, args[0], buffer)
+        elif node.op == "matmul":
+            views[node.id] = _matmul(p, node, args, buffer)
+        else:
+            views[node.id] = _elementwise(p, node, args, buffer)
+        for dead in by_last.get(k, ()):
+            if dead in held:
+                scratch.give(*held.pop(dead))
+    # outputs not written in place: copied (numbers stored)
+    for k, o in enumerate(outputs):
+        if direct.get(o.id) == k:
+            continue
+        v = view_of(o)
+        target = View(out_base[k], 0, contiguous(o.shape), o.shape)
+        if not o.shape:
+            value = p.load(v, [])
+            p.store(value, target, [], flag=o.dtype == "bool")
+            continue
+        p.loops(o.shape, lambda ix, v=v, target=target: p.store(p.load(v, ix), target, ix))
+    body = "\n".join(p.allocas + e.lines)
+    define = ("define void @kernel(ptr noalias %in, ptr noalias %out, ptr noalias %s) nounwind {\n"
+              f"entry:\n{body}\n  ret void\n}}")
+    declared = set(e.declared)
+    blas = [f"declare void @{BLAS_PREFIX}{name}({', '.join(['ptr'] * (13 if 'gemm' in name else 11))}) nounwind"
+            for name in sorted(p.blas)]
+    text = "\n\n".join(p.globals + blas) + "\n\n" + _module_text(declared, [define])
+    return TensorModule(text, [n.shape for n in inputs], [o.shape for o in outputs], max(ALIGN, scratch.top),
+                        precision, set(p.blas))
+
+
+def _view(p: _Printer, node: Node, x: View) -> View:
+    """A reshape, transpose, broadcast or basic index: the same numbers seen through other strides."""
+    if x.value:  # a number seen as a tensor: a one-number buffer, broadcast
+        if not node.shape:
+            return x
+        slot = p.slot(p.F)
+        p.emit(f"  store {p.F} {x.value}, ptr {slot}")
+        return View(slot, 0, (0,) * len(node.shape), node.shape)
+    if node.op == "reshape":
+        # every buffer here is contiguous, except views: a view of a view is copied first
+        if x.strides != contiguous(x.shape):
+            copy = p.temp(x.shape)
+            p.loops(x.shape, lambda ix: p.store(p.load(x, ix), copy, ix))
+            x = copy
+        view = View(x.base, x.offset, contiguous(node.shape), node.shape)
+    elif node.op == "transpose":
+        perm = node.params[0]
+        view = View(x.base, x.offset, tuple(x.strides[d] for d in perm), node.shape)
+    elif node.op == "broadcast_to":
+        view = View(x.base, x.offset, _aligned(x, node.shape), node.shape)
+    else:  # getitem: ("int", i), ("slice", start, stop, step), ("new",) per position
+        offset, strides, axis = x.offset, [], 0
+        for item in node.params[0]:
+            if item[0] == "new":
+                strides.append(0)
+                continue
+            if item[0] == "int":
+                offset += item[1] * x.strides[axis]
+            else:
+                offset += item[1] * x.strides[axis]
+                strides.append(item[3] * x.strides[axis])
+            axis += 1
+        view = View(x.base, offset, tuple(strides), node.shape)
+    if not node.shape:  # one number of the buffer
+        return View(value=p.load(view, [], flag=node.dtype == "bool"))
+    return view
+
+
+def _aligned(x: View, shape: tuple) -> tuple:
+    """``x``'s strides for reading it broadcast to ``shape`` (NumPy's rules: axes aligned on the right)."""
+    if x.value:
+        return (0,) * len(shape)
+    lead = len(shape) - len(x.shape)
+    return tuple(0 if d < lead or x.shape[d - lead] == 1 != shape[d] else x.strides[d - lead]
+                 for d in range(len(shape)))
+
+
+def _elementwise(p: _Printer, node: Node, args: list, buffer) -> View:
+    lower = OPS[node.op].llvm
+    flags = [a.dtype == "bool" for a in node.args]
+    if not node.shape:  # numbers: as in a scalar kernel
+        return View(value=lower(p.e, *[v.value for v in args]))
+    out = buffer(node)
+    strides = [_aligned(a, node.shape) for a in args]
+
+    def body(ix):
+        values = [a.value if a.value else p.load(a, ix, s, flag=f) for a, s, f in zip(args, strides, flags)]
+        p.store(lower(p.e, *values), out, ix, flag=node.dtype == "bool")
+    p.loops(node.shape, body)
+    return out
+
+
+def _reduce(p: _Printer, node: Node, x: View, buffer) -> View:
+    """``sum``/``amax``/``amin`` over ``axes``: one pass over ``x`` accumulating into the result."""
+    axes, _ = node.params
+    e = p.e
+    start = {"sum": 0.0, "amax": -math.inf, "amin": math.inf}[node.op]
+    if x.value:  # a number: its own sum, max and min
+        return x
+    kept = tuple(d for d in range(len(x.shape)) if d not in axes)
+    kept_strides = contiguous(tuple(x.shape[d] for d in kept))
+    to_out = [0] * len(x.shape)  # the result's strides along x's axes (0 along reduced ones)
+    for d, s in zip(kept, kept_strides):
+        to_out[d] = s
+    if node.shape:
+        out = buffer(node)
+        p.loops(node.shape, lambda ix: p.store(e.const(start), out, ix))
+        acc_view = View(out.base, out.offset, tuple(to_out), x.shape)
+    else:
+        slot = p.slot(p.F)
+        p.emit(f"  store {p.F} {e.const(start)}, ptr {slot}")
+        acc_view = View(slot, 0, (0,) * len(x.shape), x.shape)
+
+    def body(ix):
+        acc, value = p.load(acc_view, ix), p.load(x, ix)
+        if node.op == "sum":
+            new = e.binary("fadd", acc, value)
+        else:  # NumPy's max and min propagate nan: take x when it is nan or beyond the accumulator
+            beyond = e.fcmp("ogt" if node.op == "amax" else "olt", value, acc)
+            new = e.select(e.logic("or", beyond, e.fcmp("uno", value, value)), value, acc)
+        p.store(new, acc_view, ix)
+    p.loops(x.shape, body)
+    if node.shape:
+        return out
+    return View(value=p.load(View(slot), []))
+
+
+def _matmul(p: _Printer, node: Node, args: list, buffer) -> View:
+    """BLAS for matrices and matrix-vector products; a loop for a dot product of vectors."""
+    a, b = args
+    e = p.e
+    if len(a.shape) == 1 and len(b.shape) == 1:
+        slot = p.slot(p.F)
+        p.emit(f"  store {p.F} {e.const(0.0)}, ptr {slot}")
+        acc = View(slot, 0, (0,), a.shape)
+
+        def body(ix):
+            p.store(e.binary("fadd", p.load(acc, ix), e.binary("fmul", p.load(a, ix), p.load(b, ix))), acc, ix)
+        p.loops(a.shape, body)
+        return View(value=p.load(View(slot), []))
+    a, b = (_blas_ready(p, v) for v in (a, b))
+    out = buffer(node)
+    one, zero = ("float" if e.single else "double", e.const(1.0)), ("float" if e.single else "double", e.const(0.0))
+    i32 = lambda v: ("i32", str(v))  # noqa: E731
+    char = lambda c: ("i8", str(ord(c)))  # noqa: E731
+    if len(a.shape) == 2 and len(b.shape) == 2:
+        # row-major C = A @ B is column-major C^T = B^T @ A^T: BLAS reads each row-major buffer as its transpose
+        (m, k), n = a.shape, b.shape[1]
+        (ta, lda), (tb, ldb) = _blas_layout(a), _blas_layout(b)  # type: ignore[misc]
+        p.blas_call("gemm", [char(tb), char(ta), i32(n), i32(m), i32(k), one, ("ptr", p.pointer(b)), i32(ldb),
+                             ("ptr", p.pointer(a)), i32(lda), zero, ("ptr", p.pointer(out)), i32(max(1, n))])
+        return out
+    matrix, vector = (a, b) if len(a.shape) == 2 else (b, a)
+    how, ld = _blas_layout(matrix)  # type: ignore[misc]
+    rows, cols = matrix.shape
+    # the buffer as BLAS sees it: (cols, rows) column-major for "N", (rows, cols) for "T"
+    mem_rows, mem_cols = (cols, rows) if how == "N" else (rows, cols)
+    # A @ x needs A (the memory's transpose for "N"); x @ B needs B^T (the memory itself for "N")
+    flag = ("T" if how == "N" else "N") if matrix is a else ("N" if how == "N" else "T")
+    inc = vector.strides[0] if vector.strides[0] > 0 else 1
+    p.blas_call("gemv", [char(flag), i32(mem_rows), i32(mem_cols), one, ("ptr", p.pointer(matrix)), i32(ld),
+                         ("ptr", p.pointer(vector)), i32(inc), zero, ("ptr", p.pointer(out)), i32(1)])
+    return out
+
+
+def _blas_ready(p: _Printer, v: View) -> View:
+    """``v`` if BLAS can read it in place, else a contiguous copy (a broadcast, a strided slice)."""
+    if (len(v.shape) == 2 and _blas_layout(v) is not None) or (len(v.shape) == 1 and v.strides[0] > 0):
+        return v
+    copy = p.temp(v.shape)
+    p.loops(v.shape, lambda ix: p.store(p.load(v, ix), copy, ix))
+    return copy
+
+

@@ -1,0 +1,137 @@
+"""Tensor kernels on the llvm target: the LLVM IR of ``codegen.llvm_tensor`` compiled by
+llvmlite (object code kept in the disk cache), bound to BLAS, and called on NumPy arrays.
+
+``TensorKernel(fn, role)`` is what a function of tensors calls on ``backend="llvm"``: it
+takes the arguments ``arguments.check_arguments`` checked (C-contiguous float64 arrays of
+the inputs' shapes), converts them once to float32 for a float32 graph, allocates the
+outputs and calls the machine code with arrays of pointers. The result has the Numba
+kernel's structure: the value (a tuple of values with ``many``), and for
+``value_and_grad`` the gradient arrays with it.
+
+>>> import numpy as np, compiler as cc
+>>> x = cc.Tensor("x", (3,))
+>>> fn = cc.compile(cc.sum(x * x), [x], backend="llvm")
+>>> fn.value_and_grad(np.arange(3.0))
+(5.0, array([0., 2., 4.]))
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import threading
+
+import numpy as np
+
+from ..codegen import llvm_tensor as codegen
+from ..ir.gc_pause import gc_paused
+from . import cache, forks, llvm
+
+_SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_FORMAT = "tensor1"  # in the cache key: a new kernel layout misses old entries
+
+
+@functools.cache
+def blas_address(name: str) -> int:
+    """The address of BLAS function ``name`` (``dgemm``) in SciPy's ``cython_blas``, as Numba finds it."""
+    from scipy.linalg import cython_blas
+    capsule = cython_blas.__pyx_capi__[name]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return get_pointer(capsule, get_name(capsule))
+
+
+def module_of(fn, role: str) -> codegen.TensorModule:
+    plan = fn.plan[role]
+    with gc_paused():
+        return codegen.emit(fn.inputs, plan.outputs, plan.statements)
+
+
+def _key(module: codegen.TensorModule) -> str:
+    return cache.entry_key("llvm", _FORMAT, llvm.host_fingerprint(), module.text)
+
+
+def in_disk_cache(fn, role: str) -> bool:
+    return cache.load(_key(module_of(fn, role)), "o") is not None
+
+
+class TensorKernel:
+    """The machine code of one role of a function of tensors, called on NumPy arrays."""
+
+    def __init__(self, fn, role: str):
+        module = module_of(fn, role)
+        key = _key(module)
+        blob = cache.load(key, "o")
+        objects = None
+        if blob is not None:
+            try:
+                objects = llvm.unpack(blob)
+                self._load(module, objects)
+            except Exception:  # an entry this LLVM cannot load: compiled anew
+                objects = None
+        if objects is None:
+            lib, tm = llvm._llvm()
+            with forks.compiling():  # a fork waits for it
+                objects = [llvm._compile_part(lib, tm, module.text, llvm.OPT_LEVEL)]
+            cache.store(key, "o", llvm.pack(objects))
+            self._load(module, objects)
+        self.module = module
+        self.dtype = np.float32 if module.precision == "float32" else np.float64
+        self.n_out = len(fn.outputs)
+        self.n_wrt = len(fn.wrt) if role == "value_and_grad" else 0
+        self.many = fn._many
+        self._local = threading.local()  # each thread's scratch buffer
+
+    def _load(self, module: codegen.TensorModule, objects: list) -> None:
+        lib, _ = llvm._llvm()
+        with llvm._init_lock:
+            empty = lib.parse_assembly("")
+            empty.triple = lib.get_process_triple()
+            self._engine = lib.create_mcjit_compiler(empty, llvm._new_target_machine(lib))
+            llvm.bind_special_functions(lib, module.text)
+            for name in module.blas:
+                lib.add_symbol(codegen.BLAS_PREFIX + name, blas_address(name))
+            for obj in objects:
+                self._engine.add_object_file(lib.ObjectFileRef.from_data(obj))
+            self._engine.finalize_object()
+            address = self._engine.get_function_address("kernel")
+        if not address:
+            raise RuntimeError("compiled tensor kernel has no 'kernel' symbol")
+        self._cfunc = _SIGNATURE(address)
+
+    def outputs(self, *arrays):
+        """The flat outputs (values, then the gradient row by row) of one call."""
+        dtype = self.dtype
+        if dtype is np.float32:
+            arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
+        ins = np.array([a.ctypes.data for a in arrays] or [0], dtype=np.uintp)
+        outs = [np.empty(shape, dtype) for shape in self.module.out_shapes]
+        pointers = np.array([o.ctypes.data for o in outs], dtype=np.uintp)
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = np.empty(self.module.n_scratch, dtype)
+        self._cfunc(ins.ctypes.data, pointers.ctypes.data, scratch.ctypes.data)
+        return outs
+
+    def __call__(self, *arrays):
+        outs = self.outputs(*arrays)
+        n, k = self.n_out, self.n_wrt
+        values = tuple(outs[:n]) if self.many else outs[0]
+        if not k:
+            return values
+        rows = [tuple(outs[n + i * k:n + (i + 1) * k]) for i in range(n)]
+        return values, (tuple(rows) if self.many else rows[0])
+
+    def batch_driver(self):
+        """A loop over the points of a batch (``batch.tensor_batch``'s driver signature)."""
+        n_in = len(self.module.in_shapes)
+
+        def run(*args):
+            arrays, strides, outs = args[:n_in], args[n_in:2 * n_in], args[2 * n_in:]
+            for i in range(outs[0].shape[0]):
+                results = self.outputs(*[np.ascontiguousarray(a[i * s], self.dtype) for a, s in zip(arrays, strides)])
+                for out, r in zip(outs, results):
+                    out[i] = r
+        return run
