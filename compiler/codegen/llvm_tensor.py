@@ -61,9 +61,10 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequenc
             return f"op {n.op!r} (loops and user functions on tensors run on Numba)"
         if n.op == "matmul" and (len(n.args[0].shape) > 2 or len(n.args[1].shape) > 2):
             return "a batched matmul (operands of more than 2 axes)"
-        if n.op not in VIEWS and n.op not in REDUCTIONS and n.op != "matmul" and OPS[n.op].llvm is None:
+        if n.op not in VIEWS and n.op not in REDUCTIONS and n.op not in ("matmul", "index_put") \
+                and OPS[n.op].llvm is None:
             return f"op {n.op!r} has no llvm tensor lowering yet"
-        if n.op == "getitem" and any(item[0] not in ("int", "slice", "new") for item in n.params[0]):
+        if n.op in ("getitem", "index_put") and any(item[0] not in ("int", "slice", "new") for item in n.params[0]):
             return "an index that is not ints, slices and None"
     return None
 
@@ -120,9 +121,13 @@ class _Scratch:
 class _Printer:
     """Prints one kernel: loop nests, loads and stores through views, BLAS calls."""
 
-    def __init__(self, precision: str):
+    def __init__(self, precision: str, width: int = 1, mangle=None):
         self.e = Emitter(set(), 1, None, precision)
         self.F = self.e.F
+        self.v: Emitter | None = None  # the same function's vector emitter (``width`` numbers a value)
+        if width > 1:
+            self.v = Emitter(self.e.declared, width, mangle, precision)
+            self.v.lines, self.v._fresh = self.e.lines, self.e._fresh  # type: ignore[method-assign]
         self.allocas: list[str] = []
         self.globals: list[str] = []
         self.blas: set = set()
@@ -149,30 +154,43 @@ class _Printer:
         self.allocas.append(f"  {r} = alloca {type_}")
         return r
 
-    def loops(self, shape: tuple, body) -> None:
+    def loops(self, shape: tuple, body, ix: tuple = ()) -> None:
         """A loop nest over ``shape`` (last axis innermost); ``body(indices)`` prints the body."""
-        counters = [self.slot("i64") for _ in shape]
-        indices: list[str] = []
-        exits = []
-        for size, counter in zip(shape, counters):
-            head, inner, done = self.label(), self.label(), self.label()
-            i, more = self.fresh(), self.fresh()
+        if not shape:
+            body(list(ix))
+            return
+        counter = self.slot("i64")
+        self.emit(f"  store i64 0, ptr {counter}")
+        self.count(counter, shape[0], 1, lambda i: self.loops(shape[1:], body, ix + (i,)))
+
+    def vector_loops(self, shape: tuple, width: int, vector_body, body) -> None:
+        """``loops`` whose innermost axis runs ``width`` numbers per step (``vector_body``), then
+        the rest one by one (``body``)."""
+        def inner(ix):
+            counter = self.slot("i64")
             self.emit(f"  store i64 0, ptr {counter}")
-            self.emit(f"  br label %{head}")
-            self.emit(f"{head}:")
-            self.emit(f"  {i} = load i64, ptr {counter}")
-            self.emit(f"  {more} = icmp slt i64 {i}, {size}")
-            self.emit(f"  br i1 {more}, label %{inner}, label %{done}")
-            self.emit(f"{inner}:")
-            indices.append(i)
-            exits.append((counter, i, head, done))
-        body(indices)
-        for counter, i, head, done in reversed(exits):
-            n = self.fresh()
-            self.emit(f"  {n} = add nuw nsw i64 {i}, 1")
-            self.emit(f"  store i64 {n}, ptr {counter}")
-            self.emit(f"  br label %{head}")
-            self.emit(f"{done}:")
+            whole = shape[-1] - shape[-1] % width
+            if whole:
+                self.count(counter, whole, width, lambda i: vector_body(ix + [i]))
+            if whole < shape[-1]:  # (the counter goes on from ``whole``)
+                self.count(counter, shape[-1], 1, lambda i: body(ix + [i]))
+        self.loops(shape[:-1], inner)
+
+    def count(self, counter: str, limit: int, step: int, body) -> None:
+        """``while counter < limit: body(counter); counter += step``."""
+        head, inner, done = self.label(), self.label(), self.label()
+        i, more, n = self.fresh(), self.fresh(), self.fresh()
+        self.emit(f"  br label %{head}")
+        self.emit(f"{head}:")
+        self.emit(f"  {i} = load i64, ptr {counter}")
+        self.emit(f"  {more} = icmp slt i64 {i}, {limit}")
+        self.emit(f"  br i1 {more}, label %{inner}, label %{done}")
+        self.emit(f"{inner}:")
+        body(i)
+        self.emit(f"  {n} = add nuw nsw i64 {i}, {step}")
+        self.emit(f"  store i64 {n}, ptr {counter}")
+        self.emit(f"  br label %{head}")
+        self.emit(f"{done}:")
 
     def address(self, view: View, indices: Sequence[str], strides: tuple | None = None) -> str:
         """A pointer to the number at ``indices`` of ``view`` (``strides``: the view's, aligned to them)."""
@@ -198,6 +216,38 @@ class _Printer:
         r = self.fresh()
         self.emit(f"  {r} = load {self.F}, ptr {self.address(view, indices, strides)}")
         return self.e.to_flag(r) if flag else r
+
+    def vector_load(self, view: View, indices: Sequence[str], strides: tuple, flag: bool) -> str:
+        """``width`` numbers from ``indices`` on along the last axis (stride 1, or 0: one number splat)."""
+        v = self.v
+        assert v is not None
+        if view.value or strides[-1] == 0:
+            scalar = view.value or self.load(view, indices, strides)
+            if view.value and flag:  # a flag: splat as flags
+                return self._splat(scalar, "i1", v.B)
+            r = self._splat(scalar, self.F, v.T)
+            return v.to_flag(r) if flag else r
+        r = self.fresh()
+        self.emit(f"  {r} = load {v.T}, ptr {self.address(view, indices, strides)}, align {self._size}")
+        return v.to_flag(r) if flag else r
+
+    def vector_store(self, value: str, view: View, indices: Sequence[str], flag: bool = False) -> None:
+        v = self.v
+        assert v is not None
+        if flag:
+            value = v.to_double(value)
+        self.emit(f"  store {v.T} {value}, ptr {self.address(view, indices)}, align {self._size}")
+
+    @property
+    def _size(self) -> int:
+        return 4 if self.e.single else 8
+
+    def _splat(self, scalar: str, type_: str, vector: str) -> str:
+        one, r = self.fresh(), self.fresh()
+        width = self.v.width  # type: ignore[union-attr]
+        self.emit(f"  {one} = insertelement {vector} poison, {type_} {scalar}, i32 0")
+        self.emit(f"  {r} = shufflevector {vector} {one}, {vector} poison, <{width} x i32> zeroinitializer")
+        return r
 
     def store(self, value: str, view: View, indices: Sequence[str], flag: bool = False) -> None:
         if flag:
@@ -245,10 +295,15 @@ def _blas_layout(view: View) -> tuple[str, int] | None:
     return None
 
 
-def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node]) -> TensorModule:
-    """LLVM IR of ``kernel`` computing ``outputs`` from ``inputs`` by the schedule ``statements``."""
+def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[Node], width: int = 1,
+         mangle=None) -> TensorModule:
+    """LLVM IR of ``kernel`` computing ``outputs`` from ``inputs`` by the schedule ``statements``.
+
+    With ``width`` > 1, elementwise loops run that many numbers per step along their last axis,
+    calling the vector math functions ``mangle(name, arity)`` names (as ``codegen.llvm``'s batches do).
+    """
     precision = "float32" if inputs and all(dtypes.of_symbol(n) == "float32" for n in inputs) else "float64"
-    p = _Printer(precision)
+    p = _Printer(precision, width, mangle)
     e = p.e
     views: dict[int, View] = {}
     owner: dict[int, int] = {}  # node id -> the node whose scratch buffer it views
@@ -315,6 +370,8 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             views[node.id] = _reduce(p, node, args[0], buffer)
         elif node.op == "matmul":
             views[node.id] = _matmul(p, node, args, buffer)
+        elif node.op == "index_put":
+            views[node.id] = _index_put(p, node, args[0], buffer)
         else:
             views[node.id] = _elementwise(p, node, args, buffer)
         for dead in by_last.get(k, ()):
@@ -362,22 +419,39 @@ def _view(p: _Printer, node: Node, x: View) -> View:
         view = View(x.base, x.offset, tuple(x.strides[d] for d in perm), node.shape)
     elif node.op == "broadcast_to":
         view = View(x.base, x.offset, _aligned(x, node.shape), node.shape)
-    else:  # getitem: ("int", i), ("slice", start, stop, step), ("new",) per position
-        offset, strides, axis = x.offset, [], 0
-        for item in node.params[0]:
-            if item[0] == "new":
-                strides.append(0)
-                continue
-            if item[0] == "int":
-                offset += item[1] * x.strides[axis]
-            else:
-                offset += item[1] * x.strides[axis]
-                strides.append(item[3] * x.strides[axis])
-            axis += 1
-        view = View(x.base, offset, tuple(strides), node.shape)
+    else:
+        view = _indexed(x, node.params[0], node.shape)
     if not node.shape:  # one number of the buffer
         return View(value=p.load(view, [], flag=node.dtype == "bool"))
     return view
+
+
+def _indexed(x: View, index: tuple, shape: tuple) -> View:
+    """The view ``x[index]`` of a basic index: ``("int", i)``, ``("slice", start, stop, step)``,
+    ``("new",)`` per position (``shapes.normalize_index``)."""
+    offset, strides, axis = x.offset, [], 0
+    for item in index:
+        if item[0] == "new":
+            strides.append(0)
+            continue
+        offset += item[1] * x.strides[axis]
+        if item[0] == "slice":
+            strides.append(item[3] * x.strides[axis])
+        axis += 1
+    return View(x.base, offset, tuple(strides), shape)
+
+
+def _index_put(p: _Printer, node: Node, g: View, buffer) -> View:
+    """Zeros of the node's shape with ``g`` written at ``index`` (getitem's adjoint)."""
+    index, _ = node.params
+    out = buffer(node)
+    p.loops(node.shape, lambda ix: p.store(p.e.const(0.0), out, ix))
+    target = _indexed(out, index, node.args[0].shape)
+    if not target.shape:
+        p.store(p.load(g, []), target, [])
+    else:
+        p.loops(target.shape, lambda ix: p.store(p.load(g, ix, _aligned(g, target.shape)), target, ix))
+    return out
 
 
 def _aligned(x: View, shape: tuple) -> tuple:
@@ -400,7 +474,15 @@ def _elementwise(p: _Printer, node: Node, args: list, buffer) -> View:
     def body(ix):
         values = [a.value if a.value else p.load(a, ix, s, flag=f) for a, s, f in zip(args, strides, flags)]
         p.store(lower(p.e, *values), out, ix, flag=node.dtype == "bool")
-    p.loops(node.shape, body)
+    # the innermost axis in vectors where every operand is contiguous or constant along it
+    if p.v is not None and node.shape[-1] >= p.v.width and all(a.value or s[-1] in (0, 1)
+                                                              for a, s in zip(args, strides)):
+        def vector_body(ix):
+            values = [p.vector_load(a, ix, s, f) for a, s, f in zip(args, strides, flags)]
+            p.vector_store(lower(p.v, *values), out, ix, flag=node.dtype == "bool")
+        p.vector_loops(node.shape, p.v.width, vector_body, body)
+    else:
+        p.loops(node.shape, body)
     return out
 
 

@@ -24,11 +24,13 @@ import threading
 import numpy as np
 
 from ..codegen import llvm_tensor as codegen
+from ..ir import dtypes
 from ..ir.gc_pause import gc_paused
-from . import cache, forks, llvm
+from . import cache, forks, llvm, simd
 
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-_FORMAT = "tensor1"  # in the cache key: a new kernel layout misses old entries
+_FORMAT = "tensor1"
+TENSOR_OPT_LEVEL = 3  # LLVM's pipeline for tensor kernels: few statements, loops that pay for O3  # in the cache key: a new kernel layout misses old entries
 
 
 @functools.cache
@@ -44,13 +46,30 @@ def blas_address(name: str) -> int:
 
 
 def module_of(fn, role: str) -> codegen.TensorModule:
+    """The LLVM IR of ``role``: elementwise loops on vectors where this machine has vector math."""
     plan = fn.plan[role]
+    info = simd.info(fn)
+    if info.available and any(dtypes.of_symbol(n) == "float32" for n in fn.inputs):
+        info = info.for_float32()
     with gc_paused():
-        return codegen.emit(fn.inputs, plan.outputs, plan.statements)
+        return codegen.emit(fn.inputs, plan.outputs, plan.statements, width=info.width if info.available else 1,
+                            mangle=info.vector_function if info.available else None)
 
 
 def _key(module: codegen.TensorModule) -> str:
     return cache.entry_key("llvm", _FORMAT, llvm.host_fingerprint(), module.text)
+
+
+def _compile(text: str) -> bytes:
+    """Object code of one module: LLVM's O3 pipeline with both vectorizers (loop nests gain from them)."""
+    lib, tm = llvm._llvm()
+    mod = lib.parse_assembly(text)
+    mod.triple = lib.get_process_triple()
+    options = lib.create_pipeline_tuning_options(speed_level=TENSOR_OPT_LEVEL)
+    options.loop_vectorization = options.slp_vectorization = True
+    pb = lib.create_pass_builder(tm, options)
+    pb.getModulePassManager().run(mod, pb)
+    return tm.emit_object(mod)
 
 
 def in_disk_cache(fn, role: str) -> bool:
@@ -72,9 +91,8 @@ class TensorKernel:
             except Exception:  # an entry this LLVM cannot load: compiled anew
                 objects = None
         if objects is None:
-            lib, tm = llvm._llvm()
             with forks.compiling():  # a fork waits for it
-                objects = [llvm._compile_part(lib, tm, module.text, llvm.OPT_LEVEL)]
+                objects = [_compile(module.text)]
             cache.store(key, "o", llvm.pack(objects))
             self._load(module, objects)
         self.module = module
@@ -104,8 +122,9 @@ class TensorKernel:
     def outputs(self, *arrays):
         """The flat outputs (values, then the gradient row by row) of one call."""
         dtype = self.dtype
-        if dtype is np.float32:
-            arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
+        # (numbers come as floats; a float32 kernel reads float32: converted once)
+        arrays = [a if type(a) is np.ndarray and a.dtype == dtype else np.ascontiguousarray(a, dtype)
+                  for a in arrays]
         ins = np.array([a.ctypes.data for a in arrays] or [0], dtype=np.uintp)
         outs = [np.empty(shape, dtype) for shape in self.module.out_shapes]
         pointers = np.array([o.ctypes.data for o in outs], dtype=np.uintp)
@@ -131,7 +150,7 @@ class TensorKernel:
         def run(*args):
             arrays, strides, outs = args[:n_in], args[n_in:2 * n_in], args[2 * n_in:]
             for i in range(outs[0].shape[0]):
-                results = self.outputs(*[np.ascontiguousarray(a[i * s], self.dtype) for a, s in zip(arrays, strides)])
+                results = self.outputs(*[a[i * s] for a, s in zip(arrays, strides)])
                 for out, r in zip(outs, results):
                     out[i] = r
         return run
