@@ -100,6 +100,7 @@ MATMULS = {
     "vector matrix": {"A": (5,), "B": (5, 9)},
     "vector vector": {"A": (5,), "B": (5,)},
     "column times row": {"A": (6, 1), "B": (1, 4)},
+    "rows in blocks": {"A": (100, 64), "B": (64, 70)},  # above ONE_THREAD: BLAS called per row block
 }
 
 
@@ -107,6 +108,22 @@ MATMULS = {
 @pytest.mark.parametrize("case", sorted(MATMULS))
 def test_matmul_shapes(case, dtype):
     check(lambda A, B: cc.sum(cc.tanh(A @ B)), MATMULS[case], dtype)
+
+
+def test_products_in_row_blocks_of_transposes():
+    from compiler.codegen.llvm_tensor import ONE_THREAD, SMALL_PRODUCT
+    assert ONE_THREAD < 70 * 64 * 100 <= SMALL_PRODUCT
+    check(lambda A, B: cc.sum(cc.sin(A.T @ B.T)), {"A": (64, 70), "B": (64, 64)}, seeds=(0,))
+
+
+def test_auto_picks_llvm_for_tensors_it_lowers():
+    A = T("A", 3, 4)
+    fn = cc.compile(cc.sum(cc.tanh(A)), [A])
+    assert fn.backend == "llvm" and fn.tier == "numpy"
+    fn.wait()
+    assert fn.tier == "llvm"
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    assert fn(x) == pytest.approx(np.sum(np.tanh(x)), rel=1e-14)
 
 
 def test_matmul_of_transposes_slices_and_reshapes():

@@ -48,6 +48,13 @@ from .llvm import Emitter, _double, _module_text, _to_float32
 VIEWS = frozenset({"reshape", "transpose", "broadcast_to", "getitem"})
 REDUCTIONS = frozenset({"sum", "amax", "amin"})
 BLAS_PREFIX = "cc_blas_"  # an LLVM symbol of a BLAS function: this prefix and its name (``dgemm``)
+# OpenBLAS computes a product of at most this many multiply-adds on the calling thread
+# (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD); above, it hands parts to its threads. A product of
+# up to SMALL_PRODUCT multiply-adds is called in blocks of rows under that threshold: on a loaded
+# 2-core machine each hand-off to a BLAS thread waited milliseconds (the MLP step: 30-60 ms per call
+# against 0.3 ms with every product on one thread), while such products take tens of microseconds.
+ONE_THREAD = 65536 * 4
+SMALL_PRODUCT = 1 << 22
 ALIGN = 8  # numbers: every scratch buffer starts at a multiple of this many (a cache line in float64)
 
 
@@ -543,8 +550,16 @@ def _matmul(p: _Printer, node: Node, args: list, buffer) -> View:
         # row-major C = A @ B is column-major C^T = B^T @ A^T: BLAS reads each row-major buffer as its transpose
         (m, k), n = a.shape, b.shape[1]
         (ta, lda), (tb, ldb) = _blas_layout(a), _blas_layout(b)  # type: ignore[misc]
-        p.blas_call("gemm", [char(tb), char(ta), i32(n), i32(m), i32(k), one, ("ptr", p.pointer(b)), i32(ldb),
-                             ("ptr", p.pointer(a)), i32(lda), zero, ("ptr", p.pointer(out)), i32(max(1, n))])
+        rows = m
+        if ONE_THREAD < m * n * k <= SMALL_PRODUCT and n * k <= ONE_THREAD:
+            rows = ONE_THREAD // (n * k)  # blocks of rows that OpenBLAS computes on this thread
+        for start in range(0, m, rows):
+            block = min(rows, m - start)  # row ``start`` of A: ``start * lda`` on, or ``start`` on when transposed
+            a_rows = View(a.base, a.offset + start * (lda if ta == "N" else 1), a.strides, (block, k))
+            c_rows = View(out.base, out.offset + start * n, out.strides, (block, n))
+            p.blas_call("gemm", [char(tb), char(ta), i32(n), i32(block), i32(k), one, ("ptr", p.pointer(b)),
+                                 i32(ldb), ("ptr", p.pointer(a_rows)), i32(lda), zero, ("ptr", p.pointer(c_rows)),
+                                 i32(max(1, n))])
         return out
     matrix, vector = (a, b) if len(a.shape) == 2 else (b, a)
     how, ld = _blas_layout(matrix)  # type: ignore[misc]
