@@ -6,7 +6,8 @@ MODEL is one of ``MODELS``: ``lorenz`` (RK4 on the Lorenz system as one ``cc.sca
 ``LORENZ_T`` steps, the squared misfit against data as its ys, summed; gradient in the 3
 rates and the 3 initial values) or ``lotka-volterra`` (``cc.odeint`` Dormand–Prince, 151
 output times, rtol = atol = 1e-10, the squared misfit against data; gradient in the 4 rates
-and the 2 initial populations: the ODE suite's fit). ROUTE is ``llvm``, ``numba``
+and the 2 initial populations: the ODE suite's fit) or ``mlp`` (not a loop: the README's
+MLP 2-64-64-1 step of ``bench.mlp``, its data as constants, gradient in the 6 weight tensors). ROUTE is ``llvm``, ``numba``
 (``backend="numba"``: what "auto" picked for loops before the llvm target compiled them) or
 ``jax`` (``jax.jit(jax.value_and_grad)``: ``lax.scan``, ``jax.experimental.ode.odeint``).
 
@@ -24,7 +25,7 @@ import time
 
 import numpy as np
 
-MODELS = ("lorenz", "lotka-volterra")
+MODELS = ("lorenz", "lotka-volterra", "mlp")
 ROUTES = ("llvm", "numba", "jax")
 LORENZ_T = 1_000
 
@@ -34,6 +35,9 @@ def _data(model: str) -> np.ndarray:
     if model == "lorenz":
         from .loops import data
         return data(LORENZ_T)
+    if model == "mlp":
+        from .mlp import _data as mlp_data
+        return mlp_data(np.random.default_rng(0))
     from .ode_suite import _lv_data
     return _lv_data()
 
@@ -61,6 +65,19 @@ def _lorenz_jax(jax, observed):
         _, ys = jax.lax.scan(step, (q[3], q[4], q[5]), observed)
         return jnp.sum(ys)
     return loss, point()
+
+
+def _mlp(cc, observed):
+    from .mlp import _forward
+    weights, X, y = observed
+    params = [cc.Tensor(f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}", w.shape) for k, w in enumerate(weights)]
+    return cc.mean((_forward(params, X, cc.tanh) - y) ** 2), params, weights
+
+
+def _mlp_jax(jax, observed):
+    from .mlp import _forward
+    weights, X, y = observed
+    return (lambda q: jax.numpy.mean((_forward(q, X, jax.numpy.tanh) - y) ** 2)), weights
 
 
 def _lotka_volterra(cc, observed):
@@ -91,11 +108,11 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
     if route == "jax":
         from .common import optional
         jax = optional("jax")  # float64, CPU
-        make = _lorenz_jax if model == "lorenz" else _lotka_volterra_jax
+        make = {"lorenz": _lorenz_jax, "mlp": _mlp_jax}.get(model, _lotka_volterra_jax)
         t0 = time.perf_counter()
         loss, x0 = make(jax, observed)
         vg = jax.jit(jax.value_and_grad(loss))
-        q = jax.numpy.asarray(x0)
+        q = [jax.numpy.asarray(w) for w in x0] if model == "mlp" else jax.numpy.asarray(x0)
         t1 = time.perf_counter()
         value, grad = jax.block_until_ready(vg(q))
         t2 = time.perf_counter()
@@ -104,7 +121,7 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
     else:
         import compiler as cc
         t0 = time.perf_counter()
-        out, inputs, x0 = (_lorenz if model == "lorenz" else _lotka_volterra)(cc, observed)
+        out, inputs, x0 = {"lorenz": _lorenz, "mlp": _mlp}.get(model, _lotka_volterra)(cc, observed)
         fn = cc.compile(out, inputs, backend=route, progress=False)
         t1 = time.perf_counter()
         value, grad = fn.value_and_grad(*x0)
@@ -114,7 +131,8 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
     timing = time_calls({"call": call}, repeats, min_time)["call"]
     return {"model": model, "route": route, "build": t1 - t0, "first": t2 - t1, "ttfg": t2 - t0,
             "per_call": timing.median, "timing": timing.as_dict(), "value": float(value),
-            "grad": [float(g) for g in np.asarray(grad, dtype=float).ravel()], "backend": backend,
+            "grad": [float(g) for part in (grad if model == "mlp" else [grad]) for g in np.ravel(part)],
+            "backend": backend,
             "statements": statements}
 
 
