@@ -82,7 +82,7 @@ def test_loop_plan():
     assert compile_suite.loop_plan(quick=True, loop_models=["lorenz"]) == [
         ("lorenz", "llvm", "cold"), ("lorenz", "llvm", "warm"), ("lorenz", "jax", "-")]
     full = compile_suite.loop_plan(quick=False)
-    assert ("lotka-volterra", "numba", "cold") in full and len(full) == 8
+    assert ("lotka-volterra", "numba", "cold") in full and ("mlp", "llvm", "cold") in full and len(full) == 12
     assert compile_suite.loop_plan(quick=False, loop_models=[]) == []
 
 

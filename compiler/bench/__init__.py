@@ -250,7 +250,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compile suite: the largest graph the numba routes compile (default 1000, "
                              "100 with --quick; 10000 takes about a minute)")
     parser.add_argument("--loop-models", type=_loop_models, metavar="M,M",
-                        help="compile suite: the loop models to compile (default: lorenz,lotka-volterra; "
+                        help="compile suite: the loop models to compile (default: lorenz,lotka-volterra,mlp; "
                              "'none' for the random graphs only)")
     parser.add_argument("--sizes", type=_sizes, help=argparse.SUPPRESS)  # compile suite: ops, e.g. 100,1000
 

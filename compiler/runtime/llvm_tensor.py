@@ -12,7 +12,7 @@ kernel's structure: the value (a tuple of values with ``many``), and for
 >>> x = cc.Tensor("x", (3,))
 >>> fn = cc.compile(cc.sum(x * x), [x], backend="llvm")
 >>> fn.value_and_grad(np.arange(3.0))
-(5.0, array([0., 2., 4.]))
+(5.0, (array([0., 2., 4.]),))
 """
 
 from __future__ import annotations
