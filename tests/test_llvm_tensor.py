@@ -176,14 +176,17 @@ def test_mlp_gradient_against_finite_differences(mlp):
         assert abs(grads[k][index] - estimate) <= 1e-6 * max(1.0, abs(estimate))
 
 
-def test_batches_run_the_kernel_point_by_point():
-    A, b = T("A", 3, 4), T("b", 4)
-    fn = cc.compile(cc.sum(cc.tanh(A @ b)), [A, b], wrt=[A, b], backend="llvm")
-    ref = cc.compile(cc.sum(cc.tanh(A @ b)), [A, b], wrt=[A, b], backend="python")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_batches_run_the_kernel_over_points_in_machine_code(dtype):
+    A, b, s = T("A", 3, 4, dtype=dtype), T("b", 4, dtype=dtype), T("s", dtype=dtype)
+    out = cc.sum(cc.tanh(A @ b) * s)
+    fn = cc.compile(out, [A, b, s], wrt=[A, b, s], backend="llvm")
+    ref = cc.compile(out, [A, b, s], wrt=[A, b, s], backend="python")
     xs = np.random.default_rng(2).normal(size=(5, 3, 4))
-    y = np.random.default_rng(3).normal(size=4)
-    _close(fn(xs, y), ref(xs, y), "float64")
-    _close(fn.value_and_grad(xs, y), ref.value_and_grad(xs, y), "float64")
+    y = np.random.default_rng(3).normal(size=4)  # one point's: shared by the batch
+    scales = np.linspace(0.5, 2.0, 5)
+    _close(fn(xs, y, scales), ref(xs, y, scales), dtype)
+    _close(fn.value_and_grad(xs, y, scales), ref.value_and_grad(xs, y, scales), dtype)
 
 
 def test_wrong_arguments_are_clear_errors():

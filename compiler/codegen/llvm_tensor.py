@@ -202,9 +202,34 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
     declared = set(e.declared)
     blas = [f"declare void @{BLAS_PREFIX}{name}({', '.join(['ptr'] * (13 if 'gemm' in name else 11))}) nounwind"
             for name in sorted(p.blas)]
-    text = "\n\n".join(p.globals + blas) + "\n\n" + _module_text(declared, [define])
+    text = "\n\n".join(p.globals + blas) + "\n\n" + _module_text(declared, [define, _batch(len(inputs),
+                                                                                           len(outputs))])
     return TensorModule(text, [n.shape for n in inputs], [o.shape for o in outputs], max(ALIGN, scratch.top),
                         precision, set(p.blas))
+
+
+def _batch(n_in: int, n_out: int) -> str:
+    """``batch``: ``kernel`` on points ``0 .. n - 1``, where point ``i`` of argument ``j`` starts
+    ``i * steps[j]`` bytes after ``in[j]`` (0 for an argument shared by every point), and so on
+    for the outputs with ``out_steps``."""
+    lines = ["define void @batch(ptr noalias %in, ptr noalias %steps, ptr noalias %out, "
+             "ptr noalias %out_steps, i64 %n, ptr noalias %s) nounwind {", "entry:",
+             f"  %pin = alloca ptr, i64 {max(1, n_in)}", f"  %pout = alloca ptr, i64 {max(1, n_out)}",
+             "  br label %head", "head:", "  %i = phi i64 [ 0, %entry ], [ %next, %body ]",
+             "  %more = icmp slt i64 %i, %n", "  br i1 %more, label %body, label %done", "body:"]
+    for side, count, bases, steps in (("in", n_in, "%in", "%steps"), ("out", n_out, "%out", "%out_steps")):
+        for j in range(count):
+            lines += [f"  %{side}b{j}p = getelementptr inbounds ptr, ptr {bases}, i64 {j}",
+                      f"  %{side}b{j} = load ptr, ptr %{side}b{j}p",
+                      f"  %{side}s{j}p = getelementptr inbounds i64, ptr {steps}, i64 {j}",
+                      f"  %{side}s{j} = load i64, ptr %{side}s{j}p",
+                      f"  %{side}o{j} = mul i64 %i, %{side}s{j}",
+                      f"  %{side}a{j} = getelementptr inbounds i8, ptr %{side}b{j}, i64 %{side}o{j}",
+                      f"  %{side}d{j} = getelementptr inbounds ptr, ptr %p{side}, i64 {j}",
+                      f"  store ptr %{side}a{j}, ptr %{side}d{j}"]
+    lines += ["  call void @kernel(ptr %pin, ptr %pout, ptr %s)", "  %next = add i64 %i, 1", "  br label %head",
+              "done:", "  ret void", "}"]
+    return "\n".join(lines)
 
 
 def _view(p: Printer, node: Node, x: View) -> View:

@@ -31,7 +31,9 @@ from ..ir.gc_pause import gc_paused
 from . import cache, forks, llvm, simd
 
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-_FORMAT = "tensor1"
+_BATCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_int64, ctypes.c_void_p)
+_FORMAT = "tensor2"
 TENSOR_OPT_LEVEL = 3  # LLVM's pipeline for tensor kernels: few statements, loops that pay for O3  # in the cache key: a new kernel layout misses old entries
 
 
@@ -137,9 +139,11 @@ class TensorKernel:
                 self._engine.add_object_file(lib.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()
             address = self._engine.get_function_address("kernel")
-        if not address:
-            raise RuntimeError("compiled tensor kernel has no 'kernel' symbol")
+            batch = self._engine.get_function_address("batch")
+        if not address or not batch:
+            raise RuntimeError("compiled tensor kernel has no 'kernel' or 'batch' symbol")
         self._cfunc = _SIGNATURE(address)
+        self._batch = _BATCH(batch)
 
     def outputs(self, *arrays):
         """The flat outputs (values, then the gradient row by row) of one call."""
@@ -150,10 +154,7 @@ class TensorKernel:
         ins = np.array([a.ctypes.data for a in arrays] or [0], dtype=np.uintp)
         outs = [np.empty(shape, dtype) for shape in self.module.out_shapes]
         pointers = np.array([o.ctypes.data for o in outs], dtype=np.uintp)
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = self._local.scratch = np.empty(self.module.n_scratch, dtype)
-        self._cfunc(ins.ctypes.data, pointers.ctypes.data, scratch.ctypes.data)
+        self._cfunc(ins.ctypes.data, pointers.ctypes.data, self._scratch().ctypes.data)
         return outs
 
     def __call__(self, *arrays):
@@ -166,13 +167,30 @@ class TensorKernel:
         return values, (tuple(rows) if self.many else rows[0])
 
     def batch_driver(self):
-        """A loop over the points of a batch (``batch.tensor_batch``'s driver signature)."""
-        n_in = len(self.module.in_shapes)
+        """The loop over the points of a batch in machine code (``batch.tensor_batch``'s driver
+        signature: arrays with a leading axis, their strides 0 or 1 in points, the outputs)."""
+        n_in, dtype = len(self.module.in_shapes), self.dtype
 
         def run(*args):
-            arrays, strides, outs = args[:n_in], args[n_in:2 * n_in], args[2 * n_in:]
-            for i in range(outs[0].shape[0]):
-                results = self.outputs(*[a[i * s] for a, s in zip(arrays, strides)])
-                for out, r in zip(outs, results):
-                    out[i] = r
+            arrays = [np.ascontiguousarray(a, dtype) for a in args[:n_in]]
+            strides, outs = args[n_in:2 * n_in], args[2 * n_in:]
+            n = outs[0].shape[0]
+            # a float32 kernel writes float32 rows, copied into the float64 outputs after
+            mine = [o if o.dtype == dtype else np.empty(o.shape, dtype) for o in outs]
+            ins = np.array([a.ctypes.data for a in arrays] or [0], dtype=np.uintp)
+            steps = np.array([s * a[0].nbytes for a, s in zip(arrays, strides)] or [0], dtype=np.int64)
+            pointers = np.array([o.ctypes.data for o in mine], dtype=np.uintp)
+            out_steps = np.array([o[0].nbytes if n else 0 for o in mine], dtype=np.int64)
+            scratch = self._scratch()
+            self._batch(ins.ctypes.data, steps.ctypes.data, pointers.ctypes.data, out_steps.ctypes.data, n,
+                        scratch.ctypes.data)
+            for o, m in zip(outs, mine):
+                if o is not m:
+                    o[...] = m
         return run
+
+    def _scratch(self) -> np.ndarray:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = np.empty(self.module.n_scratch, self.dtype)
+        return scratch
