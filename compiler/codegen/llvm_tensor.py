@@ -341,15 +341,23 @@ def _reduce(p: Printer, node: Node, x: View, buffer) -> View:
         p.emit(f"  store {p.F} {e.const(start)}, ptr {slot}")
         acc_view = View(slot, 0, (0,) * len(x.shape), x.shape)
 
-    def body(ix):
-        acc, value = p.load(acc_view, ix), p.load(x, ix)
+    def combine(em, acc, value):
         if node.op == "sum":
-            new = e.binary("fadd", acc, value)
-        else:  # NumPy's max and min propagate nan: take x when it is nan or beyond the accumulator
-            beyond = e.fcmp("ogt" if node.op == "amax" else "olt", value, acc)
-            new = e.select(e.logic("or", beyond, e.fcmp("uno", value, value)), value, acc)
-        p.store(new, acc_view, ix)
-    p.loops(x.shape, body)
+            return em.binary("fadd", acc, value)
+        # NumPy's max and min propagate nan: take x when it is nan or beyond the accumulator
+        beyond = em.fcmp("ogt" if node.op == "amax" else "olt", value, acc)
+        return em.select(em.logic("or", beyond, em.fcmp("uno", value, value)), value, acc)
+
+    def body(ix):
+        p.store(combine(e, p.load(acc_view, ix), p.load(x, ix)), acc_view, ix)
+    # a kept last axis, contiguous in x: its numbers accumulate in vectors (each into its own result)
+    if p.v is not None and to_out[-1] == 1 and x.strides[-1] == 1 and x.shape[-1] >= p.v.width:
+        def vector_body(ix):
+            acc = p.vector_load(acc_view, ix, acc_view.strides, False)
+            p.vector_store(combine(p.v, acc, p.vector_load(x, ix, x.strides, False)), acc_view, ix)
+        p.vector_loops(x.shape, p.v.width, vector_body, body)
+    else:
+        p.loops(x.shape, body)
     if node.shape:
         return out
     return View(value=p.load(View(slot), []))
