@@ -192,7 +192,7 @@ class Code:
         driver = self._drivers.get(role)
         if driver is not None:  # every batch call comes here: made once
             return driver
-        if self.fn._tensor and self.fn.backend == "llvm":  # the kernel point by point
+        if self.fn._tensor and self.fn.backend == "llvm":  # its loop over points, beside the kernel
             driver = self._drivers[role] = self.tensor_kernel(role).batch_driver()
             return driver
         with self.fn._lock:

@@ -144,10 +144,10 @@ class CompiledFunction(GeneratedSource):
                                    "polygamma(1, x)): use backend 'auto', 'numba' or 'python'")
         if backend == "auto":
             # scalars: llvm compiles in milliseconds, its entry is the cheapest call (native_entry) and its
-            # machine code goes with its function (Numba's stays); tensors have no other compiled target;
-            # loops with scalar carries compile on llvm too (``codegen.llvm_loops``)
-            # tensors of the ops llvm lowers (``codegen.llvm_tensor``): the MLP step compiles in well under a
-            # second against Numba's seconds, and ran 0.40 against 0.69 ms per call (bench mlp)
+            # machine code goes with its function (Numba's stays); loops with scalar carries compile on llvm
+            # too (``codegen.llvm_loops``), and tensors of the ops it lowers (``codegen.llvm_tensor``): the MLP
+            # step is machine code in 0.2-0.5 s against Numba's 8-13 s, per call within the loaded machine's
+            # noise of Numba's (docs/benchmarks.md); other tensor graphs compile with Numba
             backend = "llvm" if self._llvm_loops or (self._llvm_tensor and not python_only) else \
                 "numba" if self._tensor or python_only else "llvm"
         self.backend = backend
