@@ -14,16 +14,18 @@ tensors of static shape (``runtime.llvm_tensor`` compiles and calls them):
 * ``matmul`` of matrices and vectors calls BLAS (``dgemm``/``dgemv``, ``sgemm``/``sgemv``
   in float32, through ``scipy.linalg.cython_blas``): a transposed operand is BLAS's
   ``'T'`` flag on the same buffer, never a copy;
+* ``concatenate``, ``cumsum`` and ``triu``/``tril`` are loop nests of their own (``_OTHERS``);
 * numbers (shape ``()``) are SSA values, as in scalar kernels.
 
-The kernel's C signature::
+The kernel's C signature, and its loop over the points of a batch (``_batch``)::
 
     void kernel(ptr *in, ptr *out, ptr scratch)
+    void batch(ptr *in, i64 *steps, ptr *out, i64 *out_steps, i64 n, ptr scratch)
 
 ``in[j]`` points at input ``j`` (contiguous, in the graph's precision), ``out[k]`` at output
 ``k`` (written contiguously), ``scratch`` at the intermediate buffers (``n_scratch`` numbers,
 reused once their last reader has run). Refused with a reason (``refusal``): ops with no
-lowering here (linear algebra, loops, user functions, concatenation, gathers), batched
+lowering here (linear algebra, loops, user functions, ``take``/``scatter_add``), batched
 matmul, float32 mixed with float64.
 
 >>> import compiler as cc
@@ -67,8 +69,7 @@ def refusal(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequenc
             return f"op {n.op!r} (loops and user functions on tensors run on Numba)"
         if n.op == "matmul" and (len(n.args[0].shape) > 2 or len(n.args[1].shape) > 2):
             return "a batched matmul (operands of more than 2 axes)"
-        if n.op not in VIEWS and n.op not in REDUCTIONS and n.op not in ("matmul", "index_put") \
-                and OPS[n.op].llvm is None:
+        if n.op not in VIEWS and n.op not in REDUCTIONS and n.op not in _OTHERS and OPS[n.op].llvm is None:
             return f"op {n.op!r} has no llvm tensor lowering yet"
         if n.op in ("getitem", "index_put") and any(item[0] not in ("int", "slice", "new") for item in _params(n)[0]):
             return "an index that is not ints, slices and None"
@@ -176,10 +177,8 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             views[node.id] = _view(p, node, args[0])
         elif node.op in REDUCTIONS:
             views[node.id] = _reduce(p, node, args[0], buffer)
-        elif node.op == "matmul":
-            views[node.id] = _matmul(p, node, args, buffer)
-        elif node.op == "index_put":
-            views[node.id] = _index_put(p, node, args[0], buffer)
+        elif node.op in _OTHERS:
+            views[node.id] = _OTHERS[node.op](p, node, args, buffer)
         else:
             views[node.id] = _elementwise(p, node, args, buffer)
         for dead in by_last.get(k, ()):
@@ -418,3 +417,59 @@ def _blas_ready(p: Printer, v: View) -> View:
     return copy
 
 
+def _concatenate(p: Printer, node: Node, args: list, buffer) -> View:
+    """Each operand copied into its slice of the result along ``axis``."""
+    (axis,) = _params(node)
+    out = buffer(node)
+    start = 0
+    for a, operand in zip(args, node.args):
+        part = View(out.base, out.offset + start * out.strides[axis], out.strides, operand.shape)
+        if math.prod(operand.shape):
+            p.loops(operand.shape, lambda ix, a=a, part=part: p.store(p.load(a, ix, _aligned(a, part.shape)),
+                                                                      part, ix))
+        start += operand.shape[axis]
+    return out
+
+
+def _triangle(p: Printer, node: Node, args: list, buffer) -> View:
+    """``np.triu(x, k)`` (``upper``) or ``np.tril(x, k)``: x where ``j - i >= k`` (``<= k``), else 0."""
+    k, upper = _params(node)
+    (x,) = args
+    out = buffer(node)
+
+    def body(ix):
+        d, keep = p.fresh(), p.fresh()
+        p.emit(f"  {d} = sub i64 {ix[-1]}, {ix[-2]}")
+        p.emit(f"  {keep} = icmp {'sge' if upper else 'sle'} i64 {d}, {int(k)}")
+        p.store(p.e.select(keep, p.load(x, ix, _aligned(x, node.shape)), p.e.const(0.0)), out, ix)
+    p.loops(node.shape, body)
+    return out
+
+
+def _cumsum(p: Printer, node: Node, args: list, buffer) -> View:
+    """Running sums along ``axis`` (from the far end when ``reverse``): each number adds the one
+    before it along the axis, which an earlier iteration of that axis's loop wrote."""
+    axis, reverse = _params(node)
+    (x,) = args
+    out = buffer(node)
+    last = node.shape[axis] - 1
+
+    def body(ix):
+        at = list(ix)
+        if reverse:  # position last - i
+            at[axis] = p.fresh()
+            p.emit(f"  {at[axis]} = sub i64 {last}, {ix[axis]}")
+        first, before, safe = p.fresh(), p.fresh(), p.fresh()
+        p.emit(f"  {first} = icmp eq i64 {ix[axis]}, 0")
+        p.emit(f"  {before} = {'add' if reverse else 'sub'} i64 {at[axis]}, 1")
+        p.emit(f"  {safe} = select i1 {first}, i64 {at[axis]}, i64 {before}")  # (a valid address)
+        previous = p.e.select(first, p.e.const(0.0), p.load(out, at[:axis] + [safe] + at[axis + 1:]))
+        p.store(p.e.binary("fadd", previous, p.load(x, at, _aligned(x, node.shape))), out, at)
+    p.loops(node.shape, body)
+    return out
+
+
+# tensor ops with a lowering of their own beside views, reductions and elementwise ops
+_OTHERS = {"matmul": _matmul,
+           "index_put": lambda p, node, args, buffer: _index_put(p, node, args[0], buffer),
+           "concatenate": _concatenate, "triangle": _triangle, "cumsum": _cumsum}
