@@ -233,3 +233,11 @@ def test_refused_graphs_name_the_reason_and_auto_keeps_numba():
     mixed = [A, T("x", 3, dtype="float32")]
     with pytest.raises(cc.UnsupportedError):
         cc.compile(cc.sum(mixed[0] @ mixed[1]), mixed, backend="llvm")
+
+
+def test_llvm_ir_shows_the_tensor_kernel():
+    A, B = T("A", 4, 3), T("B", 3, 5)
+    text = cc.compile(cc.sum(cc.tanh(A @ B)), [A, B], backend="llvm").llvm_ir
+    assert "define void @kernel" in text and "define void @batch" in text and "@cc_blas_dgemm" in text
+    with pytest.raises(cc.UnsupportedError, match="tensors runs on backend 'python'"):
+        _ = cc.compile(cc.sum(A @ B), [A, B], backend="python").llvm_ir

@@ -263,8 +263,9 @@ class Code:
             from . import llvm_tensor
             return llvm_tensor.module_of(fn, role).text
         if fn._tensor:
-            raise UnsupportedError("llvm_ir: LLVM IR is made for scalar expressions and the tensor ops "
-                                   "of codegen.llvm_tensor; this one has others (see fn.source)")
+            raise UnsupportedError(f"llvm_ir: this function of tensors runs on backend {fn.backend!r}, not llvm "
+                                   "(LLVM IR is made for scalar expressions, and for tensors on backend 'llvm' "
+                                   "or 'auto' where llvm lowers every op); see fn.source")
         info = simd.info(fn)
         vector = fn._simd and fn.backend in VECTOR_BACKENDS and info.available
         plan = fn.plan[role]
