@@ -84,7 +84,7 @@ def test_loop_plan():
     assert compile_suite.loop_plan(quick=True, loop_models=["lorenz"]) == [
         ("lorenz", "llvm", "cold"), ("lorenz", "llvm", "warm"), ("lorenz", "jax", "-")]
     full = compile_suite.loop_plan(quick=False)
-    assert ("lotka-volterra", "numba", "cold") in full and len(full) == 12
+    assert ("lotka-volterra", "numba", "cold") in full and ("mlp", "llvm", "cold") in full and len(full) == 16
     assert ("lotka-volterra-tensor", "llvm", "cold") in full  # the ode suite's fit, tensor inputs
     assert compile_suite.loop_plan(quick=False, loop_models=[]) == []
 

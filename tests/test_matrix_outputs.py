@@ -110,9 +110,10 @@ def test_tensor_computations_stay_on_the_tensor_path():
     assert container_outputs([cc.from_sympy(sp.Matrix([[x, 1], [2, y]])) @ np.ones(2)], []) is None
     assert container_outputs([cc.stack([a, a]) * 2.0], [a]) is None  # an elementwise op on a tensor
     assert container_outputs([cc.stack([a, a])], [a, W]) is None  # a tensor input
-    with pytest.raises(cc.UnsupportedError, match="tensors"):
-        cc.compile(cc.stack([a, a]) * 2.0, [a], backend="llvm")
-    assert cc.compile(cc.stack([a, a]) * 2.0, [a]).backend == "numba"
+    # (the tensor path: on llvm, its tensor kernels; under auto too)
+    fn = cc.compile(cc.stack([a, a]) * 2.0, [a])
+    assert fn.backend == "llvm" and fn._tensor
+    np.testing.assert_array_equal(fn(1.5), [3.0, 3.0])
 
 
 _SECOND = textwrap.dedent("""

@@ -134,13 +134,14 @@ def test_hessian_and_several_outputs(target):
     np.testing.assert_allclose(h, ref.hessian(X, 0.5, X), rtol=1e-13)
 
 
-def test_auto_picks_llvm_for_scalars_and_numba_for_tensors(big):
+def test_auto_picks_llvm_for_scalars_and_lowered_tensors(big):
     assert cc.compile(x * y, [x, y]).backend == "llvm"
     f, xs, _ = big
     fn = cc.compile(f, xs)
     assert fn.backend == "llvm" and fn.requested_backend == "auto"
     W = cc.Tensor("W", (2,))
-    assert cc.compile(cc.sum(W * W), [W]).backend == "numba"  # tensors have no other compiled target
+    assert cc.compile(cc.sum(W * W), [W]).backend == "llvm"  # tensors of the ops llvm lowers (llvm_tensor)
+    assert cc.compile(cc.sum(cc.take(W, [1, 0])), [W]).backend == "numba"  # the others
 
 
 @pytest.mark.parametrize("target", TARGETS)

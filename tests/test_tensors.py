@@ -1080,14 +1080,24 @@ def test_gradient_of_a_tensor_output_suggests_reducing():
     assert fn(np.ones(3)).shape == (3,)
 
 
-@pytest.mark.parametrize("backend", ["llvm", "vm"])
-def test_scalar_only_backends_refuse_tensors(backend):
+def test_scalar_only_backends_refuse_tensors():
     a = T("a", 3)
     with pytest.raises(cc.UnsupportedError, match="tensors"):
-        cc.compile(cc.sum(a), [a], backend=backend)
+        cc.compile(cc.sum(a), [a], backend="vm")
     s = cc.Symbol("s")
     with pytest.raises(cc.UnsupportedError, match="tensors"):  # a tensor inside a scalar function
-        cc.compile(cc.sum(cc.broadcast_to(s, (3,)) * W(3)), [s], backend=backend)
+        cc.compile(cc.sum(cc.broadcast_to(s, (3,)) * W(3)), [s], backend="vm")
+
+
+def test_llvm_compiles_the_tensor_ops_it_lowers_and_refuses_the_others():
+    a, s = T("a", 3), cc.Symbol("s")
+    x = np.array([1.0, -2.0, 0.5])
+    assert cc.compile(cc.sum(a), [a], backend="llvm")(x) == pytest.approx(-0.5)
+    w = W(3)  # a tensor inside a scalar function
+    fn = cc.compile(cc.sum(cc.broadcast_to(s, (3,)) * w), [s], backend="llvm")
+    assert fn(2.0) == pytest.approx(2.0 * float(np.sum(w)))
+    with pytest.raises(cc.UnsupportedError, match="tensors: op 'take'"):
+        cc.compile(cc.sum(cc.take(a, [2, 0])), [a], backend="llvm")
 
 
 def test_extremum_of_an_empty_axis_raises():

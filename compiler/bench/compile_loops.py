@@ -7,7 +7,9 @@ MODEL is one of ``MODELS``: ``lorenz`` (RK4 on the Lorenz system as one ``cc.sca
 rates and the 3 initial values) or ``lotka-volterra`` (``cc.odeint`` Dormand–Prince, 151
 output times, rtol = atol = 1e-10, the squared misfit against data; gradient in the 4 rates
 and the 2 initial populations) or ``lotka-volterra-tensor`` (the ODE suite's fit as it is written
-there: the 6 parameters one ``cc.Tensor`` and the data a ``(151, 2)`` tensor input). ROUTE is ``llvm``, ``numba``
+there: the 6 parameters one ``cc.Tensor`` and the data a ``(151, 2)`` tensor input) or ``mlp`` (not a
+loop: the README's MLP 2-64-64-1 step of ``bench.mlp``, its data as constants, gradient in the 6
+weight tensors). ROUTE is ``llvm``, ``numba``
 (``backend="numba"``: what "auto" picked for loops before the llvm target compiled them) or
 ``jax`` (``jax.jit(jax.value_and_grad)``: ``lax.scan``, ``jax.experimental.ode.odeint``).
 
@@ -26,7 +28,7 @@ import time
 
 import numpy as np
 
-MODELS = ("lorenz", "lotka-volterra", "lotka-volterra-tensor")
+MODELS = ("lorenz", "lotka-volterra", "lotka-volterra-tensor", "mlp")
 ROUTES = ("llvm", "numba", "jax")
 LORENZ_T = 1_000
 
@@ -36,6 +38,9 @@ def _data(model: str) -> np.ndarray:
     if model == "lorenz":
         from .loops import data
         return data(LORENZ_T)
+    if model == "mlp":
+        from .mlp import _data as mlp_data
+        return mlp_data(np.random.default_rng(0))
     from .ode_suite import _lv_data
     return _lv_data()
 
@@ -63,6 +68,19 @@ def _lorenz_jax(jax, observed):
         _, ys = jax.lax.scan(step, (q[3], q[4], q[5]), observed)
         return jnp.sum(ys)
     return loss, point()
+
+
+def _mlp(cc, observed):
+    from .mlp import _forward
+    weights, X, y = observed
+    params = [cc.Tensor(f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}", w.shape) for k, w in enumerate(weights)]
+    return cc.mean((_forward(params, X, cc.tanh) - y) ** 2), params, weights
+
+
+def _mlp_jax(jax, observed):
+    from .mlp import _forward
+    weights, X, y = observed
+    return (lambda q: jax.numpy.mean((_forward(q, X, jax.numpy.tanh) - y) ** 2)), weights
 
 
 def _lotka_volterra(cc, observed):
@@ -102,11 +120,11 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
     if route == "jax":
         from .common import optional
         jax = optional("jax")  # float64, CPU
-        make = _lorenz_jax if model == "lorenz" else _lotka_volterra_jax  # (the tensor fit's JAX is the same)
+        make = {"lorenz": _lorenz_jax, "mlp": _mlp_jax}.get(model, _lotka_volterra_jax)  # (the tensor fit's JAX is the same)
         t0 = time.perf_counter()
         loss, x0 = make(jax, observed)
         vg = jax.jit(jax.value_and_grad(loss))
-        q = jax.numpy.asarray(x0)
+        q = [jax.numpy.asarray(w) for w in x0] if model == "mlp" else jax.numpy.asarray(x0)
         t1 = time.perf_counter()
         value, grad = jax.block_until_ready(vg(q))
         t2 = time.perf_counter()
@@ -116,7 +134,7 @@ def measure(model: str, route: str, repeats: int, min_time: float) -> dict:
         import compiler as cc
         t0 = time.perf_counter()
         make = {"lorenz": _lorenz, "lotka-volterra": _lotka_volterra,
-                "lotka-volterra-tensor": _lotka_volterra_tensor}[model]
+                "lotka-volterra-tensor": _lotka_volterra_tensor, "mlp": _mlp}[model]
         out, inputs, x0, *wrt = make(cc, observed)
         fn = cc.compile(out, inputs, wrt=wrt[0] if wrt else None, backend=route, progress=False)
         t1 = time.perf_counter()

@@ -255,7 +255,8 @@ def loop_table(rows: list[Row]) -> str:
                                       "time to first gradient", "/ JAX's", "per call", "/ JAX's", "compiled by"],
                                      body),
                        "loop models: the Lorenz scan (RK4, 1,000 steps) and the Lotka-Volterra odeint fit "
-                       "(dopri5, 151 output times), value and gradient in 6 numbers; time to first gradient: "
+                       "(dopri5, 151 output times), value and gradient in 6 numbers; mlp: the README's MLP "
+                       "2-64-64-1 step (no loop), gradient in its 6 weight tensors; time to first gradient: "
                        "graph build + compile + first call in a fresh process on an empty cache (warm: a second "
                        "process on the same cache); JAX: jax.jit(jax.value_and_grad(loss)), its first call."])
 

@@ -4,7 +4,7 @@
 
 A 2-64-64-1 tanh MLP, batch 256, mean squared error; the value and the
 gradient with respect to every weight, per call. Methods: this library
-(Numba, after its compile; its NumPy code, ``backend="python"``; and the same
+(Numba and the llvm target, after their compile; its NumPy code, ``backend="python"``; and the same
 network written with ``np.einsum("bi,ij->bj", h, W)`` for ``h @ W``, which
 must lower to the same products), PyTorch eager autograd and
 ``jax.jit(jax.value_and_grad)``, when installed.
@@ -38,10 +38,10 @@ def _forward(params, X, tanh, product=lambda h, w: h @ w):
     return h
 
 
-METHODS = ("compiler (Numba)", 'compiler, backend="python" (NumPy)', "compiler, np.einsum for @ (Numba)",
+METHODS = ("compiler (Numba)", "compiler (llvm)", 'compiler, backend="python" (NumPy)', "compiler, np.einsum for @ (Numba)",
            "PyTorch eager", "jax.jit(value_and_grad)")
 FLOAT32 = " float32"  # a method's name with this suffix: the same network, data and weights in float32
-METHODS32 = ("compiler (Numba)" + FLOAT32, "PyTorch eager" + FLOAT32, "jax.jit(value_and_grad)" + FLOAT32)
+METHODS32 = ("compiler (Numba)" + FLOAT32, "compiler (llvm)" + FLOAT32, "PyTorch eager" + FLOAT32, "jax.jit(value_and_grad)" + FLOAT32)
 
 
 def measure(method: str, quick: bool) -> dict | None:
@@ -59,8 +59,9 @@ def measure(method: str, quick: bool) -> dict | None:
         Xs, ys = cc.Tensor("X", X.shape, dtype), cc.Tensor("y", y.shape, dtype)
         product = (lambda h, w: np.einsum("bi,ij->bj", h, w)) if "einsum" in method else (lambda h, w: h @ w)
         loss = cc.mean((_forward(params, Xs, cc.tanh, product) - ys) ** 2)
-        step = cc.compile(loss, params + [Xs, ys], wrt=params,
-                          backend="python" if "NumPy" in method else "auto")
+        # each compiled target by name ("auto" picks one of them: docs/guide/backends.md)
+        backend = "python" if "NumPy" in method else "llvm" if "llvm" in method else "numba"
+        step = cc.compile(loss, params + [Xs, ys], wrt=params, backend=backend)
         _, ready = first_call(step.wait)
         call = lambda: step.value_and_grad(*weights, X, y)  # noqa: E731
         value = call()[0]

@@ -82,6 +82,9 @@ class Code:
     def in_disk_cache(self, role: str, batch: bool = False) -> bool:
         """Whether the compiled code of ``role`` is in the disk cache already (then loading it
         here beats starting a process); for llvm, the target is loaded on the way."""
+        if self.fn.backend == "llvm" and self.fn._tensor:
+            from . import llvm_tensor
+            return role in self._targets or llvm_tensor.in_disk_cache(self.fn, role)
         if self.fn.backend == "llvm":
             with self.fn._lock:
                 if role not in self._targets:
@@ -155,6 +158,8 @@ class Code:
             self.fn._require_wrt()
         if self.fn._tensor:
             heap.keep_freed_arrays()  # its arrays, freed after each call, stay in the heap for the next
+        if self.fn._llvm_tensor and self.fn.backend == "llvm":  # loop nests and BLAS (``llvm_tensor``)
+            return self.tensor_kernel(role)
         if self.fn.backend in FLAT_TARGETS and self.fn._tensor:  # loops on llvm, of tensor arguments
             return tensor_call(self.target(role, progress), self.fn, role)
         if self.fn.backend in FLAT_TARGETS:
@@ -176,9 +181,21 @@ class Code:
             return _with_jacobian_array(fn)
         return fn
 
+    def tensor_kernel(self, role: str):
+        """The llvm target's kernel of a function of tensors (``runtime.llvm_tensor``), made once."""
+        from . import llvm_tensor
+        with self.fn._lock:
+            kernel = self._targets.get(role)
+            if kernel is None:
+                kernel = self._targets[role] = llvm_tensor.TensorKernel(self.fn, role)
+            return kernel
+
     def batch_driver(self, role: str):
         driver = self._drivers.get(role)
         if driver is not None:  # every batch call comes here: made once
+            return driver
+        if self.fn._llvm_tensor and self.fn.backend == "llvm":  # its loop over points, beside the kernel
+            driver = self._drivers[role] = self.tensor_kernel(role).batch_driver()
             return driver
         if self.fn.backend in FLAT_TARGETS and self.fn._tensor:  # loops on llvm, of tensor arguments
             driver = self._drivers[role] = tensor_batch_driver(self.target(role), self.fn, role)
@@ -247,9 +264,13 @@ class Code:
         """The LLVM IR of ``role``: the vector kernel where batches use it, else the scalar one."""
         from ..codegen import llvm as codegen_llvm
         fn = self.fn
+        if fn._tensor and fn._llvm_tensor:
+            from . import llvm_tensor
+            return llvm_tensor.module_of(fn, role).text
         if fn._tensor:
-            raise UnsupportedError("llvm_ir: LLVM IR is made for scalar expressions; this one has "
-                                   "tensors (see fn.source)")
+            raise UnsupportedError(f"llvm_ir: this function of tensors runs on backend {fn.backend!r}, not llvm "
+                                   "(LLVM IR is made for scalar expressions, and for tensors on backend 'llvm' "
+                                   "or 'auto' where llvm lowers every op); see fn.source")
         info = simd.info(fn)
         vector = fn._simd and fn.backend in VECTOR_BACKENDS and info.available
         plan = fn.plan[role]

@@ -22,7 +22,7 @@ import numpy as np
 from .. import codegen, ir
 from ..ad import loops as ad_loops
 from ..ad import reverse
-from ..codegen import llvm_loops
+from ..codegen import llvm_loops, llvm_tensor
 from ..errors import ShapeError, UnsupportedError
 from ..ir import Node
 from ..ir.special import PYTHON_ONLY
@@ -130,7 +130,16 @@ class CompiledFunction(GeneratedSource):
             raise UnsupportedError(f"backend {backend!r} cannot compile this function's loop (cc.scan, cc.fori_loop, "
                                    f"cc.odeint): {loop_refusal}; use backend 'auto' or 'numba' (its loop "
                                    "compiles to machine code) or 'python'")
-        if self._tensor and backend in FLAT_TARGETS and not self._llvm_loops:
+        # tensors of the ops ``codegen.llvm_tensor`` lowers: loop nests and BLAS on the llvm target
+        self._llvm_tensor = False
+        if self._tensor and not self._llvm_loops and backend in ("llvm", "auto"):
+            tensor_refusal = llvm_tensor.refusal(self.inputs, self.outputs,
+                                                 [n for p in self.plan.values() for n in p.statements])
+            self._llvm_tensor = tensor_refusal is None and not self._extern
+            if backend == "llvm" and not self._llvm_tensor:
+                raise UnsupportedError(f"backend 'llvm' cannot compile this function of tensors: {tensor_refusal}; "
+                                       "use backend 'auto' or 'numba' (or 'python')")
+        if self._tensor and backend in FLAT_TARGETS and not self._llvm_loops and not self._llvm_tensor:
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
         # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
@@ -141,9 +150,12 @@ class CompiledFunction(GeneratedSource):
                                    "polygamma(1, x)): use backend 'auto', 'numba' or 'python'")
         if backend == "auto":
             # scalars: llvm compiles in milliseconds, its entry is the cheapest call (native_entry) and its
-            # machine code goes with its function (Numba's stays); tensors have no other compiled target;
-            # loops with scalar carries compile on llvm too (``codegen.llvm_loops``)
-            backend = "llvm" if self._llvm_loops else "numba" if self._tensor or python_only else "llvm"
+            # machine code goes with its function (Numba's stays); loops with scalar carries compile on llvm
+            # too (``codegen.llvm_loops``), and tensors of the ops it lowers (``codegen.llvm_tensor``): the MLP
+            # step is machine code in 0.2-0.5 s against Numba's 8-13 s, per call within the loaded machine's
+            # noise of Numba's (docs/benchmarks.md); other tensor graphs compile with Numba
+            backend = "llvm" if self._llvm_loops or (self._llvm_tensor and not python_only) else \
+                "numba" if self._tensor or python_only else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
         self._lock = threading.RLock()

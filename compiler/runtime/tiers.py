@@ -144,7 +144,7 @@ class TensorEntry:
             return out
         if kernel is None:
             kernel = self.compiled = owner._code.kernel(role)
-        if owner.backend == "numba":  # never warns (its NumPy blocks run under np.errstate)
+        if owner.backend in ("numba", "llvm"):  # never warns (its NumPy blocks run under np.errstate)
             return kernel(*arrays)
         with np.errstate(all="ignore"):
             return kernel(*arrays)
