@@ -28,6 +28,7 @@ import numpy as np
 
 from ..ir import Node
 from ..ir.ops import OPS
+from .llvm_tensor_printer import contiguous
 
 #: the fewest numbers a result needs to become a loop (smaller ones unroll: no loop overhead)
 LOOP_MIN = 64
@@ -75,12 +76,7 @@ def addresses(buf) -> np.ndarray:
     return buf.offset + np.tensordot(np.asarray(buf.strides, dtype=np.int64), grid, axes=1)
 
 
-def c_strides(shape: tuple) -> tuple:
-    out, step = [], 1
-    for n in reversed(shape):
-        out.append(step)
-        step *= n
-    return tuple(reversed(out))
+c_strides = contiguous  # (the strides of a C-ordered shape, in numbers)
 
 
 def try_op(pr, env: dict, node: Node):
