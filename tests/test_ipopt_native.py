@@ -346,3 +346,18 @@ def test_import_starts_no_numba():
     code = "import sys, compiler; print('numba' in sys.modules, 'llvmlite' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_auto_problem_on_llvm_kernels_takes_the_numba_route_through_numba_twins(monkeypatch, hs071):
+    """"auto" compiles the problem's tensor graphs on llvm; the Numba route's cfuncs call Numba
+    kernels, so they get the same functions on Numba (a problem the llvm route refuses, e.g. over
+    its size limit, still solves natively)."""
+    monkeypatch.setenv("COMPILER_IPOPT_ROUTE", "numba")
+    problem = _hs071_scaled("auto")
+    assert problem.objective_fn.backend == "llvm"
+    native_callbacks(problem, True)
+    res = problem.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS, driver="native")
+    ref = hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=OPTIONS, driver="native")
+    assert repr(problem).endswith("callbacks: numba)") and res.message.startswith("Solve_Succeeded")
+    assert res.iterations == ref.iterations
+    assert_allclose(res.x, ref.x, rtol=1e-12)

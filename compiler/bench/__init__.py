@@ -251,7 +251,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compile suite: the largest graph the numba routes compile (default 1000, "
                              "100 with --quick; 10000 takes about a minute)")
     parser.add_argument("--loop-models", type=_loop_models, metavar="M,M",
-                        help="compile suite: the loop models to compile (default: lorenz,lotka-volterra,mlp; "
+                        help="compile suite: the loop models to compile (default: all of lorenz,lotka-volterra,"
+                             "lotka-volterra-tensor,mlp; "
                              "'none' for the random graphs only)")
     parser.add_argument("--pendulum-links", type=int, metavar="N",
                         help="compile suite: links of the SymPy pendulum model (default 10, 3 with --quick; 0 to skip it)")

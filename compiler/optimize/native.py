@@ -67,7 +67,8 @@ def nlp_info() -> NLPInfo:
 
 def usable(problem) -> tuple[bool, str]:
     """Whether the native driver can run ``problem``, and why not."""
-    if problem.objective_fn.backend != "numba":
+    # (llvm: "auto" compiled its tensor kernels there; the Numba route then calls Numba twins of them)
+    if problem.objective_fn.backend not in ("numba", "llvm"):
         return False, f'backend="{problem.objective_fn.backend}" has no compiled kernels for C callbacks'
     found = library.find_library()
     if not found.ok:
@@ -151,12 +152,26 @@ def native_callbacks(problem, exact: bool, cached_only: bool = False, route: str
                 functions, made_by = loaded.functions, "llvm"  # (each holds the engine of its machine code)
     if functions is None:
         from ..runtime.ipopt import callbacks
+        twins = {name: (_numba_twin(fn), role) for name, (fn, role) in kernels.items()}
         try:
-            functions = callbacks.compile_callbacks(layout, kernels, cached_only)
+            functions = callbacks.compile_callbacks(layout, twins, cached_only)
         except callbacks.NotCached:
             return None
     kept[exact] = NativeCallbacks(layout, functions, jacobian, hessian, made_by)
     return kept[exact]
+
+
+def _numba_twin(fn):
+    """``fn`` itself when Numba compiles it, else the same function on Numba, made once: the Numba
+    route's cfuncs call Numba kernels, and "auto" compiles tensor graphs it lowers on llvm."""
+    if fn.backend == "numba":
+        return fn
+    with fn._lock:
+        if "_numba_twin" not in fn.__dict__:
+            fn._numba_twin = type(fn)(fn.outputs, fn.inputs, fn.wrt, "numba", many=fn._many,
+                                      max_statements=fn._max_statements, title=fn._title, progress=False,
+                                      single=fn._single, simd=fn._simd)
+        return fn._numba_twin
 
 
 def llvm_route(problem, kernels: dict, jacobian, hessian):
