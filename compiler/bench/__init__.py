@@ -256,7 +256,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'none' for the random graphs only)")
     parser.add_argument("--pendulum-links", type=int, metavar="N",
                         help="compile suite: links of the SymPy pendulum model (default 10, 3 with --quick; 0 to skip it)")
-    parser.add_argument("--sizes", type=_sizes, help=argparse.SUPPRESS)  # compile suite: ops, e.g. 100,1000
+    parser.add_argument("--sizes", type=_sizes, metavar="N,N",
+                        help="compile suite: the sizes of its random graphs in ops (e.g. 10000; default "
+                             "100,1000,10000,100000, with --quick 100,1000,10000)")
 
 
 def run_command(args: argparse.Namespace) -> int:
