@@ -110,23 +110,12 @@ class Val:
         a, b = self.name, _atom(self.e, other)
         return Val(self.e, self.e.binary(instruction, b, a) if swap else self.e.binary(instruction, a, b))
 
-    def __add__(self, other):
-        return self._op("fadd", other)
-
-    def __radd__(self, other):
-        return self._op("fadd", other, True)
-
-    def __sub__(self, other):
-        return self._op("fsub", other)
-
-    def __rsub__(self, other):
-        return self._op("fsub", other, True)
-
-    def __mul__(self, other):
-        return self._op("fmul", other)
-
-    def __rmul__(self, other):
-        return self._op("fmul", other, True)
+    __add__ = lambda self, other: self._op("fadd", other)  # noqa: E731
+    __radd__ = lambda self, other: self._op("fadd", other, True)  # noqa: E731
+    __sub__ = lambda self, other: self._op("fsub", other)  # noqa: E731
+    __rsub__ = lambda self, other: self._op("fsub", other, True)  # noqa: E731
+    __mul__ = lambda self, other: self._op("fmul", other)  # noqa: E731
+    __rmul__ = lambda self, other: self._op("fmul", other, True)  # noqa: E731
 
     def __neg__(self):
         return Val(self.e, self.e.neg(self.name))

@@ -185,21 +185,16 @@ class Code:
         """The llvm target's kernel of a function of tensors (``runtime.llvm_tensor``), made once."""
         from . import llvm_tensor
         with self.fn._lock:
-            kernel = self._targets.get(role)
-            if kernel is None:
-                kernel = self._targets[role] = llvm_tensor.TensorKernel(self.fn, role)
-            return kernel
+            return self._targets.get(role) or self._targets.setdefault(role, llvm_tensor.TensorKernel(self.fn, role))
 
     def batch_driver(self, role: str):
         driver = self._drivers.get(role)
         if driver is not None:  # every batch call comes here: made once
             return driver
         if self.fn._llvm_tensor and self.fn.backend == "llvm":  # its loop over points, beside the kernel
-            driver = self._drivers[role] = self.tensor_kernel(role).batch_driver()
-            return driver
+            return self._drivers.setdefault(role, self.tensor_kernel(role).batch_driver())
         if self.fn.backend in FLAT_TARGETS and self.fn._tensor:  # loops on llvm, of tensor arguments
-            driver = self._drivers[role] = tensor_batch_driver(self.target(role), self.fn, role)
-            return driver
+            return self._drivers.setdefault(role, tensor_batch_driver(self.target(role), self.fn, role))
         with self.fn._lock:
             self.kernel(role)
             name = self.module.batch[role]
