@@ -225,20 +225,24 @@ import compiler as cc
 from compiler.bench.hock_schittkowski import PROBLEMS
 hs = PROBLEMS["hs071"]
 t0 = time.perf_counter()
-problem = hs.nlp("numba")
-result = problem.solve(list(hs.x0), **hs.bounds(), options={{"tol": 1e-8}}, driver="native")
-print(repr(problem), result.iterations, repr(result.fun), "numba" in sys.modules, time.perf_counter() - t0)
+problem = hs.nlp({backend!r})
+result = problem.solve(list(hs.x0), **hs.bounds(), options={{"tol": 1e-8}}, driver={driver!r})
+print("cyipopt" in sys.modules, repr(problem), result.iterations, repr(result.fun), "numba" in sys.modules,
+      time.perf_counter() - t0)
 """
 
 
 def test_a_cached_fresh_process_starts_no_numba(tmp_path):
     """The second process finds the callbacks' object code in the disk cache: no Numba, same answer."""
     env = {**os.environ, "COMPILER_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-I", "-c", _FRESH.format(root=ROOT)], env=env, capture_output=True,
-                           text=True, timeout=120) for _ in range(2)]
+    runs = [subprocess.run([sys.executable, "-I", "-c", _FRESH.format(root=ROOT, backend=backend, driver=driver)],
+                           env=env, capture_output=True, text=True, timeout=120)
+            for backend, driver in (("numba", "native"), ("numba", "native"), ("auto", "auto"))]
     for run in runs:
         assert run.returncode == 0, run.stderr
-    first, second = (run.stdout.split() for run in runs)  # [..., "llvm)", iterations, f, numba?, seconds]
+    first, second, auto = (run.stdout.split() for run in runs)  # [cyipopt?, ..., "llvm)", iterations, f, numba?, s]
     assert second[-5] == "llvm)" and first[-4:-2] == second[-4:-2]
     assert second[-2] == "False"  # numba not imported
+    # "auto" finds the cached callbacks before it would import cyipopt (and scipy.optimize: ~0.45 s)
+    assert auto[-5] == "llvm)" and auto[-4:-2] == second[-4:-2] and auto[0] == "False" and auto[-2] == "False"
     assert float(second[-3]) == pytest.approx(HS071.optimum, rel=1e-7)

@@ -210,14 +210,14 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
         problem.hessian_structure()  # raises now, before IPOPT starts, if it is too dense
     progress = Progress(callback, verbose)
     solver = None
-    if native and driver == "auto" and problem.backend == "auto" and not problem.__dict__.get("_solved") \
-            and optional_cyipopt() is not None:
+    if native and driver == "auto" and problem.backend == "auto" and not problem.__dict__.get("_solved"):
         # backend "auto", a structure solved neither here nor in the disk cache: this first solve
         # starts at once through cyipopt (NumPy, the kernels compiling in the background, as any
         # "auto" function); a second solve compiles the C callbacks and waits for them. (Small
         # callbacks on the llvm route compile now: in less time than that background compile.)
+        # Cached callbacks first: importing cyipopt (and so scipy.optimize) takes ~0.45 s.
         solver = native_callbacks(problem, exact, cached_only=True)
-        native = solver is not None
+        native = solver is not None or optional_cyipopt() is None
     problem._solved = True
     if native:
         solver = solver or native_callbacks(problem, exact)
