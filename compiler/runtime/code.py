@@ -25,7 +25,7 @@ import numpy as np
 from .. import codegen
 from ..errors import UnsupportedError
 from ..codegen import vm
-from . import arguments, cache, extern, forks, heap, simd  # noqa: F401 - forks: its fork hooks
+from . import arguments, cache, extern, forks, heap, lazy, simd  # noqa: F401 - forks: its fork hooks
 from .flat import FLAT_TARGETS, FlatTarget, native_target, tensor_batch_driver, tensor_call, vm_target
 from ..ir.gc_pause import gc_paused
 from ..ir.special import PYTHON_ONLY
@@ -283,8 +283,8 @@ class Code:
                 if role == "value_and_grad":
                     self.fn._require_wrt()
                 progress = self.fn._progress if progress is None else progress
-                if self.fn.backend == "llvm":
-                    target = self._guarded(native_target(self.fn.inputs, self.fn.plan[role], role, progress), role)
+                if self.fn.backend == "llvm":  # (from the cache without a schedule, when it can: ``lazy``)
+                    target = self._guarded(lazy.llvm_target(self.fn, role, progress), role)
                 else:
                     target = vm_target(self.program(role))
                 self._targets[role] = target

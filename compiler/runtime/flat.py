@@ -155,10 +155,12 @@ def progress_bar(total: int, what: str, enabled: bool):
     return tqdm(total=total, desc=what, unit="part", delay=1.0, file=sys.stderr, leave=False)
 
 
-def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None,
-                   compile: bool = True, simd=None) -> FlatTarget | None:
+def native_target(inputs, plan: Schedule | None, role: str, progress: bool, module=None,
+                   compile: bool = True, simd=None, index_key: str | None = None) -> FlatTarget | None:
     """The llvm build of ``plan``: loaded from the disk cache, else compiled (or, without
     ``compile``, None). ``module`` is its LLVM IR when the caller has it already.
+    ``index_key`` is the schedule's ``llvm_index`` key when the caller has it (a lazy start:
+    ``plan`` may then be None, and a miss is None).
 
     With ``simd`` (a ``simd.SimdInfo`` on the "simd" path), the build is the vector
     kernel of its width, and the target has only a batch (``vector_batch``).
@@ -168,10 +170,13 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     width = simd.width if simd is not None else 1
     fingerprint = llvm.host_fingerprint() + ("" if simd is None else "|" + simd.key())
     # a scalar kernel seen before is found by its schedule's structure, without printing its IR
-    index_key = llvm_index.key(fingerprint, inputs, plan) if module is None and simd is None else None
+    if index_key is None and module is None and simd is None:
+        index_key = llvm_index.key(fingerprint, inputs, plan)
     indexed = llvm_index.load(index_key) if index_key is not None else None
     if indexed is not None:
         key, module = indexed
+    elif plan is None:
+        return None
     else:
         if module is None:
             with gc_paused():
@@ -188,6 +193,8 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
         except Exception:  # a verified entry LLVM cannot load (another LLVM build): compile anew
             kernel = None
     if kernel is None and indexed is not None:  # indexed, but its object code is gone or unusable:
+        if plan is None:
+            return None
         with gc_paused():                        # the usual way, from the IR
             module = codegen_llvm.emit(inputs, plan.outputs, plan.statements)
         return native_target(inputs, plan, role, progress, module, compile, simd)
@@ -243,6 +250,7 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
     target.kernel = kernel  # keeps the machine code alive
     target.externs = bool(module.externs)  # (then ``guard`` must be called before it is used)
     target.loaded = loaded  # from the disk cache (per_process counts it)
+    target.index_key = index_key  # where the index finds it (``lazy`` records it)
     return target
 
 

@@ -21,12 +21,11 @@ import numpy as np
 
 from .. import codegen, ir
 from ..ad import loops as ad_loops
-from ..ad import reverse
 from ..codegen import llvm_loops, llvm_tensor
 from ..errors import ShapeError, UnsupportedError
 from ..ir import Node
 from ..ir.special import PYTHON_ONLY
-from . import batch, derivatives, derived, entries, failures, per_process, tiers
+from . import batch, derivatives, derived, entries, failures, lazy, per_process, tiers
 from .compile_args import _as_outputs, _as_symbols, _is_one_symbol
 from .code import Code
 from .flat import FLAT_TARGETS
@@ -55,6 +54,8 @@ class CompiledFunction(GeneratedSource):
     (8.0, (4.0, 2.0))
     """
 
+    # made by the reverse pass and the schedule, at once or on first use (a warm start: ``lazy``)
+    plan, _jac, _labels, _printed, _notes, _no_derivative = (lazy.Derived() for _ in range(6))
     __wrapped__: Callable  # set by @cc.jit: the traced Python function
     __name__: str  # set by @cc.jit: that function's name
     dtype = "float64"  # the outputs' precision (a function of float32 inputs: ``precision``)
@@ -77,7 +78,7 @@ class CompiledFunction(GeneratedSource):
         self._simd = bool(simd)  # batches of a scalar function may run on vector units (``simd``)
         # ``wrt`` given as one input, not a list: derivatives drop the per-input level
         self._single = bool(single) and len(self.wrt) == 1
-        self._labels: dict = {}
+        self._lock = threading.RLock()
         with gc_paused():
             order = ir.topo_order(self.outputs)
             self._watched = failures.watched(order)  # custom functions that report failures (odeint)
@@ -86,22 +87,13 @@ class CompiledFunction(GeneratedSource):
             if missing:
                 raise ValueError(f"the expression uses symbol(s) {missing} that are not in inputs "
                                  f"{[n.name for n in self.inputs]}")
-            # a gradient is of scalar outputs; others have jacobian() and jvp() (derivatives.py)
-            scalar = not any(o.shape for o in self.outputs)
-            self._no_derivative: UnsupportedError | None = None
-            try:
-                self._jac = reverse.jacobian(self.outputs, self.wrt, self._labels, order) if self.wrt and scalar else None
-            except UnsupportedError as e:  # an input in a discrete argument (polygamma's n): values only
-                self._jac, self._no_derivative = None, e
-                self._labels.clear()
-            # the code generators print a custom function's primal body (its rule served the AD above)
-            self._notes: dict = {}  # id of an inlined custom function's value -> a comment naming it
-            self._printed = ir.custom.lower_derivatives(self.outputs, self._jac, self._notes)
-            if self._printed[0] is not self.outputs:
-                order = ir.topo_order(self._printed[0])
-            self.plan = codegen.schedule(*self._printed, order)
-        self._title = title
         self.requested_backend = backend
+        # compiled before (on the llvm target): the kernels load from the disk cache without the
+        # reverse pass and the schedule, made on first use if ever (``lazy``)
+        self._lazy = lazy.Start(self, order)
+        if not self._lazy.hit:
+            order = lazy.derive(self, order)
+        self._title = title
         # tensors run as NumPy code (backend "python") or Numba: the llvm and vm targets are scalar
         # (so do loops: the scalar targets have no loop)
         self._tensor = any(n.shape for n in self.inputs) or any(n.shape or n.op == "scan" for n in order)
@@ -143,7 +135,8 @@ class CompiledFunction(GeneratedSource):
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
         # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
-        python_only = sorted({n.op for p in self.plan.values() for n in p.statements} & PYTHON_ONLY)
+        python_only = [] if self._lazy.hit else \
+            sorted({n.op for p in self.plan.values() for n in p.statements} & PYTHON_ONLY)
         if python_only and backend in FLAT_TARGETS:
             raise UnsupportedError(f"backend {backend!r} cannot call {', '.join(python_only)} (scipy.special "
                                    "exports no C function of it; a derivative may use it: digamma' is "
@@ -158,7 +151,6 @@ class CompiledFunction(GeneratedSource):
                 "numba" if self._tensor or python_only else "llvm"
         self.backend = backend
         self._input_names = [n.name for n in self.inputs]
-        self._lock = threading.RLock()
         self._grad_fn: CompiledFunction | None = None
         self._loop_memory_checked = False  # whether the gradient may run (``_require_wrt``)
         self._code = Code(self)     # the generated modules, kernels, drivers and targets
@@ -425,6 +417,8 @@ class CompiledFunction(GeneratedSource):
         """A gradient can be run: it exists (scalar outputs, a ``wrt``) and its loops' arrays fit
         in the loop memory limit (checked at its first run, not at compile time: a function
         whose value alone is called never needs them)."""
+        if self._lazy.waiting() and self._lazy.gradient:  # (a warm start's gradient kernel: no loops)
+            return
         if self._no_derivative is not None:
             raise UnsupportedError(f"{self._no_derivative} (pass wrt= without that input)")
         if self._loop_memory_checked:

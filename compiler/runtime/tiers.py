@@ -32,7 +32,7 @@ import weakref
 
 import numpy as np
 
-from . import arguments, batch, cache, forks, interpreter  # noqa: F401 - forks: its fork hooks
+from . import arguments, batch, cache, forks, interpreter, lazy  # noqa: F401 - forks: its fork hooks
 from .batch import SLOT
 from .code import python_batch
 from .flat import Cancelled, shutting_down
@@ -172,11 +172,14 @@ def first_entry(owner, role: str):
     if owner._tensor:
         return TensorEntry(owner, role)
     if owner.requested_backend == "auto" and not owner._llvm_loops:  # (the interpreter has no loops)
-        return Interpreted(owner, role)
+        # compiled before: the kernel from the disk cache answers from the first call
+        return lazy.Cached(owner, role) if owner._lazy.hit else Interpreted(owner, role)
     return Lazy(owner, role)
 
 
 def is_compiled(entry) -> bool:
+    if isinstance(entry, lazy.Cached):  # the disk cache looked at: its kernel, or the interpreter
+        entry = entry.resolve()
     if isinstance(entry, TensorEntry):
         return entry.ready
     return not isinstance(entry, (Interpreted, Lazy))
@@ -200,7 +203,7 @@ class Tiers:
     def wait(self) -> None:
         """Compile every role now (joining background compiles under way)."""
         fn = self.fn
-        roles = ROLES if fn._jac is not None else ("value",)  # a gradient: of scalar outputs
+        roles = ROLES if fn._lazy.has_gradient() else ("value",)  # a gradient: of scalar outputs
         self.called.update(roles)
         for role in roles:
             for key in (role, f"{role} batch"):
