@@ -51,22 +51,47 @@ def entry(kernel, shape: str):
     results: "one" (the first, a float), "all" (a tuple) or "value_and_grad" (``(out[0], (out[1],
     ...))``). The callable keeps the kernel, its own machine code and its method definition alive
     (they are its ``__self__``)."""
+    from . import cache
     from . import llvm as native
     llvm, _ = native._llvm()
-    text = _ir(kernel.address, kernel.n_in, kernel.n_out, kernel.n_scratch, shape)
+    _register_symbols(llvm)
+    text = _ir(kernel.n_in, kernel.n_out, kernel.n_scratch, shape)
+    # the same text in every process (no address in it): its object code is cached like a kernel's
+    key = cache.entry_key("llvm entry", native.host_fingerprint(), text)
+    obj = cache.load(key, "o")
     with native._init_lock:  # (as the kernels' engines are made)
-        module = llvm.parse_assembly(text)
-        module.triple = llvm.get_process_triple()
-        engine = llvm.create_mcjit_compiler(module, native._new_target_machine(llvm))
-        engine.finalize_object()
+        engine = None
+        if obj is not None:
+            try:
+                engine = _engine(llvm, native, obj)
+            except Exception:  # a verified entry LLVM cannot load (another LLVM build): compiled anew
+                engine = None
+        if engine is None:
+            module = llvm.parse_assembly(text)
+            module.triple = llvm.get_process_triple()
+            obj = native._new_target_machine(llvm).emit_object(module)
+            cache.store(key, "o", obj)
+            engine = _engine(llvm, native, obj)
+        ctypes.c_void_p.from_address(engine.get_global_value_address("target")).value = kernel.address
         method = _MethodDef(b"kernel", engine.get_function_address("entry"), METH_FASTCALL, None)
     new = ctypes.pythonapi.PyCFunction_NewEx
     new.argtypes, new.restype = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object], ctypes.py_object
     return new(ctypes.addressof(method), (kernel, engine, method), None)
 
 
-def _ir(address: int, n_in: int, n_out: int, n_scratch: int, shape: str) -> str:
-    """The LLVM IR of ``entry``: read the numbers, call the kernel, build the result."""
+def _engine(llvm, native, obj: bytes):
+    """An execution engine of its own (it frees its machine code with it) holding ``obj``, linked."""
+    empty = llvm.parse_assembly("")
+    empty.triple = llvm.get_process_triple()
+    engine = llvm.create_mcjit_compiler(empty, native._new_target_machine(llvm))
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    return engine
+
+
+def _ir(n_in: int, n_out: int, n_scratch: int, shape: str) -> str:
+    """The LLVM IR of ``entry``: read the numbers, call the kernel (at the address ``@target``
+    holds), build the result."""
     on_stack = n_scratch <= STACK_SCRATCH
     lines = [f"define ptr @entry(ptr %self, ptr %args, i64 %nargs) {{",
              f"  %count = icmp eq i64 %nargs, {n_in}",
@@ -88,7 +113,8 @@ def _ir(address: int, n_in: int, n_out: int, n_scratch: int, shape: str) -> str:
                   f"  %bad{j} = icmp ne i32 %r{j}, 0",
                   f"  br i1 %bad{j}, label %free_refuse, label %read{j + 1}"]
     lines += [f"read{n_in}:",
-              f"  call void inttoptr (i64 {address} to ptr)(ptr %x, ptr %out, i64 1, ptr %scratch)"]
+              "  %kernel = load ptr, ptr @target",
+              "  call void %kernel(ptr %x, ptr %out, i64 1, ptr %scratch)"]
     if not on_stack:
         lines.append("  call void @PyMem_Free(ptr %scratch)")
     unrolled = n_out <= UNROLLED_RESULTS
@@ -113,7 +139,7 @@ def _ir(address: int, n_in: int, n_out: int, n_scratch: int, shape: str) -> str:
               "  call void @PyErr_SetString(ptr @TypeError, ptr @message)",
               "  ret ptr null",
               "}"]
-    return _addresses("\n".join(_HEAD + lines + _READ))
+    return _symbols("\n".join(_HEAD + lines + _READ))
 
 
 def _tuple(name: str, values: list[str]) -> list[str]:
@@ -148,22 +174,38 @@ def _tuple_loop(name: str, first: int, count: int) -> list[str]:
             f"{name}.done:"]
 
 
-_HEAD = ['@message = private constant [35 x i8] c"not numbers, or not as many as are\\00"', ""]
+_HEAD = ['@message = private constant [35 x i8] c"not numbers, or not as many as are\\00"',
+         "@target = global ptr null  ; the kernel's address, written when the entry is loaded", ""]
 
-# The C API it calls and the objects it compares with, by their addresses in this process (not by
-# symbol: another library's engine may have registered a C API name for its own use).
+# The C API it calls and the objects it compares with, by names of this module's own (another
+# library's engine may have registered a C API name for its own use), given their addresses in
+# this process by ``_register_symbols``.
 _API = ("PyLong_AsDouble", "PyErr_Occurred", "PyErr_Clear", "PyErr_SetString", "PyType_IsSubtype",
         "PyFloat_FromDouble", "PyTuple_New", "PyTuple_SetItem", "PyMem_Malloc", "PyMem_Free")
+_OBJECTS = ("PyFloat_Type", "PyLong_Type", "TypeError")
+_PREFIX = "adjcc_capi_"
+_registered = False
 
 
-def _addresses(text: str) -> str:
+def _symbols(text: str) -> str:
     """``text`` with each ``@<C API name>`` and ``@PyFloat_Type``/``@PyLong_Type``/``@TypeError``
-    replaced by its address as a pointer constant."""
+    renamed with ``_PREFIX``, declared as external symbols."""
     import re
+    names = _API + _OBJECTS
+    text = re.sub(r"@(\w+)", lambda m: f"@{_PREFIX}{m.group(1)}" if m.group(1) in names else m.group(0), text)
+    return text + "\n" + "\n".join(f"@{_PREFIX}{name} = external global i8" for name in names) + "\n"
+
+
+def _register_symbols(llvm) -> None:
+    """Give the names of ``_symbols`` their addresses in this process (once)."""
+    global _registered
+    if _registered:
+        return
     values = {name: ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value for name in _API}
     values.update(PyFloat_Type=id(float), PyLong_Type=id(int), TypeError=id(TypeError))
-    return re.sub(r"@(\w+)", lambda m: f"inttoptr (i64 {values[m.group(1)]} to ptr)" if m.group(1) in values
-                  else m.group(0), text)
+    for name, address in values.items():
+        llvm.add_symbol(_PREFIX + name, address)
+    _registered = True
 
 
 # read(o, slot): the double of a float (or a float subclass: its ob_fval is at offset 16 too) or of
