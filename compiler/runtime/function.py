@@ -55,7 +55,12 @@ class CompiledFunction(GeneratedSource):
     """
 
     # made by the reverse pass and the schedule, at once or on first use (a warm start: ``lazy``)
-    plan, _jac, _labels, _printed, _notes, _no_derivative = (lazy.Derived() for _ in range(6))
+    plan: lazy.Derived[dict] = lazy.Derived()
+    _jac: lazy.Derived[list | None] = lazy.Derived()  # rows of nodes: one per output
+    _labels: lazy.Derived[dict] = lazy.Derived()
+    _printed: lazy.Derived[tuple] = lazy.Derived()  # (outputs, jac): custom functions lowered
+    _notes: lazy.Derived[dict] = lazy.Derived()
+    _no_derivative: lazy.Derived[UnsupportedError | None] = lazy.Derived()  # why it has no gradient
     __wrapped__: Callable  # set by @cc.jit: the traced Python function
     __name__: str  # set by @cc.jit: that function's name
     dtype = "float64"  # the outputs' precision (a function of float32 inputs: ``precision``)

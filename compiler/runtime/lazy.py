@@ -28,6 +28,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -42,11 +43,12 @@ FORMAT = 1     # in every key: a new payload format misses the old entries
 # the classes whose functions start lazily (a float32 or complex function has other kernels)
 CLASSES = ("compiler.runtime.function.CompiledFunction", "compiler.runtime.shaped.ShapedFunction")
 _REFUSED = ("scan", "custom", "item")  # a loop (its own emitter), a custom rule (user code)
+T = TypeVar("T")
 _counts = {"derived": 0}  # reverse passes made by ``derive`` in this process (tests)
 _counts_lock = threading.Lock()
 
 
-class Derived:
+class Derived(Generic[T]):
     """A ``CompiledFunction`` attribute made by the reverse pass and the schedule (``derive``) on
     first use. Not a data descriptor: once ``derive`` set it on the instance, reads of it no
     longer come here."""
@@ -54,7 +56,7 @@ class Derived:
     def __set_name__(self, owner, name: str) -> None:
         self.name = name
 
-    def __get__(self, fn, owner=None):
+    def __get__(self, fn: Any, owner: Any = None) -> T:
         if fn is None:
             return self
         with fn._lock:
