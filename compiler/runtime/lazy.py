@@ -23,18 +23,19 @@ tensors, loops, custom derivative rules or a user's functions have no key and ar
 
 from __future__ import annotations
 
+import array
 import functools
 import hashlib
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import numpy as np
-
 from .. import codegen, ir
 from ..ad import reverse
 from ..errors import UnsupportedError
+from ..ir import Node
 from ..ir.gc_pause import gc_paused
 from . import cache
 
@@ -234,30 +235,38 @@ def describe(outputs, inputs, wrt, order: list) -> bytes | None:
 
     >>> x, y = ir.symbol("x"), ir.symbol("y")
     >>> print(describe([ir.apply("sin", x) * 2.0], [x, y], [x], None).split(b"\\0")[0].decode())
-    ('sin', 'float')
-    ('const', 'float')
-    ('mul', 'float')
+    'sin'
+    'const'
+    'mul'
     constants
-    2 0x1.0000000000000p+1
+    3 0x1.0000000000000p+1
     """
     if order is None:
         order = ir.topo_order(outputs)
-    position: dict[int, int] = {}
+    position: dict[Node, int] = {}  # (nodes hash by identity)
     for n in inputs:
-        if n.op != "var" or n.shape or n.params is not None or n.id in position:
+        if n.op != "var" or n.shape or n.params is not None or n in position:
             return None  # a tensor, a float32 or complex input, an input twice
-        position[n.id] = len(position)
-    kinds: dict[tuple, int] = {}
-    codes: list[int] = []
+        position[n] = len(position)
+    kinds: dict = {}  # op (a float without parameters), else (op, type, parameters' text) -> its number
+    codes = array.array("q")
+    add, extend = codes.append, codes.extend
     constants: list[str] = []
     for n in order:
         op = n.op
         if op == "var":
-            if n.id not in position:
+            if n not in position:
                 return None  # not an input: the eager path says so
             continue
-        if n.shape or op in _REFUSED or op.startswith("extern"):
+        if n.shape:
             return None
+        params = n.params
+        kind = op if params is None and n.dtype == "float" else (op, n.dtype, repr(params))
+        code = kinds.get(kind)
+        if code is None:
+            if op in _REFUSED or op.startswith("extern") or " at 0x" in repr(params):
+                return None  # a loop, a user's function or rule, a parameter without an exact text
+            code = kinds[kind] = len(kinds)
         if op == "const":
             value = n.value
             if type(value) is float:
@@ -266,26 +275,25 @@ def describe(outputs, inputs, wrt, order: list) -> bytes | None:
                 constants.append(f"{len(position)} {value!r}")
             else:
                 return None  # complex
-        params = n.params
-        kind = (op, n.dtype) if params is None else (op, n.dtype, repr(params))
-        if params is not None and " at 0x" in kind[2]:
-            return None  # a parameter without an exact text
-        code = kinds.get(kind)
-        if code is None:
-            code = kinds[kind] = len(kinds)
-        codes.append(code)
-        codes.append(len(n.args))
-        codes.extend([position[a.id] for a in n.args])
-        position[n.id] = len(position)
-    codes.append(-1)
-    codes.extend([position[o.id] for o in outputs])
-    codes.append(-1)
+        args = n.args
+        if len(args) == 2:
+            extend((code, 2, position[args[0]], position[args[1]]))
+        else:
+            add(code)
+            add(len(args))
+            extend([position[a] for a in args])
+        position[n] = len(position)
+    add(-1)
+    extend([position[o] for o in outputs])
+    add(-1)
     for w in wrt:
-        if w.id not in position or position[w.id] >= len(inputs):
+        if position.get(w, len(inputs)) >= len(inputs):
             return None
-        codes.append(position[w.id])
+        add(position[w])
+    if sys.byteorder != "little":
+        codes.byteswap()
     text = "\n".join([repr(k) for k in kinds] + ["constants"] + constants).encode()
-    return text + b"\0" + np.asarray(codes, dtype="<i8").tobytes()
+    return text + b"\0" + codes.tobytes()
 
 
 @functools.cache
