@@ -248,3 +248,37 @@ def test_auto_interprets_when_the_cached_kernel_cannot_load(fresh_cache):
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
     fn.wait()
     assert fn.tier == "llvm"
+
+
+def test_matrix_outputs_start_lazily(fresh_cache, monkeypatch):
+    sp = pytest.importorskip("sympy")
+    X, Y = sp.symbols("x y")
+    M = sp.Matrix([[sp.sin(X) * Y, X + Y], [X * Y, sp.exp(X)]])
+    eager = cc.compile(M, [x, y], backend="llvm").wait()
+    with monkeypatch.context() as m:
+        _no_reverse_pass(m)
+        fn = cc.compile(M, [x, y], backend="llvm")
+        assert type(fn).__name__ == "ShapedFunction" and fn._lazy.hit
+        np.testing.assert_array_equal(fn(0.5, 2.0), eager(0.5, 2.0))
+        np.testing.assert_array_equal(np.asarray(fn.grad(0.5, 2.0)), np.asarray(eager.grad(0.5, 2.0)))
+
+
+def test_first_calls_from_threads_load_once_and_agree(fresh_cache):
+    import threading
+    cc.compile(_expr(3.0), [x, y, z], backend="auto").wait()
+    want = cc.compile(_expr(3.0), [x, y, z], backend="llvm").value_and_grad(*POINT)
+    fn = cc.compile(_expr(3.0), [x, y, z], backend="auto")
+    before = lazy.derived_count()
+    results, start = [], threading.Barrier(4)
+
+    def call():
+        start.wait()
+        results.append(fn.value_and_grad(*POINT))
+        _ = fn.plan  # derived once, whichever thread comes first
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [want] * 4 and fn.tier == "llvm"
+    assert lazy.derived_count() == before + 1
