@@ -140,6 +140,7 @@ class CompiledFunction(GeneratedSource):
             raise UnsupportedError(f"backend {backend!r} compiles scalar expressions; this one has tensors "
                                    "(use backend 'auto', 'numba' or 'python')")
         # functions SciPy exports no C function of (``ir.special``), in the value or a derivative
+        # (a lazy start's entry was recorded by this function compiled on llvm: none)
         python_only = [] if self._lazy.hit else \
             sorted({n.op for p in self.plan.values() for n in p.statements} & PYTHON_ONLY)
         if python_only and backend in FLAT_TARGETS:
