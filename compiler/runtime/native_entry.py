@@ -31,6 +31,7 @@ STACK_SCRATCH = 8192     # scratch doubles kept on the stack; more come from PyM
 # grow with them (the 10-link pendulum's 253 unrolled: 85-120 ms to compile in every process)
 UNROLLED_RESULTS = 32
 METH_FASTCALL = 0x0080   # methodobject.h
+KIND = "entry"           # its object code's suffix in the cache (counted with the llvm target's)
 
 
 class _MethodDef(ctypes.Structure):  # PyMethodDef (methodobject.h)
@@ -58,7 +59,7 @@ def entry(kernel, shape: str):
     text = _ir(kernel.n_in, kernel.n_out, kernel.n_scratch, shape)
     # the same text in every process (no address in it): its object code is cached like a kernel's
     key = cache.entry_key("llvm entry", native.host_fingerprint(), text)
-    obj = cache.load(key, "o")
+    obj = cache.load(key, KIND)
     with native._init_lock:  # (as the kernels' engines are made)
         engine = None
         if obj is not None:
@@ -70,7 +71,7 @@ def entry(kernel, shape: str):
             module = llvm.parse_assembly(text)
             module.triple = llvm.get_process_triple()
             obj = native._new_target_machine(llvm).emit_object(module)
-            cache.store(key, "o", obj)
+            cache.store(key, KIND, obj)
             engine = _engine(llvm, native, obj)
         ctypes.c_void_p.from_address(engine.get_global_value_address("target")).value = kernel.address
         method = _MethodDef(b"kernel", engine.get_function_address("entry"), METH_FASTCALL, None)
