@@ -125,6 +125,22 @@ class TensorKernel:
         self.n_wrt = len(fn.wrt) if role == "value_and_grad" else 0
         self.many = fn._many
         self._local = threading.local()  # each thread's scratch buffer
+        self.fast = self._fast_entry()
+
+    def _fast_entry(self):
+        """The kernel's CPython entry for float64 arrays (``tensor_entry``), or None: its callers
+        go to the checked path (``__call__``) for what it turns away with ``TypeError``."""
+        from . import tensor_entry
+        if self.dtype != np.float64 or not tensor_entry.supported():
+            return None
+        n, k = self.n_out, self.n_wrt
+        values = tuple(range(n)) if self.many else 0
+        spec = values
+        if k:
+            rows = tuple(tuple(range(n + i * k, n + (i + 1) * k)) for i in range(n))
+            spec = (values, rows if self.many else rows[0])
+        return tensor_entry.entry(self._address, self.module.in_shapes, self.module.out_shapes,
+                                  self.module.n_scratch, spec)
 
     def _load(self, module: codegen.TensorModule, objects: list) -> None:
         lib, _ = llvm._llvm()
@@ -142,6 +158,7 @@ class TensorKernel:
             batch = self._engine.get_function_address("batch")
         if not address or not batch:
             raise RuntimeError("compiled tensor kernel has no 'kernel' or 'batch' symbol")
+        self._address = address
         self._cfunc = _SIGNATURE(address)
         self._batch = _BATCH(batch)
 
