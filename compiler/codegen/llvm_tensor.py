@@ -45,6 +45,7 @@ import numpy as np
 
 from ..ir import Node, dtypes
 from ..ir.ops import OPS
+from . import llvm_matmul
 from .llvm import _module_text
 from .llvm_tensor_printer import ALIGN, BLAS_PREFIX, Printer, View, contiguous
 
@@ -375,6 +376,10 @@ def _matmul(p: Printer, node: Node, args: list, buffer) -> View:
             p.store(e.binary("fadd", p.load(acc, ix), e.binary("fmul", p.load(a, ix), p.load(b, ix))), acc, ix)
         p.loops(a.shape, body)
         return View(value=p.load(View(slot), []))
+    if llvm_matmul.fits(p, a, b):  # small products: loop nests in vectors (``llvm_matmul``)
+        out = buffer(node)
+        llvm_matmul.product(p, a, b, out)
+        return out
     a, b = (_blas_ready(p, v) for v in (a, b))
     out = buffer(node)
     one, zero = ("float" if e.single else "double", e.const(1.0)), ("float" if e.single else "double", e.const(0.0))
