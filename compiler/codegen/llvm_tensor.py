@@ -8,10 +8,12 @@ tensors of static shape (``runtime.llvm_tensor`` compiles and calls them):
   indexing (``x[1:, 0]``) make a new view of the same buffer: index arithmetic, no copy;
 * an elementwise op is a loop nest over its shape whose body is the op's scalar lowering
   (``ops.OPS[op].llvm``, the same ``Emitter`` as scalar kernels), reading each operand
-  through its view (a broadcast axis has stride 0);
+  through its view (a broadcast axis has stride 0); one read once by another elementwise op
+  of its shape (or a reduction) is computed in that op's loop instead (``llvm_fusion``);
 * ``sum``/``amax``/``amin`` over axes accumulate into their result in one loop nest
   over the operand; a reduction to a number accumulates in a stack slot;
-* ``matmul`` of matrices and vectors calls BLAS (``dgemm``/``dgemv``, ``sgemm``/``sgemv``
+* ``matmul`` of small matrices whose columns are whole vectors is a register-blocked loop
+  nest (``llvm_matmul``); other products of matrices and vectors call BLAS (``dgemm``/``dgemv``, ``sgemm``/``sgemv``
   in float32, through ``scipy.linalg.cython_blas``): a transposed operand is BLAS's
   ``'T'`` flag on the same buffer, never a copy;
 * ``concatenate``, ``cumsum`` and ``triu``/``tril`` are loop nests of their own (``_OTHERS``);
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -115,7 +117,7 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
     precision = "float32" if inputs and all(dtypes.of_symbol(n) == "float32" for n in inputs) else "float64"
     p = Printer(precision, width, mangle)
     e = p.e
-    views: dict[int, View] = {}
+    views: dict[int, Any] = {}  # a View, or a Fused op (computed in its reader's loop: ``llvm_fusion``)
     owner: dict[int, int] = {}  # node id -> the node whose scratch buffer it views
     for j, n in enumerate(inputs):
         slot, base = p.fresh(), p.fresh()

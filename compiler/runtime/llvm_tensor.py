@@ -1,9 +1,10 @@
 """Tensor kernels on the llvm target: the LLVM IR of ``codegen.llvm_tensor`` compiled by
 llvmlite (object code kept in the disk cache), bound to BLAS, and called on NumPy arrays.
 
-``TensorKernel(fn, role)`` is what a function of tensors calls on ``backend="llvm"``: it
-takes the arguments ``arguments.check_arguments`` checked (C-contiguous float64 arrays of
-the inputs' shapes), converts them once to float32 for a float32 graph, allocates the
+``TensorKernel(fn, role)`` is what a function of tensors calls on ``backend="llvm"``. Its
+``fast`` entry (``tensor_entry``, float64 kernels) takes one point of float64 arrays straight
+from the caller; what it turns away comes to ``__call__``, which takes the arguments
+``arguments.check_arguments`` checked (C-contiguous float64 arrays of the inputs' shapes), converts them once to float32 for a float32 graph, allocates the
 outputs and calls the machine code with arrays of pointers. The result has the Numba
 kernel's structure: the value (a tuple of values with ``many``), and for
 ``value_and_grad`` the gradient arrays with it.

@@ -65,8 +65,12 @@ def supported() -> bool:
 @functools.cache
 def _api(index: int) -> int:
     """Entry ``index`` of NumPy's C API table (what ``import_array()`` gives a C extension)."""
-    from numpy._core import _multiarray_umath
-    capsule = _multiarray_umath._ARRAY_API
+    import importlib
+    try:
+        module = importlib.import_module("numpy._core._multiarray_umath")
+    except ImportError:  # NumPy 1.x
+        module = importlib.import_module("numpy.core._multiarray_umath")
+    capsule = module._ARRAY_API
     get = ctypes.pythonapi.PyCapsule_GetPointer
     get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
     table = get(capsule, None)
@@ -150,7 +154,7 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
                   f"  br i1 {ok}, label %arg{j + 1}, label %refuse"]
     lines.append(f"arg{n_in}:")
     dims = []  # each array output's shape, a constant array of i64
-    made = []  # the arrays made so far (released if a later one fails)
+    made: list[str] = []  # the arrays made so far (released if a later one fails)
     for k, shape in enumerate(out_shapes):
         lines.append(f"  %out{k} = getelementptr ptr, ptr %out, i64 {k}")
         if not shape:
