@@ -268,3 +268,17 @@ def test_mlp_step_through_the_entry_matches_the_python_backend():
     for g, w in zip(got[1], want[1]):
         _close(g, w)
     assert len(_fused_ids(fast, "value_and_grad")) >= 6  # bias + tanh, tanh' chains, the loss
+
+
+def test_auto_answers_through_the_entry_once_compiled():
+    A, b = T("A", 4, 8), T("b", 8)
+    fn = cc.compile(cc.sum(cc.tanh(A @ b) ** 2), [A, b], wrt=[A])
+    fn.wait()
+    assert fn.backend == "llvm"
+    if tensor_entry.supported():
+        assert fn._vg.fast is not None
+    a, bb = np.random.default_rng(2).normal(size=(4, 8)), np.arange(8.0) / 8
+    value, (dA,) = fn.value_and_grad(a, bb)
+    t = np.tanh(a @ bb)
+    _close(value, np.sum(t * t))
+    _close(dA, np.outer(2 * t * (1 - t * t), bb))
