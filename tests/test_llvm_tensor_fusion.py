@@ -282,3 +282,23 @@ def test_auto_answers_through_the_entry_once_compiled():
     t = np.tanh(a @ bb)
     _close(value, np.sum(t * t))
     _close(dA, np.outer(2 * t * (1 - t * t), bb))
+
+
+def test_a_float32_kernel_takes_float32_arrays_through_the_entry():
+    W, x, s = T("W", 3, 16, dtype="float32"), T("x", 16, dtype="float32"), T("s", dtype="float32")
+    fn = cc.compile([cc.sum(cc.tanh(W @ x + s) ** 2), cc.mean(W) * s], [W, x, s], wrt=[W, x, s], backend="llvm")
+    fn.wait()
+    rng = np.random.default_rng(4)
+    w, xx = rng.normal(size=(3, 16)).astype(np.float32), rng.normal(size=16).astype(np.float32)
+    if tensor_entry.supported():
+        assert fn._vg.fast is not None
+        fn._vg.fast(w, xx, 0.5)  # float32 arrays: taken
+        with pytest.raises(TypeError):
+            fn._vg.fast(w.astype(np.float64), xx, 0.5)  # float64 for a float32 kernel: the checked path
+    fast = fn.value_and_grad(w, xx, 0.5)
+    checked = fn.value_and_grad(w.astype(np.float64), xx.astype(np.float64), 0.5)  # the same float32 numbers
+    assert fast[0] == checked[0]
+    for got, want in zip(fast[1][0], checked[1][0]):
+        assert np.asarray(got).dtype == np.float32  # (a float32 function's results: docs/guide/precision.md)
+        np.testing.assert_array_equal(got, want)
+    _close(fast[0][0], _loss(w.astype(np.float64), xx.astype(np.float64), 0.5), 2e-5)

@@ -2,7 +2,7 @@
 llvmlite (object code kept in the disk cache), bound to BLAS, and called on NumPy arrays.
 
 ``TensorKernel(fn, role)`` is what a function of tensors calls on ``backend="llvm"``. Its
-``fast`` entry (``tensor_entry``, float64 kernels) takes one point of float64 arrays straight
+``fast`` entry (``tensor_entry``) takes one point of arrays of the kernel's precision straight
 from the caller; what it turns away comes to ``__call__``, which takes the arguments
 ``arguments.check_arguments`` checked (C-contiguous float64 arrays of the inputs' shapes), converts them once to float32 for a float32 graph, allocates the
 outputs and calls the machine code with arrays of pointers. The result has the Numba
@@ -129,10 +129,10 @@ class TensorKernel:
         self.fast = self._fast_entry()
 
     def _fast_entry(self):
-        """The kernel's CPython entry for float64 arrays (``tensor_entry``), or None: its callers
+        """The kernel's CPython entry for arrays of its precision (``tensor_entry``), or None: its callers
         go to the checked path (``__call__``) for what it turns away with ``TypeError``."""
         from . import tensor_entry
-        if self.dtype != np.float64 or not tensor_entry.supported():
+        if not tensor_entry.supported():
             return None
         n, k = self.n_out, self.n_wrt
         values = tuple(range(n)) if self.many else 0
@@ -141,7 +141,7 @@ class TensorKernel:
             rows = tuple(tuple(range(n + i * k, n + (i + 1) * k)) for i in range(n))
             spec = (values, rows if self.many else rows[0])
         return tensor_entry.entry(self._address, self.module.in_shapes, self.module.out_shapes,
-                                  self.module.n_scratch, spec)
+                                  self.module.n_scratch, spec, self.module.precision)
 
     def _load(self, module: codegen.TensorModule, objects: list) -> None:
         lib, _ = llvm._llvm()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import re
 
 import numpy as np
@@ -77,15 +78,22 @@ def _api(index: int) -> int:
     return ctypes.cast(table, ctypes.POINTER(ctypes.c_void_p))[index]
 
 
-def entry(address: int, in_shapes: list, out_shapes: list, n_scratch: int, spec):
+def entry(address: int, in_shapes: list, out_shapes: list, n_scratch: int, spec, precision: str = "float64"):
     """A Python callable of ``len(in_shapes)`` arguments calling the tensor kernel at ``address``
-    (``kernel(ptr *in, ptr *out, ptr scratch)``, float64). ``spec`` is the result's structure:
-    an output's index, or a tuple of specs (``(0, (1, 2))``: the value and a 2-tuple gradient)."""
+    (``kernel(ptr *in, ptr *out, ptr scratch)``, of ``precision``). ``spec`` is the result's structure:
+    an output's index, or a tuple of specs (``(0, (1, 2))``: the value and a 2-tuple gradient).
+
+    A float32 kernel takes float32 arrays; it writes its outputs after its own scratch, and they
+    are widened into the float64 arrays the caller gets (as the checked path gives them)."""
     from . import llvm as native
     llvm, _ = native._llvm()
-    scratch = np.empty(max(1, n_scratch))
+    size = 4 if precision == "float32" else 8
+    kernel_bytes = -(-size * n_scratch // 64) * 64
+    narrow = sum(math.prod(s) for s in out_shapes if s) if size == 4 else 0  # float32 outputs, widened after
+    scratch = np.empty(max(1, (kernel_bytes + 4 * narrow) // 8 + 1))
     busy = np.zeros(1, np.int32)  # 1 while a call uses ``scratch``
-    text = _ir(address, in_shapes, out_shapes, scratch.ctypes.data, 8 * scratch.size, busy.ctypes.data, spec)
+    text = _ir(address, in_shapes, out_shapes, scratch.ctypes.data, 8 * scratch.size, busy.ctypes.data, spec,
+               kernel_bytes if size == 4 else None)
     with native._init_lock:
         module = llvm.parse_assembly(text)
         module.triple = llvm.get_process_triple()
@@ -99,8 +107,10 @@ def entry(address: int, in_shapes: list, out_shapes: list, n_scratch: int, spec)
 
 
 def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_bytes: int, busy: int,
-        spec) -> str:
+        spec, narrow_at: int | None = None) -> str:
+    """The LLVM IR of ``entry``; ``narrow_at``: a float32 kernel, its outputs at this byte of scratch."""
     n_in, n_out = len(in_shapes), len(out_shapes)
+    single = narrow_at is not None
     lines = [f"define ptr @entry(ptr %self, ptr %args, i64 %nargs) {{",
              f"  %count = icmp eq i64 %nargs, {n_in}",
              "  br i1 %count, label %start, label %refuse",
@@ -108,7 +118,8 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
              f"  %in = alloca [{max(n_in, 1)} x ptr]",
              f"  %out = alloca [{max(n_out, 1)} x ptr]",
              f"  %x = alloca [{max(n_in, 1)} x double]",
-             f"  %numbers = alloca [{max(n_out, 1)} x double]",
+             f"  %xs = alloca [{max(n_in, 1)} x float]",
+             f"  %numbers = alloca [{max(n_out, 1)} x {'float' if single else 'double'}]",
              "  br label %arg0"]
     for j, shape in enumerate(in_shapes):
         lines += [f"arg{j}:",
@@ -118,21 +129,29 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
         if not shape:  # a number: read into x[j] (``native_entry``'s rules), its address into in[j]
             lines += [f"  %x{j} = getelementptr double, ptr %x, i64 {j}",
                       f"  %r{j} = call i32 @read(ptr %a{j}, ptr %x{j})",
-                      f"  store ptr %x{j}, ptr %in{j}",
                       f"  %bad{j} = icmp ne i32 %r{j}, 0",
-                      f"  br i1 %bad{j}, label %refuse, label %arg{j + 1}"]
+                      f"  br i1 %bad{j}, label %refuse, label %arg{j}.read",
+                      f"arg{j}.read:"]
+            if single:  # (rounded to float32, as the checked path converts it)
+                lines += [f"  %x{j}.d = load double, ptr %x{j}",
+                          f"  %x{j}.f = fptrunc double %x{j}.d to float",
+                          f"  %xs{j} = getelementptr float, ptr %xs, i64 {j}",
+                          f"  store float %x{j}.f, ptr %xs{j}",
+                          f"  store ptr %xs{j}, ptr %in{j}"]
+            else:
+                lines.append(f"  store ptr %x{j}, ptr %in{j}")
+            lines.append(f"  br label %arg{j + 1}")
             continue
         lines += [f"  %a{j}.type.at = getelementptr i8, ptr %a{j}, i64 8",
                   f"  %a{j}.type = load ptr, ptr %a{j}.type.at",
                   f"  %a{j}.is = icmp eq ptr %a{j}.type, @PyArray_Type",
                   f"  br i1 %a{j}.is, label %arg{j}.head, label %refuse",
                   f"arg{j}.head:"]
-        for name, offset, kind, want in (("nd", ND, "i32", str(len(shape))), ("descr", DESCR, "ptr", "@float64"),
-                                         ("flags", FLAGS, "i32", None)):
+        for name, offset, kind in (("nd", ND, "i32"), ("descr", DESCR, "ptr"), ("flags", FLAGS, "i32")):
             lines += [f"  %a{j}.{name}.at = getelementptr i8, ptr %a{j}, i64 {offset}",
                       f"  %a{j}.{name} = load {kind}, ptr %a{j}.{name}.at"]
         lines += [f"  %a{j}.ok1 = icmp eq i32 %a{j}.nd, {len(shape)}",
-                  f"  %a{j}.ok2 = icmp eq ptr %a{j}.descr, @float64",
+                  f"  %a{j}.ok2 = icmp eq ptr %a{j}.descr, @{'float32' if single else 'float64'}",
                   f"  %a{j}.bits = and i32 %a{j}.flags, {C_CONTIGUOUS_ALIGNED}",
                   f"  %a{j}.ok3 = icmp eq i32 %a{j}.bits, {C_CONTIGUOUS_ALIGNED}",
                   f"  %a{j}.ok12 = and i1 %a{j}.ok1, %a{j}.ok2",
@@ -158,7 +177,8 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
     for k, shape in enumerate(out_shapes):
         lines.append(f"  %out{k} = getelementptr ptr, ptr %out, i64 {k}")
         if not shape:
-            lines += [f"  %n{k} = getelementptr double, ptr %numbers, i64 {k}", f"  store ptr %n{k}, ptr %out{k}"]
+            lines += [f"  %n{k} = getelementptr {'float' if single else 'double'}, ptr %numbers, i64 {k}",
+                      f"  store ptr %n{k}, ptr %out{k}"]
             continue
         dims.append(f"@dims{k} = private constant [{len(shape)} x i64] [{', '.join(f'i64 {s}' for s in shape)}]")
         lines += [f"  %o{k} = call ptr @PyArray_New(ptr @PyArray_Type, i32 {len(shape)}, ptr @dims{k}, "
@@ -173,6 +193,12 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
                   f"  %o{k}.data = load ptr, ptr %o{k}.data.at",
                   f"  store ptr %o{k}.data, ptr %out{k}"]
         made.append(f"%o{k}")
+    widen = []  # a float32 kernel: its array outputs in scratch, then widened into the arrays
+    at = narrow_at or 0
+    for k, shape in enumerate(out_shapes):
+        if single and shape:
+            widen.append((k, at, math.prod(shape)))
+            at += 4 * math.prod(shape)
     lines += ["  br label %acquire",
               "acquire:",
               "  %won = cmpxchg ptr @busy, i32 0, i32 1 acquire monotonic",
@@ -188,9 +214,15 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
               "  ret ptr null",
               "run:",
               "  %scratch = phi ptr [ @scratch, %acquire ], [ %mine, %own ]",
-              "  %state = call ptr @PyEval_SaveThread()",
-              f"  call void inttoptr (i64 {address} to ptr)(ptr %in, ptr %out, ptr %scratch)",
-              "  call void @PyEval_RestoreThread(ptr %state)",
+              "  %state = call ptr @PyEval_SaveThread()"]
+    for k, at, _ in widen:
+        lines += [f"  %w{k} = getelementptr i8, ptr %scratch, i64 {at}", f"  store ptr %w{k}, ptr %out{k}"]
+    lines.append(f"  call void inttoptr (i64 {address} to ptr)(ptr %in, ptr %out, ptr %scratch)")
+    before = "run"
+    for k, _, count in widen:
+        lines += _widen(f"w{k}", f"%w{k}", f"%o{k}.data", count, before)
+        before = f"w{k}.done"
+    lines += ["  call void @PyEval_RestoreThread(ptr %state)",
               "  br i1 %shared, label %give_back, label %free",
               "free:",
               "  call void @PyMem_RawFree(ptr %scratch)",
@@ -199,7 +231,7 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
               "  store atomic i32 0, ptr @busy release, align 4",
               "  br label %box",
               "box:"]
-    result = _build(spec, out_shapes, lines)
+    result = _build(spec, out_shapes, lines, single)
     lines += [f"  ret ptr {result}",
               "refuse:  ; the caller's checked path says what was wrong",
               "  call void @PyErr_SetString(ptr @TypeError, ptr @message)",
@@ -209,17 +241,39 @@ def _ir(address: int, in_shapes: list, out_shapes: list, scratch: int, scratch_b
     return _addresses(text, scratch, busy)
 
 
-def _build(spec, out_shapes: list, lines: list, name: str = "%result") -> str:
+def _widen(name: str, source: str, target: str, count: int, before: str) -> list[str]:
+    """A loop storing the ``count`` floats at ``source`` as doubles at ``target`` (entered from
+    the block ``before``)."""
+    return [f"  br label %{name}.head",
+            f"{name}.head:",
+            f"  %{name}.i = phi i64 [ 0, %{before} ], [ %{name}.next, %{name}.body ]",
+            f"  %{name}.more = icmp slt i64 %{name}.i, {count}",
+            f"  br i1 %{name}.more, label %{name}.body, label %{name}.done",
+            f"{name}.body:",
+            f"  %{name}.from = getelementptr float, ptr {source}, i64 %{name}.i",
+            f"  %{name}.f = load float, ptr %{name}.from",
+            f"  %{name}.d = fpext float %{name}.f to double",
+            f"  %{name}.to = getelementptr double, ptr {target}, i64 %{name}.i",
+            f"  store double %{name}.d, ptr %{name}.to",
+            f"  %{name}.next = add nuw nsw i64 %{name}.i, 1",
+            f"  br label %{name}.head",
+            f"{name}.done:"]
+
+
+def _build(spec, out_shapes: list, lines: list, single: bool = False, name: str = "%result") -> str:
     """Append the lines that make ``spec``'s Python object; its SSA name."""
     if isinstance(spec, int):
         if out_shapes[spec]:
             return f"%o{spec}"  # (a new reference, which the tuple takes)
-        lines += [f"  {name}.v = load double, ptr %n{spec}",
-                  f"  {name} = call ptr @PyFloat_FromDouble(double {name}.v)"]
+        if single:
+            lines += [f"  {name}.f = load float, ptr %n{spec}", f"  {name}.v = fpext float {name}.f to double"]
+        else:
+            lines.append(f"  {name}.v = load double, ptr %n{spec}")
+        lines.append(f"  {name} = call ptr @PyFloat_FromDouble(double {name}.v)")
         return name
     lines.append(f"  {name} = call ptr @PyTuple_New(i64 {len(spec)})")
     for k, item in enumerate(spec):
-        value = _build(item, out_shapes, lines, f"{name}.{k}")
+        value = _build(item, out_shapes, lines, single, f"{name}.{k}")
         lines.append(f"  call i32 @PyTuple_SetItem(ptr {name}, i64 {k}, ptr {value})")
     return name
 
@@ -232,7 +286,7 @@ def _addresses(text: str, scratch: int, busy: int) -> str:
     """``text`` with the C API, NumPy's, the objects compared with and this entry's buffers by address."""
     values = {name: ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value for name in _API}
     values.update(PyFloat_Type=id(float), PyLong_Type=id(int), TypeError=id(TypeError),
-                  PyArray_Type=_api(PYARRAY_TYPE), PyArray_New=_api(PYARRAY_NEW), float64=id(np.dtype(np.float64)),
+                  PyArray_Type=_api(PYARRAY_TYPE), PyArray_New=_api(PYARRAY_NEW), float64=id(np.dtype(np.float64)), float32=id(np.dtype(np.float32)),
                   scratch=scratch, busy=busy)
     return re.sub(r"@(\w+)", lambda m: f"inttoptr (i64 {values[m.group(1)]} to ptr)" if m.group(1) in values
                   else m.group(0), text)
