@@ -8,10 +8,12 @@ tensors of static shape (``runtime.llvm_tensor`` compiles and calls them):
   indexing (``x[1:, 0]``) make a new view of the same buffer: index arithmetic, no copy;
 * an elementwise op is a loop nest over its shape whose body is the op's scalar lowering
   (``ops.OPS[op].llvm``, the same ``Emitter`` as scalar kernels), reading each operand
-  through its view (a broadcast axis has stride 0);
+  through its view (a broadcast axis has stride 0); one read once by another elementwise op
+  of its shape (or a reduction) is computed in that op's loop instead (``llvm_fusion``);
 * ``sum``/``amax``/``amin`` over axes accumulate into their result in one loop nest
   over the operand; a reduction to a number accumulates in a stack slot;
-* ``matmul`` of matrices and vectors calls BLAS (``dgemm``/``dgemv``, ``sgemm``/``sgemv``
+* ``matmul`` of small matrices whose columns are whole vectors is a register-blocked loop
+  nest (``llvm_matmul``); other products of matrices and vectors call BLAS (``dgemm``/``dgemv``, ``sgemm``/``sgemv``
   in float32, through ``scipy.linalg.cython_blas``): a transposed operand is BLAS's
   ``'T'`` flag on the same buffer, never a copy;
 * ``concatenate``, ``cumsum`` and ``triu``/``tril`` are loop nests of their own (``_OTHERS``);
@@ -39,12 +41,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..ir import Node, dtypes
 from ..ir.ops import OPS
+from . import llvm_fusion, llvm_matmul
+from .llvm_fusion import aligned as _aligned
 from .llvm import _module_text
 from .llvm_tensor_printer import ALIGN, BLAS_PREFIX, Printer, View, contiguous
 
@@ -113,7 +117,7 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
     precision = "float32" if inputs and all(dtypes.of_symbol(n) == "float32" for n in inputs) else "float64"
     p = Printer(precision, width, mangle)
     e = p.e
-    views: dict[int, View] = {}
+    views: dict[int, Any] = {}  # a View, or a Fused op (computed in its reader's loop: ``llvm_fusion``)
     owner: dict[int, int] = {}  # node id -> the node whose scratch buffer it views
     for j, n in enumerate(inputs):
         slot, base = p.fresh(), p.fresh()
@@ -137,6 +141,8 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
         if o.shape and o.op not in VIEWS and o.op not in ("var", "const") and o.id not in direct:
             direct[o.id] = k
     # the last statement that reads each scratch buffer (through any view of it)
+    # elementwise ops computed in their reader's loop: their operands are read there
+    fused = llvm_fusion.fused(statements, outputs, lambda n: _is_elementwise(n, direct))
     position = {n.id: k for k, n in enumerate(statements)}
     last: dict[int, int] = {}
     for k, n in enumerate(statements):
@@ -144,7 +150,7 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
             owner[n.id] = owner.get(n.args[0].id, n.args[0].id)
         for a in n.args:
             if a.id in position:
-                last[owner.get(a.id, a.id)] = k
+                last[owner.get(a.id, a.id)] = max(fused.get(n.id, k), last.get(owner.get(a.id, a.id), -1))
     kept = {owner.get(o.id, o.id) for o in outputs}  # read again at the end, by the output copies
     scratch = p.scratch
     held: dict[int, tuple] = {}  # owner id -> (offset, size)
@@ -173,14 +179,16 @@ def emit(inputs: Sequence[Node], outputs: Sequence[Node], statements: Sequence[N
 
     for k, node in enumerate(statements):
         args = [view_of(a) for a in node.args]
-        if node.op in VIEWS:
+        if node.id in fused:  # computed in its reader's loop
+            views[node.id] = llvm_fusion.Fused(node, tuple(args))
+        elif node.op in VIEWS:
             views[node.id] = _view(p, node, args[0])
         elif node.op in REDUCTIONS:
             views[node.id] = _reduce(p, node, args[0], buffer)
         elif node.op in _OTHERS:
             views[node.id] = _OTHERS[node.op](p, node, args, buffer)
         else:
-            views[node.id] = _elementwise(p, node, args, buffer)
+            views[node.id] = llvm_fusion.elementwise(p, node, args, buffer)
         for dead in by_last.get(k, ()):
             if dead in held:
                 scratch.give(*held.pop(dead))
@@ -229,6 +237,12 @@ def _batch(n_in: int, n_out: int) -> str:
     lines += ["  call void @kernel(ptr %pin, ptr %pout, ptr %s)", "  %next = add i64 %i, 1", "  br label %head",
               "done:", "  ret void", "}"]
     return "\n".join(lines)
+
+
+def _is_elementwise(node: Node, direct: dict) -> bool:
+    """An elementwise op of tensors, which this kernel lowers by ``llvm_fusion.elementwise``."""
+    return (bool(node.shape) and node.op not in VIEWS and node.op not in REDUCTIONS and node.op not in _OTHERS
+            and node.op not in ("var", "const") and node.id not in direct)
 
 
 def _view(p: Printer, node: Node, x: View) -> View:
@@ -286,39 +300,6 @@ def _index_put(p: Printer, node: Node, g: View, buffer) -> View:
     return out
 
 
-def _aligned(x: View, shape: tuple) -> tuple:
-    """``x``'s strides for reading it broadcast to ``shape`` (NumPy's rules: axes aligned on the right)."""
-    if x.value:
-        return (0,) * len(shape)
-    lead = len(shape) - len(x.shape)
-    return tuple(0 if d < lead or x.shape[d - lead] == 1 != shape[d] else x.strides[d - lead]
-                 for d in range(len(shape)))
-
-
-def _elementwise(p: Printer, node: Node, args: list, buffer) -> View:
-    lower = OPS[node.op].llvm
-    assert lower is not None  # (``refusal`` let no other op through)
-    flags = [a.dtype == "bool" for a in node.args]
-    if not node.shape:  # numbers: as in a scalar kernel
-        return View(value=lower(p.e, *[v.value for v in args]))
-    out = buffer(node)
-    strides = [_aligned(a, node.shape) for a in args]
-
-    def body(ix):
-        values = [a.value if a.value else p.load(a, ix, s, flag=f) for a, s, f in zip(args, strides, flags)]
-        p.store(lower(p.e, *values), out, ix, flag=node.dtype == "bool")
-    # the innermost axis in vectors where every operand is contiguous or constant along it
-    if p.v is not None and node.shape[-1] >= p.v.width and all(a.value or s[-1] in (0, 1)
-                                                              for a, s in zip(args, strides)):
-        def vector_body(ix):
-            values = [p.vector_load(a, ix, s, f) for a, s, f in zip(args, strides, flags)]
-            p.vector_store(lower(p.v, *values), out, ix, flag=node.dtype == "bool")
-        p.vector_loops(node.shape, p.v.width, vector_body, body)
-    else:
-        p.loops(node.shape, body)
-    return out
-
-
 def _reduce(p: Printer, node: Node, x: View, buffer) -> View:
     """``sum``/``amax``/``amin`` over ``axes``: one pass over ``x`` accumulating into the result."""
     axes, _ = _params(node)
@@ -347,13 +328,16 @@ def _reduce(p: Printer, node: Node, x: View, buffer) -> View:
         beyond = em.fcmp("ogt" if node.op == "amax" else "olt", value, acc)
         return em.select(em.logic("or", beyond, em.fcmp("uno", value, value)), value, acc)
 
+    strides = llvm_fusion.strides_of(x)  # (x: a view, or an elementwise op computed here)
+
     def body(ix):
-        p.store(combine(e, p.load(acc_view, ix), p.load(x, ix)), acc_view, ix)
+        p.store(combine(e, p.load(acc_view, ix), llvm_fusion.load(p, x, ix, strides, False)), acc_view, ix)
     # a kept last axis, contiguous in x: its numbers accumulate in vectors (each into its own result)
-    if p.v is not None and to_out[-1] == 1 and x.strides[-1] == 1 and x.shape[-1] >= p.v.width:
+    if p.v is not None and to_out[-1] == 1 and strides[-1] == 1 and llvm_fusion.in_vectors(x, strides) \
+            and x.shape[-1] >= p.v.width:
         def vector_body(ix):
             acc = p.vector_load(acc_view, ix, acc_view.strides, False)
-            p.vector_store(combine(p.v, acc, p.vector_load(x, ix, x.strides, False)), acc_view, ix)
+            p.vector_store(combine(p.v, acc, llvm_fusion.vector_load(p, x, ix, strides, False)), acc_view, ix)
         p.vector_loops(x.shape, p.v.width, vector_body, body)
     else:
         p.loops(x.shape, body)
@@ -375,6 +359,10 @@ def _matmul(p: Printer, node: Node, args: list, buffer) -> View:
             p.store(e.binary("fadd", p.load(acc, ix), e.binary("fmul", p.load(a, ix), p.load(b, ix))), acc, ix)
         p.loops(a.shape, body)
         return View(value=p.load(View(slot), []))
+    if llvm_matmul.fits(p, a, b):  # small products: loop nests in vectors (``llvm_matmul``)
+        out = buffer(node)
+        llvm_matmul.product(p, a, b, out)
+        return out
     a, b = (_blas_ready(p, v) for v in (a, b))
     out = buffer(node)
     one, zero = ("float" if e.single else "double", e.const(1.0)), ("float" if e.single else "double", e.const(0.0))

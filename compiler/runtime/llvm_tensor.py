@@ -1,9 +1,10 @@
 """Tensor kernels on the llvm target: the LLVM IR of ``codegen.llvm_tensor`` compiled by
 llvmlite (object code kept in the disk cache), bound to BLAS, and called on NumPy arrays.
 
-``TensorKernel(fn, role)`` is what a function of tensors calls on ``backend="llvm"``: it
-takes the arguments ``arguments.check_arguments`` checked (C-contiguous float64 arrays of
-the inputs' shapes), converts them once to float32 for a float32 graph, allocates the
+``TensorKernel(fn, role)`` is what a function of tensors calls on ``backend="llvm"``. Its
+``fast`` entry (``tensor_entry``) takes one point of arrays of the kernel's precision straight
+from the caller; what it turns away comes to ``__call__``, which takes the arguments
+``arguments.check_arguments`` checked (C-contiguous float64 arrays of the inputs' shapes), converts them once to float32 for a float32 graph, allocates the
 outputs and calls the machine code with arrays of pointers. The result has the Numba
 kernel's structure: the value (a tuple of values with ``many``), and for
 ``value_and_grad`` the gradient arrays with it.
@@ -125,6 +126,22 @@ class TensorKernel:
         self.n_wrt = len(fn.wrt) if role == "value_and_grad" else 0
         self.many = fn._many
         self._local = threading.local()  # each thread's scratch buffer
+        self.fast = self._fast_entry()
+
+    def _fast_entry(self):
+        """The kernel's CPython entry for arrays of its precision (``tensor_entry``), or None: its callers
+        go to the checked path (``__call__``) for what it turns away with ``TypeError``."""
+        from . import tensor_entry
+        if not tensor_entry.supported():
+            return None
+        n, k = self.n_out, self.n_wrt
+        values = tuple(range(n)) if self.many else 0
+        spec = values
+        if k:
+            rows = tuple(tuple(range(n + i * k, n + (i + 1) * k)) for i in range(n))
+            spec = (values, rows if self.many else rows[0])
+        return tensor_entry.entry(self._address, self.module.in_shapes, self.module.out_shapes,
+                                  self.module.n_scratch, spec, self.module.precision)
 
     def _load(self, module: codegen.TensorModule, objects: list) -> None:
         lib, _ = llvm._llvm()
@@ -142,6 +159,7 @@ class TensorKernel:
             batch = self._engine.get_function_address("batch")
         if not address or not batch:
             raise RuntimeError("compiled tensor kernel has no 'kernel' or 'batch' symbol")
+        self._address = address
         self._cfunc = _SIGNATURE(address)
         self._batch = _BATCH(batch)
 

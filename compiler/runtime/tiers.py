@@ -107,6 +107,7 @@ class TensorEntry:
     def __init__(self, owner, role: str):
         self.owner, self.role, self.elapsed = owner, role, 0.0
         self.compiled = None  # the Numba kernel, once made
+        self.fast = None      # its entry for one point of float64 arrays, if it has one (``tensor_entry``)
         self.driver = None    # its compiled batch loop, once made
         self.batched = False  # whether batches were asked for (then the driver is compiled too)
 
@@ -117,6 +118,12 @@ class TensorEntry:
         return self.compiled is not None and (self.driver is not None or not self.batched)
 
     def __call__(self, *args):
+        fast = self.fast  # the compiled kernel's own entry: one point of float64 arrays, else TypeError
+        if fast is not None:
+            try:
+                return fast(*args)
+            except TypeError:
+                pass
         owner, role = self.owner, self.role
         owner._tiers.called.add(role)
         if role == "value_and_grad":
@@ -144,6 +151,7 @@ class TensorEntry:
             return out
         if kernel is None:
             kernel = self.compiled = owner._code.kernel(role)
+            self.fast = getattr(kernel, "fast", None)
         if owner.backend in ("numba", "llvm"):  # never warns (its NumPy blocks run under np.errstate)
             return kernel(*arrays)
         with np.errstate(all="ignore"):
@@ -222,6 +230,7 @@ class Tiers:
         entry = getattr(self.fn, SLOT[role])
         if isinstance(entry, TensorEntry):
             entry.compiled = kernel
+            entry.fast = getattr(kernel, "fast", None)
             if driver is not None:
                 entry.driver = driver
         else:
