@@ -258,3 +258,21 @@ def test_special_suite_quick(tmp_path):
         methods = {r["method"] for r in rows if r["case"] == name and r["seconds"]}
         assert {"numba batch", "llvm batch", "scipy.special ufunc"} <= methods, name  # every one native now
     assert "## special" in run.stdout and "numba / scipy" in run.stdout
+
+
+def test_nlp_solvers_take_turns():
+    """The nlp suite's repeat solves: our native driver and CasADi alternate, the order rotated
+    every round (each follows itself and the other alike); the cyipopt driver is timed on its
+    own; ``after`` runs untimed; the ratio is the median of the rounds' ratios."""
+    from compiler.bench import nlp_repeat
+    calls = []
+
+    def solve(name):
+        return lambda: calls.append(name) or name
+
+    out = nlp_repeat.compared({"native": solve("n"), "cyipopt": solve("y"),
+                               "casadi": (solve("c"), lambda r: r.upper())}, 4)
+    assert calls == ["n", "c", "c", "n", "n", "c", "c", "n", "y", "y", "y", "y"]
+    assert {k: len(v[0]) for k, v in out.items()} == {"native": 4, "casadi": 4, "cyipopt": 4}
+    assert out["casadi"][1:] == ("c", ["C"] * 4) and out["native"][2] == []
+    assert nlp_repeat.paired_ratio([1.0, 2.0, 10.0], [1.0, 4.0, 5.0]) == 1.0  # (the medians' ratio: 0.5)

@@ -250,6 +250,47 @@ def test_same_as_casadi(hs071):
     assert_allclose(res.x, np.asarray(out["x"]).ravel(), atol=1e-8)
 
 
+def _ipopt_report(text: str) -> dict:
+    """What IPOPT printed at print_level 5: the user-set options, the problem's statistics (sizes,
+    nonzeros), each iteration's row and the evaluation counts."""
+    lines = text.splitlines()
+    start = lines.index("List of user-set options:")
+    options = []
+    for line in lines[start + 3:]:
+        if " = " not in line:  # (the list ends at a blank line or IPOPT's banner)
+            break
+        options.append(line.split())
+    sizes = [line.strip() for line in lines if line.strip().startswith(
+        ("Number of nonzeros", "Total number of", "variables with", "inequality constraints with"))]
+    iterations = [line.split() for line in lines if line[:4].strip().isdigit() and "e" in line]
+    counts = [line for line in lines if line.startswith("Number of ") and "evaluations" in line]
+    return {"options": options, "sizes": sizes, "iterations": iterations, "counts": counts}
+
+
+def test_ipopt_runs_the_same_steps_as_under_casadi(hs071, capfd):
+    """IPOPT's own report with the same options: the same user-set options (CasADi adds only
+    linear_solver=mumps, this build's default), problem statistics, iterations, steps, line-search
+    trials and regularisations, and the same numbers of evaluations: its time here and under
+    CasADi is the same work (docs/guide/ipopt-native.md)."""
+    ca = pytest.importorskip("casadi")
+    options = {"tol": 1e-8, "print_level": 5, "sb": "yes", "print_user_options": "yes"}
+    capfd.readouterr()
+    hs071.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], options=options, driver="native")
+    ours = _ipopt_report(capfd.readouterr().out)
+    HS071.casadi(ca, options)(x0=list(HS071.x0), **HS071.casadi_bounds())
+    theirs = _ipopt_report(capfd.readouterr().out)
+    assert ["linear_solver", "=", "mumps", "yes"] in theirs["options"]
+    assert ours["options"] == [o for o in theirs["options"] if o[0] != "linear_solver"]
+    assert ours["sizes"] == theirs["sizes"] and len(ours["sizes"]) == 12
+    assert ours["counts"] == theirs["counts"] and len(ours["counts"]) == 7
+    assert len(ours["iterations"]) == len(theirs["iterations"]) == 9  # iterations 0 to 8
+    for a, b in zip(ours["iterations"], theirs["iterations"]):
+        # iter, lg(mu), lg(rg), alpha_pr with its step type, ls trials: to the printed digit
+        assert [a[i] for i in (0, 4, 6, 8, 9)] == [b[i] for i in (0, 4, 6, 8, 9)]
+        assert_allclose([float(a[i]) for i in (1, 2, 3, 5, 7)], [float(b[i]) for i in (1, 2, 3, 5, 7)],
+                        rtol=1e-6, atol=1e-12)
+
+
 def test_bad_driver_and_option(hs071):
     with pytest.raises(ArgumentError, match="driver must be one of"):
         hs071.solve(list(HS071.x0), params=[1.0], driver="fast")

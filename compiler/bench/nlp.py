@@ -13,7 +13,8 @@ first-use costs of each library left out), the same IPOPT options:
   sparsity, colouring, the callbacks answered by NumPy while nothing is compiled);
 * this library, ``backend="numba"``, the same problem solved again (its kernels and C
   callbacks made by the first: what a parameter sweep or a receding-horizon controller pays
-  per solve; the median of ``AGAIN`` solves, time and callbacks per iteration), through IPOPT's
+  per solve; the median of ``AGAIN`` solves, time and callbacks per iteration, the solvers taking
+  turns with CasADi's: ``nlp_repeat.compared``), through IPOPT's
   C interface (the native driver: its callbacks on the llvm or the Numba route) and, for
   reference, through cyipopt;
 * CasADi: ``SX`` graph + ``nlpsol("ipopt")`` (its symbolic Hessian of the Lagrangian and VM)
@@ -89,54 +90,55 @@ def van_der_pol_casadi(ca, N: int):
                      {"ipopt": dict(OPTIONS), "print_time": False})
 
 
-AGAIN = 5  # repeat solves of the same problem: their median time and callbacks per iteration are reported
+AGAIN = 7  # repeat solves of the same problem, interleaved: their median time and callbacks per iteration
 
 
-def _ours(N: int, backend: str, again: bool = False, driver: str = "auto") -> dict:
+def _ours(N: int, backend: str) -> dict:
+    """The expression to the solution (graph, ``cc.nlp``, sparsity, colouring, the solve)."""
     t0 = time.perf_counter()
     problem, x0, lb, ub = van_der_pol(N, backend)
-    result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=driver)
-    first = time.perf_counter() - t0
-    totals, per_iteration, ipopt = [first], [result.steady_callback_seconds], [_ipopt_seconds(result)]
-    if again:  # the same problem solved again (its kernels are made): the median of AGAIN solves
-        totals, per_iteration, ipopt = [], [], []
-        for _ in range(AGAIN):
-            t0 = time.perf_counter()
-            result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=driver)
-            totals.append(time.perf_counter() - t0)
-            per_iteration.append(result.steady_callback_seconds)
-            ipopt.append(_ipopt_seconds(result))
-    made = problem.__dict__.get("_native") or {}
-    route = next((c.route for c in made.values()), None) if driver != "cyipopt" else None
-    return {"total": statistics.median(totals), "first": first, "ipopt": statistics.median(ipopt),
-            "per_iteration": statistics.median(per_iteration), "iterations": result.iterations,
-            "objective": result.fun, "x": result.x, "status": result.status, "route": route}
+    result = problem.solve(x0, lb=lb, ub=ub, options=OPTIONS)
+    return {**_measured(result), "total": time.perf_counter() - t0, "x": result.x}
 
 
-def _ipopt_seconds(result) -> float:
-    return result.solve_seconds - sum(result.callback_seconds.values())
+def _measured(result) -> dict:
+    return {"ipopt": result.solve_seconds - sum(result.callback_seconds.values()),
+            "per_iteration": result.steady_callback_seconds, "iterations": result.iterations,
+            "objective": result.fun, "status": result.status, "x": result.x}
 
 
-def _casadi(ca, N: int) -> dict:
-    t0 = time.perf_counter()
-    solver = van_der_pol_casadi(ca, N)
-    x0, lb, ub = bounds(N, lambda v: _flatten(v, N))
-    out = solver(x0=x0, lbx=lb, ubx=ub, lbg=0, ubg=0)
-    first = time.perf_counter() - t0
-    again, per_iteration, ipopt = [], [], []
-    for _ in range(AGAIN):
+def _again(ca, N: int) -> dict:
+    """The same problem solved again, ``AGAIN`` times: this library's native and cyipopt drivers
+    (``backend="numba"``, after a first solve that makes or loads the kernels and callbacks) and,
+    when installed, CasADi's solver (after its expression-to-solution first call), taking turns
+    (``nlp_repeat.compared``). Each run's medians; CasADi's ``expression`` to its first solution."""
+    problem, x0, lb, ub = van_der_pol(N, "numba")
+    first = {}
+    calls: dict = {}
+    for driver in ("native", "cyipopt"):
+        solve = (lambda d=driver: problem.solve(x0, lb=lb, ub=ub, options=OPTIONS, driver=d))
         t0 = time.perf_counter()
-        out = solver(x0=x0, lbx=lb, ubx=ub, lbg=0, ubg=0)
-        again.append(time.perf_counter() - t0)
-        stats = solver.stats()
-        callbacks = sum(v for k, v in stats.items() if k.startswith("t_wall_nlp_"))
-        iterations = int(stats["iter_count"])
-        per_iteration.append(callbacks / max(iterations, 1))
-        ipopt.append(again[-1] - callbacks)
-    return {"total": first, "again": statistics.median(again), "ipopt": statistics.median(ipopt),
-            "per_iteration": statistics.median(per_iteration), "iterations": iterations,
-            "objective": float(out["f"]), "x": np.asarray(out["x"]).ravel(),
-            "status": stats["return_status"]}
+        solve()
+        first[driver] = time.perf_counter() - t0
+        calls[driver] = (solve, _measured)
+    if ca is not None:
+        t0 = time.perf_counter()
+        solver = van_der_pol_casadi(ca, N)
+        cx0, clb, cub = bounds(N, lambda v: _flatten(v, N))
+        solver(x0=cx0, lbx=clb, ubx=cub, lbg=0, ubg=0)
+        first["casadi"] = time.perf_counter() - t0
+        calls["casadi"] = (lambda: solver(x0=cx0, lbx=clb, ubx=cub, lbg=0, ubg=0),
+                           nlp_repeat.casadi_stats(solver))
+    runs = {}
+    for name, (times, _, extras) in nlp_repeat.compared(calls, AGAIN).items():
+        if name == "casadi":  # (IPOPT's own time: the call's, as ours, less its callbacks')
+            extras = [{**e, "ipopt": t - e["callbacks"]} for t, e in zip(times, extras)]
+        runs[name] = {**extras[-1], "first": first[name], "total": statistics.median(times), "times": times,
+                      "ipopt": statistics.median(e["ipopt"] for e in extras),
+                      "per_iteration": statistics.median(e["per_iteration"] for e in extras)}
+    made = problem.__dict__.get("_native") or {}
+    runs["native"]["route"] = next((c.route for c in made.values()), None)
+    return runs
 
 
 def _jax(jax, cyipopt, N: int) -> dict:
@@ -189,22 +191,21 @@ def run(quick: bool, progress) -> list[Row]:
         raise BenchmarkError('the nlp suite runs IPOPT (natively and through cyipopt): '
                              'pip install "adjoint-compiler[solvers]"')
     ca, jax = optional("casadi"), optional("jax")
-    _ours(10, "auto"), _ours(10, "numba")  # warm-up: imports, Numba's start
-    if ca is not None:
-        _casadi(ca, 10)
+    _ours(10, "auto"), _again(ca, 10)  # warm-up: imports, Numba's start, CasADi's plugin
     if jax is not None:
         _jax(jax, cyipopt, 10)
     rows: list[Row] = []
     for N in sizes(quick):
         case = f"van der Pol, N={N:,} ({3 * (N + 1):,} variables, {2 * N:,} constraints)"
-        runs = {"compiler (auto), expression to solution": _ours(N, "auto"),
-                "compiler (numba, native driver), the same problem solved again": _ours(N, "numba", again=True),
-                "compiler (numba, cyipopt driver), the same problem solved again":
-                    _ours(N, "numba", again=True, driver="cyipopt")}
+        auto = _ours(N, "auto")  # (first: a structure not in the disk cache starts through cyipopt)
+        again = _again(ca, N)
+        runs = {"compiler (auto), expression to solution": auto,
+                "compiler (numba, native driver), the same problem solved again": again["native"],
+                "compiler (numba, cyipopt driver), the same problem solved again": again["cyipopt"]}
         if ca is not None:
-            theirs = _casadi(ca, N)
-            runs["CasADi (SX + nlpsol), expression to solution"] = theirs
-            runs["CasADi, the same solver called again"] = {**theirs, "total": theirs["again"]}
+            theirs = again["casadi"]
+            runs["CasADi (SX + nlpsol), expression to solution"] = {**theirs, "total": theirs["first"]}
+            runs["CasADi, the same solver called again"] = again["casadi"]
         if jax is not None and N <= JAX_MAX_N:
             runs["JAX jit, dense derivatives + cyipopt.minimize_ipopt"] = _jax(jax, cyipopt, N)
         reference = runs["compiler (auto), expression to solution"]
@@ -214,6 +215,9 @@ def run(quick: bool, progress) -> list[Row]:
             if method.startswith("compiler (numba"):
                 note += f"; its first solve (kernels compiled or loaded) {fmt_time(r['first'])}"
                 note += f"; median of {AGAIN} solves" + (f"; callbacks: {r['route']} route" if r.get("route") else "")
+                if ca is not None and "native" in method:
+                    ratio = nlp_repeat.paired_ratio(r["times"], again["casadi"]["times"])
+                    note += f"; {ratio:.2f}x CasADi's time (interleaved)"
             rows.append(Row(SUITE, case, method, r["total"], N, note=note,
                             extra={k: r[k] for k in ("ipopt", "per_iteration", "iterations", "objective")}))
         if jax is not None and N > JAX_MAX_N:
