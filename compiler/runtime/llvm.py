@@ -20,11 +20,16 @@ from ..codegen.llvm import CHUNK, NativeModule
 from ..ir.special import SPECIALS, SYMBOL_PREFIX
 
 OPT_LEVEL = 2       # LLVM optimization level of the native target (its code generator's)
-# A scalar kernel of this many parts or more runs LLVM's O1 pipeline instead of O2: on the
-# straight-line code of a 10^4-op gradient O2 cost 0.5 s more and gave nothing per call
-# (38.9 against 39.1 us; 22.2 against 22.7 us on a 1,000-variable Rosenbrock), while a vector
-# batch's loop lost 20% at O1: those keep O2.
+# A scalar kernel of this many parts or more (straight-line code, one block per part) runs
+# instcombine alone (``LIGHT``) instead of a whole IR pipeline before the code generator (still
+# at ``OPT_LEVEL``): on the 10^4-op gradient the O1 pipeline cost 0.4-0.5 s of 1.5 s and
+# instcombine 0.07-0.09 s, for the same time per call (39.0 against 39.3 us) -- the schedule is
+# folded and shared already, and the code generator combines and schedules within each block
+# -- but without instcombine a 1,000-variable Rosenbrock's ``pow(x, 2.0)`` stayed a call (65
+# against 21 us). A vector batch's loop lost 20% at O1, and loops need ``mem2reg``: those keep O2.
 LARGE_PARTS = 3
+LIGHT = -1  # a pass level: instcombine alone
+LARGE_LEVEL = LIGHT
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
 _init_lock = threading.Lock()
 
@@ -63,7 +68,7 @@ def host_fingerprint() -> str:
     llvm, _ = _llvm()
     return "|".join([llvm.get_process_triple(), llvm.get_host_cpu_name(),
                      llvm.get_host_cpu_features().flatten(), ".".join(map(str, llvm.llvm_version_info)),
-                     f"O{OPT_LEVEL}", f"O1>={LARGE_PARTS}", f"chunk{CHUNK}"])
+                     f"O{OPT_LEVEL}", f"{_level_name(LARGE_LEVEL)}>={LARGE_PARTS}", f"chunk{CHUNK}"])
 
 
 def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
@@ -73,7 +78,7 @@ def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
     """
     from . import llvm_parts
     llvm, tm = _llvm()
-    level = 1 if module.width == 1 and len(module.texts) >= LARGE_PARTS else OPT_LEVEL
+    level = LARGE_LEVEL if module.width == 1 and len(module.texts) >= LARGE_PARTS else OPT_LEVEL
     texts = module.texts
     # every other part to a helper process when a core is idle (``llvm_parts``), the rest here
     child = None
@@ -100,12 +105,27 @@ def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
     return objects
 
 
+def _level_name(level: int) -> str:
+    return "instcombine" if level == LIGHT else f"O{level}"
+
+
 def _compile_part(llvm, tm, text: str, level: int) -> bytes:
     mod = llvm.parse_assembly(text)
     mod.triple = llvm.get_process_triple()
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
-    pb.getModulePassManager().run(mod, pb)
+    optimize(llvm, tm, mod, level)
     return tm.emit_object(mod)
+
+
+def optimize(llvm, tm, mod, level: int) -> None:
+    """Run LLVM's pipeline of ``level`` (0-3) on ``mod``, or instcombine alone (``LIGHT``).
+    (``llvm_parts``'s child runs the same steps: its text repeats these lines.)"""
+    if level == LIGHT:
+        pm = llvm.create_new_module_pass_manager()
+        pm.add_instruction_combine_pass()
+        pm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=0)))
+    else:
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
+        pb.getModulePassManager().run(mod, pb)
 
 
 def pack(objects: list[bytes]) -> bytes:

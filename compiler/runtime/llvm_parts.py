@@ -35,8 +35,13 @@ objects = []
 for text in texts:
     mod = llvm.parse_assembly(text)
     mod.triple = triple
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
-    pb.getModulePassManager().run(mod, pb)
+    if level == -1:  # runtime.llvm.LIGHT: instcombine alone
+        pm = llvm.create_new_module_pass_manager()
+        pm.add_instruction_combine_pass()
+        pm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=0)))
+    else:
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
+        pb.getModulePassManager().run(mod, pb)
     objects.append(tm.emit_object(mod))
 pickle.dump(objects, sys.stdout.buffer)
 """
