@@ -71,37 +71,46 @@ def host_fingerprint() -> str:
                      f"O{OPT_LEVEL}", f"{_level_name(LARGE_LEVEL)}>={LARGE_PARTS}", f"chunk{CHUNK}"])
 
 
-def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
+def compile_objects(module: NativeModule, progress=None, helper=None) -> list[bytes]:
     """Optimize and compile each part to a relocatable object file (what the disk cache stores).
 
-    ``progress``, if given, is called with the number of parts done after each one.
+    ``progress``, if given, is called with the number of parts done after each one. ``helper``
+    is a child process started for this compile (``llvm_parts.start``), if the caller has one.
     """
     from . import llvm_parts
     llvm, tm = _llvm()
     level = LARGE_LEVEL if module.width == 1 and len(module.texts) >= LARGE_PARTS else OPT_LEVEL
     texts = module.texts
-    # every other part to a helper process when a core is idle (``llvm_parts``), the rest here
-    child = None
-    if len(texts) >= llvm_parts.MIN_PARTS:
-        child = llvm_parts.start(texts[1::2], llvm.get_process_triple(), llvm.get_host_cpu_name(),
-                                 llvm.get_host_cpu_features().flatten(), OPT_LEVEL, level)
-    mine = range(0, len(texts), 2) if child is not None else range(len(texts))
+    # a helper process takes parts from the end while this one takes them from the start
+    # (``llvm_parts``), when a core is idle
+    if helper is None:
+        helper = llvm_parts.start(len(texts))
+    if helper is not None:
+        helper.send(texts, llvm.get_process_triple(), llvm.get_host_cpu_name(),
+                    llvm.get_host_cpu_features().flatten(), OPT_LEVEL, level)
     objects: list = [None] * len(texts)
     try:
-        for done, k in enumerate(mine, 1):
+        done = 0
+        for k in range(len(texts)):
+            if helper is not None and helper.has_claimed(k):
+                break  # the helper has the rest
             objects[k] = _compile_part(llvm, tm, texts[k], level)
+            done += 1
             if progress is not None:
                 progress(done)
-    except BaseException:
-        if child is not None:
-            child.kill()
-        raise
-    if child is not None:
-        theirs = llvm_parts.finish(child, len(texts[1::2]))
-        for j, k in enumerate(range(1, len(texts), 2)):
-            objects[k] = theirs[j] if theirs is not None else _compile_part(llvm, tm, texts[k], level)
+        for j in range(done, len(texts)):
+            if objects[j] is None:
+                obj = helper.result(j) if helper is not None else None
+                if obj is None:  # the helper failed: compiled here (the same bytes)
+                    if helper is not None:
+                        helper.report_failure()
+                    obj = _compile_part(llvm, tm, texts[j], level)
+                objects[j] = obj
             if progress is not None:
-                progress(len(mine) + j + 1)
+                progress(j + 1)
+    finally:
+        if helper is not None:
+            helper.stop()
     return objects
 
 
