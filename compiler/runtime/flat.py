@@ -175,8 +175,8 @@ def native_target(inputs, plan: Schedule, role: str, progress: bool, module=None
         key, module = indexed
     else:
         if module is None:
-            if compile:  # (the child starts while this process prints the IR)
-                helper = llvm_parts.start(len(plan.statements) // codegen_llvm.CHUNK + 2)
+            if compile and index_key is not None:  # not indexed: cold; the child starts while this
+                helper = llvm_parts.start(len(plan.statements) // codegen_llvm.CHUNK + 2)  # prints the IR
             try:
                 with gc_paused():
                     module = codegen_llvm.emit(inputs, plan.outputs, plan.statements, width=width,
