@@ -149,7 +149,8 @@ class Helper:
         self.child.wait()
         for stream in (self.child.stdin, self.child.stdout):  # (their threads end on the error)
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except (OSError, ValueError):
                 pass
 
