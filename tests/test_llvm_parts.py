@@ -43,9 +43,15 @@ def test_a_helper_process_gives_the_objects_one_process_gives(module, alone, mon
     helpers = []
     real = llvm_parts.start
     monkeypatch.setattr(llvm_parts, "start", lambda *a, **k: helpers.append(real(*a, **k)) or helpers[-1])
-    # this process slowed down: the helper surely takes parts from the end
+    # this process waits until the helper has made a part: it surely takes some from the end
     compile_part = llvm._compile_part
-    monkeypatch.setattr(llvm, "_compile_part", lambda *a: time.sleep(0.05) or compile_part(*a))
+
+    def slow_compile_part(*a):
+        deadline = time.monotonic() + 30
+        while helpers and not helpers[0].objects and not helpers[0].ended and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return compile_part(*a)
+    monkeypatch.setattr(llvm, "_compile_part", slow_compile_part)
     shared = llvm.compile_objects(mod)
     assert shared == alone
     (helper,) = helpers
@@ -143,3 +149,32 @@ def test_large_scalar_kernels_skip_the_ir_pipeline_but_not_instcombine():
     grad[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
     grad[1:] += 200 * (x[1:] - x[:-1] ** 2)
     assert out[0] == pytest.approx(value, rel=1e-13) and np.allclose(out[1:], grad, rtol=1e-12, atol=1e-12)
+
+
+def test_a_large_function_compiles_with_the_helper_started_before_its_ir(monkeypatch, tmp_path):
+    monkeypatch.setenv("COMPILER_CACHE_DIR", str(tmp_path))  # cold: nothing indexed yet
+    monkeypatch.setenv("COMPILER_LLVM_PROCESSES", "2")
+    helpers, emitted = [], []
+    real_start, real_emit = llvm_parts.start, codegen_llvm.emit
+    monkeypatch.setattr(llvm_parts, "start", lambda n: helpers.append((len(emitted), real_start(n))) or helpers[-1][1])
+    monkeypatch.setattr(codegen_llvm, "emit", lambda *a, **k: emitted.append(1) or real_emit(*a, **k))
+    compile_part = llvm._compile_part
+
+    def compile_part_once_the_helper_made_one(*a):  # (so that it surely made some)
+        deadline = time.monotonic() + 30
+        while helpers and helpers[0][1] is not None and not helpers[0][1].objects \
+                and not helpers[0][1].ended and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return compile_part(*a)
+    monkeypatch.setattr(llvm, "_compile_part", compile_part_once_the_helper_made_one)
+    xs = list(cc.symbols(" ".join(f"x{i}" for i in range(10))))
+    f = sum(cc.sin(xs[i % 10] * xs[(3 * i + 1) % 10] + 0.001 * i) * (1 + 0.01 * i) for i in range(2000))
+    fn = cc.compile(f, xs, backend="llvm")
+    point = np.linspace(-1.0, 1.0, 10)
+    value, grad = fn.value_and_grad(*point)
+    started, helper = helpers[0]
+    assert started == 0 and helper is not None  # started before the IR was printed
+    assert helper.objects and helper.child.returncode is not None  # it made parts, then was stopped
+    ref = cc.compile(f, xs, backend="python")
+    ref_value, ref_grad = ref.value_and_grad(*point)
+    assert value == pytest.approx(ref_value, rel=1e-13) and np.allclose(grad, ref_grad, rtol=1e-12)
