@@ -166,25 +166,36 @@ def native_target(inputs, plan: Schedule | None, role: str, progress: bool, modu
     kernel of its width, and the target has only a batch (``vector_batch``).
     """
     from ..codegen import llvm as codegen_llvm  # the llvm target's modules: imported when used
-    from . import llvm, llvm_index
+    from . import llvm, llvm_index, llvm_parts
     width = simd.width if simd is not None else 1
     fingerprint = llvm.host_fingerprint() + ("" if simd is None else "|" + simd.key())
     # a scalar kernel seen before is found by its schedule's structure, without printing its IR
     if index_key is None and module is None and simd is None:
         index_key = llvm_index.key(fingerprint, inputs, plan)
     indexed = llvm_index.load(index_key) if index_key is not None else None
+    helper = None  # a helper process for a large compile (``llvm_parts``), started early
     if indexed is not None:
         key, module = indexed
     elif plan is None:
         return None
     else:
         if module is None:
-            with gc_paused():
-                module = codegen_llvm.emit(inputs, plan.outputs, plan.statements, width=width,
-                                           mangle=simd.vector_function if simd is not None else None)
+            if compile and index_key is not None:  # not indexed: cold; the child starts while this
+                helper = llvm_parts.start(len(plan.statements) // codegen_llvm.CHUNK + 2)  # prints the IR
+            try:
+                with gc_paused():
+                    module = codegen_llvm.emit(inputs, plan.outputs, plan.statements, width=width,
+                                               mangle=simd.vector_function if simd is not None else None)
+            except BaseException:
+                if helper is not None:
+                    helper.stop()
+                raise
         key = cache.entry_key("llvm", fingerprint, *module.texts)
     kernel = None
     blob = cache.load(key, "o")
+    if blob is not None and helper is not None:  # (compiled before under another index key)
+        helper.stop()
+        helper = None
     loaded = blob is not None
     if blob is not None:
         try:
@@ -212,7 +223,7 @@ def native_target(inputs, plan: Schedule | None, role: str, progress: bool, modu
                 raise Cancelled()
         try:
             with forks.compiling():  # a fork waits for it
-                objects = llvm.compile_objects(module, part_done)
+                objects = llvm.compile_objects(module, part_done, helper)
         finally:
             if bar is not None:
                 bar.close()

@@ -20,11 +20,20 @@ from ..codegen.llvm import CHUNK, NativeModule
 from ..ir.special import SPECIALS, SYMBOL_PREFIX
 
 OPT_LEVEL = 2       # LLVM optimization level of the native target (its code generator's)
-# A scalar kernel of this many parts or more runs LLVM's O1 pipeline instead of O2: on the
-# straight-line code of a 10^4-op gradient O2 cost 0.5 s more and gave nothing per call
-# (38.9 against 39.1 us; 22.2 against 22.7 us on a 1,000-variable Rosenbrock), while a vector
-# batch's loop lost 20% at O1: those keep O2.
+# A scalar kernel of this many parts or more (straight-line code, one block per part) runs
+# instcombine alone (``LIGHT``) instead of a whole IR pipeline before the code generator (still
+# at ``OPT_LEVEL``): on the 10^4-op gradient the O1 pipeline cost 0.4-0.5 s of 1.5 s and
+# instcombine 0.07-0.09 s, for the same time per call (39.0 against 39.3 us) -- the schedule is
+# folded and shared already, and the code generator combines and schedules within each block
+# -- but without instcombine a 1,000-variable Rosenbrock's ``pow(x, 2.0)`` stayed a call (65
+# against 21 us). A vector batch's loop lost 20% at O1, and loops need ``mem2reg``: those keep O2.
 LARGE_PARTS = 3
+LIGHT = -1  # a pass level: instcombine alone
+LARGE_LEVEL = LIGHT
+# ... and their code generator runs at this level (LLVM's "Less": no post-RA scheduling): 8-15%
+# less CPU on the 10^4-op kernels than at O2, the same time per call (39.9 against 39.6 us).
+LARGE_CODEGEN = 1
+_large_machine = None  # the target machine of those
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
 _init_lock = threading.Lock()
 
@@ -39,11 +48,20 @@ if hasattr(os, "register_at_fork"):
 _target_machine = None
 
 
-def _new_target_machine(llvm):
+def _new_target_machine(llvm, opt: int = OPT_LEVEL):
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
-                                        opt=OPT_LEVEL, jit=True)
+                                        opt=opt, jit=True)
+
+
+def _large_target_machine(llvm):
+    """The target machine of large scalar kernels (``LARGE_CODEGEN``), made once."""
+    global _large_machine
+    with _init_lock:
+        if _large_machine is None:
+            _large_machine = _new_target_machine(llvm, LARGE_CODEGEN)
+    return _large_machine
 
 
 def _llvm():
@@ -63,49 +81,76 @@ def host_fingerprint() -> str:
     llvm, _ = _llvm()
     return "|".join([llvm.get_process_triple(), llvm.get_host_cpu_name(),
                      llvm.get_host_cpu_features().flatten(), ".".join(map(str, llvm.llvm_version_info)),
-                     f"O{OPT_LEVEL}", f"O1>={LARGE_PARTS}", f"chunk{CHUNK}"])
+                     f"O{OPT_LEVEL}", f"{_level_name(LARGE_LEVEL)},cg{LARGE_CODEGEN}>={LARGE_PARTS}", f"chunk{CHUNK}"])
 
 
-def compile_objects(module: NativeModule, progress=None) -> list[bytes]:
+def compile_objects(module: NativeModule, progress=None, helper=None) -> list[bytes]:
     """Optimize and compile each part to a relocatable object file (what the disk cache stores).
 
-    ``progress``, if given, is called with the number of parts done after each one.
+    ``progress``, if given, is called with the number of parts done after each one. ``helper``
+    is a child process started for this compile (``llvm_parts.start``), if the caller has one.
     """
     from . import llvm_parts
     llvm, tm = _llvm()
-    level = 1 if module.width == 1 and len(module.texts) >= LARGE_PARTS else OPT_LEVEL
+    large = module.width == 1 and len(module.texts) >= LARGE_PARTS
+    level, codegen = (LARGE_LEVEL, LARGE_CODEGEN) if large else (OPT_LEVEL, OPT_LEVEL)
+    if large:
+        tm = _large_target_machine(llvm)
     texts = module.texts
-    # every other part to a helper process when a core is idle (``llvm_parts``), the rest here
-    child = None
-    if len(texts) >= llvm_parts.MIN_PARTS:
-        child = llvm_parts.start(texts[1::2], llvm.get_process_triple(), llvm.get_host_cpu_name(),
-                                 llvm.get_host_cpu_features().flatten(), OPT_LEVEL, level)
-    mine = range(0, len(texts), 2) if child is not None else range(len(texts))
+    # a helper process takes parts from the end while this one takes them from the start
+    # (``llvm_parts``), when a core is idle
+    if helper is None:
+        helper = llvm_parts.start(len(texts))
+    if helper is not None:
+        helper.send(texts, llvm.get_process_triple(), llvm.get_host_cpu_name(),
+                    llvm.get_host_cpu_features().flatten(), codegen, level)
     objects: list = [None] * len(texts)
     try:
-        for done, k in enumerate(mine, 1):
+        done = 0
+        for k in range(len(texts)):
+            if helper is not None and helper.has_claimed(k):
+                break  # the helper has the rest
             objects[k] = _compile_part(llvm, tm, texts[k], level)
+            done += 1
             if progress is not None:
                 progress(done)
-    except BaseException:
-        if child is not None:
-            child.kill()
-        raise
-    if child is not None:
-        theirs = llvm_parts.finish(child, len(texts[1::2]))
-        for j, k in enumerate(range(1, len(texts), 2)):
-            objects[k] = theirs[j] if theirs is not None else _compile_part(llvm, tm, texts[k], level)
+        for j in range(done, len(texts)):
+            if objects[j] is None:
+                obj = helper.result(j) if helper is not None else None
+                if obj is None:  # the helper failed: compiled here (the same bytes)
+                    if helper is not None:
+                        helper.report_failure()
+                    obj = _compile_part(llvm, tm, texts[j], level)
+                objects[j] = obj
             if progress is not None:
-                progress(len(mine) + j + 1)
+                progress(j + 1)
+    finally:
+        if helper is not None:
+            helper.stop()
     return objects
+
+
+def _level_name(level: int) -> str:
+    return "instcombine" if level == LIGHT else f"O{level}"
 
 
 def _compile_part(llvm, tm, text: str, level: int) -> bytes:
     mod = llvm.parse_assembly(text)
     mod.triple = llvm.get_process_triple()
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
-    pb.getModulePassManager().run(mod, pb)
+    optimize(llvm, tm, mod, level)
     return tm.emit_object(mod)
+
+
+def optimize(llvm, tm, mod, level: int) -> None:
+    """Run LLVM's pipeline of ``level`` (0-3) on ``mod``, or instcombine alone (``LIGHT``).
+    (``llvm_parts``'s child runs the same steps: its text repeats these lines.)"""
+    if level == LIGHT:
+        pm = llvm.create_new_module_pass_manager()
+        pm.add_instruction_combine_pass()
+        pm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=0)))
+    else:
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
+        pb.getModulePassManager().run(mod, pb)
 
 
 def pack(objects: list[bytes]) -> bytes:

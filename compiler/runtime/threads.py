@@ -45,6 +45,13 @@ def _machine_busy() -> float | None:
     return (user + nice + system + irq + softirq) / _TICK
 
 
+def _own_cpu() -> float:
+    """CPU seconds of this process and of its children that ended (an llvm helper process,
+    ``llvm_parts``, is this process's work: never a reason to think another core busy)."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
+
+
 def busy_elsewhere() -> float | None:
     """Cores that other processes kept busy over the last window (or more); None where unknown
     or before a first window has passed."""
@@ -54,7 +61,7 @@ def busy_elsewhere() -> float | None:
     if last is not None and now - last[0] < WINDOW:
         return _others
     with _lock:
-        busy, own = _machine_busy(), time.process_time()
+        busy, own = _machine_busy(), _own_cpu()
         if busy is None:
             return None
         if _last is not None and now - _last[0] >= WINDOW:

@@ -44,8 +44,8 @@ ROLES = tuple(SLOT)
 # compiles after a bounded delay, as a ski-rental rule would.
 COMPILE_AFTER_SECONDS = 0.05
 # An llvm schedule compiles in the background thread here, whatever its size, rather than in a
-# child process: the work is mostly inside LLVM, which releases the GIL (and hands half of a big
-# schedule's parts to a helper process of its own, ``llvm_parts``), while a child first imports the
+# child process: the work is mostly inside LLVM, which releases the GIL (and shares a big
+# schedule's parts with a helper process of its own, ``llvm_parts``), while a child first imports the
 # package and rebuilds the function (reverse pass, schedule): the 10,000-op gradient reached
 # compiled code in 4.4-5.1 s in a thread against 7.9-8.4 s through a child, on a loaded machine
 # (issue 28). Numba, whose type inference is Python holding the GIL, compiles in a child.
