@@ -23,3 +23,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid not in _LONG and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.quick)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty disk cache of this test's own (its path, not yet created)."""
+    monkeypatch.setenv("COMPILER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COMPILER_CACHE", raising=False)
+    return tmp_path / "cache"

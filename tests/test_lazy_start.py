@@ -28,13 +28,6 @@ def _expr(k: float = 2.0):
     return cc.tanh(x * y + k) * cc.exp(-z * z) + cc.sin(x - z) / (1.0 + y * y)
 
 
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPILER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("COMPILER_CACHE", raising=False)
-    return tmp_path / "cache"
-
-
 def _no_reverse_pass(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("ran the reverse pass although the cache holds this function")

@@ -18,13 +18,6 @@ def _expr(k: float):
     return cc.tanh(a * b + k) * cc.exp(-c * c) + cc.erf(a - c) / (1.0 + b * b)
 
 
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPILER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("COMPILER_CACHE", raising=False)
-    return tmp_path / "cache"
-
-
 def _no_emit(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("printed the LLVM IR although the index holds this schedule")

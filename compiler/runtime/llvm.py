@@ -143,7 +143,7 @@ def _compile_part(llvm, tm, text: str, level: int) -> bytes:
 
 def optimize(llvm, tm, mod, level: int) -> None:
     """Run LLVM's pipeline of ``level`` (0-3) on ``mod``, or instcombine alone (``LIGHT``).
-    (``llvm_parts``'s child runs the same steps: its text repeats these lines.)"""
+    (``llvm_parts``'s child runs this function's source: keep it self-contained.)"""
     if level == LIGHT:
         pm = llvm.create_new_module_pass_manager()
         pm.add_instruction_combine_pass()

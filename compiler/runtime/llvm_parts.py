@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import struct
@@ -31,15 +32,19 @@ import sys
 import threading
 import warnings
 
+from .llvm import LIGHT, optimize
+
 MIN_PARTS = 6
 _warned = False  # a failed child was reported (once per process)
 # The child: read (triple, cpu, features, codegen level, pass level, texts) from stdin; for the
 # parts from the last one down, write b"C" + index (a claim), then b"O" + index + size + the
-# object file. Its data is this process's own (no user text is executed). Level -1 is
-# ``runtime.llvm.LIGHT`` (instcombine alone), as ``llvm.optimize`` runs it.
-_CHILD = """
+# object file. Its data is this process's own (no user text is executed); its passes are
+# ``runtime.llvm.optimize``'s own source, so the two processes make the same object code.
+_CHILD = f"""
 import pickle, struct, sys
 import llvmlite.binding as llvm
+LIGHT = {LIGHT}
+{inspect.getsource(optimize)}
 llvm.initialize_native_target()
 llvm.initialize_native_asmprinter()
 triple, cpu, features, opt, level, texts = pickle.load(sys.stdin.buffer)
@@ -50,13 +55,7 @@ for k in range(len(texts) - 1, -1, -1):
     out.flush()
     mod = llvm.parse_assembly(texts[k])
     mod.triple = triple
-    if level == -1:
-        pm = llvm.create_new_module_pass_manager()
-        pm.add_instruction_combine_pass()
-        pm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=0)))
-    else:
-        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=level))
-        pb.getModulePassManager().run(mod, pb)
+    optimize(llvm, tm, mod, level)
     obj = tm.emit_object(mod)
     out.write(b"O" + struct.pack("<IQ", k, len(obj)) + obj)
     out.flush()
