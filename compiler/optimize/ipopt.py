@@ -143,6 +143,11 @@ class NLPResult:
 def _vector(value, size: int, what: str, default: float, layout) -> np.ndarray:
     if value is None:
         return np.full(size, default)
+    kind = type(value)
+    if kind is np.ndarray or kind is list or kind is tuple:  # (the usual cases at once)
+        array = value if kind is np.ndarray else np.asarray(value)
+        if array.dtype == np.float64 and array.shape == (size,):
+            return array  # (NaN is refused by _check_bounds)
     array = real_values(value, what)
     if array.ndim == 0:
         array = np.full(size, float(array))
@@ -182,6 +187,12 @@ def _describe(layout) -> str:
 
 def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: bool = False,
           driver: str = "auto") -> NLPResult:
+    repeat = problem.__dict__.get("_repeat")
+    if repeat is not None and callback is None and not verbose and (driver == "auto" or driver == "native"):
+        # A problem solved natively before: what depends on it alone is made (``optimize.repeat``).
+        result = repeat.solve(x0, lb, ub, cl, cu, params, options)
+        if result is not None:
+            return result
     from .native import DRIVERS, native_callbacks, usable
     if driver not in DRIVERS:
         raise ArgumentError(f"driver must be one of {DRIVERS}, got {driver!r}")
@@ -221,6 +232,11 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
     problem._solved = True
     if native:
         solver = solver or native_callbacks(problem, exact)
+        from .repeat import Repeat, environment
+        repeat = problem.__dict__.get("_repeat")
+        if repeat is None or repeat.environment != environment():
+            repeat = problem._repeat = Repeat(problem)
+        repeat.solvers[exact] = solver
         t0 = time.perf_counter()
         run = solver.solve(x0, lb, ub, cl, cu, bound, options, progress if progress.wanted else None)
         seconds = time.perf_counter() - t0

@@ -120,6 +120,7 @@ class NLP:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_native", None)  # the C callbacks (``native``): made again where it is unpickled
+        state.pop("_repeat", None)  # and what repeat solves share (``repeat``), holding them
         state["_jacobian_values"] = state["_hessian_values"] = None  # closures of sparse_evaluator(), likewise
         return state
 

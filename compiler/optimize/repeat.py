@@ -1,0 +1,108 @@
+"""Repeat native solves of one ``NLP``: what depends only on the problem made once, at its first
+native solve, so that a further ``solve`` checks and copies only what its call gives.
+
+Kept per problem (``Repeat``): the C callbacks of each Hessian mode, the environment they were
+chosen under (``$COMPILER_IPOPT_LIB``, ``$COMPILER_IPOPT_ROUTE``: a change sends the solve back
+through ``optimize.ipopt.solve``'s full path), the default bounds joined, the last checked
+bounds (their bytes: equal bounds are not checked again) and the last options merged with the
+defaults. Per solve: ``x0`` converted and checked (a list or a float64 array of finite numbers
+in three NumPy calls; anything else by ``real_vector``, which names what is wrong), the bounds
+given converted and joined, the parameters bound, and the native driver's ``run``. Each check of
+the full path stays: a value that is not plainly right goes through the same functions.
+
+>>> import compiler as cc
+>>> x = cc.Symbol("x")
+>>> problem = cc.nlp((x - 3) ** 2, x, backend="python")
+>>> Repeat(problem).defaults.tolist()  # lb, ub (n = 1), cl, cu (m = 0)
+[-inf, inf]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+
+from ..runtime.ipopt.library import ENV as LIBRARY_ENV
+from ..runtime.ipopt.library import require
+from .ipopt import NLPResult, _check_bounds, _vector
+from .native import ROUTE_ENV
+from .problem import real_vector
+
+DEFAULT_OPTIONS = {"print_level": 0, "sb": "yes"}  # (IPOPT's own print_level is 5)
+
+
+def environment() -> tuple:
+    """What chooses the library and the callbacks' route, as the process has it now."""
+    return os.environ.get(LIBRARY_ENV), os.environ.get(ROUTE_ENV)
+
+
+class Repeat:
+    """What every native solve of ``problem`` shares (see the module's docstring)."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.environment = environment()
+        self.lib = require()[1]  # (the environment's choice: one while it is unchanged)
+        self.solvers: dict = {}  # exact Hessian (bool) -> runtime.ipopt.driver.NativeCallbacks
+        n, m = problem.n, problem.m
+        self.defaults = np.concatenate((np.full(n, -np.inf), np.full(n, np.inf), np.zeros(2 * m)))
+        self._default_key = self.defaults.tobytes()
+        self._checked = self._default_key  # the bounds last checked (their bytes)
+        self._options: tuple = (None, DEFAULT_OPTIONS, True)  # (given, merged, exact) last
+
+    def options(self, given) -> tuple[dict, bool]:
+        """``given`` merged with the defaults, and whether the Hessian is exact."""
+        last = self._options
+        if given is None or given == last[0]:
+            return last[1], last[2]
+        merged = {**DEFAULT_OPTIONS, **given}
+        exact = merged.get("hessian_approximation", "exact") == "exact"
+        self._options = (dict(given), merged, exact)
+        return merged, exact
+
+    def bounds(self, lb, ub, cl, cu) -> tuple[np.ndarray, bytes]:
+        """The bounds checked and joined (``lb``, ``ub``, ``cl``, ``cu``) and their bytes."""
+        if lb is None and ub is None and cl is None and cu is None:
+            return self.defaults, self._default_key
+        p = self.problem
+        n, m = p.n, p.m
+        parts = (_vector(lb, n, "lb", -np.inf, p.variables), _vector(ub, n, "ub", np.inf, p.variables),
+                 _vector(cl, m, "cl", 0.0, p.constraints), _vector(cu, m, "cu", 0.0, p.constraints))
+        joined = np.concatenate(parts)
+        key = joined.tobytes()
+        if key != self._checked:
+            _check_bounds(parts[0], parts[1], ("lb", "ub"))
+            _check_bounds(parts[2], parts[3], ("cl", "cu"))
+            self._checked = key
+        return joined, key
+
+    def x0(self, x0) -> np.ndarray:
+        """``x0`` as ``n`` finite float64 numbers (a copy is made by the driver)."""
+        kind = type(x0)
+        if kind is np.ndarray or kind is list or kind is tuple:
+            array = x0 if kind is np.ndarray else np.asarray(x0)
+            # (a finite sum: no NaN or inf; else the full check, which names the entry)
+            if array.dtype == np.float64 and array.shape == (self.problem.n,) and math.isfinite(array.sum()):
+                return array
+        return real_vector(x0, self.problem.variables, "x0")
+
+    def solve(self, x0, lb, ub, cl, cu, params, options) -> NLPResult | None:
+        """One native solve, or None when the full path must run (the environment changed, or
+        no callbacks are made yet for the Hessian mode these options ask for)."""
+        merged, exact = self.options(options)
+        solver = self.solvers.get(exact)
+        if solver is None or environment() != self.environment:
+            return None
+        x = self.x0(x0)
+        bounds, key = self.bounds(lb, ub, cl, cu)
+        bound = self.problem.bind(params)
+        t0 = time.perf_counter()
+        run = solver.run(x, bounds, key, bound, merged, lib=self.lib)
+        seconds = time.perf_counter() - t0
+        return NLPResult(x=run.x, fun=run.fun, status=run.status, message=run.message, iterations=run.iterations,
+                         g=run.g, mult_g=run.mult_g, mult_x_L=run.mult_x_L, mult_x_U=run.mult_x_U,
+                         solve_seconds=seconds, callback_seconds=run.seconds, callback_first_seconds=run.first,
+                         callback_calls=run.calls, nonfinite=run.nonfinite, layout=self.problem.variables)
