@@ -6,7 +6,7 @@ chosen under (``$COMPILER_IPOPT_LIB``, ``$COMPILER_IPOPT_ROUTE``: a change sends
 through ``optimize.ipopt.solve``'s full path), the default bounds joined, the last checked
 bounds (their bytes: equal bounds are not checked again) and the last options merged with the
 defaults. Per solve: ``x0`` converted and checked (a list or a float64 array of finite numbers
-in three NumPy calls; anything else by ``real_vector``, which names what is wrong), the bounds
+in a few NumPy calls; anything else by ``real_vector``, which names what is wrong), the bounds
 given converted and joined, the parameters bound, and the native driver's ``run``. Each check of
 the full path stays: a value that is not plainly right goes through the same functions.
 
@@ -19,7 +19,6 @@ the full path stays: a value that is not plainly right goes through the same fun
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
@@ -51,16 +50,18 @@ class Repeat:
         self.defaults = np.concatenate((np.full(n, -np.inf), np.full(n, np.inf), np.zeros(2 * m)))
         self._default_key = self.defaults.tobytes()
         self._checked = self._default_key  # the bounds last checked (their bytes)
-        self._options: tuple = (None, DEFAULT_OPTIONS, True)  # (given, merged, exact) last
+        self._options: tuple = (None, DEFAULT_OPTIONS, True, [])  # (given, merged, exact, types) last
 
     def options(self, given) -> tuple[dict, bool]:
         """``given`` merged with the defaults, and whether the Hessian is exact."""
+        if given is None:
+            return DEFAULT_OPTIONS, True
         last = self._options
-        if given is None or given == last[0]:
+        if given == last[0] and [*map(type, given.values())] == last[3]:  # (1 == 1.0: IPOPT takes one)
             return last[1], last[2]
         merged = {**DEFAULT_OPTIONS, **given}
         exact = merged.get("hessian_approximation", "exact") == "exact"
-        self._options = (dict(given), merged, exact)
+        self._options = (dict(given), merged, exact, [*map(type, given.values())])
         return merged, exact
 
     def bounds(self, lb, ub, cl, cu) -> tuple[np.ndarray, bytes]:
@@ -84,8 +85,8 @@ class Repeat:
         kind = type(x0)
         if kind is np.ndarray or kind is list or kind is tuple:
             array = x0 if kind is np.ndarray else np.asarray(x0)
-            # (a finite sum: no NaN or inf; else the full check, which names the entry)
-            if array.dtype == np.float64 and array.shape == (self.problem.n,) and math.isfinite(array.sum()):
+            # (else the full check, which names what is wrong)
+            if array.dtype == np.float64 and array.shape == (self.problem.n,) and np.isfinite(array).all():
                 return array
         return real_vector(x0, self.problem.variables, "x0")
 

@@ -201,15 +201,15 @@ class NativeCallbacks:
         for where, value in zip(self._param_slices, params):
             block[where] = np.ravel(value)
         S = cb.Slot
-        # The kept problem serves when bounds and options are equal (an option dict is accepted
-        # by IPOPT only with each value of its option's type: equal dicts set the same options).
-        key = (lib, bounds_key, options)
+        # The kept problem serves when bounds and options are equal, each option of the same
+        # type (IPOPT takes one type per option: 1 and 1.0 are not the same option value).
+        key = (lib, bounds_key, options, [*map(type, options.values())])
         problem, compiled = self._take(key)
         if problem is None:
             n, m = at.n, at.m
             problem = self._create(lib, (bounds[:n], bounds[n:2 * n], bounds[2 * n:2 * n + m], bounds[2 * n + m:]),
                                    options.get("hessian_approximation", "exact") == "exact", options)
-            key = (lib, bounds_key, dict(options))  # (a copy: the caller's dict may change)
+            key = (lib, bounds_key, dict(options), key[3])  # (a copy: the caller's dict may change)
         try:
             if intermediate is None:
                 if not compiled:
