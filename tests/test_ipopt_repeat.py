@@ -64,6 +64,9 @@ def test_repeat_solves_equal_the_full_path_after_any_change(hs071):
         repeat = hs071.solve(x0, **kw)
         _same(repeat, _full(hs071, x0, **kw))
         _same(hs071.solve(np.array(x0), **kw), repeat)
+        _same(hs071.solve(tuple(x0), **kw), repeat)
+    ints = hs071.solve([1, 5, 5, 1], params=[1.0], options=OPTIONS, **b)  # (HS071's x0 in integers)
+    _same(ints, _full(hs071, x0, params=[1.0], options=OPTIONS, **b))
     limited = hs071.solve(x0, params=[1.0], options={**OPTIONS, "hessian_approximation": "limited-memory"}, **b)
     assert "hessian" not in limited.callback_calls and limited.status == 0
 
@@ -87,6 +90,8 @@ def test_bounds_changed_in_place_are_read_again(hs071):
     (dict(x0=[1.0, np.nan, 5.0, 1.0]), ArgumentError, r"x0 must be finite, got nan at index 1"),
     (dict(x0=np.array([1.0, 5.0, np.inf, 1.0])), ArgumentError, r"x0 must be finite, got inf at index 2"),
     (dict(x0=[1.0, 5.0, 5.0]), ShapeError, r"x0 must be a flat vector of 4 entries"),
+    (dict(x0=[1.0, 5.0, 5.0, -np.inf]), ArgumentError, r"x0 must be finite, got -inf at index 3"),
+    (dict(x0=[1.0, 5.0, 5.0, [1.0]]), ArgumentError, r"x0 must be real numbers"),
     (dict(x0=np.ones((2, 2))), ShapeError, r"x0 must be a flat vector of 4 entries"),
     (dict(x0=[1.0, 5.0, 5.0, 1j]), ArgumentError, r"x0 must be real numbers"),
     (dict(x0=np.ma.masked_array(np.ones(4))), ArgumentError, r"x0 must be real numbers, got MaskedArray"),

@@ -143,17 +143,29 @@ class NLPResult:
 def _vector(value, size: int, what: str, default: float, layout) -> np.ndarray:
     if value is None:
         return np.full(size, default)
-    kind = type(value)
-    if kind is np.ndarray or kind is list or kind is tuple:  # (the usual cases at once)
-        array = value if kind is np.ndarray else np.asarray(value)
-        if array.dtype == np.float64 and array.shape == (size,):
-            return array  # (NaN is refused by _check_bounds)
+    array = plain(value)
+    if array is not None and array.dtype == np.float64 and array.shape == (size,):
+        return array  # (the usual case at once; NaN is refused by _check_bounds)
     array = real_values(value, what)
     if array.ndim == 0:
         array = np.full(size, float(array))
     if array.shape != (size,):
         raise ShapeError(f"{what} has shape {array.shape}; expected a scalar or {size} entries ({_describe(layout)})")
     return array  # (NaN is refused by _check_bounds)
+
+
+def plain(value) -> np.ndarray | None:
+    """``value`` as an array if it is an ndarray (not a subclass: a mask would be dropped) or a
+    list or tuple NumPy takes, else None (for ``real_values``, which names what is wrong)."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return value
+    if kind is list or kind is tuple:
+        try:
+            return np.asarray(value)
+        except Exception:  # (ragged)
+            return None
+    return None
 
 
 def _check_bounds(lo: np.ndarray, hi: np.ndarray, names: tuple[str, str]) -> None:
@@ -187,12 +199,6 @@ def _describe(layout) -> str:
 
 def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: bool = False,
           driver: str = "auto") -> NLPResult:
-    repeat = problem.__dict__.get("_repeat")
-    if repeat is not None and callback is None and not verbose and (driver == "auto" or driver == "native"):
-        # A problem solved natively before: what depends on it alone is made (``optimize.repeat``).
-        result = repeat.solve(x0, lb, ub, cl, cu, params, options)
-        if result is not None:
-            return result
     from .native import DRIVERS, native_callbacks, usable
     if driver not in DRIVERS:
         raise ArgumentError(f"driver must be one of {DRIVERS}, got {driver!r}")

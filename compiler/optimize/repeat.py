@@ -26,11 +26,13 @@ import numpy as np
 
 from ..runtime.ipopt.library import ENV as LIBRARY_ENV
 from ..runtime.ipopt.library import require
-from .ipopt import NLPResult, _check_bounds, _vector
+from .ipopt import NLPResult, _check_bounds, _vector, plain
 from .native import ROUTE_ENV
 from .problem import real_vector
 
 DEFAULT_OPTIONS = {"print_level": 0, "sb": "yes"}  # (IPOPT's own print_level is 5)
+SMALL = 64  # entries of an x0 list checked in Python (beyond, NumPy's few calls are quicker)
+INF = float("inf")
 
 
 def environment() -> tuple:
@@ -41,7 +43,7 @@ def environment() -> tuple:
 class Repeat:
     """What every native solve of ``problem`` shares (see the module's docstring)."""
 
-    def __init__(self, problem):
+    def __init__(self, problem) -> None:
         self.problem = problem
         self.environment = environment()
         self.lib = require()[1]  # (the environment's choice: one while it is unchanged)
@@ -80,14 +82,20 @@ class Repeat:
             self._checked = key
         return joined, key
 
-    def x0(self, x0) -> np.ndarray:
-        """``x0`` as ``n`` finite float64 numbers (a copy is made by the driver)."""
+    def x0(self, x0) -> np.ndarray | list:
+        """``x0`` as ``n`` finite float64 numbers (a short list of Python floats as it is): the
+        driver copies it into its block."""
         kind = type(x0)
-        if kind is np.ndarray or kind is list or kind is tuple:
-            array = x0 if kind is np.ndarray else np.asarray(x0)
-            # (else the full check, which names what is wrong)
-            if array.dtype == np.float64 and array.shape == (self.problem.n,) and np.isfinite(array).all():
-                return array
+        if kind is list and len(x0) == self.problem.n <= SMALL:
+            for v in x0:  # (a few Python floats: checked here in less time than NumPy's calls take)
+                if type(v) is not float or not -INF < v < INF:
+                    break
+            else:
+                return x0
+        array = plain(x0)  # (else the full check, which names what is wrong)
+        if array is not None and array.dtype == np.float64 and array.shape == (self.problem.n,) \
+                and np.isfinite(array).all():
+            return array
         return real_vector(x0, self.problem.variables, "x0")
 
     def solve(self, x0, lb, ub, cl, cu, params, options) -> NLPResult | None:

@@ -145,38 +145,16 @@ class NativeCallbacks:
         self._lock = threading.Lock()
         weakref.finalize(self, _free_all, self._idle)
 
-    def _take(self, key):
-        """The kept IPOPT problem if it was made with ``key``, and whether the compiled
-        intermediate callback is set on it; else (None, False)."""
-        with self._lock:
-            if self._idle and self._idle[0][0] == key:
-                return self._idle.pop()[2:]
-        return None, False
-
-    def _give(self, key, lib, handle, compiled: bool) -> None:
-        with self._lock:
-            old, self._idle[:] = list(self._idle), [(key, lib, handle, compiled)]
-        _free_all(old)
-
     def _buffers(self):
-        """A float64 block for one solve and its context (addresses set), zeroed where the
-        callbacks count: a spare one, or a new one when none is idle (solves in other threads)."""
-        with self._lock:
-            if self._spare:
-                return self._spare.pop()
+        """A new float64 block for one solve, its context (addresses set) and the addresses
+        ``IpoptSolve`` takes (x, g, obj, mult_g, mult_x_L, mult_x_U, the context)."""
         block = np.zeros(self._size)
         base, at, S = _pointer(block), self._block, cb.Slot
         context = self._context.copy()
         context[S.PARAMS], context[S.STATS], context[S.NONFINITE_X] = (
             base + 8 * at.params, base + 8 * at.stats, base + 8 * at.kept)
-        return block, context, base
-
-    def _spare_again(self, block, context, base) -> None:
-        block[self._block.stats:self._block.kept] = 0.0
-        context[cb.Slot.ITERATIONS] = 0
-        with self._lock:
-            if not self._spare:
-                self._spare.append((block, context, base))
+        pointers = tuple(base + 8 * offset for offset in (at.x, at.g, at.obj, at.mult_g, at.mult_x_L, at.mult_x_U))
+        return block, context, (*pointers, _pointer(context))
 
     def solve(self, x0, lb, ub, cl, cu, params: tuple, options: dict, intermediate=None) -> Run:
         """IPOPT from ``x0`` with bounds, ``params`` (floats or float64 arrays, the kernels' own
@@ -196,20 +174,24 @@ class NativeCallbacks:
             _, lib = require()  # (loaded once per process)
         _prototypes(lib)
         at = self._block
-        block, context, base = self._buffers()
-        block[:at.n] = x0
-        for where, value in zip(self._param_slices, params):
-            block[where] = np.ravel(value)
         S = cb.Slot
         # The kept problem serves when bounds and options are equal, each option of the same
         # type (IPOPT takes one type per option: 1 and 1.0 are not the same option value).
         key = (lib, bounds_key, options, [*map(type, options.values())])
-        problem, compiled = self._take(key)
-        if problem is None:
+        with self._lock:  # (the spare block and the kept problem: another thread's solve makes its own)
+            buffers = self._spare.pop() if self._spare else None
+            kept = self._idle.pop() if self._idle and self._idle[0][0] == key else None
+        block, context, pointers = buffers or self._buffers()
+        block[:at.n] = x0
+        for where, value in zip(self._param_slices, params):
+            block[where] = np.ravel(value)
+        if kept is None:
             n, m = at.n, at.m
             problem = self._create(lib, (bounds[:n], bounds[n:2 * n], bounds[2 * n:2 * n + m], bounds[2 * n + m:]),
                                    options.get("hessian_approximation", "exact") == "exact", options)
-            key = (lib, bounds_key, dict(options), key[3])  # (a copy: the caller's dict may change)
+            compiled, key = False, (lib, bounds_key, dict(options), key[3])  # (a copy: the caller's may change)
+        else:
+            problem, compiled = kept[2], kept[3]
         try:
             if intermediate is None:
                 if not compiled:
@@ -221,15 +203,18 @@ class NativeCallbacks:
                     return 1 if intermediate(alg_mod, iter_count, *rest[:-1]) is not False else 0
                 python_callback = _INTERMEDIATE(python_callback)
                 lib.SetIntermediateCallback(problem, ctypes.cast(python_callback, ctypes.c_void_p))
-            status = lib.IpoptSolve(problem, base + 8 * at.x, base + 8 * at.g, base + 8 * at.obj,
-                                    base + 8 * at.mult_g, base + 8 * at.mult_x_L, base + 8 * at.mult_x_U,
-                                    _pointer(context))
+            status = lib.IpoptSolve(problem, *pointers)
         except BaseException:
             lib.FreeIpoptProblem(problem)
             raise
-        self._give(key, lib, problem, intermediate is None)
         run = _run(block, at, status, int(context[S.ITERATIONS]))
-        self._spare_again(block, context, base)
+        block[at.stats:at.kept] = 0.0  # (what the callbacks count from zero)
+        context[S.ITERATIONS] = 0
+        with self._lock:
+            old, self._idle[:] = self._idle[:], [(key, lib, problem, intermediate is None)]
+            if not self._spare:
+                self._spare.append((block, context, pointers))
+        _free_all(old)
         return run
 
     def _create(self, lib, bounds, exact: bool, options: dict):
