@@ -71,10 +71,11 @@ def test_repeat_solves_equal_the_full_path_after_any_change(hs071):
     assert "hessian" not in limited.callback_calls and limited.status == 0
 
 
-def test_bounds_changed_in_place_are_read_again(hs071):
-    """An array of bounds changed after a solve: the next solve sees (and checks) its new values."""
+@pytest.mark.parametrize("kind", [np.array, list])
+def test_bounds_changed_in_place_are_read_again(hs071, kind):
+    """Bounds (an array, a list) changed after a solve: the next solve sees (and checks) its new values."""
     b = HS071.bounds()
-    ub = np.full(4, 5.0)
+    ub = kind([5.0] * 4)
     loose = hs071.solve(list(HS071.x0), **{**b, "ub": ub}, params=[1.0], options=OPTIONS)
     ub[1] = 4.5
     tight = hs071.solve(list(HS071.x0), **{**b, "ub": ub}, params=[1.0], options=OPTIONS)
@@ -98,6 +99,10 @@ def test_bounds_changed_in_place_are_read_again(hs071):
     (dict(x0=["1", "5", "5", "1"]), ArgumentError, r"x0 must be real numbers"),
     (dict(lb=np.array([1.0, np.nan, 1.0, 1.0])), ArgumentError, r"lb contains NaN at index 1"),
     (dict(lb=[1.0, 1.0, 6.0, 1.0]), ArgumentError, r"lb > ub at index 2"),
+    (dict(lb=[1.0, np.nan, 1.0, 1.0]), ArgumentError, r"lb contains NaN at index 1"),
+    (dict(lb=np.nan), ArgumentError, r"lb contains NaN at index 0"),
+    (dict(ub=(5.0, 5.0, 5.0, 1j)), ArgumentError, r"ub must be real numbers"),
+    (dict(ub=[5.0, 5.0, 5.0, [5.0]]), ArgumentError, r"ub must be real numbers"),
     (dict(ub=[5.0, 5.0]), ShapeError, r"ub has shape \(2,\); expected a scalar or 4 entries"),
     (dict(cl=[25.0, np.inf]), ArgumentError, r"cl is inf at index 1"),
     (dict(cu=[np.inf, -np.inf]), ArgumentError, r"cu is -inf at index 1"),

@@ -31,7 +31,7 @@ from .native import ROUTE_ENV
 from .problem import real_vector
 
 DEFAULT_OPTIONS = {"print_level": 0, "sb": "yes"}  # (IPOPT's own print_level is 5)
-SMALL = 64  # entries of an x0 list checked in Python (beyond, NumPy's few calls are quicker)
+SMALL = 64  # entries of x0 or of the bounds checked in Python (beyond, NumPy's few calls are quicker)
 INF = float("inf")
 
 
@@ -51,7 +51,8 @@ class Repeat:
         n, m = problem.n, problem.m
         self.defaults = np.concatenate((np.full(n, -np.inf), np.full(n, np.inf), np.zeros(2 * m)))
         self._default_key = self.defaults.tobytes()
-        self._checked = self._default_key  # the bounds last checked (their bytes)
+        self._default_lists = ([-INF] * n, [INF] * n, [0.0] * m, [0.0] * m)
+        self._checked: bytes | tuple = self._default_key  # the key of the bounds last checked
         self._options: tuple = (None, DEFAULT_OPTIONS, True, [])  # (given, merged, exact, types) last
 
     def options(self, given) -> tuple[dict, bool]:
@@ -66,21 +67,56 @@ class Repeat:
         self._options = (dict(given), merged, exact, [*map(type, given.values())])
         return merged, exact
 
-    def bounds(self, lb, ub, cl, cu) -> tuple[np.ndarray, bytes]:
-        """The bounds checked and joined (``lb``, ``ub``, ``cl``, ``cu``) and their bytes."""
+    def bounds(self, lb, ub, cl, cu) -> tuple[np.ndarray | list, bytes | tuple]:
+        """The bounds checked and joined (``lb``, ``ub``, ``cl``, ``cu``) and a key equal for equal
+        bounds: a list of Python floats and itself as a tuple when each bound is left out or is a
+        float or a short list or tuple of floats (no NumPy call unless they changed), else a
+        float64 array and its bytes."""
         if lb is None and ub is None and cl is None and cu is None:
             return self.defaults, self._default_key
         p = self.problem
         n, m = p.n, p.m
+        small = self._small((lb, ub, cl, cu), (n, n, m, m))
+        if small is not None:
+            key: bytes | tuple = tuple(small)
+            if key != self._checked:  # (a key with NaN is never checked: never equal to a NaN)
+                self._check(np.array(small))
+                self._checked = key
+            return small, key
         parts = (_vector(lb, n, "lb", -np.inf, p.variables), _vector(ub, n, "ub", np.inf, p.variables),
                  _vector(cl, m, "cl", 0.0, p.constraints), _vector(cu, m, "cu", 0.0, p.constraints))
         joined = np.concatenate(parts)
         key = joined.tobytes()
         if key != self._checked:
-            _check_bounds(parts[0], parts[1], ("lb", "ub"))
-            _check_bounds(parts[2], parts[3], ("cl", "cu"))
+            self._check(joined)
             self._checked = key
         return joined, key
+
+    def _small(self, given: tuple, sizes: tuple) -> list | None:
+        """The bounds as one list of Python floats if each is None, a float or a list or tuple
+        of floats of its size, and they are few; else None."""
+        if 2 * sum(sizes) > SMALL:
+            return None
+        out: list = []
+        for value, size, default in zip(given, sizes, self._default_lists):
+            kind = type(value)
+            if value is None:
+                out += default
+            elif kind is float:
+                out += [value] * size
+            elif (kind is list or kind is tuple) and len(value) == size:
+                for v in value:
+                    if type(v) is not float:
+                        return None
+                out += value
+            else:
+                return None
+        return out
+
+    def _check(self, joined: np.ndarray) -> None:
+        n, m = self.problem.n, self.problem.m
+        _check_bounds(joined[:n], joined[n:2 * n], ("lb", "ub"))
+        _check_bounds(joined[2 * n:2 * n + m], joined[2 * n + m:], ("cl", "cu"))
 
     def x0(self, x0) -> np.ndarray | list:
         """``x0`` as ``n`` finite float64 numbers (a short list of Python floats as it is): the

@@ -164,11 +164,10 @@ class NativeCallbacks:
         bounds = np.concatenate([np.ravel(np.asarray(b, dtype=np.float64)) for b in (lb, ub, cl, cu)])
         return self.run(x0, bounds, bounds.tobytes(), params, options, intermediate)
 
-    def run(self, x0, bounds: np.ndarray, bounds_key: bytes, params: tuple, options: dict,
-            intermediate=None, lib=None) -> Run:
-        """``solve`` with the bounds checked and joined (``lb``, ``ub``, ``cl``, ``cu``: float64,
-        ``2 n + 2 m`` entries) and their ``bounds_key`` (bytes equal for equal bounds, e.g.
-        ``bounds.tobytes()``); ``x0``: ``n`` finite numbers; ``lib``: ``require()``'s library
+    def run(self, x0, bounds, bounds_key, params: tuple, options: dict, intermediate=None, lib=None) -> Run:
+        """``solve`` with the bounds checked and joined (``lb``, ``ub``, ``cl``, ``cu``: ``2 n + 2 m``
+        numbers, read only to make a new IPOPT problem) and their ``bounds_key`` (equal for equal
+        bounds, e.g. ``bounds.tobytes()``); ``x0``: ``n`` finite numbers; ``lib``: ``require()``'s library
         (found again when None: $COMPILER_IPOPT_LIB read)."""
         if lib is None:
             _, lib = require()  # (loaded once per process)
@@ -187,6 +186,7 @@ class NativeCallbacks:
             block[where] = np.ravel(value)
         if kept is None:
             n, m = at.n, at.m
+            bounds = np.asarray(bounds, dtype=np.float64)  # (a list of floats from optimize.repeat)
             problem = self._create(lib, (bounds[:n], bounds[n:2 * n], bounds[2 * n:2 * n + m], bounds[2 * n + m:]),
                                    options.get("hessian_approximation", "exact") == "exact", options)
             compiled, key = False, (lib, bounds_key, dict(options), key[3])  # (a copy: the caller's may change)
