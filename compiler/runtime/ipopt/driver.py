@@ -275,10 +275,10 @@ def _run(block: np.ndarray, at: _Block, status: int, iterations: int) -> Run:
         if count:
             calls[name], seconds[name], first[name] = int(count), stats[cb.STAT_SECONDS + i], stats[cb.STAT_FIRST + i]
     nonfinite = [(cb.NAMES[int(stats[cb.STAT_NONFINITE_WHICH + k])], block[at.kept + k * n:at.kept + (k + 1) * n].copy())
-                 for k in range(min(int(stats[cb.STAT_NONFINITE]), cb.KEEP_NONFINITE))]
+                 for k in range(min(int(stats[cb.STAT_NONFINITE]), cb.KEEP_NONFINITE))] if stats[cb.STAT_NONFINITE] else []
     status = int(status)
     out = block[:at.stats].copy()  # (one copy for the five arrays of the result: views of it)
-    return Run(x=out[:n], fun=float(out[at.obj]), status=status, message=STATUS.get(status, f"status {status}"),
+    return Run(x=out[:n], fun=out.item(at.obj), status=status, message=STATUS.get(status, f"status {status}"),
                iterations=iterations, g=out[at.g:at.g + m], mult_g=out[at.mult_g:at.mult_g + m],
                mult_x_L=out[at.mult_x_L:at.mult_x_L + n], mult_x_U=out[at.mult_x_U:at.mult_x_U + n],
                seconds=seconds, first=first, calls=calls, nonfinite=nonfinite)
