@@ -3,18 +3,16 @@ native solve, so that a further ``solve`` checks and copies only what its call g
 
 Kept per problem (``Repeat``): the C callbacks of each Hessian mode, the environment they were
 chosen under (``$COMPILER_IPOPT_LIB``, ``$COMPILER_IPOPT_ROUTE``: a change sends the solve back
-through ``optimize.ipopt.solve``'s full path), the default bounds joined, the last checked
-bounds (their bytes: equal bounds are not checked again) and the last options merged with the
-defaults. Per solve: ``x0`` converted and checked (a list or a float64 array of finite numbers
+through ``optimize.ipopt.solve``'s full path), the default bounds joined, the key of the last
+checked bounds (equal bounds are not checked again) and the last options merged with the
+defaults. Per solve: ``x0`` checked (a short list of Python floats in Python, a float64 array
 in a few NumPy calls; anything else by ``real_vector``, which names what is wrong), the bounds
-given converted and joined, the parameters bound, and the native driver's ``run``. Each check of
-the full path stays: a value that is not plainly right goes through the same functions.
+given joined (short lists of floats without NumPy), the parameters bound, and the native
+driver's ``run``. Each check of the full path stays: a value that is not plainly right goes
+through the same functions.
 
->>> import compiler as cc
->>> x = cc.Symbol("x")
->>> problem = cc.nlp((x - 3) ** 2, x, backend="python")
->>> Repeat(problem).defaults.tolist()  # lb, ub (n = 1), cl, cu (m = 0)
-[-inf, inf]
+>>> sorted(DEFAULT_OPTIONS)  # what a solve adds to the user's options (which override them)
+['print_level', 'sb']
 """
 
 from __future__ import annotations
