@@ -24,11 +24,11 @@ FIELDS = ("x", "g", "mult_g", "mult_x_L", "mult_x_U")
 
 @pytest.fixture(scope="module")
 def hs071():
-    """HS071 with its objective scaled by a parameter ``p`` (the kernels load from the disk cache
-    when tests/test_ipopt_native.py compiled them), solved once natively: its repeat path is made."""
+    """HS071 with its objective ``p * f + log(p)``, as in tests/test_ipopt_native.py (whose
+    compiled kernels load from the disk cache), solved once natively: its repeat path is made."""
     x, p = cc.Tensor("x", (4,)), cc.Symbol("p")
     items = [x[i] for i in range(4)]
-    problem = cc.nlp(p * HS071.f(items), x, g=HS071.g(items), params=[p], backend="numba")
+    problem = cc.nlp(p * HS071.f(items) + cc.log(p), x, g=HS071.g(items), params=[p], backend="numba")
     problem.solve(list(HS071.x0), **HS071.bounds(), params=[1.0], driver="native")
     assert problem.__dict__.get("_repeat") is not None
     return problem

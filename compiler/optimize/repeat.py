@@ -55,7 +55,7 @@ class Repeat:
 
     def options(self, given) -> tuple[dict, bool]:
         """``given`` merged with the defaults, and whether the Hessian is exact."""
-        if given is None:
+        if not given:  # (None or empty, as the full path reads ``options or {}``)
             return DEFAULT_OPTIONS, True
         last = self._options
         if given == last[0] and [*map(type, given.values())] == last[3]:  # (1 == 1.0: IPOPT takes one)
