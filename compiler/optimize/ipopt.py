@@ -143,12 +143,29 @@ class NLPResult:
 def _vector(value, size: int, what: str, default: float, layout) -> np.ndarray:
     if value is None:
         return np.full(size, default)
+    array = plain(value)
+    if array is not None and array.dtype == np.float64 and array.shape == (size,):
+        return array  # (the usual case at once; NaN is refused by _check_bounds)
     array = real_values(value, what)
     if array.ndim == 0:
         array = np.full(size, float(array))
     if array.shape != (size,):
         raise ShapeError(f"{what} has shape {array.shape}; expected a scalar or {size} entries ({_describe(layout)})")
     return array  # (NaN is refused by _check_bounds)
+
+
+def plain(value) -> np.ndarray | None:
+    """``value`` as an array if it is an ndarray (not a subclass: a mask would be dropped) or a
+    list or tuple NumPy takes, else None (for ``real_values``, which names what is wrong)."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return value
+    if kind is list or kind is tuple:
+        try:
+            return np.asarray(value)
+        except Exception:  # (ragged)
+            return None
+    return None
 
 
 def _check_bounds(lo: np.ndarray, hi: np.ndarray, names: tuple[str, str]) -> None:
@@ -221,6 +238,11 @@ def solve(problem, x0, lb, ub, cl, cu, params, options, callback=None, verbose: 
     problem._solved = True
     if native:
         solver = solver or native_callbacks(problem, exact)
+        from .repeat import Repeat, environment
+        repeat = problem.__dict__.get("_repeat")
+        if repeat is None or repeat.environment != environment():
+            repeat = problem._repeat = Repeat(problem)
+        repeat.solvers[exact] = solver
         t0 = time.perf_counter()
         run = solver.solve(x0, lb, ub, cl, cu, bound, options, progress if progress.wanted else None)
         seconds = time.perf_counter() - t0

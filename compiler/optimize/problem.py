@@ -120,6 +120,7 @@ class NLP:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_native", None)  # the C callbacks (``native``): made again where it is unpickled
+        state.pop("_repeat", None)  # and what repeat solves share (``repeat``), holding them
         state["_jacobian_values"] = state["_hessian_values"] = None  # closures of sparse_evaluator(), likewise
         return state
 
@@ -244,6 +245,12 @@ class NLP:
         ``verbose`` prints a line per iteration. ``driver``: ``"native"`` (C callbacks calling the
         compiled kernels), ``"cyipopt"``, or ``"auto"`` (native when it can run: ``cc.nlp_info()``).
         Returns ``NLPResult``."""
+        repeat = self.__dict__.get("_repeat")
+        if repeat is not None and callback is None and not verbose and (driver == "auto" or driver == "native"):
+            # Solved natively before: what depends on the problem alone is made (``optimize.repeat``).
+            result = repeat.solve(x0, lb, ub, cl, cu, params, options)
+            if result is not None:
+                return result
         from .ipopt import solve
         return solve(self, x0, lb, ub, cl, cu, params, options, callback, verbose, driver)
 

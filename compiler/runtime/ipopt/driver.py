@@ -128,58 +128,74 @@ class NativeCallbacks:
         for slot, array in zip((S.JAC_SEEDS, S.JAC_INDEX, S.JAC_ROWS, S.JAC_COLS,
                                 S.HESS_SEEDS, S.HESS_INDEX, S.HESS_ROWS, S.HESS_COLS), (*self._jacobian, *self._hessian)):
             self._context[slot] = _pointer(array)
-        # Where each array of a solve is in its one float64 block (``_Block``).
+        # Where each array of a solve is in its one float64 block (``_Block``), and the block's
+        # slices of the parameters (their sizes are the layout's).
         self._block = _Block(layout.n, layout.m)
+        self._param_slices, offset = [], self._block.params
+        for shape in layout.param_shapes:
+            self._param_slices.append(slice(offset, offset + math.prod(shape)))
+            offset += math.prod(shape)
+        self._size = offset
+        # Blocks of finished solves with their contexts, pointers set: reused by the next solve
+        # (one NumPy allocation and a dozen stores less; a result is copied out of its block).
+        self._spare: list = []
         # The IPOPT problem of the last solve, kept for the next one of the same bounds and options:
         # making one (IPOPT registers its ~400 options) measured 0.17 ms, a tenth of a small solve.
-        self._idle: list = []  # [(key, library, handle)] at most one
+        self._idle: list = []  # [(key, library, handle, compiled intermediate set)] at most one
         self._lock = threading.Lock()
         weakref.finalize(self, _free_all, self._idle)
 
-    def _take(self, key):
-        with self._lock:
-            if self._idle and self._idle[0][0] == key:
-                return self._idle.pop()[2]
-        return None
-
-    def _give(self, key, lib, handle) -> None:
-        with self._lock:
-            old, self._idle[:] = list(self._idle), [(key, lib, handle)]
-        _free_all(old)
+    def _buffers(self):
+        """A new float64 block for one solve, its context (addresses set) and the addresses
+        ``IpoptSolve`` takes (x, g, obj, mult_g, mult_x_L, mult_x_U, the context)."""
+        block = np.zeros(self._size)
+        base, at, S = _pointer(block), self._block, cb.Slot
+        context = self._context.copy()
+        context[S.PARAMS], context[S.STATS], context[S.NONFINITE_X] = (
+            base + 8 * at.params, base + 8 * at.stats, base + 8 * at.kept)
+        pointers = tuple(base + 8 * offset for offset in (at.x, at.g, at.obj, at.mult_g, at.mult_x_L, at.mult_x_U))
+        return block, context, (*pointers, _pointer(context))
 
     def solve(self, x0, lb, ub, cl, cu, params: tuple, options: dict, intermediate=None) -> Run:
         """IPOPT from ``x0`` with bounds, ``params`` (floats or float64 arrays, the kernels' own
         order), IPOPT ``options``; ``intermediate(alg_mod, iter_count, obj, inf_pr, inf_du, mu,
         d_norm, regularization_size, alpha_du, alpha_pr, ls_trials)`` (a Python function, run
         once per iteration; returns False to stop), or the compiled counter when None."""
-        _, lib = require()  # (loaded once per process; COMPILER_IPOPT_LIB read at every solve)
+        bounds = np.concatenate([np.ravel(np.asarray(b, dtype=np.float64)) for b in (lb, ub, cl, cu)])
+        return self.run(x0, bounds, bounds.tobytes(), params, options, intermediate)
+
+    def run(self, x0, bounds, bounds_key, params: tuple, options: dict, intermediate=None, lib=None) -> Run:
+        """``solve`` with the bounds checked and joined (``lb``, ``ub``, ``cl``, ``cu``: ``2 n + 2 m``
+        numbers, read only to make a new IPOPT problem) and their ``bounds_key`` (equal for equal
+        bounds, e.g. ``bounds.tobytes()``); ``x0``: ``n`` finite numbers; ``lib``: ``require()``'s library
+        (found again when None: $COMPILER_IPOPT_LIB read)."""
+        if lib is None:
+            _, lib = require()  # (loaded once per process)
         _prototypes(lib)
-        f, at = self.functions, self._block
-        # Everything IPOPT and the callbacks write, and the parameters, in one block: one
-        # allocation and one address per solve (a small solve is ~10 IPOPT iterations of ~0.1 ms).
-        flat = [np.ravel(np.asarray(p, dtype=np.float64)) for p in params]
-        sizes = [v.size for v in flat]
-        block = np.zeros(at.params + sum(sizes))
-        block[at.x:at.x + at.n] = x0
-        offset = at.params
-        for values, size in zip(flat, sizes):
-            block[offset:offset + size] = values
-            offset += size
-        base = _pointer(block)
-        context = self._context.copy()
+        at = self._block
         S = cb.Slot
-        context[S.PARAMS], context[S.STATS], context[S.NONFINITE_X] = (
-            base + 8 * at.params, base + 8 * at.stats, base + 8 * at.kept)
-        # The kept problem serves when bounds and options are equal (an option dict is accepted
-        # by IPOPT only with each value of its option's type: equal dicts set the same options).
-        key = (lib, np.concatenate((lb, ub, cl, cu)).tobytes(), dict(options))
-        problem = self._take(key)
-        if problem is None:
-            problem = self._create(lib, [np.ascontiguousarray(b, dtype=np.float64) for b in (lb, ub, cl, cu)],
+        # The kept problem serves when bounds and options are equal, each option of the same
+        # type (IPOPT takes one type per option: 1 and 1.0 are not the same option value).
+        key = (lib, bounds_key, options, [*map(type, options.values())])
+        with self._lock:  # (the spare block and the kept problem: another thread's solve makes its own)
+            buffers = self._spare.pop() if self._spare else None
+            kept = self._idle.pop() if self._idle and self._idle[0][0] == key else None
+        block, context, pointers = buffers or self._buffers()
+        block[:at.n] = x0
+        for where, value in zip(self._param_slices, params):
+            block[where] = np.ravel(value)
+        if kept is None:
+            n, m = at.n, at.m
+            bounds = np.asarray(bounds, dtype=np.float64)  # (a list of floats from optimize.repeat)
+            problem = self._create(lib, (bounds[:n], bounds[n:2 * n], bounds[2 * n:2 * n + m], bounds[2 * n + m:]),
                                    options.get("hessian_approximation", "exact") == "exact", options)
+            compiled, key = False, (lib, bounds_key, dict(options), key[3])  # (a copy: the caller's may change)
+        else:
+            problem, compiled = kept[2], kept[3]
         try:
             if intermediate is None:
-                lib.SetIntermediateCallback(problem, f["intermediate"].address)
+                if not compiled:
+                    lib.SetIntermediateCallback(problem, self.functions["intermediate"].address)
                 python_callback = None
             else:
                 def python_callback(alg_mod, iter_count, *rest):
@@ -187,14 +203,19 @@ class NativeCallbacks:
                     return 1 if intermediate(alg_mod, iter_count, *rest[:-1]) is not False else 0
                 python_callback = _INTERMEDIATE(python_callback)
                 lib.SetIntermediateCallback(problem, ctypes.cast(python_callback, ctypes.c_void_p))
-            status = lib.IpoptSolve(problem, base + 8 * at.x, base + 8 * at.g, base + 8 * at.obj,
-                                    base + 8 * at.mult_g, base + 8 * at.mult_x_L, base + 8 * at.mult_x_U,
-                                    _pointer(context))
+            status = lib.IpoptSolve(problem, *pointers)
         except BaseException:
             lib.FreeIpoptProblem(problem)
             raise
-        self._give(key, lib, problem)
-        return _run(block, at, status, int(context[S.ITERATIONS]))
+        run = _run(block, at, status, int(context[S.ITERATIONS]))
+        block[at.stats:at.kept] = 0.0  # (what the callbacks count from zero)
+        context[S.ITERATIONS] = 0
+        with self._lock:
+            old, self._idle[:] = self._idle[:], [(key, lib, problem, intermediate is None)]
+            if not self._spare:
+                self._spare.append((block, context, pointers))
+        _free_all(old)
+        return run
 
     def _create(self, lib, bounds, exact: bool, options: dict):
         """A new IPOPT problem with the callbacks, ``bounds`` and ``options``."""
@@ -217,7 +238,7 @@ class NativeCallbacks:
 
 
 def _free_all(kept: list) -> None:
-    for _, lib, handle in kept:
+    for _, lib, handle, _ in kept:
         lib.FreeIpoptProblem(handle)
     kept.clear()
 
@@ -244,20 +265,20 @@ class _Block:
 
 
 def _run(block: np.ndarray, at: _Block, status: int, iterations: int) -> Run:
-    """The ``Run`` of a finished solve, read from its block (copied out: the block holds the
-    kept points, 10 n numbers, that a result should not keep alive)."""
+    """The ``Run`` of a finished solve, read from its block (copied out: the block serves the
+    next solve, and it holds the kept points, 10 n numbers, that a result should not keep alive)."""
     n, m = at.n, at.m
-    names = cb.NAMES
     stats = block[at.stats:at.kept].tolist()  # (Python floats: cheaper to read one by one)
-    calls = {name: int(stats[cb.STAT_CALLS + i]) for i, name in enumerate(names) if stats[cb.STAT_CALLS + i]}
-    seconds = {name: stats[cb.STAT_SECONDS + i] for i, name in enumerate(names) if name in calls}
-    first = {name: stats[cb.STAT_FIRST + i] for i, name in enumerate(names) if name in calls}
-    count = min(int(stats[cb.STAT_NONFINITE]), cb.KEEP_NONFINITE)
-    nonfinite = [(names[int(stats[cb.STAT_NONFINITE_WHICH + k])], block[at.kept + k * n:at.kept + (k + 1) * n].copy())
-                 for k in range(count)]
+    calls, seconds, first = {}, {}, {}
+    for i, name in enumerate(cb.NAMES):
+        count = stats[cb.STAT_CALLS + i]
+        if count:
+            calls[name], seconds[name], first[name] = int(count), stats[cb.STAT_SECONDS + i], stats[cb.STAT_FIRST + i]
+    nonfinite = [(cb.NAMES[int(stats[cb.STAT_NONFINITE_WHICH + k])], block[at.kept + k * n:at.kept + (k + 1) * n].copy())
+                 for k in range(min(int(stats[cb.STAT_NONFINITE]), cb.KEEP_NONFINITE))] if stats[cb.STAT_NONFINITE] else []
     status = int(status)
     out = block[:at.stats].copy()  # (one copy for the five arrays of the result: views of it)
-    return Run(x=out[:n], fun=float(out[at.obj]), status=status, message=STATUS.get(status, f"status {status}"),
+    return Run(x=out[:n], fun=out.item(at.obj), status=status, message=STATUS.get(status, f"status {status}"),
                iterations=iterations, g=out[at.g:at.g + m], mult_g=out[at.mult_g:at.mult_g + m],
                mult_x_L=out[at.mult_x_L:at.mult_x_L + n], mult_x_U=out[at.mult_x_U:at.mult_x_U + n],
                seconds=seconds, first=first, calls=calls, nonfinite=nonfinite)
